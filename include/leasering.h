@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: MIT */
+/* leasering.h - every public leasering header. */
+#ifndef LEASERING_H
+#define LEASERING_H
+
+#include <leasering/common.h>
+#include <leasering/error.h>
+#include <leasering/alloc.h>
+#include <leasering/loop.h>
+#include <leasering/timer.h>
+
+#endif

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * harness.h - the in-house test harness: TEST(name) functions collected in a
+ * table, CHECK macros that print both values with file:line, and a main that
+ * runs the table (or the tests named on the command line) and ends with the
+ * line "N passed, N failed". Include it in exactly one file per executable,
+ * then list the tests with TESTS(...).
+ */
+#ifndef LR_TEST_HARNESS_H
+#define LR_TEST_HARNESS_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <leasering/error.h>
+
+static int lrt_failed_checks;
+
+#define TEST(name) static void name(void)
+
+#define CHECK(cond)                                                                        \
+    do {                                                                                   \
+        if (!(cond)) {                                                                     \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);       \
+            lrt_failed_checks++;                                                           \
+            return;                                                                        \
+        }                                                                                  \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                                     \
+    do {                                                                                   \
+        long long lrt_a = (long long)(a), lrt_b = (long long)(b);                          \
+        if (lrt_a != lrt_b) {                                                              \
+            fprintf(stderr, "%s:%d: CHECK_EQ(%s, %s) failed: %lld != %lld\n", __FILE__,    \
+                    __LINE__, #a, #b, lrt_a, lrt_b);                                       \
+            lrt_failed_checks++;                                                           \
+            return;                                                                        \
+        }                                                                                  \
+    } while (0)
+
+/* @a is an int result; @b the expected code. Prints both by name. */
+#define CHECK_ERR(a, b)                                                                    \
+    do {                                                                                   \
+        int lrt_a = (int)(a), lrt_b = (int)(b);                                            \
+        if (lrt_a != lrt_b) {                                                              \
+            fprintf(stderr, "%s:%d: CHECK_ERR(%s, %s) failed: %d (%s) != %d (%s)\n",       \
+                    __FILE__, __LINE__, #a, #b, lrt_a, lr_err_name(lrt_a), lrt_b,          \
+                    lr_err_name(lrt_b));                                                   \
+            lrt_failed_checks++;                                                           \
+            return;                                                                        \
+        }                                                                                  \
+    } while (0)
+
+#define CHECK_OK(a) CHECK_ERR(a, 0)
+
+struct lrt_case {
+    const char *name;
+    void (*fn)(void);
+};
+
+#define T(name) {#name, name}
+#define TESTS(...)                                                                         \
+    static const struct lrt_case lrt_cases[] = {__VA_ARGS__};                              \
+    int main(int argc, char **argv)                                                        \
+    {                                                                                      \
+        int passed = 0, failed = 0;                                                        \
+        setvbuf(stdout, NULL, _IONBF, 0);                                                  \
+        for (size_t i = 0; i < sizeof(lrt_cases) / sizeof(lrt_cases[0]); i++) {            \
+            if (argc > 1) {                                                                \
+                int want = 0;                                                              \
+                for (int a = 1; a < argc; a++)                                             \
+                    want |= !strcmp(argv[a], lrt_cases[i].name);                           \
+                if (!want)                                                                 \
+                    continue;                                                              \
+            }                                                                              \
+            int before = lrt_failed_checks;                                                \
+            lrt_cases[i].fn();                                                             \
+            if (lrt_failed_checks == before) {                                             \
+                printf("ok   %s\n", lrt_cases[i].name);                                    \
+                passed++;                                                                  \
+            } else {                                                                       \
+                printf("FAIL %s\n", lrt_cases[i].name);                                    \
+                failed++;                                                                  \
+            }                                                                              \
+        }                                                                                  \
+        printf("%d passed, %d failed\n", passed, failed);                                  \
+        return failed || !passed ? 1 : 0;                                                  \
+    }
+
+#endif
