@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <leasering/loop.h>
@@ -110,6 +112,30 @@ static int bufs_setup(struct lr_loop *loop)
     return 0;
 }
 
+/*
+ * A foreign loop cannot watch the ring fd itself: under DEFER_TASKRUN the
+ * kernel queues completions as task work and a sleeping epoll_wait on the
+ * ring fd is not woken for it (checked on 6.18: poll() reports EPOLLIN, but
+ * no wakeup is delivered). A registered eventfd is signalled when task work
+ * is first queued and when CQEs are posted, so that is what lr_loop_fd()
+ * hands out. It starts muted (IORING_CQ_EVENTFD_DISABLED) so loops that are
+ * never embedded pay no signalling cost.
+ */
+static int eventfd_setup(struct lr_loop *loop)
+{
+    loop->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (loop->event_fd < 0)
+        return -errno;
+    int rc = io_uring_cq_eventfd_toggle(&loop->ring, false);
+    if (rc == 0)
+        rc = io_uring_register_eventfd(&loop->ring, loop->event_fd);
+    if (rc < 0) {
+        close(loop->event_fd);
+        return rc;
+    }
+    return 0;
+}
+
 int lr_loop_new(struct lr_loop **out, const struct lr_loop_opts *opts)
 {
     struct lr_loop_opts o = {0};
@@ -145,6 +171,15 @@ int lr_loop_new(struct lr_loop **out, const struct lr_loop_opts *opts)
         lr__free(loop);
         return rc;
     }
+    rc = eventfd_setup(loop);
+    if (rc < 0) {
+        io_uring_unregister_buf_ring(&loop->ring, LR_BGID);
+        munmap(loop->br, loop->br_bytes);
+        munmap(loop->bufs, loop->bufs_bytes);
+        io_uring_queue_exit(&loop->ring);
+        lr__free(loop);
+        return rc;
+    }
     lr_list_init(&loop->deferred);
     lr_list_init(&loop->flushq);
     clock_update(loop);
@@ -159,6 +194,7 @@ void lr_loop_free(struct lr_loop *loop)
         return;
     io_uring_unregister_buf_ring(&loop->ring, LR_BGID);
     io_uring_queue_exit(&loop->ring);
+    close(loop->event_fd);
     munmap(loop->br, loop->br_bytes);
     munmap(loop->bufs, loop->bufs_bytes);
     lr__free(loop);
@@ -362,6 +398,10 @@ void lr_loop_stop(struct lr_loop *loop)
 
 int lr_loop_process(struct lr_loop *loop)
 {
+    /* Drain the eventfd before the ring, so a signal raised while we reap
+     * leaves it readable for the host's next poll. */
+    eventfd_t drained;
+    (void)eventfd_read(loop->event_fd, &drained);
     /* Under DEFER_TASKRUN completions reach the CQ only when this thread
      * enters the kernel: run that work first. */
     int rc = io_uring_get_events(&loop->ring);
@@ -387,5 +427,12 @@ void lr_loop_update_time(struct lr_loop *loop)
 
 int lr_loop_fd(const struct lr_loop *loop)
 {
-    return loop->ring.ring_fd;
+    unsigned *cq_flags = loop->ring.cq.kflags;
+    if (__atomic_load_n(cq_flags, __ATOMIC_RELAXED) & IORING_CQ_EVENTFD_DISABLED) {
+        /* First request: unmute, and make the fd readable once so work that
+         * arrived while muted is not slept through. */
+        __atomic_and_fetch(cq_flags, ~(unsigned)IORING_CQ_EVENTFD_DISABLED, __ATOMIC_RELEASE);
+        eventfd_write(loop->event_fd, 1);
+    }
+    return loop->event_fd;
 }

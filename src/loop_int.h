@@ -51,6 +51,7 @@ struct lr_loop {
     unsigned buf_count;
     unsigned buf_size;
     unsigned buf_pending;     /* buffers handed back but not yet published */
+    int event_fd;             /* registered with the ring; what lr_loop_fd() returns */
 };
 
 #define LR_BGID 0

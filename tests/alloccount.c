@@ -55,6 +55,9 @@ __attribute__((constructor)) static void install_hooks(void)
     __sanitizer_install_malloc_and_free_hooks(hook_malloc, hook_free);
 }
 #else
+/* Interposers must be in the dynamic symbol table, whatever -fvisibility says,
+ * or calls from libc and other libraries bypass them. */
+#define INTERPOSE __attribute__((visibility("default")))
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);
 extern void *__libc_realloc(void *, size_t);
@@ -62,25 +65,25 @@ extern void __libc_free(void *);
 extern void *__libc_memalign(size_t, size_t);
 extern void *__libc_valloc(size_t);
 
-void *malloc(size_t n)
+INTERPOSE void *malloc(size_t n)
 {
     count_alloc();
     return __libc_malloc(n);
 }
 
-void *calloc(size_t n, size_t m)
+INTERPOSE void *calloc(size_t n, size_t m)
 {
     count_alloc();
     return __libc_calloc(n, m);
 }
 
-void *realloc(void *p, size_t n)
+INTERPOSE void *realloc(void *p, size_t n)
 {
     count_alloc();
     return __libc_realloc(p, n);
 }
 
-void *reallocarray(void *p, size_t n, size_t m)
+INTERPOSE void *reallocarray(void *p, size_t n, size_t m)
 {
     if (m && n > SIZE_MAX / m)
         return NULL;
@@ -88,13 +91,13 @@ void *reallocarray(void *p, size_t n, size_t m)
     return __libc_realloc(p, n * m);
 }
 
-void free(void *p)
+INTERPOSE void free(void *p)
 {
     count_free(p);
     __libc_free(p);
 }
 
-int posix_memalign(void **out, size_t align, size_t n)
+INTERPOSE int posix_memalign(void **out, size_t align, size_t n)
 {
     if (align < sizeof(void *) || (align & (align - 1)))
         return 22; /* EINVAL */
@@ -106,7 +109,7 @@ int posix_memalign(void **out, size_t align, size_t n)
     return 0;
 }
 
-void *aligned_alloc(size_t align, size_t n)
+INTERPOSE void *aligned_alloc(size_t align, size_t n)
 {
     count_alloc();
     return __libc_memalign(align, n);
@@ -114,13 +117,13 @@ void *aligned_alloc(size_t align, size_t n)
 
 void *memalign(size_t align, size_t n);
 void *valloc(size_t n);
-void *memalign(size_t align, size_t n)
+INTERPOSE void *memalign(size_t align, size_t n)
 {
     count_alloc();
     return __libc_memalign(align, n);
 }
 
-void *valloc(size_t n)
+INTERPOSE void *valloc(size_t n)
 {
     count_alloc();
     return __libc_valloc(n);

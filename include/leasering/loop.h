@@ -95,9 +95,14 @@ LR_API uint64_t lr_loop_now_ms(const struct lr_loop *loop);
 LR_API void lr_loop_update_time(struct lr_loop *loop);
 
 /*
- * lr_loop_fd - the io_uring file descriptor. It is readable when completions
- * or deferred kernel task work wait; watch it level-triggered for EPOLLIN.
- * Allocates: never.  Context: any thread (the value never changes).
+ * lr_loop_fd - a file descriptor that is readable when completions or
+ * deferred kernel task work wait on the ring; watch it level-triggered for
+ * EPOLLIN and call lr_loop_process() when it fires. It is an eventfd
+ * registered with the ring, not the ring fd itself: under DEFER_TASKRUN a
+ * sleeping epoll on the ring fd is not woken for deferred work. The eventfd
+ * is signalled only after the first call to this function, so call it before
+ * adding the fd to your poller. The fd belongs to the loop; do not close it.
+ * Allocates: never.  Context: the loop's thread (the value never changes).
  */
 LR_API int lr_loop_fd(const struct lr_loop *loop);
 
