@@ -36,7 +36,10 @@ static inline void count_free(const void *p)
 #endif
 
 #ifdef LRT_ASAN
-#include <sanitizer/allocator_interface.h>
+/* Declared here because gcc ships no sanitizer headers; the function is part
+ * of the sanitizer runtime's public interface in gcc and clang alike. */
+int __sanitizer_install_malloc_and_free_hooks(void (*malloc_hook)(const volatile void *, size_t),
+                                              void (*free_hook)(const volatile void *));
 
 static void hook_malloc(const volatile void *p, size_t size)
 {
