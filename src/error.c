@@ -25,40 +25,28 @@ static const struct lr_errdesc lr_errors[] = {
     {LR_EAUTH, "LR_EAUTH", "the store refused the credentials"},
 };
 
-static const struct lr_errdesc *find(int err)
+/* One lookup for both the text and the name of a code. */
+static const char *describe(int err, int want_name)
 {
+    if (err == 0)
+        return want_name ? "OK" : "success";
     for (size_t i = 0; i < sizeof(lr_errors) / sizeof(lr_errors[0]); i++)
         if (lr_errors[i].code == err)
-            return &lr_errors[i];
-    return NULL;
+            return want_name ? lr_errors[i].name : lr_errors[i].text;
+    if (err < 0 && err > LR_ERANGE_FIRST) {
+        const char *s = want_name ? strerrorname_np(-err) : strerrordesc_np(-err);
+        if (s)
+            return s;
+    }
+    return want_name ? "UNKNOWN" : "unknown error";
 }
 
 const char *lr_strerror(int err)
 {
-    if (err == 0)
-        return "success";
-    const struct lr_errdesc *d = find(err);
-    if (d)
-        return d->text;
-    if (err < 0 && err > LR_ERANGE_FIRST) {
-        const char *s = strerrordesc_np(-err);
-        if (s)
-            return s;
-    }
-    return "unknown error";
+    return describe(err, 0);
 }
 
 const char *lr_err_name(int err)
 {
-    if (err == 0)
-        return "OK";
-    const struct lr_errdesc *d = find(err);
-    if (d)
-        return d->name;
-    if (err < 0 && err > LR_ERANGE_FIRST) {
-        const char *s = strerrorname_np(-err);
-        if (s)
-            return s;
-    }
-    return "UNKNOWN";
+    return describe(err, 1);
 }

@@ -94,6 +94,13 @@ static const struct lr__conn_cbs cbs = {
     .on_close = on_close,
 };
 
+static int client_init(struct client *cl, struct lr_loop *loop, size_t out_cap)
+{
+    int rc = lr__conn_init(&cl->conn, loop, out_cap, &cbs);
+    cl->conn.data = cl;
+    return rc;
+}
+
 static struct lr_loop *new_loop(void)
 {
     struct lr_loop *loop = NULL;
@@ -117,8 +124,7 @@ TEST(one_mib_through_echo)
     CHECK(cl.expect != NULL);
     for (size_t i = 0; i < cl.total; i++)
         cl.expect[i] = (unsigned char)(i * 131 + (i >> 9));
-    CHECK_OK(lr__conn_init(&cl.conn, loop, 32768, &cbs));
-    cl.conn.data = &cl;
+    CHECK_OK(client_init(&cl, loop, 32768));
     CHECK_OK(lr__conn_connect(&cl.conn, (struct sockaddr *)&es.addr, sizeof(es.addr), 2000));
     CHECK_ERR(lr__conn_connect(&cl.conn, (struct sockaddr *)&es.addr, sizeof(es.addr), 0),
               -EBUSY);
@@ -148,8 +154,7 @@ TEST(connection_refused_is_a_clear_code)
     struct lr_loop *loop = new_loop();
     CHECK(loop != NULL);
     struct client cl = {0};
-    CHECK_OK(lr__conn_init(&cl.conn, loop, 1024, &cbs));
-    cl.conn.data = &cl;
+    CHECK_OK(client_init(&cl, loop, 1024));
     CHECK_OK(lr__conn_connect(&cl.conn, (struct sockaddr *)&sa, sizeof(sa), 2000));
     CHECK_OK(lr_loop_run(loop));
     CHECK_ERR(cl.connect_status, -ECONNREFUSED);
@@ -168,8 +173,7 @@ TEST(peer_close_is_eof)
     struct lr_loop *loop = new_loop();
     CHECK(loop != NULL);
     struct client cl = {0};
-    CHECK_OK(lr__conn_init(&cl.conn, loop, 1024, &cbs));
-    cl.conn.data = &cl;
+    CHECK_OK(client_init(&cl, loop, 1024));
     CHECK_OK(lr__conn_connect(&cl.conn, (struct sockaddr *)&es.addr, sizeof(es.addr), 2000));
     CHECK_OK(lr_loop_run(loop));
     CHECK_OK(cl.connect_status);
@@ -202,8 +206,7 @@ TEST(connect_timeout_when_syns_are_dropped)
     struct lr_loop *loop = new_loop();
     CHECK(loop != NULL);
     struct client cl = {0};
-    CHECK_OK(lr__conn_init(&cl.conn, loop, 1024, &cbs));
-    cl.conn.data = &cl;
+    CHECK_OK(client_init(&cl, loop, 1024));
     uint64_t t0 = lr_loop_now_ms(loop);
     CHECK_OK(lr__conn_connect(&cl.conn, (struct sockaddr *)&sa, sizeof(sa), 150));
     CHECK_OK(lr_loop_run(loop));
@@ -227,8 +230,7 @@ TEST(close_with_recv_in_flight_then_reconnect)
     CHECK(loop != NULL);
     static struct client cl;
     memset(&cl, 0, sizeof(cl));
-    CHECK_OK(lr__conn_init(&cl.conn, loop, 1024, &cbs));
-    cl.conn.data = &cl;
+    CHECK_OK(client_init(&cl, loop, 1024));
     for (int round = 0; round < 3; round++) {
         cl.connected = 0;
         cl.closed = 0;
