@@ -8,5 +8,8 @@
 #include <leasering/alloc.h>
 #include <leasering/loop.h>
 #include <leasering/timer.h>
+#include <leasering/metrics.h>
+#include <leasering/lease.h>
+#include <leasering/backend.h>
 
 #endif

@@ -1,0 +1,972 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * redis.c - the Redis backend: leases as hashes driven by three Lua scripts
+ * over pipelined RESP connections.
+ *
+ * Keys: "<prefix>{<name>}" is a hash {owner, fence, metadata...} with a
+ * PEXPIRE; "<prefix>{<name>}:fence" is the name's fencing counter (INCR, no
+ * expiry, so tokens grow strictly across holders). Both share the hash tag
+ * {name}, so they live in one Redis Cluster slot.
+ *
+ * Connections: all leases share N connections (lease i uses connection
+ * i mod N by name hash, so one lease's requests stay in order). A request is
+ * queued on its connection's encode queue and encoded in the deferred phase
+ * of the loop: renewals that fall due in the same iteration go out as one
+ * EVALSHA over up to batch_max keys; everything encoded in an iteration
+ * leaves in one send. Replies are matched to a FIFO of sent requests by
+ * sequence number, so an abandoned request (lease released or lost
+ * meanwhile) is simply unlinked and its reply discarded. A full output buffer
+ * leaves requests on the encode queue until a send drains it (backpressure,
+ * never malloc). A request unanswered within the request timeout kills and
+ * reconnects the connection: a pipeline cannot skip a reply. Requests pending
+ * on a dead connection complete as ambiguous; ones never sent as
+ * LR_EUNAVAIL. Reconnects back off exponentially with full jitter.
+ *
+ * On (re)connect: AUTH, SELECT, then SCRIPT LOAD of each script; requests
+ * are encoded only once the scripts are loaded. A NOSCRIPT reply (server
+ * restart, SCRIPT FLUSH, failover) reloads the scripts on that connection and
+ * re-queues the request, transparently.
+ * Layer: RESP + the backend interface; knows no other backend.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <leasering/error.h>
+#include "alloc_int.h"
+#include "backend_int.h"
+#include "lease_int.h"
+#include "net_int.h"
+#include "resp.h"
+
+#define OUT_BYTES (256u * 1024u)
+#define PREFIX_MAX 63
+#define KEY_MAX (PREFIX_MAX + LR_NAME_MAX + 2 + 6)
+#define DEFAULT_PREFIX "lr:"
+
+/* KEYS[1] lease hash, KEYS[2] fence counter; ARGV[1] owner token, ARGV[2]
+ * TTL ms, ARGV[3..] metadata field/value pairs. Returns the fence (acquired,
+ * or re-acquired by the same token: idempotent retries), or {holder, pttl}. */
+static const char acquire_lua[] =
+    "local owner = redis.call('HGET', KEYS[1], 'owner')\n"
+    "if owner == false then\n"
+    "  local fence = redis.call('INCR', KEYS[2])\n"
+    "  redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'fence', fence, unpack(ARGV, 3))\n"
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "  return fence\n"
+    "elseif owner == ARGV[1] then\n"
+    "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
+    "  return tonumber(redis.call('HGET', KEYS[1], 'fence'))\n"
+    "end\n"
+    "return {owner, redis.call('PTTL', KEYS[1])}\n";
+
+/* KEYS[i] lease hashes; ARGV[2i-1] owner token, ARGV[2i] TTL ms. Returns one
+ * integer per key: 1 renewed, 0 not ours. A single renewal is a batch of 1. */
+static const char renew_lua[] =
+    "local r = {}\n"
+    "for i = 1, #KEYS do\n"
+    "  if redis.call('HGET', KEYS[i], 'owner') == ARGV[2 * i - 1] then\n"
+    "    r[i] = redis.call('PEXPIRE', KEYS[i], ARGV[2 * i])\n"
+    "  else\n"
+    "    r[i] = 0\n"
+    "  end\n"
+    "end\n"
+    "return r\n";
+
+/* KEYS[1] lease hash; ARGV[1] owner token. 1 deleted, 0 not ours. */
+static const char release_lua[] =
+    "if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then\n"
+    "  return redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "return 0\n";
+
+enum { SCRIPT_ACQUIRE, SCRIPT_RENEW, SCRIPT_RELEASE, NSCRIPTS };
+
+static const struct lr_resp_arg scripts[NSCRIPTS] = {
+    {acquire_lua, sizeof(acquire_lua) - 1},
+    {renew_lua, sizeof(renew_lua) - 1},
+    {release_lua, sizeof(release_lua) - 1},
+};
+
+/* Request kinds beyond the lease ops (lr__reqhdr.kind). */
+enum { K_AUTH = 16, K_SELECT, K_LOAD, K_PING };
+
+/* A connection-internal request (handshake, script load). */
+struct ireq {
+    struct lr__reqhdr hdr;
+    uint64_t sent_ns;
+    uint8_t script; /* K_LOAD: which script */
+};
+
+enum rstate { R_DOWN, R_CONNECTING, R_HANDSHAKE, R_READY, R_FAILING, R_CLOSING };
+
+/* The reply being assembled from tokens. A new reply clears every field
+ * before @holder. */
+struct reply {
+    bool active;     /* tokens of a reply are arriving */
+    bool oob;        /* a RESP3 push: not an answer to anything */
+    bool bad;        /* a shape we do not understand */
+    bool nil;
+    uint8_t type;    /* top-level type (blob errors fold into LR_RESP_ERROR) */
+    uint8_t holder_len;
+    uint8_t sha_len;
+    uint16_t err_len;
+    int64_t integer; /* top-level INT, or the array's count */
+    int64_t idx;     /* array elements seen */
+    int64_t pttl;    /* conflict reply */
+    char holder[LR_HOLDER_MAX + 1];
+    char err[64];    /* start of an error reply */
+    char sha[40];
+};
+
+struct rconn {
+    struct lr__backend *b;
+    struct lr__conn net;
+    unsigned idx;
+    enum rstate state;
+    bool ever_ready;
+    bool loading;           /* a SCRIPT LOAD round is in flight */
+    unsigned attempt;       /* reconnect attempts since the last success */
+    int last_error;
+    struct lr_list encq;    /* lr_lease.req.link, waiting to be encoded */
+    struct lr_list pending; /* lr__reqhdr.link, sent, in reply order */
+    uint32_t next_seq;
+    uint32_t reply_seq;
+    struct lr__task enc_task;
+    struct lr_timer timer;  /* request timeout, or reconnect backoff when down */
+    struct lr_resp_parser parser;
+    struct reply cur;
+    struct ireq auth;
+    struct ireq select;
+    struct ireq load[NSCRIPTS];
+    int8_t vals[1024];      /* per-element results of a batched renewal reply */
+};
+
+struct lr__backend {
+    struct lr_manager *m;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    bool has_user;
+    bool has_password;
+    bool closing;
+    int db;
+    size_t prefix_len;
+    uint32_t batch;
+    unsigned nconns;
+    unsigned closed;
+    void (*close_done)(struct lr_manager *m);
+    struct rconn *conns;
+    char sha[NSCRIPTS][40];
+    char prefix[PREFIX_MAX + 1];
+    char user[128];
+    char password[256];
+};
+
+static const struct lr__conn_cbs net_cbs;
+static void conn_fail(struct rconn *c, int err);
+
+static inline uint64_t loop_ns(const struct rconn *c)
+{
+    return c->net.loop->now_ns;
+}
+
+static inline uint64_t timeout_ns(const struct rconn *c)
+{
+    return (uint64_t)lr__manager_opts(c->b->m)->request_timeout_ms * 1000000u;
+}
+
+static inline struct lr_lease *lease_of(struct lr__reqhdr *h)
+{
+    return lr_container_of(h, struct lr_lease, req);
+}
+
+static inline struct ireq *ireq_of(struct lr__reqhdr *h)
+{
+    return lr_container_of(h, struct ireq, hdr);
+}
+
+static inline struct lr__reqhdr *hdr_of(struct lr_list *n)
+{
+    return lr_container_of(n, struct lr__reqhdr, link);
+}
+
+static uint64_t sent_ns_of(struct lr__reqhdr *h)
+{
+    return h->kind >= K_AUTH ? ireq_of(h)->sent_ns : lease_of(h)->sent_ns;
+}
+
+/* ------------------------------------------------------------- timers */
+
+/* In a live state: the earliest request deadline (queued or sent). */
+static void rearm(struct rconn *c)
+{
+    if (c->state == R_DOWN || c->state == R_CLOSING || c->state == R_FAILING)
+        return;
+    uint64_t due = UINT64_MAX;
+    struct lr_list *n = lr_list_first(&c->pending);
+    if (n)
+        due = sent_ns_of(hdr_of(n));
+    n = lr_list_first(&c->encq);
+    if (n && lease_of(hdr_of(n))->sent_ns < due)
+        due = lease_of(hdr_of(n))->sent_ns;
+    if (due == UINT64_MAX) {
+        lr_timer_stop(&c->timer);
+        return;
+    }
+    /* round up: never time a request out early */
+    lr_timer_start(&c->timer, (due + timeout_ns(c) + 999999u) / 1000000u);
+}
+
+static void complete(struct lr_lease *l, int status)
+{
+    struct lr__result r = {.status = status, .holder_ttl_ms = -1};
+    lr__lease_complete(l, &r);
+}
+
+/* Complete every queued (never sent) request with @status. */
+static void fail_encq(struct rconn *c, int status)
+{
+    struct lr_list *n;
+    while ((n = lr_list_pop(&c->encq)))
+        complete(lease_of(hdr_of(n)), status);
+}
+
+/* Reconnect after exponential backoff with full jitter, never waiting longer
+ * than a request timeout: leases in jeopardy cannot afford long gaps. */
+static void schedule_reconnect(struct rconn *c)
+{
+    uint64_t delay = lr__manager_backoff(c->b->m, c->attempt);
+    uint64_t cap = lr__manager_opts(c->b->m)->request_timeout_ms;
+    if (c->attempt < 32)
+        c->attempt++;
+    c->state = R_DOWN;
+    lr_timer_start(&c->timer, lr_loop_now_ms(c->net.loop) + (delay < cap ? delay : cap));
+}
+
+static void start_connect(struct rconn *c)
+{
+    c->state = R_CONNECTING;
+    uint32_t to = lr__manager_opts(c->b->m)->request_timeout_ms;
+    int rc = lr__conn_connect(&c->net, (struct sockaddr *)&c->b->addr, c->b->addrlen,
+                              to < 1000 ? 1000 : to);
+    if (rc < 0) {
+        c->last_error = rc;
+        schedule_reconnect(c);
+    }
+}
+
+static void timer_fired(struct lr_timer *t)
+{
+    struct rconn *c = t->data;
+    if (c->state == R_DOWN) {
+        start_connect(c);
+        return;
+    }
+    uint64_t now = loop_ns(c), limit = timeout_ns(c);
+    struct lr_list *n = lr_list_first(&c->pending);
+    if (n && sent_ns_of(hdr_of(n)) + limit <= now) {
+        conn_fail(c, -ETIMEDOUT); /* the pipeline cannot skip a reply */
+        return;
+    }
+    while ((n = lr_list_first(&c->encq))) {
+        struct lr_lease *l = lease_of(hdr_of(n));
+        if (l->sent_ns + limit > now)
+            break;
+        lr_list_unlink(n);
+        complete(l, LR_EUNAVAIL); /* never sent */
+    }
+    rearm(c);
+}
+
+/* ----------------------------------------------------------- encoding */
+
+static size_t key_of(const struct lr__backend *b, const struct lr_lease *l, char *out,
+                     bool fence)
+{
+    size_t n = b->prefix_len;
+    memcpy(out, b->prefix, n);
+    out[n++] = '{';
+    memcpy(out + n, l->name, l->name_len);
+    n += l->name_len;
+    out[n++] = '}';
+    if (fence) {
+        memcpy(out + n, ":fence", 6);
+        n += 6;
+    }
+    return n;
+}
+
+static void push_pending(struct rconn *c, struct lr__reqhdr *h, uint16_t batch)
+{
+    h->seq = c->next_seq;
+    h->batch = batch;
+    h->conn = (uint8_t)c->idx;
+    lr_list_push_tail(&c->pending, &h->link);
+}
+
+/* Encode an internal command; false if it did not fit. */
+static bool encode_internal(struct rconn *c, struct ireq *q, uint8_t kind, size_t argc,
+                            const struct lr_resp_arg *argv)
+{
+    size_t avail;
+    char *w = lr__conn_wbuf(&c->net, &avail);
+    int n = lr_resp_write_cmd(w, avail, argc, argv);
+    if (n < 0)
+        return false;
+    lr__conn_commit(&c->net, (size_t)n);
+    q->hdr.kind = kind;
+    q->sent_ns = loop_ns(c);
+    push_pending(c, &q->hdr, 0);
+    c->next_seq++;
+    return true;
+}
+
+static void encode_loads(struct rconn *c)
+{
+    static const struct lr_resp_arg script = {"SCRIPT", 6}, load = {"LOAD", 4};
+    c->loading = true;
+    for (unsigned i = 0; i < NSCRIPTS; i++) {
+        struct lr_resp_arg argv[3] = {script, load, scripts[i]};
+        c->load[i].script = (uint8_t)i;
+        if (!encode_internal(c, &c->load[i], K_LOAD, 3, argv)) {
+            conn_fail(c, -ENOBUFS); /* cannot happen: the buffer is far larger */
+            return;
+        }
+    }
+}
+
+static size_t u64_digits(uint64_t v)
+{
+    size_t d = 1;
+    while (v >= 10) {
+        v /= 10;
+        d++;
+    }
+    return d;
+}
+
+/* Decimal digits of @v into @out (no NUL); returns the length. */
+static size_t u64_format(uint64_t v, char *out)
+{
+    size_t n = u64_digits(v);
+    for (size_t i = n; i > 0; i--, v /= 10)
+        out[i - 1] = (char)('0' + v % 10);
+    return n;
+}
+
+static void handshake(struct rconn *c)
+{
+    struct lr__backend *b = c->b;
+    if (b->has_password) {
+        struct lr_resp_arg argv[3] = {{"AUTH", 4}};
+        size_t argc = 1;
+        if (b->has_user)
+            argv[argc++] = (struct lr_resp_arg){b->user, strlen(b->user)};
+        argv[argc++] = (struct lr_resp_arg){b->password, strlen(b->password)};
+        encode_internal(c, &c->auth, K_AUTH, argc, argv);
+    }
+    if (b->db) {
+        char num[24];
+        struct lr_resp_arg argv[2] = {{"SELECT", 6}, {num, u64_format((uint64_t)b->db, num)}};
+        encode_internal(c, &c->select, K_SELECT, 2, argv);
+    }
+    encode_loads(c);
+}
+
+/* ACQUIRE or RELEASE of one lease, written in place; false if it did not fit. */
+static bool encode_single(struct rconn *c, struct lr_lease *l)
+{
+    struct lr__backend *b = c->b;
+    bool acq = l->req.kind == LR_OP_ACQUIRE;
+    char key[KEY_MAX], fkey[KEY_MAX], tok[32];
+    size_t klen = key_of(b, l, key, false), flen = acq ? key_of(b, l, fkey, true) : 0;
+    size_t nmeta = 0, meta_bytes = 0;
+    for (size_t i = 0; acq && i < l->meta_len;) {
+        size_t len = strlen(l->meta + i);
+        meta_bytes += lr_resp_bulk_size(len);
+        nmeta++;
+        i += len + 1;
+    }
+    size_t argc = acq ? 7 + nmeta : 5;
+    size_t need = lr_resp_array_header_size(argc) + lr_resp_bulk_size(7) + lr_resp_bulk_size(40) +
+                  lr_resp_bulk_size(1) + lr_resp_bulk_size(klen) + lr_resp_bulk_size(32);
+    if (acq)
+        need += lr_resp_bulk_size(flen) + lr_resp_bulk_size(u64_digits(l->ttl_ms)) + meta_bytes;
+    size_t avail;
+    char *w = lr__conn_wbuf(&c->net, &avail);
+    if (need > avail)
+        return false;
+    char *p = w, *end = w + avail;
+    lr__hex(l->token, 16, tok);
+    p += lr_resp_write_array_header(p, (size_t)(end - p), argc);
+    p += lr_resp_write_bulk(p, (size_t)(end - p), "EVALSHA", 7);
+    p += lr_resp_write_bulk(p, (size_t)(end - p), b->sha[acq ? SCRIPT_ACQUIRE : SCRIPT_RELEASE],
+                            40);
+    p += lr_resp_write_bulk(p, (size_t)(end - p), acq ? "2" : "1", 1);
+    p += lr_resp_write_bulk(p, (size_t)(end - p), key, klen);
+    if (acq)
+        p += lr_resp_write_bulk(p, (size_t)(end - p), fkey, flen);
+    p += lr_resp_write_bulk(p, (size_t)(end - p), tok, 32);
+    if (acq) {
+        p += lr_resp_write_bulk_u64(p, (size_t)(end - p), l->ttl_ms);
+        for (size_t i = 0; i < l->meta_len;) {
+            size_t len = strlen(l->meta + i);
+            p += lr_resp_write_bulk(p, (size_t)(end - p), l->meta + i, len);
+            i += len + 1;
+        }
+    }
+    lr__conn_commit(&c->net, (size_t)(p - w));
+    push_pending(c, &l->req, 0);
+    c->next_seq++;
+    lr__manager_stats(b->m)->requests++;
+    return true;
+}
+
+/* Bytes one lease adds to a batched renewal, and the batch's fixed part. */
+static size_t batch_item_size(const struct lr__backend *b, const struct lr_lease *l)
+{
+    return lr_resp_bulk_size(b->prefix_len + l->name_len + 2) + lr_resp_bulk_size(32) +
+           lr_resp_bulk_size(u64_digits(l->ttl_ms));
+}
+
+static size_t batch_head_size(size_t count)
+{
+    return lr_resp_array_header_size(3 + 3 * count) + lr_resp_bulk_size(7) +
+           lr_resp_bulk_size(40) + lr_resp_bulk_size(u64_digits(count));
+}
+
+/* One EVALSHA renewing every lease on @batch (the caller checked it fits):
+ * the keys first, then a (token, ttl) pair per key. */
+static void encode_batch(struct rconn *c, struct lr_list *batch, size_t count)
+{
+    struct lr__backend *b = c->b;
+    size_t avail;
+    char *w = lr__conn_wbuf(&c->net, &avail);
+    char *p = w, *end = w + avail;
+    char num[24], key[KEY_MAX], tok[32];
+    p += lr_resp_write_array_header(p, (size_t)(end - p), 3 + 3 * count);
+    p += lr_resp_write_bulk(p, (size_t)(end - p), "EVALSHA", 7);
+    p += lr_resp_write_bulk(p, (size_t)(end - p), b->sha[SCRIPT_RENEW], 40);
+    p += lr_resp_write_bulk(p, (size_t)(end - p), num, u64_format(count, num));
+    for (struct lr_list *n = batch->next; n != batch; n = n->next) {
+        struct lr_lease *l = lease_of(hdr_of(n));
+        p += lr_resp_write_bulk(p, (size_t)(end - p), key, key_of(b, l, key, false));
+    }
+    uint16_t i = 0;
+    struct lr_list *n;
+    while ((n = lr_list_pop(batch))) {
+        struct lr_lease *l = lease_of(hdr_of(n));
+        lr__hex(l->token, 16, tok);
+        p += lr_resp_write_bulk(p, (size_t)(end - p), tok, 32);
+        p += lr_resp_write_bulk_u64(p, (size_t)(end - p), l->ttl_ms);
+        push_pending(c, &l->req, i++);
+    }
+    lr__conn_commit(&c->net, (size_t)(p - w));
+    c->next_seq++;
+    lr__manager_stats(b->m)->requests++;
+}
+
+static void encode_run(struct lr__task *t)
+{
+    struct rconn *c = lr_container_of(t, struct rconn, enc_task);
+    struct lr__backend *b = c->b;
+    if (c->state != R_READY || c->loading)
+        return;
+    /* Pass 1: acquires and releases, one command each. */
+    struct lr_list *n = c->encq.next;
+    while (n != &c->encq) {
+        struct lr_list *next = n->next;
+        struct lr_lease *l = lease_of(hdr_of(n));
+        if (l->req.kind != LR_OP_RENEW) {
+            lr_list_unlink(n);
+            if (!encode_single(c, l)) {
+                /* Output full: back in front of the rest, until on_drain. */
+                lr_list_push_tail(next, n);
+                rearm(c);
+                return;
+            }
+        }
+        n = next;
+    }
+    /* Pass 2: what is left are renewals, batched up to b->batch per EVALSHA. */
+    struct lr_list batch;
+    lr_list_init(&batch);
+    size_t count = 0, items = 0;
+    while ((n = lr_list_first(&c->encq))) {
+        struct lr_lease *l = lease_of(hdr_of(n));
+        size_t add = batch_item_size(b, l), avail;
+        lr__conn_wbuf(&c->net, &avail);
+        if (batch_head_size(count + 1) + items + add > avail) {
+            if (!count)
+                break; /* output full: on_drain resumes */
+            encode_batch(c, &batch, count);
+            count = items = 0;
+            continue;
+        }
+        lr_list_unlink(n);
+        lr_list_push_tail(&batch, n);
+        count++;
+        items += add;
+        if (count == b->batch) {
+            encode_batch(c, &batch, count);
+            count = items = 0;
+        }
+    }
+    if (count)
+        encode_batch(c, &batch, count);
+    rearm(c);
+}
+
+static void schedule_encode(struct rconn *c)
+{
+    if (c->state == R_READY && !c->loading && !lr_list_is_empty(&c->encq))
+        lr__loop_defer(c->net.loop, &c->enc_task);
+}
+
+/* ------------------------------------------------------------ replies */
+
+static int error_status(const struct reply *r)
+{
+    static const char *const auth[] = {"NOAUTH", "WRONGPASS", "NOPERM", "ERR invalid password",
+                                       "ERR AUTH"};
+    for (size_t i = 0; i < sizeof(auth) / sizeof(auth[0]); i++)
+        if (r->err_len >= strlen(auth[i]) && !memcmp(r->err, auth[i], strlen(auth[i])))
+            return LR_EAUTH;
+    return LR_EBADREPLY;
+}
+
+static bool is_noscript(const struct reply *r)
+{
+    return r->err_len >= 8 && !memcmp(r->err, "NOSCRIPT", 8);
+}
+
+/* A NOSCRIPT answer: reload on this connection and send the request again. */
+static void requeue(struct rconn *c, struct lr_lease *l)
+{
+    lr_list_push_tail(&c->encq, &l->req.link);
+    if (!c->loading)
+        encode_loads(c);
+}
+
+static void internal_reply(struct rconn *c, struct ireq *q, const struct reply *r)
+{
+    struct lr__backend *b = c->b;
+    if (r->type == LR_RESP_ERROR) {
+        conn_fail(c, error_status(r));
+        return;
+    }
+    switch (q->hdr.kind) {
+    case K_AUTH:
+    case K_SELECT:
+        if (r->type != LR_RESP_SIMPLE)
+            conn_fail(c, LR_EBADREPLY);
+        return;
+    case K_LOAD:
+        if (r->type != LR_RESP_BULK || r->nil || r->sha_len != 40) {
+            conn_fail(c, LR_EBADREPLY);
+            return;
+        }
+        memcpy(b->sha[q->script], r->sha, 40);
+        if (q->script == NSCRIPTS - 1) {
+            c->loading = false;
+            if (c->state == R_HANDSHAKE) {
+                c->state = R_READY;
+                if (c->ever_ready)
+                    lr__manager_stats(b->m)->reconnects++;
+                c->ever_ready = true;
+                c->attempt = 0;
+            }
+            schedule_encode(c);
+        }
+        return;
+    default:
+        return;
+    }
+}
+
+static void lease_reply(struct rconn *c, struct lr_lease *l, const struct reply *r)
+{
+    struct lr__result res = {.holder_ttl_ms = -1};
+    if (r->type == LR_RESP_ERROR) {
+        if (is_noscript(r)) {
+            requeue(c, l);
+            return;
+        }
+        res.status = error_status(r);
+    } else if (r->bad) {
+        res.status = LR_EBADREPLY;
+    } else if (l->req.kind == LR_OP_ACQUIRE) {
+        if (r->type == LR_RESP_INT && r->integer > 0) {
+            res.fence = (uint64_t)r->integer;
+        } else if (r->type == LR_RESP_ARRAY && r->integer == 2 && r->idx == 2) {
+            res.status = LR_ECONFLICT;
+            res.holder = r->holder;
+            res.holder_len = r->holder_len;
+            res.holder_ttl_ms = r->pttl;
+        } else {
+            res.status = LR_EBADREPLY;
+        }
+    } else if (l->req.kind == LR_OP_RENEW) {
+        int8_t v = l->req.batch < r->idx ? c->vals[l->req.batch] : -1;
+        res.status = v == 1 ? 0 : v == 0 ? LR_ELOST : LR_EBADREPLY;
+    } else { /* release */
+        if (r->type == LR_RESP_INT && (r->integer == 0 || r->integer == 1))
+            res.status = r->integer ? 0 : LR_ELOST;
+        else
+            res.status = LR_EBADREPLY;
+    }
+    lr__lease_complete(l, &res);
+}
+
+/* A whole reply arrived: hand it to every request that carries its sequence. */
+static void reply_done(struct rconn *c)
+{
+    struct reply *r = &c->cur;
+    r->active = false;
+    if (r->oob)
+        return;
+    uint32_t seq = c->reply_seq++;
+    struct lr_list *n;
+    while ((n = lr_list_first(&c->pending))) {
+        struct lr__reqhdr *h = lr_container_of(n, struct lr__reqhdr, link);
+        if (h->seq != seq)
+            break; /* the owner of this reply was abandoned */
+        lr_list_unlink(n);
+        if (h->kind >= K_AUTH)
+            internal_reply(c, ireq_of(h), r);
+        else
+            lease_reply(c, lease_of(h), r);
+        if (c->state != R_READY && c->state != R_HANDSHAKE)
+            return; /* the connection failed under us */
+    }
+    rearm(c);
+}
+
+static void copy_prefix(char *dst, size_t cap, uint16_t *len, const struct lr_resp_token *t)
+{
+    size_t n = t->len < cap ? t->len : cap;
+    memcpy(dst, t->str, n);
+    *len = (uint16_t)n;
+}
+
+static void on_token(struct rconn *c, const struct lr_resp_token *t)
+{
+    struct reply *r = &c->cur;
+    if (!r->active) {
+        memset(r, 0, offsetof(struct reply, holder));
+        r->sha_len = 0;
+        r->active = true;
+        r->type = t->type;
+        r->nil = t->nil;
+        r->integer = t->integer;
+        r->pttl = -1;
+        r->oob = t->type == LR_RESP_PUSH;
+        if (t->type == LR_RESP_ERROR || t->type == LR_RESP_BLOBERR) {
+            r->type = LR_RESP_ERROR;
+            copy_prefix(r->err, sizeof(r->err), &r->err_len, t);
+        } else if (t->type == LR_RESP_BULK && !t->nil && t->len == 40) {
+            memcpy(r->sha, t->str, 40);
+            r->sha_len = 40;
+        } else if (t->type == LR_RESP_ATTR) {
+            r->bad = true; /* RESP2 servers never send attributes */
+        }
+    } else if (t->depth == 1 && r->type == LR_RESP_ARRAY) {
+        int64_t i = r->idx++;
+        if (t->type == LR_RESP_INT) {
+            if (i < (int64_t)sizeof(c->vals))
+                c->vals[i] = t->integer == 1 ? 1 : t->integer == 0 ? 0 : -1;
+            if (i == 1)
+                r->pttl = t->integer;
+        } else if (t->type == LR_RESP_BULK && !t->nil && i == 0) {
+            size_t n = t->len < LR_HOLDER_MAX ? t->len : LR_HOLDER_MAX;
+            memcpy(r->holder, t->str, n);
+            r->holder_len = (uint8_t)n;
+            if (i < (int64_t)sizeof(c->vals))
+                c->vals[i] = -1;
+        } else if (i < (int64_t)sizeof(c->vals)) {
+            c->vals[i] = -1;
+        }
+    } else {
+        r->bad = true;
+    }
+    if (t->last)
+        reply_done(c);
+}
+
+static void on_data(struct lr__conn *nc, const char *buf, size_t len)
+{
+    struct rconn *c = nc->data;
+    size_t off = 0;
+    while (off < len && (c->state == R_READY || c->state == R_HANDSHAKE)) {
+        struct lr_resp_token t;
+        int rc = lr_resp_parse(&c->parser, buf + off, len - off, &t);
+        if (rc == -EAGAIN)
+            return;
+        if (rc < 0) {
+            conn_fail(c, LR_EBADREPLY); /* a broken stream cannot be resynchronised */
+            return;
+        }
+        off += (size_t)rc;
+        on_token(c, &t);
+    }
+}
+
+/* ---------------------------------------------------- connection life */
+
+static void conn_fail(struct rconn *c, int err)
+{
+    if (c->state == R_FAILING || c->state == R_CLOSING || c->state == R_DOWN)
+        return;
+    c->state = R_FAILING; /* submits now answer LR_EUNAVAIL */
+    c->last_error = err;
+    c->loading = false;
+    lr_timer_stop(&c->timer);
+    lr__task_cancel(&c->enc_task);
+    /* Sent requests are ambiguous: the server may have applied them. */
+    int ambiguous = err == LR_EAUTH ? LR_EAUTH : err;
+    struct lr_list *n;
+    while ((n = lr_list_pop(&c->pending))) {
+        struct lr__reqhdr *h = lr_container_of(n, struct lr__reqhdr, link);
+        if (h->kind < K_AUTH)
+            complete(lease_of(h), ambiguous);
+    }
+    fail_encq(c, err == LR_EAUTH ? LR_EAUTH : LR_EUNAVAIL);
+    lr__conn_close(&c->net);
+}
+
+static void on_connect(struct lr__conn *nc, int status)
+{
+    struct rconn *c = nc->data;
+    if (c->state == R_CLOSING)
+        return;
+    if (status < 0) {
+        c->last_error = status;
+        c->state = R_DOWN; /* submits now answer LR_EUNAVAIL */
+        fail_encq(c, LR_EUNAVAIL);
+        schedule_reconnect(c);
+        return;
+    }
+    c->state = R_HANDSHAKE;
+    lr_resp_parser_init(&c->parser);
+    c->cur.active = false;
+    c->next_seq = c->reply_seq = 0;
+    handshake(c);
+    rearm(c);
+}
+
+static void on_drain(struct lr__conn *nc)
+{
+    schedule_encode(nc->data);
+}
+
+static void on_error(struct lr__conn *nc, int err)
+{
+    conn_fail(nc->data, err);
+}
+
+static void on_close(struct lr__conn *nc)
+{
+    struct rconn *c = nc->data;
+    struct lr__backend *b = c->b;
+    if (b->closing) {
+        if (++b->closed == b->nconns)
+            b->close_done(b->m);
+        return;
+    }
+    schedule_reconnect(c);
+}
+
+static const struct lr__conn_cbs net_cbs = {
+    .on_connect = on_connect,
+    .on_data = on_data,
+    .on_drain = on_drain,
+    .on_error = on_error,
+    .on_close = on_close,
+};
+
+/* ------------------------------------------------------ backend ops */
+
+static int resolve(struct lr__backend *b, const struct lr__uri *u)
+{
+    char port[8];
+    unsigned p = u->has_port ? u->port : 6379;
+    int len = 0;
+    char rev[8];
+    for (; p; p /= 10)
+        rev[len++] = (char)('0' + p % 10);
+    for (int i = 0; i < len; i++)
+        port[i] = rev[len - 1 - i];
+    port[len] = '\0';
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    int rc = getaddrinfo(u->host[0] ? u->host : "127.0.0.1", port, &hints, &res);
+    if (rc != 0)
+        return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+    memcpy(&b->addr, res->ai_addr, res->ai_addrlen);
+    b->addrlen = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static void backend_free(struct lr__backend *b)
+{
+    if (!b)
+        return;
+    for (unsigned i = 0; b->conns && i < b->nconns; i++) {
+        lr_timer_stop(&b->conns[i].timer);
+        lr__task_cancel(&b->conns[i].enc_task);
+        if (b->conns[i].net.out)
+            lr__conn_deinit(&b->conns[i].net);
+    }
+    lr__free(b->conns);
+    explicit_bzero(b->password, sizeof(b->password));
+    lr__free(b);
+}
+
+static int parse_db(const char *s, int *db)
+{
+    if (!*s) {
+        *db = 0;
+        return 0;
+    }
+    long v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9' || p - s > 4)
+            return -EINVAL;
+        v = v * 10 + (*p - '0');
+    }
+    *db = (int)v;
+    return 0;
+}
+
+static int redis_create(struct lr__backend **out, struct lr_manager *m, const struct lr__uri *u)
+{
+    const struct lr_manager_opts *o = lr__manager_opts(m);
+    for (unsigned i = 0; i < u->nparams; i++)
+        if (strcmp(u->params[i].key, "prefix"))
+            return -EINVAL; /* unknown parameters are refused, not ignored */
+    if (u->has_user && !u->has_password)
+        return -EINVAL; /* an ACL user needs a password */
+    struct lr__backend *b = lr__calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    b->m = m;
+    int rc = parse_db(u->path, &b->db);
+    const char *prefix = lr__uri_param(u, "prefix");
+    if (!prefix)
+        prefix = DEFAULT_PREFIX;
+    if (rc == 0 && strlen(prefix) > PREFIX_MAX)
+        rc = -EINVAL;
+    if (rc == 0)
+        rc = resolve(b, u);
+    if (rc < 0) {
+        lr__free(b);
+        return rc;
+    }
+    strcpy(b->prefix, prefix);
+    b->prefix_len = strlen(prefix);
+    b->has_user = u->has_user;
+    b->has_password = u->has_password;
+    strcpy(b->user, u->user);
+    strcpy(b->password, u->password);
+    b->batch = o->batch_max < sizeof(((struct rconn *)0)->vals) ? o->batch_max
+                                                                 : sizeof(((struct rconn *)0)->vals);
+    b->nconns = o->connections;
+    b->conns = lr__calloc(b->nconns, sizeof(*b->conns));
+    if (!b->conns) {
+        backend_free(b);
+        return -ENOMEM;
+    }
+    struct lr_loop *loop = lr__manager_loop(m);
+    for (unsigned i = 0; i < b->nconns; i++) {
+        struct rconn *c = &b->conns[i];
+        c->b = b;
+        c->idx = i;
+        c->state = R_DOWN;
+        lr_list_init(&c->encq);
+        lr_list_init(&c->pending);
+        lr__task_init(&c->enc_task, encode_run);
+        lr_timer_init(loop, &c->timer, timer_fired);
+        c->timer.data = c;
+        lr_list_init(&c->auth.hdr.link);
+        lr_list_init(&c->select.hdr.link);
+        for (unsigned s = 0; s < NSCRIPTS; s++)
+            lr_list_init(&c->load[s].hdr.link);
+        rc = lr__conn_init(&c->net, loop, OUT_BYTES, &net_cbs);
+        if (rc < 0) {
+            backend_free(b);
+            return rc;
+        }
+        c->net.data = c;
+    }
+    for (unsigned i = 0; i < b->nconns; i++)
+        start_connect(&b->conns[i]);
+    *out = b;
+    return 0;
+}
+
+static uint64_t name_hash(const struct lr_lease *l)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (unsigned i = 0; i < l->name_len; i++)
+        h = (h ^ (uint8_t)l->name[i]) * 1099511628211ull;
+    return h;
+}
+
+static int redis_submit(struct lr__backend *b, struct lr_lease *l)
+{
+    struct rconn *c = &b->conns[b->nconns == 1 ? 0 : name_hash(l) % b->nconns];
+    switch (c->state) {
+    case R_READY:
+    case R_HANDSHAKE:
+    case R_CONNECTING:
+        lr_list_push_tail(&c->encq, &l->req.link);
+        l->req.conn = (uint8_t)c->idx;
+        if (c->state == R_READY) {
+            schedule_encode(c);
+            if (!lr_timer_is_active(&c->timer))
+                rearm(c);
+        } else {
+            rearm(c);
+        }
+        return 0;
+    default:
+        return c->last_error == LR_EAUTH ? LR_EAUTH : LR_EUNAVAIL;
+    }
+}
+
+static void redis_cancel(struct lr__backend *b, struct lr_lease *l)
+{
+    (void)b;
+    /* Off the encode queue or the pending FIFO alike: a reply that still
+     * comes finds no owner with its sequence and is dropped. */
+    lr_list_unlink(&l->req.link);
+}
+
+static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m))
+{
+    b->closing = true;
+    b->close_done = done;
+    b->closed = 0;
+    for (unsigned i = 0; i < b->nconns; i++) {
+        struct rconn *c = &b->conns[i];
+        c->state = R_CLOSING;
+        lr_timer_stop(&c->timer);
+        lr__task_cancel(&c->enc_task);
+        lr_list_init(&c->encq); /* the core detached every lease already */
+        lr_list_init(&c->pending);
+        lr__conn_close(&c->net);
+    }
+}
+
+const struct lr__backend_ops lr__redis_backend = {
+    .scheme = "redis",
+    .min_ttl_ms = 10,
+    .max_ttl_ms = 30u * 86400u * 1000u,
+    .create = redis_create,
+    .submit = redis_submit,
+    .cancel = redis_cancel,
+    .close = redis_close,
+    .free = backend_free,
+};

@@ -1,0 +1,288 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * leasering/lease.h - distributed leases held and renewed from one loop.
+ *
+ * A manager binds a loop to a lease store (a backend made from a URI:
+ * "mem://", "redis://..."; see backend.h). Leases are caller-owned structs
+ * (embed them in your job records) or made by lr_lease_new(); either way the
+ * manager counts them against its fixed capacity.
+ *
+ * The safety rule. A lease's local validity runs from the moment its
+ * acquire/renew request was *sent*:
+ *     valid_until = sent_at + ttl * (1 - drift) - margin      (monotonic ms)
+ * and the lease is reported lost no later than valid_until, by a timer, even
+ * if the network is silent. The store counts the TTL from when it *received*
+ * the request, so as long as clock rates differ by less than @drift the holder
+ * gives up before anyone else can take the lease.
+ *
+ * States: IDLE -> ACQUIRING -> HELD <-> JEOPARDY -> LOST, and RELEASING -> IDLE.
+ * JEOPARDY means a renewal failed or is overdue: the lease is still held, the
+ * holder should prepare to stop. A timeout or a dropped connection is
+ * ambiguous (the store may have applied the request) and is never read as
+ * "lost": only the store's definite "not yours" (LR_ELOST) or the local
+ * deadline (LR_EEXPIRED, or LR_EUNAVAIL when the store could not be reached
+ * at all) makes a lease lost.
+ *
+ * Every acquisition carries a fencing token that grows strictly per name
+ * across holders: pass it to the resources the lease guards.
+ *
+ * Callbacks run on the loop thread, never inside the call that caused them.
+ * A callback may call any function here on any lease, including releasing,
+ * re-acquiring or deinitialising its own lease.
+ *
+ * Allocation: lr_manager_new, lr_lease_new and lr_lease_set_meta allocate;
+ * acquire, renew, release, reply handling, rescheduling and callbacks never do.
+ */
+#ifndef LEASERING_LEASE_H
+#define LEASERING_LEASE_H
+
+#include <leasering/common.h>
+#include <leasering/timer.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct lr_loop;
+struct lr_manager;
+struct lr_lease;
+
+/* Longest lease name, in bytes, excluding the terminating NUL. */
+#define LR_NAME_MAX 127
+/* Longest holder identity kept from a conflict reply. */
+#define LR_HOLDER_MAX 47
+
+enum lr_lease_state {
+    LR_LEASE_IDLE = 0,  /* not held: never acquired, released, or acquire failed */
+    LR_LEASE_ACQUIRING, /* acquire attempts under way */
+    LR_LEASE_HELD,      /* held, renewals on schedule */
+    LR_LEASE_JEOPARDY,  /* held, but a renewal failed or is overdue */
+    LR_LEASE_RELEASING, /* release sent, waiting for the store */
+    LR_LEASE_LOST,      /* lost (terminal until acquired again) */
+};
+
+/*
+ * What the manager tells you. Every member is optional (NULL = not told).
+ * @status and @reason are 0 or a negative code (lr_strerror()).
+ */
+struct lr_lease_cbs {
+    /* The lease is held; lr_lease_fence() is its new fencing token. */
+    void (*acquired)(struct lr_lease *l);
+    /* Acquire gave up: LR_ECONFLICT (held by someone else; see lr_lease_holder),
+     * -ETIMEDOUT, LR_EUNAVAIL (store unreachable), LR_EAUTH, LR_EBADREPLY, ... */
+    void (*acquire_failed)(struct lr_lease *l, int status);
+    /* A renewal succeeded (also after jeopardy: the lease is safe again). */
+    void (*renewed)(struct lr_lease *l);
+    /* A renewal failed or is overdue; the lease is still held until
+     * lr_lease_valid_until(). @status says why (-ETIMEDOUT, LR_EUNAVAIL, ...). */
+    void (*jeopardy)(struct lr_lease *l, int status);
+    /* The lease is lost: LR_ELOST (the store says someone else holds it),
+     * LR_EEXPIRED (local validity ran out before a renewal succeeded), or
+     * LR_EUNAVAIL (it ran out while the store could not be reached). Stop
+     * using the guarded resource before returning. */
+    void (*lost)(struct lr_lease *l, int reason);
+    /* A release finished: 0, or LR_ELOST if the store said it was no longer
+     * ours, or a transport error (the store will expire it by its TTL). */
+    void (*released)(struct lr_lease *l, int status);
+};
+
+struct lr_manager_opts {
+    uint32_t ttl_ms;             /* default lease TTL; default 10000 */
+    double renew_fraction;       /* renew this far into the TTL after a send; default 1/3 */
+    double renew_jitter;         /* +- this fraction of the renew interval, per lease; default 0.1 */
+    double drift;                /* allowed clock-rate difference; default 0.01 */
+    uint32_t margin_ms;          /* subtracted from validity; default 2 */
+    uint32_t retry_base_ms;      /* first backoff step; default 50 */
+    uint32_t retry_cap_ms;       /* largest backoff step; default 2000 */
+    uint32_t retry_max;          /* acquire attempts at most (0 = until the timeout) */
+    uint32_t request_timeout_ms; /* a request unanswered this long kills its connection;
+                                  * default min(2000, ttl/4) */
+    uint32_t connections;        /* connections per endpoint; default 1 */
+    uint32_t max_leases;         /* capacity, fixed at creation; default 1024 */
+    uint32_t batch_max;          /* renewals per batched request (1 = no batching); default 64 */
+    const struct lr_lease_cbs *cbs; /* default callbacks for leases that set none */
+};
+
+/* Per-lease counters (lr_lease_stats()). */
+struct lr_lease_stats {
+    uint32_t acquisitions;   /* successful acquires */
+    uint32_t renewals;       /* successful renewals */
+    uint32_t renew_failures; /* failed or timed-out renewals */
+    uint32_t conflicts;      /* acquire attempts answered "held by someone else" */
+};
+
+/* Per-lease options (lr_lease_init). Zero-initialise. */
+struct lr_lease_opts {
+    uint32_t ttl_ms;               /* 0: the manager's */
+    const struct lr_lease_cbs *cbs; /* NULL: the manager's */
+    int no_auto_renew;             /* 1: never renew by itself (lr_lease_renew only) */
+};
+
+/* Private: the header every store request carries (pipelines link it). */
+struct lr__reqhdr {
+    struct lr_list link; /* on a connection's encode queue or pending FIFO */
+    uint32_t seq;        /* pipeline sequence the reply will carry */
+    uint16_t batch;      /* index inside a batched request */
+    uint8_t kind;        /* what is in flight */
+    uint8_t conn;        /* which connection */
+};
+
+struct lr_lease {
+    void *data; /* yours */
+    /* private: everything below */
+    struct lr_timer timer;        /* next action: renew, retry, attempt, or expiry */
+    struct lr__reqhdr req;        /* the one store request this lease may have in flight */
+    struct lr_list mgr_link;      /* on the manager's list of leases */
+    struct lr_manager *mgr;
+    const struct lr_lease_cbs *cbs;
+    uint64_t fence;
+    uint64_t sent_ns;             /* when the in-flight request was queued */
+    uint64_t valid_until;         /* ms */
+    uint64_t last_renewed;        /* ms */
+    uint64_t deadline;            /* ms: acquire gives up / request times out */
+    uint32_t ttl_ms;
+    int32_t last_error;
+    int64_t holder_ttl_ms;
+    struct lr_lease_stats stats;
+    uint8_t token[16];            /* owner token of the current acquisition */
+    uint8_t state;
+    uint8_t flags;
+    uint8_t attempt;
+    uint8_t name_len;
+    uint8_t holder_len;
+    uint16_t meta_len;
+    char *meta;                   /* "key\0value\0..." (lr_lease_set_meta) */
+    char holder[LR_HOLDER_MAX + 1];
+    char name[LR_NAME_MAX + 1];
+};
+
+/*
+ * lr_manager_new - create a manager on @loop for the store named by @uri.
+ * URIs: "mem://[name]" (in-process store shared by every manager in the
+ * process that uses the same name), "redis://[user[:password]@]host[:port][/db][?prefix=P]".
+ * Connections to the store start at once (asynchronously).
+ * Returns: 0; -EINVAL for a NULL argument or an option out of range (TTL too
+ * short or long for the backend, renew_fraction not in (0, 0.9], drift not in
+ * [0, 0.5), request timeout not below ttl/2, ...); -EPROTONOSUPPORT for an
+ * unknown scheme; -EINVAL for a malformed URI; -ENOMEM; a resolver or socket
+ * error for an unusable host.
+ * Allocates: yes.  Context: the loop's thread.
+ */
+LR_API int lr_manager_new(struct lr_manager **m, struct lr_loop *loop, const char *uri,
+                          const struct lr_manager_opts *opts);
+
+/*
+ * lr_manager_close - stop using the store: every lease is forgotten (timers
+ * stopped, requests abandoned, no more callbacks; held leases simply expire
+ * at the store -- call lr_manager_release_all() first and wait for the
+ * released callbacks to give them back), connections are closed, then
+ * @done(m, arg) is called from the loop. Free the manager in or after @done.
+ * Returns: 0, or -EALREADY if already closing.  Context: the loop's thread.
+ */
+LR_API int lr_manager_close(struct lr_manager *m, void (*done)(struct lr_manager *m, void *arg),
+                            void *arg);
+
+/* lr_manager_free - free a manager after its close completed (or that never
+ * connected anything: a manager whose lr_manager_new failed is never returned). */
+LR_API void lr_manager_free(struct lr_manager *m);
+
+/*
+ * lr_manager_release_all - release every held (or being acquired) lease in one
+ * pipelined batch, for shutdown. Each gets its released callback.
+ * Returns: the number of leases being released.  Allocates: never.
+ */
+LR_API int lr_manager_release_all(struct lr_manager *m);
+
+/* The loop a manager runs on. */
+LR_API struct lr_loop *lr_manager_loop(const struct lr_manager *m);
+
+/*
+ * lr_lease_init - prepare caller-owned @l, named @name (copied; 1..LR_NAME_MAX
+ * bytes), for use with @m. The lease starts IDLE.
+ * Returns: 0; -EINVAL (NULL argument, empty name), -ENAMETOOLONG (name too
+ * long), -ERANGE (TTL out of range for the backend), -ENOSPC (the manager's
+ * capacity is used up).  Allocates: never.  Context: the loop's thread.
+ */
+LR_API int lr_lease_init(struct lr_manager *m, struct lr_lease *l, const char *name,
+                         const struct lr_lease_opts *opts);
+
+/*
+ * lr_lease_deinit - forget @l: its timer stops, an in-flight request is
+ * abandoned, no more callbacks; metadata is freed. A held lease is NOT
+ * released (it expires at the store): release it first if you can wait.
+ * Allocates: never.  Context: the loop's thread, callbacks included.
+ */
+LR_API void lr_lease_deinit(struct lr_lease *l);
+
+/* lr_lease_new / lr_lease_free - lr_lease_init / lr_lease_deinit on memory the
+ * library allocates. Same returns as lr_lease_init, plus -ENOMEM. */
+LR_API int lr_lease_new(struct lr_manager *m, struct lr_lease **l, const char *name,
+                        const struct lr_lease_opts *opts);
+LR_API void lr_lease_free(struct lr_lease *l);
+
+/*
+ * lr_lease_set_meta - attach key/value metadata, written to the store with the
+ * next acquisition. Setting an existing key replaces its value; value NULL
+ * removes it. At most LR_META_MAX bytes in all (keys + values + 2 per pair).
+ * Returns: 0; -EINVAL (empty key, or a key or value with a NUL or not valid
+ * for the store); -EMSGSIZE (too large); -EBUSY (the lease is not idle);
+ * -ENOMEM.  Allocates: yes (the metadata block).
+ */
+#define LR_META_MAX 4096
+LR_API int lr_lease_set_meta(struct lr_lease *l, const char *key, const char *value);
+/* The value of metadata @key, or NULL. */
+LR_API const char *lr_lease_meta(const struct lr_lease *l, const char *key);
+
+/*
+ * lr_lease_acquire - acquire @l, retrying with exponential backoff and full
+ * jitter while the store answers "held by someone else" or is unavailable,
+ * until @timeout_ms passes (0: one attempt, like lr_lease_try_acquire).
+ * The outcome arrives as the acquired or acquire_failed callback.
+ * Returns: 0; -EBUSY if the lease is not IDLE or LOST; -ECANCELED if the
+ * manager is closing.  Allocates: never.
+ */
+LR_API int lr_lease_acquire(struct lr_lease *l, uint32_t timeout_ms);
+/* lr_lease_try_acquire - one attempt; same as lr_lease_acquire(l, 0). */
+LR_API int lr_lease_try_acquire(struct lr_lease *l);
+
+/*
+ * lr_lease_release - give @l back. Idempotent: 0 with nothing to do when the
+ * lease is IDLE, LOST or already RELEASING. While ACQUIRING, the acquisition
+ * is abandoned (and given back if it succeeds meanwhile). The released
+ * callback follows whenever a release was started.
+ * Returns: 0.  Allocates: never.
+ */
+LR_API int lr_lease_release(struct lr_lease *l);
+
+/*
+ * lr_lease_renew - renew now instead of on schedule.
+ * Returns: 0 (also when a renewal is already in flight); -EBUSY if the lease
+ * is not HELD or in JEOPARDY.  Allocates: never.
+ */
+LR_API int lr_lease_renew(struct lr_lease *l);
+
+/* lr_lease_set_auto_renew - turn automatic renewal on (default) or off. With
+ * it off the lease is lost at valid_until unless you call lr_lease_renew. */
+LR_API void lr_lease_set_auto_renew(struct lr_lease *l, int on);
+
+LR_API enum lr_lease_state lr_lease_state(const struct lr_lease *l);
+LR_API const char *lr_lease_state_name(enum lr_lease_state s);
+LR_API const char *lr_lease_name(const struct lr_lease *l);
+/* Fencing token of the current (or last) acquisition; 0 before the first. */
+LR_API uint64_t lr_lease_fence(const struct lr_lease *l);
+/* Local validity deadline (lr_loop_now_ms units); 0 when not held. */
+LR_API uint64_t lr_lease_valid_until(const struct lr_lease *l);
+/* Loop time of the last successful acquire or renewal; 0 if none. */
+LR_API uint64_t lr_lease_last_renewed(const struct lr_lease *l);
+/* After a conflict: who holds it, as the store says ("" if it did not say). */
+LR_API const char *lr_lease_holder(const struct lr_lease *l);
+/* After a conflict: the holder's remaining TTL in ms as the store says, or -1. */
+LR_API int64_t lr_lease_holder_ttl_ms(const struct lr_lease *l);
+/* The last error this lease met (0 if none). */
+LR_API int lr_lease_last_error(const struct lr_lease *l);
+LR_API const struct lr_lease_stats *lr_lease_stats(const struct lr_lease *l);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * backend_int.h - the interface between the lease core and a store backend.
+ *
+ * The core hands a backend one request per lease at a time (the kind is in
+ * l->req.kind) and gets exactly one lr__lease_complete() back, from a later
+ * loop phase, never from inside submit(). A backend may refuse a request
+ * synchronously (submit returns < 0, typically LR_EUNAVAIL while it is
+ * reconnecting); then no completion follows. cancel() abandons the lease's
+ * request: no completion follows, and the backend must stop touching the
+ * lease (a pipelined reply that still arrives is discarded).
+ *
+ * Result codes: 0; LR_ECONFLICT (acquire: someone else holds it; holder and
+ * holder_ttl_ms when the store says); LR_ELOST (renew/release: not ours);
+ * ambiguous transport outcomes -ETIMEDOUT, -ECONNRESET, LR_EEOF (the store may
+ * have applied it); LR_EUNAVAIL (certainly not sent); LR_EAUTH; LR_EBADREPLY.
+ * Layer: backends know the core's lease fields they encode (name, token, ttl,
+ * meta) and this interface; never each other.
+ */
+#ifndef LR_BACKEND_INT_H
+#define LR_BACKEND_INT_H
+
+#include <leasering/lease.h>
+#include "uri_int.h"
+
+enum lr__req_kind {
+    LR_OP_NONE = 0,
+    LR_OP_ACQUIRE,
+    LR_OP_RENEW,
+    LR_OP_RELEASE,
+};
+
+struct lr__result {
+    int status;
+    uint64_t fence;        /* acquire success */
+    const char *holder;    /* conflict: holder identity (not NUL-terminated), or NULL */
+    size_t holder_len;
+    int64_t holder_ttl_ms; /* conflict: remaining TTL, or -1 */
+};
+
+struct lr__backend;
+
+struct lr__backend_ops {
+    const char *scheme;
+    uint32_t min_ttl_ms;
+    uint32_t max_ttl_ms;
+    /* Setup: may allocate, resolve, start connecting. */
+    int (*create)(struct lr__backend **out, struct lr_manager *m, const struct lr__uri *uri);
+    int (*submit)(struct lr__backend *b, struct lr_lease *l);
+    void (*cancel)(struct lr__backend *b, struct lr_lease *l);
+    /* Close connections; call done(m) from the loop when nothing is in flight. */
+    void (*close)(struct lr__backend *b, void (*done)(struct lr_manager *m));
+    void (*free)(struct lr__backend *b);
+};
+
+extern const struct lr__backend_ops lr__mem_backend;
+extern const struct lr__backend_ops lr__redis_backend;
+
+/* Core entry points for backends. */
+void lr__lease_complete(struct lr_lease *l, const struct lr__result *r);
+struct lr_loop *lr__manager_loop(const struct lr_manager *m);
+const struct lr_manager_opts *lr__manager_opts(const struct lr_manager *m);
+struct lr_manager_stats *lr__manager_stats(struct lr_manager *m);
+/* Uniform random 64 bits from the manager's generator (not for secrets). */
+uint64_t lr__manager_rand(struct lr_manager *m);
+/* Milliseconds of exponential backoff with full jitter for attempt @n (0-based). */
+uint64_t lr__manager_backoff(struct lr_manager *m, unsigned n);
+
+/* Lowercase hex of @n bytes into @out (2n chars, no NUL). */
+static inline void lr__hex(const uint8_t *in, size_t n, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+}
+
+#endif

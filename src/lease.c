@@ -1,0 +1,879 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lease.c - the lease core: state machine, renewal schedule, retries, safety.
+ *
+ * One lr_timer per lease carries its next action: an acquire attempt, a
+ * scheduled renewal, a retry, or -- whenever a request is in flight -- the
+ * local validity deadline. So "lost" is decided by a timer at valid_until,
+ * never by waiting for a reply. Validity is computed from the time a request
+ * was queued, which is no later than when the store received it.
+ * Layer: knows the wheel and the backend interface; no protocol.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <leasering/backend.h>
+#include <leasering/error.h>
+#include "alloc_int.h"
+#include "lease_int.h"
+
+#define DEFAULT_TTL_MS 10000u
+#define DEFAULT_MAX_LEASES 1024u
+#define DEFAULT_BATCH 64u
+
+/* ---------------------------------------------------------------- helpers */
+
+static uint64_t xoroshiro(uint64_t s[2])
+{
+    uint64_t s0 = s[0], s1 = s[1], r = s0 + s1;
+    s1 ^= s0;
+    s[0] = ((s0 << 55) | (s0 >> 9)) ^ s1 ^ (s1 << 14);
+    s[1] = (s1 << 36) | (s1 >> 28);
+    return r;
+}
+
+uint64_t lr__manager_rand(struct lr_manager *m)
+{
+    return xoroshiro(m->rng);
+}
+
+uint64_t lr__manager_backoff(struct lr_manager *m, unsigned n)
+{
+    uint64_t step = m->o.retry_base_ms;
+    for (unsigned i = 0; i < n && step < m->o.retry_cap_ms; i++)
+        step *= 2;
+    if (step > m->o.retry_cap_ms)
+        step = m->o.retry_cap_ms;
+    /* Full jitter: uniform in [1, step]. */
+    return 1 + lr__manager_rand(m) % (step ? step : 1);
+}
+
+static int fill_random(uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t got = getrandom(p, n, 0);
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+/* A fresh 128-bit owner token, from a getrandom pool refilled 256 bytes at a
+ * time (acquire path only, never renew). */
+static void new_token(struct lr_manager *m, uint8_t out[16])
+{
+    if (m->pool_used + 16 > sizeof(m->pool)) {
+        if (fill_random(m->pool, sizeof(m->pool)) < 0) {
+            /* getrandom cannot fail for this size on Linux >= 3.17 once the
+             * pool is initialised; fall back to the generator all the same */
+            for (size_t i = 0; i < sizeof(m->pool); i += 8) {
+                uint64_t r = lr__manager_rand(m);
+                memcpy(m->pool + i, &r, 8);
+            }
+        }
+        m->pool_used = 0;
+    }
+    memcpy(out, m->pool + m->pool_used, 16);
+    m->pool_used += 16;
+}
+
+static inline uint64_t now_ms(const struct lr_lease *l)
+{
+    return l->mgr->loop->now_ms;
+}
+
+static inline uint64_t now_ns(const struct lr_lease *l)
+{
+    return l->mgr->loop->now_ns;
+}
+
+struct lr_loop *lr__manager_loop(const struct lr_manager *m)
+{
+    return m->loop;
+}
+
+const struct lr_manager_opts *lr__manager_opts(const struct lr_manager *m)
+{
+    return &m->o;
+}
+
+struct lr_manager_stats *lr__manager_stats(struct lr_manager *m)
+{
+    return &m->stats;
+}
+
+const struct lr_manager_stats *lr_manager_stats(const struct lr_manager *m)
+{
+    return &m->stats;
+}
+
+struct lr_loop *lr_manager_loop(const struct lr_manager *m)
+{
+    return m->loop;
+}
+
+static const struct lr_lease_cbs no_cbs;
+
+static inline const struct lr_lease_cbs *cbs(const struct lr_lease *l)
+{
+    return l->cbs ? l->cbs : &no_cbs;
+}
+
+static inline bool held(const struct lr_lease *l)
+{
+    return l->state == LR_LEASE_HELD || l->state == LR_LEASE_JEOPARDY;
+}
+
+static void set_state(struct lr_lease *l, enum lr_lease_state s)
+{
+    bool was = held(l);
+    l->state = (uint8_t)s;
+    bool is = held(l);
+    if (l->mgr && was != is) {
+        if (is)
+            l->mgr->stats.held++;
+        else
+            l->mgr->stats.held--;
+    }
+}
+
+/* Validity from the send time of the request that just succeeded. */
+static uint64_t validity(const struct lr_lease *l)
+{
+    const struct lr_manager_opts *o = &l->mgr->o;
+    uint64_t sent_ms = l->sent_ns / 1000000u;
+    double span = (double)l->ttl_ms * (1.0 - o->drift);
+    uint64_t keep = (uint64_t)span;
+    keep = keep > o->margin_ms ? keep - o->margin_ms : 0;
+    return sent_ms + keep;
+}
+
+static void arm(struct lr_lease *l, uint64_t when, bool due)
+{
+    if (due)
+        l->flags |= LR_LF_DUE;
+    else
+        l->flags &= (uint8_t)~LR_LF_DUE;
+    lr_timer_start(&l->timer, when);
+}
+
+/* Abandon the in-flight request, if any. */
+static void drop_request(struct lr_lease *l)
+{
+    if (l->req.kind != LR_OP_NONE) {
+        if (l->mgr)
+            l->mgr->ops->cancel(l->mgr->be, l);
+        l->req.kind = LR_OP_NONE;
+    }
+}
+
+static int submit(struct lr_lease *l, enum lr__req_kind op)
+{
+    struct lr_manager *m = l->mgr;
+    l->sent_ns = now_ns(l);
+    l->req.kind = (uint8_t)op;
+    int rc = m->ops->submit(m->be, l);
+    if (rc < 0)
+        l->req.kind = LR_OP_NONE;
+    return rc;
+}
+
+/* The next renewal: renew_fraction of the TTL after the send, +- jitter,
+ * and always before validity ends. */
+static void schedule_renewal(struct lr_lease *l)
+{
+    const struct lr_manager_opts *o = &l->mgr->o;
+    if (l->flags & LR_LF_NO_AUTO) {
+        arm(l, l->valid_until, false);
+        return;
+    }
+    double interval = (double)l->ttl_ms * o->renew_fraction;
+    double j = interval * o->renew_jitter;
+    double r = (double)(lr__manager_rand(l->mgr) >> 11) / 9007199254740992.0; /* [0,1) */
+    double at = interval + (2 * r - 1) * j;
+    uint64_t when = l->sent_ns / 1000000u + (uint64_t)(at > 1 ? at : 1);
+    if (when >= l->valid_until)
+        when = l->valid_until > 1 ? l->valid_until - 1 : l->valid_until;
+    arm(l, when, true);
+}
+
+/* ------------------------------------------------------------ transitions */
+
+static void lose(struct lr_lease *l, int reason)
+{
+    drop_request(l);
+    lr_timer_stop(&l->timer);
+    set_state(l, LR_LEASE_LOST);
+    l->valid_until = 0;
+    l->last_error = reason;
+    l->mgr->stats.lost++;
+    if (cbs(l)->lost)
+        cbs(l)->lost(l, reason); /* may free l: last use */
+}
+
+static int expiry_reason(const struct lr_lease *l)
+{
+    return (l->flags & LR_LF_UNAVAIL) ? LR_EUNAVAIL : LR_EEXPIRED;
+}
+
+static void finish_release(struct lr_lease *l, int status)
+{
+    lr_timer_stop(&l->timer);
+    set_state(l, LR_LEASE_IDLE);
+    l->valid_until = 0;
+    l->flags &= (uint8_t)~LR_LF_RELEASE_PENDING;
+    l->mgr->stats.released++;
+    if (status)
+        l->last_error = status;
+    if (cbs(l)->released)
+        cbs(l)->released(l, status); /* may free l: last use */
+}
+
+static void start_release(struct lr_lease *l)
+{
+    drop_request(l);
+    set_state(l, LR_LEASE_RELEASING);
+    l->flags &= (uint8_t)~LR_LF_RELEASE_PENDING;
+    int rc = submit(l, LR_OP_RELEASE);
+    if (rc < 0) {
+        /* Never call back from inside the caller's call: report next pass. */
+        l->last_error = rc;
+        arm(l, now_ms(l), false);
+    } else {
+        lr_timer_stop(&l->timer);
+    }
+}
+
+static void acquire_gave_up(struct lr_lease *l, int status)
+{
+    lr_timer_stop(&l->timer);
+    set_state(l, LR_LEASE_IDLE);
+    l->last_error = status;
+    l->mgr->stats.acquire_failures++;
+    if (cbs(l)->acquire_failed)
+        cbs(l)->acquire_failed(l, status); /* may free l: last use */
+}
+
+static bool definite_error(int status)
+{
+    return status == LR_EAUTH || status == -EINVAL || status == -ENAMETOOLONG ||
+           status == -ERANGE || status == -EMSGSIZE;
+}
+
+static void attempt_failed(struct lr_lease *l, int status)
+{
+    struct lr_manager *m = l->mgr;
+    if (l->state == LR_LEASE_RELEASING) { /* released while acquiring */
+        finish_release(l, 0);
+        return;
+    }
+    l->last_error = status;
+    l->attempt = l->attempt < 255 ? (uint8_t)(l->attempt + 1) : 255;
+    uint64_t when = now_ms(l) + lr__manager_backoff(m, l->attempt - 1u);
+    if ((l->flags & LR_LF_TRY) || definite_error(status) || when >= l->deadline ||
+        (m->o.retry_max && l->attempt >= m->o.retry_max)) {
+        acquire_gave_up(l, status);
+        return;
+    }
+    arm(l, when, false);
+}
+
+static void renew_failed(struct lr_lease *l, int status)
+{
+    struct lr_manager *m = l->mgr;
+    m->stats.renew_failures++;
+    l->stats.renew_failures++;
+    l->last_error = status;
+    if (status == LR_EUNAVAIL)
+        l->flags |= LR_LF_UNAVAIL;
+    else
+        l->flags &= (uint8_t)~LR_LF_UNAVAIL;
+    l->attempt = l->attempt < 255 ? (uint8_t)(l->attempt + 1) : 255;
+    /* Retry with backoff, always inside validity: a step that would land past
+     * it is cut to half the time left, so retries get denser, not rarer, as
+     * the deadline nears; the timer at valid_until alone decides loss. */
+    uint64_t now = now_ms(l);
+    uint64_t when = now + lr__manager_backoff(m, l->attempt - 1u);
+    if (l->valid_until > now && when >= l->valid_until - (l->valid_until - now) / 2)
+        when = now + (l->valid_until - now) / 2;
+    if ((l->flags & LR_LF_NO_AUTO) || when <= now || when >= l->valid_until)
+        arm(l, l->valid_until, false);
+    else
+        arm(l, when, false);
+    if (l->state == LR_LEASE_HELD) {
+        set_state(l, LR_LEASE_JEOPARDY);
+        if (cbs(l)->jeopardy)
+            cbs(l)->jeopardy(l, status); /* may free l: last use */
+    }
+}
+
+static void renew_now(struct lr_lease *l)
+{
+    int rc = submit(l, LR_OP_RENEW);
+    if (rc < 0) {
+        renew_failed(l, rc);
+        return;
+    }
+    arm(l, l->valid_until, false); /* if no answer in time, the lease is lost then */
+}
+
+static void lease_timer(struct lr_timer *t)
+{
+    struct lr_lease *l = lr_container_of(t, struct lr_lease, timer);
+    struct lr_manager *m = l->mgr;
+    uint64_t now = now_ms(l);
+    switch (l->state) {
+    case LR_LEASE_ACQUIRING:
+        if (l->req.kind == LR_OP_NONE) {
+            int rc = submit(l, LR_OP_ACQUIRE);
+            if (rc < 0)
+                attempt_failed(l, rc);
+        }
+        break;
+    case LR_LEASE_HELD:
+    case LR_LEASE_JEOPARDY:
+        if (now >= l->valid_until) {
+            lose(l, expiry_reason(l));
+            return;
+        }
+        if (l->flags & LR_LF_DUE) {
+            uint64_t late = now_ns(l) - lr_timer_deadline(t) * 1000000u;
+            lr_hist_add(&m->stats.timer_lateness_us, late / 1000u);
+        }
+        if (l->req.kind == LR_OP_NONE)
+            renew_now(l);
+        else
+            arm(l, l->valid_until, false);
+        break;
+    case LR_LEASE_RELEASING:
+        if (l->req.kind == LR_OP_NONE)
+            finish_release(l, l->last_error);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ------------------------------------------------------- backend results */
+
+static void acquire_done(struct lr_lease *l, const struct lr__result *r)
+{
+    struct lr_manager *m = l->mgr;
+    if (r->status == 0) {
+        l->fence = r->fence;
+        l->valid_until = validity(l);
+        if (l->state == LR_LEASE_RELEASING) { /* released while acquiring: give it back */
+            start_release(l);
+            return;
+        }
+        if (l->valid_until <= now_ms(l)) {
+            /* Answered so late that no validity is left: try again (the store
+             * knows our token, so a retry is idempotent). */
+            attempt_failed(l, -ETIMEDOUT);
+            return;
+        }
+        set_state(l, LR_LEASE_HELD);
+        l->attempt = 0;
+        l->last_error = 0;
+        l->flags &= (uint8_t)~LR_LF_UNAVAIL;
+        l->last_renewed = now_ms(l);
+        l->stats.acquisitions++;
+        m->stats.acquired++;
+        schedule_renewal(l);
+        if (cbs(l)->acquired)
+            cbs(l)->acquired(l); /* may free l: last use */
+        return;
+    }
+    if (r->status == LR_ECONFLICT) {
+        size_t n = r->holder && r->holder_len < sizeof(l->holder) ? r->holder_len
+                   : r->holder                                    ? sizeof(l->holder) - 1
+                                                                  : 0;
+        if (n)
+            memcpy(l->holder, r->holder, n);
+        l->holder[n] = '\0';
+        l->holder_len = (uint8_t)n;
+        l->holder_ttl_ms = r->holder_ttl_ms;
+        l->stats.conflicts++;
+        m->stats.conflicts++;
+    }
+    attempt_failed(l, r->status);
+}
+
+static void renew_done(struct lr_lease *l, const struct lr__result *r)
+{
+    struct lr_manager *m = l->mgr;
+    if (r->status == 0) {
+        uint64_t vu = validity(l);
+        if (vu <= now_ms(l)) {
+            lose(l, LR_EEXPIRED);
+            return;
+        }
+        l->valid_until = vu;
+        set_state(l, LR_LEASE_HELD);
+        l->attempt = 0;
+        l->last_error = 0;
+        l->flags &= (uint8_t)~LR_LF_UNAVAIL;
+        l->last_renewed = now_ms(l);
+        l->stats.renewals++;
+        m->stats.renewals++;
+        lr_hist_add(&m->stats.renew_latency_us, (now_ns(l) - l->sent_ns) / 1000u);
+        schedule_renewal(l);
+        if (cbs(l)->renewed)
+            cbs(l)->renewed(l); /* may free l: last use */
+        return;
+    }
+    if (r->status == LR_ELOST) {
+        lose(l, LR_ELOST);
+        return;
+    }
+    renew_failed(l, r->status);
+}
+
+void lr__lease_complete(struct lr_lease *l, const struct lr__result *r)
+{
+    enum lr__req_kind op = (enum lr__req_kind)l->req.kind;
+    l->req.kind = LR_OP_NONE;
+    switch (op) {
+    case LR_OP_ACQUIRE:
+        acquire_done(l, r);
+        break;
+    case LR_OP_RENEW:
+        if (held(l))
+            renew_done(l, r);
+        break;
+    case LR_OP_RELEASE:
+        if (l->state == LR_LEASE_RELEASING)
+            finish_release(l, r->status == LR_ELOST ? LR_ELOST : r->status);
+        break;
+    default:
+        break;
+    }
+}
+
+/* --------------------------------------------------------------- manager */
+
+static const struct lr__backend_ops *const backends[] = {&lr__mem_backend, &lr__redis_backend};
+
+static int check_opts(struct lr_manager_opts *o, const struct lr__backend_ops *ops)
+{
+    if (!o->ttl_ms)
+        o->ttl_ms = DEFAULT_TTL_MS;
+    if (o->renew_fraction == 0)
+        o->renew_fraction = 1.0 / 3.0;
+    if (o->renew_jitter == 0)
+        o->renew_jitter = 0.1;
+    if (o->drift == 0)
+        o->drift = 0.01;
+    if (!o->margin_ms)
+        o->margin_ms = 2;
+    if (!o->retry_base_ms)
+        o->retry_base_ms = 50;
+    if (!o->retry_cap_ms)
+        o->retry_cap_ms = 2000;
+    if (!o->connections)
+        o->connections = 1;
+    if (!o->max_leases)
+        o->max_leases = DEFAULT_MAX_LEASES;
+    if (!o->batch_max)
+        o->batch_max = DEFAULT_BATCH;
+    if (!o->request_timeout_ms) {
+        o->request_timeout_ms = o->ttl_ms / 4 < 2000 ? o->ttl_ms / 4 : 2000;
+        if (!o->request_timeout_ms)
+            o->request_timeout_ms = 1;
+    }
+    if (o->ttl_ms < ops->min_ttl_ms || o->ttl_ms > ops->max_ttl_ms)
+        return -ERANGE;
+    if (!(o->renew_fraction > 0 && o->renew_fraction <= 0.9) ||
+        !(o->renew_jitter >= 0 && o->renew_jitter < 1) || !(o->drift >= 0 && o->drift < 0.5) ||
+        o->retry_cap_ms < o->retry_base_ms || o->connections > 64 || o->batch_max > 1024 ||
+        o->max_leases > (1u << 26) || o->request_timeout_ms >= o->ttl_ms / 2 + 1)
+        return -EINVAL;
+    /* The first renewal must come before validity ends, with room to retry. */
+    double validity_ms = (double)o->ttl_ms * (1 - o->drift) - o->margin_ms;
+    double renew_at = (double)o->ttl_ms * o->renew_fraction * (1 + o->renew_jitter);
+    if (validity_ms <= 0 || renew_at >= validity_ms)
+        return -EINVAL;
+    return 0;
+}
+
+int lr_manager_new(struct lr_manager **out, struct lr_loop *loop, const char *uri,
+                   const struct lr_manager_opts *opts)
+{
+    if (!out || !loop || !uri)
+        return -EINVAL;
+    *out = NULL;
+    struct lr__uri u;
+    int rc = lr__uri_parse(&u, uri);
+    if (rc < 0)
+        return rc;
+    const struct lr__backend_ops *ops = NULL;
+    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+        if (!strcmp(backends[i]->scheme, u.scheme))
+            ops = backends[i];
+    if (!ops)
+        return -EPROTONOSUPPORT;
+    struct lr_manager_opts o = {0};
+    if (opts)
+        o = *opts;
+    rc = check_opts(&o, ops);
+    if (rc < 0)
+        return rc;
+    struct lr_manager *m = lr__calloc(1, sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    m->loop = loop;
+    m->o = o;
+    m->ops = ops;
+    lr_list_init(&m->leases);
+    lr__task_init(&m->close_task, NULL);
+    m->pool_used = sizeof(m->pool); /* empty: the first token fills it */
+    if (fill_random((uint8_t *)m->rng, sizeof(m->rng)) < 0 || (!m->rng[0] && !m->rng[1]))
+        m->rng[0] = 0x9e3779b97f4a7c15ull ^ loop->now_ns;
+    rc = ops->create(&m->be, m, &u);
+    explicit_bzero(&u, sizeof(u)); /* the URI may carry a password */
+    if (rc < 0) {
+        lr__free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+static void close_done_task(struct lr__task *t)
+{
+    struct lr_manager *m = lr_container_of(t, struct lr_manager, close_task);
+    if (m->close_cb)
+        m->close_cb(m, m->close_arg); /* may free m: last use */
+}
+
+static void backend_closed(struct lr_manager *m)
+{
+    m->close_task.run = close_done_task;
+    lr__loop_defer(m->loop, &m->close_task);
+}
+
+int lr_manager_close(struct lr_manager *m, void (*done)(struct lr_manager *m, void *arg), void *arg)
+{
+    if (m->closing)
+        return -EALREADY;
+    m->closing = true;
+    m->close_cb = done;
+    m->close_arg = arg;
+    struct lr_list *n;
+    while ((n = lr_list_pop(&m->leases))) {
+        struct lr_lease *l = lr_container_of(n, struct lr_lease, mgr_link);
+        drop_request(l);
+        lr_timer_stop(&l->timer);
+        set_state(l, LR_LEASE_IDLE);
+        l->mgr = NULL; /* detached: deinit/free still work, nothing else does */
+        m->stats.leases--;
+    }
+    m->ops->close(m->be, backend_closed);
+    return 0;
+}
+
+void lr_manager_free(struct lr_manager *m)
+{
+    if (!m)
+        return;
+    lr__task_cancel(&m->close_task);
+    m->ops->free(m->be);
+    lr__free(m);
+}
+
+int lr_manager_release_all(struct lr_manager *m)
+{
+    int n = 0;
+    struct lr_list *it = m->leases.next;
+    while (it != &m->leases) {
+        struct lr_lease *l = lr_container_of(it, struct lr_lease, mgr_link);
+        it = it->next;
+        if (held(l) || l->state == LR_LEASE_ACQUIRING) {
+            lr_lease_release(l);
+            n++;
+        }
+    }
+    return n;
+}
+
+/* ----------------------------------------------------------------- leases */
+
+int lr_lease_init(struct lr_manager *m, struct lr_lease *l, const char *name,
+                  const struct lr_lease_opts *opts)
+{
+    if (!m || !l || !name || !*name)
+        return -EINVAL;
+    size_t n = strlen(name);
+    if (n > LR_NAME_MAX)
+        return -ENAMETOOLONG;
+    if (m->closing)
+        return -ECANCELED;
+    uint32_t ttl = opts && opts->ttl_ms ? opts->ttl_ms : m->o.ttl_ms;
+    if (ttl < m->ops->min_ttl_ms || ttl > m->ops->max_ttl_ms)
+        return -ERANGE;
+    if (m->stats.leases >= m->o.max_leases)
+        return -ENOSPC;
+    memset(l, 0, sizeof(*l));
+    lr_timer_init(m->loop, &l->timer, lease_timer);
+    lr_list_init(&l->req.link);
+    l->mgr = m;
+    l->cbs = opts && opts->cbs ? opts->cbs : m->o.cbs;
+    l->ttl_ms = ttl;
+    l->holder_ttl_ms = -1;
+    l->flags = LR_LF_INIT;
+    if (opts && opts->no_auto_renew)
+        l->flags |= LR_LF_NO_AUTO;
+    memcpy(l->name, name, n + 1);
+    l->name_len = (uint8_t)n;
+    lr_list_push_tail(&m->leases, &l->mgr_link);
+    m->stats.leases++;
+    return 0;
+}
+
+void lr_lease_deinit(struct lr_lease *l)
+{
+    if (!l || !(l->flags & LR_LF_INIT))
+        return;
+    drop_request(l);
+    lr_timer_stop(&l->timer);
+    if (l->mgr) {
+        set_state(l, LR_LEASE_IDLE);
+        lr_list_unlink(&l->mgr_link);
+        l->mgr->stats.leases--;
+    }
+    lr__free(l->meta);
+    l->meta = NULL;
+    l->meta_len = 0;
+    l->flags = 0;
+}
+
+int lr_lease_new(struct lr_manager *m, struct lr_lease **out, const char *name,
+                 const struct lr_lease_opts *opts)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    struct lr_lease *l = lr__malloc(sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    int rc = lr_lease_init(m, l, name, opts);
+    if (rc < 0) {
+        lr__free(l);
+        return rc;
+    }
+    l->flags |= LR_LF_OWNED;
+    *out = l;
+    return 0;
+}
+
+void lr_lease_free(struct lr_lease *l)
+{
+    if (!l)
+        return;
+    bool owned = l->flags & LR_LF_OWNED;
+    lr_lease_deinit(l);
+    if (owned)
+        lr__free(l);
+}
+
+/* Metadata lives in one block "k\0v\0k\0v\0..." of meta_len bytes. */
+static const char *meta_find(const struct lr_lease *l, const char *key, size_t *off, size_t *len)
+{
+    size_t i = 0;
+    while (i < l->meta_len) {
+        const char *k = l->meta + i;
+        size_t kl = strlen(k);
+        const char *v = k + kl + 1;
+        size_t vl = strlen(v);
+        if (!strcmp(k, key)) {
+            *off = i;
+            *len = kl + vl + 2;
+            return v;
+        }
+        i += kl + vl + 2;
+    }
+    return NULL;
+}
+
+int lr_lease_set_meta(struct lr_lease *l, const char *key, const char *value)
+{
+    if (!l || !(l->flags & LR_LF_INIT) || !key || !*key)
+        return -EINVAL;
+    if (l->state != LR_LEASE_IDLE && l->state != LR_LEASE_LOST)
+        return -EBUSY;
+    /* "owner" and "fence" are the lease's own fields in the store */
+    if (!strcmp(key, "owner") || !strcmp(key, "fence"))
+        return -EINVAL;
+    size_t off = 0, old = 0;
+    bool found = meta_find(l, key, &off, &old) != NULL;
+    size_t add = value ? strlen(key) + strlen(value) + 2 : 0;
+    size_t total = l->meta_len - (found ? old : 0) + add;
+    if (total > LR_META_MAX)
+        return -EMSGSIZE;
+    char *nm = total ? lr__malloc(total) : NULL;
+    if (total && !nm)
+        return -ENOMEM;
+    size_t w = 0;
+    if (l->meta) {
+        memcpy(nm, l->meta, found ? off : l->meta_len);
+        w = found ? off : l->meta_len;
+        if (found) {
+            memcpy(nm + w, l->meta + off + old, l->meta_len - off - old);
+            w += l->meta_len - off - old;
+        }
+    }
+    if (value) {
+        size_t kl = strlen(key) + 1, vl = strlen(value) + 1;
+        memcpy(nm + w, key, kl);
+        memcpy(nm + w + kl, value, vl);
+        w += kl + vl;
+    }
+    lr__free(l->meta);
+    l->meta = nm;
+    l->meta_len = (uint16_t)w;
+    return 0;
+}
+
+const char *lr_lease_meta(const struct lr_lease *l, const char *key)
+{
+    size_t off, len;
+    return key ? meta_find(l, key, &off, &len) : NULL;
+}
+
+int lr_lease_acquire(struct lr_lease *l, uint32_t timeout_ms)
+{
+    if (!l || !(l->flags & LR_LF_INIT))
+        return -EINVAL;
+    if (!l->mgr || l->mgr->closing)
+        return -ECANCELED;
+    if (l->state != LR_LEASE_IDLE && l->state != LR_LEASE_LOST)
+        return -EBUSY;
+    new_token(l->mgr, l->token);
+    set_state(l, LR_LEASE_ACQUIRING);
+    l->attempt = 0;
+    l->last_error = 0;
+    l->holder[0] = '\0';
+    l->holder_len = 0;
+    l->holder_ttl_ms = -1;
+    l->flags &= (uint8_t)~(LR_LF_TRY | LR_LF_UNAVAIL | LR_LF_RELEASE_PENDING);
+    if (!timeout_ms)
+        l->flags |= LR_LF_TRY;
+    l->deadline = now_ms(l) + timeout_ms;
+    /* The first attempt goes out from the timer phase: never inside this call,
+     * and every acquire of this iteration leaves in one send. */
+    arm(l, now_ms(l), false);
+    return 0;
+}
+
+int lr_lease_try_acquire(struct lr_lease *l)
+{
+    return lr_lease_acquire(l, 0);
+}
+
+int lr_lease_release(struct lr_lease *l)
+{
+    if (!l || !(l->flags & LR_LF_INIT) || !l->mgr)
+        return 0;
+    switch (l->state) {
+    case LR_LEASE_ACQUIRING:
+        set_state(l, LR_LEASE_RELEASING);
+        if (l->req.kind == LR_OP_NONE) {
+            l->last_error = 0;
+            arm(l, now_ms(l), false); /* released callback next pass */
+        }
+        /* else: the acquire in flight decides (acquire_done / attempt_failed) */
+        return 0;
+    case LR_LEASE_HELD:
+    case LR_LEASE_JEOPARDY:
+        start_release(l);
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+int lr_lease_renew(struct lr_lease *l)
+{
+    if (!l || !(l->flags & LR_LF_INIT))
+        return -EINVAL;
+    if (!held(l) || !l->mgr)
+        return -EBUSY;
+    if (l->req.kind == LR_OP_NONE)
+        arm(l, now_ms(l), false);
+    return 0;
+}
+
+void lr_lease_set_auto_renew(struct lr_lease *l, int on)
+{
+    if (!l || !(l->flags & LR_LF_INIT))
+        return;
+    if (on)
+        l->flags &= (uint8_t)~LR_LF_NO_AUTO;
+    else
+        l->flags |= LR_LF_NO_AUTO;
+    if (l->mgr && held(l) && l->req.kind == LR_OP_NONE && l->valid_until)
+        schedule_renewal(l);
+}
+
+enum lr_lease_state lr_lease_state(const struct lr_lease *l)
+{
+    return (enum lr_lease_state)l->state;
+}
+
+const char *lr_lease_state_name(enum lr_lease_state s)
+{
+    static const char *const names[] = {"idle", "acquiring", "held", "jeopardy", "releasing",
+                                        "lost"};
+    return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "invalid";
+}
+
+const char *lr_lease_name(const struct lr_lease *l)
+{
+    return l->name;
+}
+
+uint64_t lr_lease_fence(const struct lr_lease *l)
+{
+    return l->fence;
+}
+
+uint64_t lr_lease_valid_until(const struct lr_lease *l)
+{
+    return held(l) ? l->valid_until : 0;
+}
+
+uint64_t lr_lease_last_renewed(const struct lr_lease *l)
+{
+    return l->last_renewed;
+}
+
+const char *lr_lease_holder(const struct lr_lease *l)
+{
+    return l->holder;
+}
+
+int64_t lr_lease_holder_ttl_ms(const struct lr_lease *l)
+{
+    return l->holder_ttl_ms;
+}
+
+int lr_lease_last_error(const struct lr_lease *l)
+{
+    return l->last_error;
+}
+
+const struct lr_lease_stats *lr_lease_stats(const struct lr_lease *l)
+{
+    return &l->stats;
+}
+
+const char *lr_manager_backend(const struct lr_manager *m)
+{
+    return m->ops->scheme;
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* lease_int.h - the manager's private state (lease.c; tests). */
+#ifndef LR_LEASE_INT_H
+#define LR_LEASE_INT_H
+
+#include <leasering/lease.h>
+#include <leasering/metrics.h>
+#include "backend_int.h"
+#include "loop_int.h"
+
+/* lr_lease.flags */
+enum {
+    LR_LF_INIT = 1u << 0,          /* initialised (guards use of a zeroed struct) */
+    LR_LF_OWNED = 1u << 1,         /* memory from lr_lease_new */
+    LR_LF_NO_AUTO = 1u << 2,       /* no automatic renewal */
+    LR_LF_RELEASE_PENDING = 1u << 3, /* release asked for while acquiring */
+    LR_LF_UNAVAIL = 1u << 4,       /* the last failure was "store unreachable" */
+    LR_LF_TRY = 1u << 5,           /* acquire: one attempt only */
+    LR_LF_DUE = 1u << 6,           /* renewal timer armed for a scheduled renewal */
+};
+
+struct lr_manager {
+    struct lr_loop *loop;
+    struct lr_manager_opts o;
+    const struct lr__backend_ops *ops;
+    struct lr__backend *be;
+    struct lr_list leases; /* lr_lease.mgr_link */
+    bool closing;
+    void (*close_cb)(struct lr_manager *m, void *arg);
+    void *close_arg;
+    struct lr__task close_task;
+    uint64_t rng[2];
+    unsigned pool_used;
+    uint8_t pool[256]; /* getrandom bytes for owner tokens */
+    struct lr_manager_stats stats;
+};
+
+#endif

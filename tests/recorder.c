@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+/* recorder.c - see recorder.h. */
+#include <time.h>
+
+#include "recorder.h"
+
+struct rec evs[REC_MAX];
+int nev;
+struct lr_loop *loop;
+void (*rec_hook)(const struct rec *r);
+static int stop_on;
+
+uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void record(struct lr_lease *l, enum ev e, int status)
+{
+    struct rec r = {e, status, mono_ns(), l};
+    if (nev < REC_MAX)
+        evs[nev++] = r;
+    if (rec_hook)
+        rec_hook(&r);
+    if (stop_on == (int)e)
+        lr_loop_stop(loop);
+}
+
+static void cb_acq(struct lr_lease *l)
+{
+    record(l, EV_ACQ, 0);
+}
+static void cb_acqfail(struct lr_lease *l, int s)
+{
+    record(l, EV_ACQFAIL, s);
+}
+static void cb_renew(struct lr_lease *l)
+{
+    record(l, EV_RENEW, 0);
+}
+static void cb_jeop(struct lr_lease *l, int s)
+{
+    record(l, EV_JEOP, s);
+}
+static void cb_lost(struct lr_lease *l, int s)
+{
+    record(l, EV_LOST, s);
+}
+static void cb_rel(struct lr_lease *l, int s)
+{
+    record(l, EV_REL, s);
+}
+
+const struct lr_lease_cbs rec_cbs = {cb_acq, cb_acqfail, cb_renew, cb_jeop, cb_lost, cb_rel};
+
+void rec_setup(void)
+{
+    nev = 0;
+    rec_hook = NULL;
+    if (!loop)
+        lr_loop_new(&loop, NULL);
+}
+
+int rec_count(enum ev e, const struct lr_lease *l)
+{
+    int n = 0;
+    for (int i = 0; i < nev; i++)
+        n += evs[i].ev == e && (!l || evs[i].l == l);
+    return n;
+}
+
+const struct rec *rec_first(enum ev e, const struct lr_lease *l)
+{
+    for (int i = 0; i < nev; i++)
+        if (evs[i].ev == e && (!l || evs[i].l == l))
+            return &evs[i];
+    return NULL;
+}
+
+static void stop_cb(struct lr_timer *t)
+{
+    lr_loop_stop(t->loop);
+}
+
+void run_until(int e, uint64_t ms)
+{
+    struct lr_timer t;
+    lr_timer_init(loop, &t, stop_cb);
+    lr_loop_update_time(loop);
+    lr_timer_start(&t, lr_loop_now_ms(loop) + ms);
+    stop_on = e;
+    lr_loop_run(loop);
+    stop_on = 0;
+    lr_timer_stop(&t);
+}
+
+static void closed(struct lr_manager *m, void *arg)
+{
+    (void)arg;
+    lr_manager_free(m);
+    lr_loop_stop(loop);
+}
+
+void close_mgr(struct lr_manager *m)
+{
+    lr_manager_close(m, closed, NULL);
+    lr_loop_run(loop);
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * recorder.h - lease callbacks that record what happened, when (real clock),
+ * to which lease, for the lease tests; and loop helpers to run until an event.
+ */
+#ifndef LR_TEST_RECORDER_H
+#define LR_TEST_RECORDER_H
+
+#include <stdint.h>
+
+#include <leasering.h>
+
+enum ev { EV_ACQ = 1, EV_ACQFAIL, EV_RENEW, EV_JEOP, EV_LOST, EV_REL };
+
+struct rec {
+    enum ev ev;
+    int status;
+    uint64_t at_ns; /* CLOCK_MONOTONIC when the callback ran */
+    struct lr_lease *l;
+};
+
+#define REC_MAX 65536
+extern struct rec evs[REC_MAX];
+extern int nev;
+extern struct lr_loop *loop;           /* the loop the helpers run (rec_setup makes it) */
+extern const struct lr_lease_cbs rec_cbs; /* callbacks that record */
+/* Called after recording, if set (for tests that react to events). */
+extern void (*rec_hook)(const struct rec *r);
+
+uint64_t mono_ns(void);
+/* Create the loop once; forget recorded events. */
+void rec_setup(void);
+int rec_count(enum ev e, const struct lr_lease *l); /* l NULL: any lease */
+const struct rec *rec_first(enum ev e, const struct lr_lease *l);
+/* Run the loop until event @e (0: none) is recorded or @ms pass. */
+void run_until(int e, uint64_t ms);
+/* Close @m, run until closed, free it. */
+void close_mgr(struct lr_manager *m);
+
+#endif

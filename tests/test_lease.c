@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_lease.c - the lease core on the in-memory backend: acquisition and
+ * conflicts, renewal timing and jitter, retries inside validity, jeopardy then
+ * loss exactly at valid_until when the store stalls or is unreachable,
+ * recovery, release (idempotent, during acquire), release-all, callback
+ * order, fencing across holders, argument errors, and a steady state that
+ * allocates nothing.
+ */
+#include <errno.h>
+#include <math.h>
+
+#include <leasering.h>
+#include "alloccount.h"
+#include "harness.h"
+#include "lease_int.h"
+#include "mem.h"
+#include "recorder.h"
+
+static char store_uri[64];
+static int store_seq;
+
+/* A manager on a fresh mem store (or on @uri). */
+static struct lr_manager *new_mgr(const char *uri, uint32_t ttl)
+{
+    struct lr_manager_opts o = {.ttl_ms = ttl, .cbs = &rec_cbs, .max_leases = 2048};
+    struct lr_manager *m = NULL;
+    if (!uri) {
+        snprintf(store_uri, sizeof(store_uri), "mem://t%d", ++store_seq);
+        uri = store_uri;
+    }
+    return lr_manager_new(&m, loop, uri, &o) == 0 ? m : NULL;
+}
+
+/* ---- tests ---- */
+
+TEST(acquire_conflict_and_holder)
+{
+    rec_setup();
+    struct lr_manager *a = new_mgr(NULL, 1000), *b = new_mgr(store_uri, 1000);
+    CHECK(a && b);
+    struct lr_lease la, lb;
+    CHECK_OK(lr_lease_init(a, &la, "job-1", NULL));
+    CHECK_OK(lr_lease_init(b, &lb, "job-1", NULL));
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_IDLE);
+    CHECK_OK(lr_lease_acquire(&la, 1000));
+    CHECK_EQ(rec_count(EV_ACQ, &la), 0); /* never inside the call */
+    CHECK_ERR(lr_lease_acquire(&la, 1000), -EBUSY);
+    run_until(EV_ACQ, 1000);
+    CHECK_EQ(rec_count(EV_ACQ, &la), 1);
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
+    CHECK_EQ(lr_lease_fence(&la), 1);
+    uint64_t vu = lr_lease_valid_until(&la);
+    uint64_t now = lr_loop_now_ms(loop);
+    CHECK(vu > now && vu <= now + 990);
+    CHECK_OK(lr_lease_try_acquire(&lb));
+    run_until(EV_ACQFAIL, 1000);
+    CHECK_ERR(rec_first(EV_ACQFAIL, &lb)->status, LR_ECONFLICT);
+    CHECK_EQ(strlen(lr_lease_holder(&lb)), 32);
+    CHECK(lr_lease_holder_ttl_ms(&lb) > 0 && lr_lease_holder_ttl_ms(&lb) <= 1000);
+    CHECK_EQ(lr_lease_state(&lb), LR_LEASE_IDLE);
+    CHECK_EQ(lr_lease_stats(&lb)->conflicts, 1);
+    /* acquire with a timeout keeps retrying until it gives up */
+    nev = 0;
+    CHECK_OK(lr_lease_acquire(&lb, 200));
+    run_until(EV_ACQFAIL, 2000);
+    CHECK_ERR(rec_first(EV_ACQFAIL, &lb)->status, LR_ECONFLICT);
+    CHECK(lr_lease_stats(&lb)->conflicts >= 2);
+    lr_lease_deinit(&la);
+    lr_lease_deinit(&lb);
+    close_mgr(a);
+    close_mgr(b);
+}
+
+TEST(renewals_follow_the_schedule_with_jitter)
+{
+    rec_setup();
+    struct lr_manager *m = new_mgr(NULL, 300);
+    CHECK(m);
+    static struct lr_lease ls[50];
+    for (int i = 0; i < 50; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "r%d", i);
+        CHECK_OK(lr_lease_init(m, &ls[i], name, NULL));
+        CHECK_OK(lr_lease_acquire(&ls[i], 1000));
+    }
+    run_until(0, 1000);
+    /* Each renewal is sent 1/3 TTL (100 ms) +- 10% after the previous send. */
+    double sum = 0, sum2 = 0;
+    int n = 0, bad = 0;
+    for (int i = 0; i < 50; i++) {
+        CHECK_EQ(lr_lease_state(&ls[i]), LR_LEASE_HELD);
+        uint64_t prev = rec_first(EV_ACQ, &ls[i])->at_ns;
+        for (int k = 0; k < nev; k++) {
+            if (evs[k].l != &ls[i] || evs[k].ev != EV_RENEW)
+                continue;
+            double gap = (double)(evs[k].at_ns - prev) / 1e6;
+            prev = evs[k].at_ns;
+            if (gap < 89 || gap > 113) /* 90..110 ms, plus a tick and a reply */
+                bad++;
+            sum += gap;
+            sum2 += gap * gap;
+            n++;
+        }
+    }
+    double mean = sum / n, sd = sqrt(sum2 / n - mean * mean);
+    printf("     %d renewals: mean gap %.1f ms, sd %.1f ms, %d outside 89..113 ms\n", n, mean, sd,
+           bad);
+    CHECK(n >= 50 * 8);
+    CHECK(bad <= n / 50); /* a shared machine may stall once or twice */
+    CHECK(sd > 2.0);       /* jitter spreads them */
+    CHECK(mean > 95 && mean < 106);
+    CHECK_EQ(rec_count(EV_JEOP, NULL), 0);
+    CHECK_EQ(rec_count(EV_LOST, NULL), 0);
+    for (int i = 0; i < 50; i++)
+        lr_lease_deinit(&ls[i]);
+    close_mgr(m);
+}
+
+/* Store unreachable: jeopardy once, retries inside validity, lost at valid_until. */
+TEST(unreachable_store_retries_then_loses_at_valid_until)
+{
+    rec_setup();
+    struct lr_manager *m = new_mgr(NULL, 400);
+    CHECK(m);
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "u", NULL));
+    CHECK_OK(lr_lease_acquire(&l, 1000));
+    run_until(EV_ACQ, 1000);
+    CHECK_OK(lr__mem_set_mode(m, LR_MEM_UNAVAIL));
+    uint64_t vu = lr_lease_valid_until(&l);
+    run_until(EV_LOST, 2000);
+    CHECK_EQ(rec_count(EV_JEOP, &l), 1);
+    CHECK_ERR(rec_first(EV_JEOP, &l)->status, LR_EUNAVAIL);
+    CHECK_EQ(rec_count(EV_LOST, &l), 1);
+    CHECK_ERR(rec_first(EV_LOST, &l)->status, LR_EUNAVAIL);
+    CHECK(lr_lease_stats(&l)->renew_failures >= 3); /* it kept retrying */
+    int64_t late = (int64_t)rec_first(EV_LOST, &l)->at_ns - (int64_t)(vu * 1000000u);
+    printf("     lost %.3f ms after valid_until, after %u failed renewals\n", late / 1e6,
+           lr_lease_stats(&l)->renew_failures);
+    CHECK(late >= 0);        /* never before validity ends */
+    CHECK(late < 5000000);   /* and at it: within the tick, plus scheduling noise */
+    CHECK_EQ(lr_lease_state(&l), LR_LEASE_LOST);
+    CHECK_EQ(lr_lease_valid_until(&l), 0);
+    lr_lease_deinit(&l);
+    close_mgr(m);
+}
+
+/* Store stalls: renewals time out (ambiguous), jeopardy, lost exactly at valid_until. */
+TEST(stalled_store_jeopardy_then_lost_at_valid_until)
+{
+    rec_setup();
+    struct lr_manager_opts o = {.ttl_ms = 400, .cbs = &rec_cbs, .request_timeout_ms = 60};
+    struct lr_manager *m;
+    snprintf(store_uri, sizeof(store_uri), "mem://t%d", ++store_seq);
+    CHECK_OK(lr_manager_new(&m, loop, store_uri, &o));
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "s", NULL));
+    CHECK_OK(lr_lease_acquire(&l, 1000));
+    run_until(EV_ACQ, 1000);
+    CHECK_OK(lr__mem_set_mode(m, LR_MEM_STALL));
+    uint64_t vu = lr_lease_valid_until(&l);
+    run_until(EV_LOST, 2000);
+    CHECK_EQ(rec_count(EV_JEOP, &l), 1);
+    CHECK_ERR(rec_first(EV_JEOP, &l)->status, -ETIMEDOUT);
+    CHECK_ERR(rec_first(EV_LOST, &l)->status, LR_EEXPIRED);
+    int64_t late = (int64_t)rec_first(EV_LOST, &l)->at_ns - (int64_t)(vu * 1000000u);
+    printf("     lost %.3f ms after valid_until\n", late / 1e6);
+    CHECK(late >= 0 && late < 5000000);
+    CHECK(rec_first(EV_JEOP, &l)->at_ns < rec_first(EV_LOST, &l)->at_ns);
+    lr_lease_deinit(&l);
+    close_mgr(m);
+}
+
+TEST(recovers_when_the_store_returns_in_time)
+{
+    rec_setup();
+    struct lr_manager_opts o = {.ttl_ms = 600, .cbs = &rec_cbs, .request_timeout_ms = 50};
+    struct lr_manager *m;
+    snprintf(store_uri, sizeof(store_uri), "mem://t%d", ++store_seq);
+    CHECK_OK(lr_manager_new(&m, loop, store_uri, &o));
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "rec", NULL));
+    CHECK_OK(lr_lease_acquire(&l, 1000));
+    run_until(EV_ACQ, 1000);
+    CHECK_OK(lr__mem_set_mode(m, LR_MEM_STALL));
+    run_until(EV_JEOP, 1000);
+    CHECK_EQ(lr_lease_state(&l), LR_LEASE_JEOPARDY);
+    CHECK_OK(lr__mem_set_mode(m, LR_MEM_NORMAL));
+    nev = 0;
+    run_until(EV_RENEW, 1000);
+    CHECK_EQ(rec_count(EV_RENEW, &l), 1);
+    CHECK_EQ(lr_lease_state(&l), LR_LEASE_HELD);
+    run_until(0, 500);
+    CHECK_EQ(rec_count(EV_LOST, &l), 0);
+    lr_lease_deinit(&l);
+    close_mgr(m);
+}
+
+TEST(release_is_idempotent_and_callbacks_are_ordered)
+{
+    rec_setup();
+    struct lr_manager *m = new_mgr(NULL, 300), *other = new_mgr(store_uri, 300);
+    CHECK(m && other);
+    struct lr_lease l, o2;
+    CHECK_OK(lr_lease_init(m, &l, "rel", NULL));
+    CHECK_OK(lr_lease_init(other, &o2, "rel", NULL));
+    CHECK_OK(lr_lease_release(&l)); /* idle: nothing to do */
+    CHECK_OK(lr_lease_acquire(&l, 1000));
+    run_until(EV_ACQ, 1000);
+    run_until(0, 250); /* a couple of renewals */
+    CHECK_OK(lr_lease_release(&l));
+    CHECK_OK(lr_lease_release(&l));
+    CHECK_EQ(lr_lease_state(&l), LR_LEASE_RELEASING);
+    run_until(EV_REL, 1000);
+    run_until(0, 50);
+    CHECK_EQ(rec_count(EV_REL, &l), 1);
+    CHECK_OK(rec_first(EV_REL, &l)->status);
+    CHECK_EQ(lr_lease_state(&l), LR_LEASE_IDLE);
+    CHECK_OK(lr_lease_release(&l));
+    /* order: acquired, renewed..., released */
+    CHECK_EQ(evs[0].ev, EV_ACQ);
+    CHECK(rec_count(EV_RENEW, &l) >= 1);
+    for (int i = 1; i < nev - 1; i++)
+        CHECK_EQ(evs[i].ev, EV_RENEW);
+    CHECK_EQ(evs[nev - 1].ev, EV_REL);
+    /* the store is free at once: another manager takes it with a higher fence */
+    CHECK_OK(lr_lease_try_acquire(&o2));
+    run_until(EV_ACQ, 1000);
+    CHECK_EQ(lr_lease_state(&o2), LR_LEASE_HELD);
+    CHECK_EQ(lr_lease_fence(&o2), 2);
+    /* release while acquiring: the acquisition is given back */
+    nev = 0;
+    CHECK_OK(lr_lease_acquire(&l, 1000));
+    CHECK_OK(lr_lease_release(&l));
+    run_until(EV_REL, 1000);
+    CHECK_EQ(rec_count(EV_ACQ, &l), 0);
+    CHECK_EQ(rec_count(EV_ACQFAIL, &l), 0);
+    CHECK_EQ(rec_count(EV_REL, &l), 1);
+    CHECK_EQ(lr_lease_state(&l), LR_LEASE_IDLE);
+    lr_lease_deinit(&l);
+    lr_lease_deinit(&o2);
+    close_mgr(m);
+    close_mgr(other);
+}
+
+TEST(release_all_releases_every_lease)
+{
+    rec_setup();
+    struct lr_manager *m = new_mgr(NULL, 1000), *other = new_mgr(store_uri, 1000);
+    CHECK(m && other);
+    static struct lr_lease ls[200], os[200];
+    for (int i = 0; i < 200; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "all%d", i);
+        CHECK_OK(lr_lease_init(m, &ls[i], name, NULL));
+        CHECK_OK(lr_lease_init(other, &os[i], name, NULL));
+        CHECK_OK(lr_lease_acquire(&ls[i], 1000));
+    }
+    run_until(0, 50);
+    CHECK_EQ(rec_count(EV_ACQ, NULL), 200);
+    CHECK_EQ(lr_manager_stats(m)->held, 200);
+    nev = 0;
+    CHECK_EQ(lr_manager_release_all(m), 200);
+    run_until(0, 50);
+    CHECK_EQ(rec_count(EV_REL, NULL), 200);
+    CHECK_EQ(lr_manager_stats(m)->held, 0);
+    for (int i = 0; i < 200; i++)
+        CHECK_OK(lr_lease_try_acquire(&os[i]));
+    nev = 0;
+    run_until(0, 50);
+    CHECK_EQ(rec_count(EV_ACQ, NULL), 200); /* all free at the store */
+    for (int i = 0; i < 200; i++) {
+        lr_lease_deinit(&ls[i]);
+        lr_lease_deinit(&os[i]);
+    }
+    close_mgr(m);
+    close_mgr(other);
+}
+
+/* Without renewal, a lease is lost at valid_until; then another holder gets
+ * it, with a strictly greater fence, only after the store's TTL. */
+TEST(expiry_then_another_holder_with_a_higher_fence)
+{
+    rec_setup();
+    struct lr_manager *a = new_mgr(NULL, 200), *b = new_mgr(store_uri, 200);
+    CHECK(a && b);
+    struct lr_lease la, lb;
+    struct lr_lease_opts no_renew = {.no_auto_renew = 1};
+    CHECK_OK(lr_lease_init(a, &la, "exp", &no_renew));
+    CHECK_OK(lr_lease_init(b, &lb, "exp", NULL));
+    CHECK_OK(lr_lease_acquire(&la, 1000));
+    run_until(EV_ACQ, 1000);
+    uint64_t f1 = lr_lease_fence(&la);
+    CHECK_OK(lr_lease_acquire(&lb, 2000));
+    run_until(EV_ACQ, 2000);
+    const struct rec *lost = rec_first(EV_LOST, &la), *got = rec_first(EV_ACQ, &lb);
+    CHECK(lost && got);
+    CHECK_ERR(lost->status, LR_EEXPIRED);
+    CHECK(lost->at_ns < got->at_ns); /* the old holder gave up first */
+    CHECK(lr_lease_fence(&lb) > f1);
+    lr_lease_deinit(&la);
+    lr_lease_deinit(&lb);
+    close_mgr(a);
+    close_mgr(b);
+}
+
+TEST(bad_arguments_are_clear_errors)
+{
+    rec_setup();
+    struct lr_manager *m;
+    struct lr_manager_opts o = {.ttl_ms = 5, .max_leases = 2};
+    CHECK_ERR(lr_manager_new(&m, loop, "mem://x", &o), -ERANGE);
+    o.ttl_ms = 1000;
+    CHECK_ERR(lr_manager_new(&m, loop, "nope://x", &o), -EPROTONOSUPPORT);
+    CHECK_ERR(lr_manager_new(&m, loop, "not a uri", &o), -EINVAL);
+    CHECK_ERR(lr_manager_new(&m, loop, "redis://h:99999", &o), -EINVAL);
+    CHECK_ERR(lr_manager_new(&m, loop, "redis://127.0.0.1?bogus=1", &o), -EINVAL);
+    CHECK_ERR(lr_manager_new(&m, loop, "redis://user@127.0.0.1", &o), -EINVAL);
+    o.renew_fraction = 0.95;
+    CHECK_ERR(lr_manager_new(&m, loop, "mem://x", &o), -EINVAL);
+    o.renew_fraction = 0;
+    o.request_timeout_ms = 900;
+    CHECK_ERR(lr_manager_new(&m, loop, "mem://x", &o), -EINVAL);
+    o.request_timeout_ms = 0;
+    CHECK_OK(lr_manager_new(&m, loop, "mem://x", &o));
+    CHECK(!strcmp(lr_manager_backend(m), "mem"));
+    struct lr_lease a, b, c;
+    char longname[LR_NAME_MAX + 2];
+    memset(longname, 'n', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    CHECK_ERR(lr_lease_init(m, &a, "", NULL), -EINVAL);
+    CHECK_ERR(lr_lease_init(m, &a, longname, NULL), -ENAMETOOLONG);
+    longname[LR_NAME_MAX] = '\0';
+    CHECK_OK(lr_lease_init(m, &a, longname, NULL)); /* exactly the maximum */
+    struct lr_lease_opts lo = {.ttl_ms = 1};
+    CHECK_ERR(lr_lease_init(m, &b, "b", &lo), -ERANGE);
+    CHECK_OK(lr_lease_init(m, &b, "b", NULL));
+    CHECK_ERR(lr_lease_init(m, &c, "c", NULL), -ENOSPC); /* capacity 2 */
+    CHECK_ERR(lr_lease_renew(&b), -EBUSY);
+    CHECK_OK(lr_lease_set_meta(&b, "region", "eu"));
+    CHECK_OK(lr_lease_set_meta(&b, "zone", "a"));
+    CHECK_OK(lr_lease_set_meta(&b, "region", "us"));
+    CHECK(!strcmp(lr_lease_meta(&b, "region"), "us"));
+    CHECK_OK(lr_lease_set_meta(&b, "zone", NULL));
+    CHECK(lr_lease_meta(&b, "zone") == NULL);
+    CHECK_ERR(lr_lease_set_meta(&b, "owner", "x"), -EINVAL);
+    CHECK_ERR(lr_lease_set_meta(&b, "", "x"), -EINVAL);
+    lr_lease_deinit(&b);
+    CHECK_OK(lr_lease_init(m, &c, "c", NULL)); /* capacity is given back */
+    lr_lease_deinit(&a);
+    lr_lease_deinit(&c);
+    close_mgr(m);
+}
+
+/* Renewals, replies, rescheduling and callbacks allocate nothing. */
+TEST(steady_state_renewals_allocate_nothing)
+{
+    rec_setup();
+    struct lr_manager *m = new_mgr(NULL, 150);
+    CHECK(m);
+    static struct lr_lease ls[1000];
+    for (int i = 0; i < 1000; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "z%d", i);
+        CHECK_OK(lr_lease_init(m, &ls[i], name, NULL));
+        CHECK_OK(lr_lease_acquire(&ls[i], 1000));
+    }
+    run_until(0, 200); /* acquired, first renewals done */
+    uint64_t r0 = lr_manager_stats(m)->renewals;
+    alloccount_begin();
+    run_until(0, 400);
+    struct alloc_counts ac = alloccount_end();
+    uint64_t renewals = lr_manager_stats(m)->renewals - r0;
+    printf("     %llu renewals of 1000 leases: %llu allocs, %llu frees\n",
+           (unsigned long long)renewals, (unsigned long long)ac.allocs,
+           (unsigned long long)ac.frees);
+    CHECK(renewals >= 1000 * 5);
+    CHECK_EQ(ac.allocs, 0);
+    CHECK_EQ(ac.frees, 0);
+    for (int i = 0; i < 1000; i++)
+        lr_lease_deinit(&ls[i]);
+    close_mgr(m);
+}
+
+TESTS(T(acquire_conflict_and_holder), T(renewals_follow_the_schedule_with_jitter),
+      T(unreachable_store_retries_then_loses_at_valid_until),
+      T(stalled_store_jeopardy_then_lost_at_valid_until),
+      T(recovers_when_the_store_returns_in_time),
+      T(release_is_idempotent_and_callbacks_are_ordered), T(release_all_releases_every_lease),
+      T(expiry_then_another_holder_with_a_higher_fence), T(bad_arguments_are_clear_errors),
+      T(steady_state_renewals_allocate_nothing))
