@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * leasering - command-line tool. One command so far:
+ *
+ *   leasering bench --backend URI --leases N --ttl MS --seconds S
+ *                   [--connections C] [--prefix P] [--batch B] [--json]
+ *
+ * Acquires N leases named P0 .. P(N-1) (default prefix "bench:"), holds them
+ * with automatic renewal for S seconds, releases them all, and reports what
+ * happened: counts, renewal latency, timer lateness, CPU per renewal, memory
+ * per lease, and the libc allocations made in the steady state.
+ * Exit status: 0 when the run completed (whatever the counts), 2 for bad
+ * arguments, 1 when the backend could not be used.
+ * Layer: public API only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <leasering.h>
+#include "alloccount.h"
+
+#define ACQUIRE_TIMEOUT_MS 60000u
+#define RELEASE_WAIT_MS 10000u
+
+static const char usage[] =
+    "usage: leasering bench --backend URI --leases N --ttl MS --seconds S\n"
+    "                       [--connections C] [--prefix P] [--batch B] [--json]\n"
+    "\n"
+    "Acquires N leases named P0..P(N-1) (default prefix \"bench:\") from the store\n"
+    "at URI (mem://NAME, redis://[user[:password]@]host[:port][/db][?prefix=...]),\n"
+    "holds them with automatic renewal for S seconds, releases them, and reports.\n"
+    "Counts and rates cover the hold period; steady_allocs counts libc allocations\n"
+    "from one renewal cycle into the hold until its end; rss_bytes_per_lease is the\n"
+    "resident-memory growth from before the leases were made, divided by N.\n"
+    "--batch B: renewals per batched request (1 = no batching; default 64).\n"
+    "--json prints exactly one JSON object on stdout.\n"
+    "Exit: 0 the run completed, 2 bad arguments, 1 the backend could not be used.\n";
+
+struct bench {
+    const char *backend;
+    const char *prefix;
+    unsigned long leases;
+    unsigned long ttl_ms;
+    unsigned long seconds;
+    unsigned long connections;
+    unsigned long batch;
+    int json;
+    int tty;
+
+    struct lr_loop *loop;
+    struct lr_manager *m;
+    struct lr_lease *ls;
+    struct lr_timer phase_timer;
+    struct lr_timer window_timer;
+    struct lr_timer progress_timer;
+
+    int phase; /* 0 acquiring, 1 holding, 2 releasing, 3 closing */
+    unsigned long outcomes;
+    unsigned long acquired;
+    unsigned long conflicts;
+    unsigned long acq_failed;
+    int acq_error;
+    long to_release;
+    unsigned long released;
+    unsigned long lost;
+    uint64_t hold_start_ns;
+    uint64_t hold_end_ns;
+    uint64_t renewals_at_hold;
+    uint64_t renewals_at_end;
+    int counting;
+    struct alloc_counts allocs;
+    struct rusage ru_hold;
+    struct rusage ru_end;
+    long rss_base;
+    long rss_end;
+};
+
+static struct bench B;
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Resident set size from /proc/self/statm, read without stdio (which may
+ * allocate inside the measured window). */
+static long rss_bytes(void)
+{
+    char buf[128];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *p = strchr(buf, ' ');
+    return p ? strtol(p + 1, NULL, 10) * sysconf(_SC_PAGESIZE) : 0;
+}
+
+static double tv_s(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+/* ---- phases ---- */
+
+static void finish(struct lr_manager *m, void *arg)
+{
+    (void)m;
+    (void)arg;
+    lr_loop_stop(B.loop);
+}
+
+static void start_close(void)
+{
+    B.phase = 3;
+    lr_timer_stop(&B.phase_timer);
+    lr_timer_stop(&B.progress_timer);
+    lr_manager_close(B.m, finish, NULL);
+}
+
+static void end_hold(void)
+{
+    if (B.counting) {
+        B.allocs = alloccount_end();
+        B.counting = 0;
+    }
+    lr_timer_stop(&B.window_timer);
+    B.hold_end_ns = mono_ns();
+    getrusage(RUSAGE_SELF, &B.ru_end);
+    B.renewals_at_end = lr_manager_stats(B.m)->renewals;
+    B.rss_end = rss_bytes();
+    B.phase = 2;
+    B.to_release = lr_manager_release_all(B.m);
+    if (B.to_release <= 0 || (unsigned long)B.to_release <= B.released) {
+        start_close();
+        return;
+    }
+    lr_loop_update_time(B.loop);
+    lr_timer_start(&B.phase_timer, lr_loop_now_ms(B.loop) + RELEASE_WAIT_MS);
+}
+
+static void window_open(struct lr_timer *t)
+{
+    (void)t;
+    alloccount_begin();
+    B.counting = 1;
+}
+
+static void phase_fired(struct lr_timer *t)
+{
+    (void)t;
+    if (B.phase == 1)
+        end_hold();
+    else if (B.phase == 2)
+        start_close(); /* some releases never answered: report anyway */
+}
+
+static void start_hold(void)
+{
+    B.phase = 1;
+    B.hold_start_ns = mono_ns();
+    getrusage(RUSAGE_SELF, &B.ru_hold);
+    B.renewals_at_hold = lr_manager_stats(B.m)->renewals;
+    lr_loop_update_time(B.loop);
+    uint64_t now = lr_loop_now_ms(B.loop);
+    lr_timer_start(&B.phase_timer, now + B.seconds * 1000u);
+    /* Every lease has renewed once by half a TTL into the hold (renewals
+     * come at a third of the TTL, +-10%): the steady state starts there. */
+    uint64_t w = B.ttl_ms / 2;
+    if (w > B.seconds * 500u)
+        w = B.seconds * 500u;
+    lr_timer_start(&B.window_timer, now + w);
+}
+
+static void outcome(void)
+{
+    if (++B.outcomes == B.leases) {
+        if (!B.acquired && B.acq_failed && B.acq_error) {
+            start_close(); /* nothing held: the backend is unusable */
+            return;
+        }
+        start_hold();
+    }
+}
+
+static void on_acquired(struct lr_lease *l)
+{
+    (void)l;
+    B.acquired++;
+    if (B.phase == 0)
+        outcome();
+}
+
+static void on_acquire_failed(struct lr_lease *l, int status)
+{
+    (void)l;
+    B.acq_failed++;
+    if (status == LR_ECONFLICT)
+        B.conflicts++;
+    else
+        B.acq_error = status;
+    if (B.phase == 0)
+        outcome();
+}
+
+static void on_lost(struct lr_lease *l, int reason)
+{
+    (void)l;
+    (void)reason;
+    B.lost++;
+}
+
+static void on_released(struct lr_lease *l, int status)
+{
+    (void)l;
+    (void)status;
+    B.released++;
+    if (B.phase == 2 && B.to_release > 0 && B.released >= (unsigned long)B.to_release)
+        start_close();
+}
+
+static const struct lr_lease_cbs cbs = {
+    .acquired = on_acquired,
+    .acquire_failed = on_acquire_failed,
+    .lost = on_lost,
+    .released = on_released,
+};
+
+/* One line on stderr, redrawn in place; no allocation (stack buffer, write). */
+static void progress(struct lr_timer *t)
+{
+    const struct lr_manager_stats *s = lr_manager_stats(B.m);
+    char line[200];
+    double el = B.phase >= 1 ? (double)(mono_ns() - B.hold_start_ns) / 1e9 : 0;
+    uint64_t ren = s->renewals - (B.phase >= 1 ? B.renewals_at_hold : 0);
+    int n = snprintf(line, sizeof(line),
+                     "\r%-9s held %" PRIu32 "/%lu  renewals %" PRIu64 " (%.0f/s)  failures %" PRIu64
+                     "  lost %lu  p99 %" PRIu64 " us   ",
+                     B.phase == 0 ? "acquiring" : B.phase == 1 ? "holding" : "releasing",
+                     s->held, B.leases, ren, el > 0 ? (double)ren / el : 0.0, s->renew_failures,
+                     B.lost, lr_hist_quantile(&s->renew_latency_us, 0.99));
+    if (n > 0 && write(2, line, (size_t)n) < 0)
+        B.tty = 0;
+    lr_timer_start(t, lr_loop_now_ms(t->loop) + 250);
+}
+
+/* ---- arguments ---- */
+
+static int number(const char *opt, const char *v, unsigned long lo, unsigned long hi,
+                  unsigned long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long x = v ? strtoul(v, &end, 10) : 0;
+    if (!v || !*v || *end || errno || *v == '-' || x < lo || x > hi) {
+        fprintf(stderr, "leasering bench: %s needs a whole number from %lu to %lu\n", opt, lo,
+                hi);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+static int parse(int argc, char **argv)
+{
+    B.prefix = "bench:";
+    B.batch = 64;
+    B.connections = 1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int rc = 0;
+        if (!strcmp(a, "--json")) {
+            B.json = 1;
+            continue;
+        }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            exit(0);
+        }
+        if (!strcmp(a, "--backend"))
+            B.backend = v;
+        else if (!strcmp(a, "--prefix"))
+            B.prefix = v;
+        else if (!strcmp(a, "--leases"))
+            rc = number(a, v, 1, 1u << 24, &B.leases);
+        else if (!strcmp(a, "--ttl"))
+            rc = number(a, v, 1, 30u * 86400u * 1000u, &B.ttl_ms);
+        else if (!strcmp(a, "--seconds"))
+            rc = number(a, v, 1, 7u * 86400u, &B.seconds);
+        else if (!strcmp(a, "--connections"))
+            rc = number(a, v, 1, 64, &B.connections);
+        else if (!strcmp(a, "--batch"))
+            rc = number(a, v, 1, 1024, &B.batch);
+        else {
+            fprintf(stderr, "leasering bench: unknown option '%s'\n%s", a, usage);
+            return -1;
+        }
+        if (rc < 0)
+            return -1;
+        if (!v) {
+            fprintf(stderr, "leasering bench: %s needs a value\n", a);
+            return -1;
+        }
+        i++;
+    }
+    if (!B.backend || !B.leases || !B.ttl_ms || !B.seconds) {
+        fprintf(stderr, "leasering bench: --backend, --leases, --ttl and --seconds are "
+                        "required\n%s",
+                usage);
+        return -1;
+    }
+    if (!B.prefix || strlen(B.prefix) + 8 > LR_NAME_MAX) {
+        fprintf(stderr, "leasering bench: --prefix must leave room for the lease number "
+                        "(at most %d bytes)\n",
+                LR_NAME_MAX - 8);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- report ---- */
+
+static void report(void)
+{
+    const struct lr_manager_stats *s = lr_manager_stats(B.m);
+    double hold_s = (double)(B.hold_end_ns - B.hold_start_ns) / 1e9;
+    uint64_t ren = B.renewals_at_end - B.renewals_at_hold;
+    double user = tv_s(B.ru_end.ru_utime) - tv_s(B.ru_hold.ru_utime);
+    double sys = tv_s(B.ru_end.ru_stime) - tv_s(B.ru_hold.ru_stime);
+    double ns_per = ren ? (user + sys) * 1e9 / (double)ren : 0;
+    long grown = B.rss_end > B.rss_base ? B.rss_end - B.rss_base : 0;
+    const struct lr_hist *lat = &s->renew_latency_us, *late = &s->timer_lateness_us;
+    if (B.json) {
+        printf("{\"backend\":\"%s\",\"leases\":%lu,\"ttl_ms\":%lu,\"seconds\":%lu,"
+               "\"connections\":%lu,\"batch\":%lu,"
+               "\"acquired\":%lu,\"conflicts\":%lu,\"renewals\":%" PRIu64 ","
+               "\"renewals_per_sec\":%.1f,\"renew_failures\":%" PRIu64 ",\"lost\":%lu,"
+               "\"renew_latency_us\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64
+               ",\"max\":%" PRIu64 "},"
+               "\"timer_lateness_us\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"max\":%" PRIu64
+               "},"
+               "\"steady_allocs\":%" PRIu64 ",\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,"
+               "\"cpu_ns_per_renewal\":%.1f,\"rss_bytes\":%ld,\"rss_bytes_per_lease\":%.1f}\n",
+               lr_manager_backend(B.m), B.leases, B.ttl_ms, B.seconds, B.connections, B.batch,
+               B.acquired, B.conflicts, ren, hold_s > 0 ? (double)ren / hold_s : 0.0,
+               s->renew_failures, B.lost, lr_hist_quantile(lat, 0.5),
+               lr_hist_quantile(lat, 0.99), lr_hist_quantile(lat, 0.999), lat->max,
+               lr_hist_quantile(late, 0.5), lr_hist_quantile(late, 0.99), late->max,
+               B.allocs.allocs, user, sys, ns_per, B.rss_end, (double)grown / (double)B.leases);
+        return;
+    }
+    printf("leasering bench: %lu leases on %s, TTL %lu ms, held %.1f s\n", B.leases,
+           lr_manager_backend(B.m), B.ttl_ms, hold_s);
+    printf("  acquired        %lu (conflicts %lu)\n", B.acquired, B.conflicts);
+    printf("  renewals        %" PRIu64 " (%.0f/s), failures %" PRIu64 ", lost %lu\n", ren,
+           hold_s > 0 ? (double)ren / hold_s : 0.0, s->renew_failures, B.lost);
+    printf("  renew latency   p50 %" PRIu64 " us, p99 %" PRIu64 " us, p99.9 %" PRIu64
+           " us, max %" PRIu64 " us\n",
+           lr_hist_quantile(lat, 0.5), lr_hist_quantile(lat, 0.99),
+           lr_hist_quantile(lat, 0.999), lat->max);
+    printf("  timer lateness  p50 %" PRIu64 " us, p99 %" PRIu64 " us, max %" PRIu64 " us\n",
+           lr_hist_quantile(late, 0.5), lr_hist_quantile(late, 0.99), late->max);
+    printf("  cpu             user %.2f s, sys %.2f s, %.0f ns per renewal\n", user, sys,
+           ns_per);
+    printf("  memory          rss %.1f MiB, %.0f bytes per lease\n", (double)B.rss_end / 1048576.0,
+           (double)grown / (double)B.leases);
+    printf("  steady allocs   %" PRIu64 "\n", B.allocs.allocs);
+}
+
+static int bench(int argc, char **argv)
+{
+    if (parse(argc, argv) < 0)
+        return 2;
+    B.tty = !B.json && isatty(2);
+    int rc = lr_loop_new(&B.loop, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "leasering bench: cannot create the loop: %s\n", lr_strerror(rc));
+        return 1;
+    }
+    struct lr_manager_opts o = {
+        .ttl_ms = (uint32_t)B.ttl_ms,
+        .connections = (uint32_t)B.connections,
+        .max_leases = (uint32_t)B.leases,
+        .batch_max = (uint32_t)B.batch,
+        .cbs = &cbs,
+    };
+    rc = lr_manager_new(&B.m, B.loop, B.backend, &o);
+    if (rc == -EINVAL || rc == -EPROTONOSUPPORT || rc == -ERANGE) {
+        fprintf(stderr, "leasering bench: bad --backend or --ttl for it: %s (%s)\n",
+                lr_strerror(rc), B.backend);
+        return 2;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "leasering bench: cannot use backend %s: %s\n", B.backend,
+                lr_strerror(rc));
+        return 1;
+    }
+    B.rss_base = rss_bytes();
+    B.ls = calloc(B.leases, sizeof(*B.ls));
+    if (!B.ls) {
+        fprintf(stderr, "leasering bench: out of memory for %lu leases\n", B.leases);
+        return 1;
+    }
+    for (unsigned long i = 0; i < B.leases; i++) {
+        char name[LR_NAME_MAX + 1];
+        snprintf(name, sizeof(name), "%s%lu", B.prefix, i);
+        rc = lr_lease_init(B.m, &B.ls[i], name, NULL);
+        if (rc == 0)
+            rc = lr_lease_acquire(&B.ls[i], ACQUIRE_TIMEOUT_MS);
+        if (rc < 0) {
+            fprintf(stderr, "leasering bench: lease %s: %s\n", name, lr_strerror(rc));
+            return 2;
+        }
+    }
+    lr_timer_init(B.loop, &B.phase_timer, phase_fired);
+    lr_timer_init(B.loop, &B.window_timer, window_open);
+    lr_timer_init(B.loop, &B.progress_timer, progress);
+    if (B.tty)
+        lr_timer_start(&B.progress_timer, lr_loop_now_ms(B.loop) + 250);
+    rc = lr_loop_run(B.loop);
+    if (B.tty)
+        fputc('\n', stderr);
+    if (rc < 0) {
+        fprintf(stderr, "leasering bench: the loop failed: %s\n", lr_strerror(rc));
+        return 1;
+    }
+    if (!B.acquired && B.acq_error && !B.hold_start_ns) {
+        fprintf(stderr, "leasering bench: cannot use backend %s: %s\n", B.backend,
+                lr_strerror(B.acq_error));
+        return 1;
+    }
+    report();
+    for (unsigned long i = 0; i < B.leases; i++)
+        lr_lease_deinit(&B.ls[i]);
+    free(B.ls);
+    lr_manager_free(B.m);
+    lr_loop_free(B.loop);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "bench"))
+        return bench(argc - 2, argv + 2);
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    fprintf(stderr, "leasering: unknown command%s%s\n%s", argc >= 2 ? " " : "",
+            argc >= 2 ? argv[1] : "", usage);
+    return 2;
+}
