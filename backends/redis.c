@@ -61,13 +61,15 @@ static const char acquire_lua[] =
     "end\n"
     "return {owner, redis.call('PTTL', KEYS[1])}\n";
 
-/* KEYS[i] lease hashes; ARGV[2i-1] owner token, ARGV[2i] TTL ms. Returns one
- * integer per key: 1 renewed, 0 not ours. A single renewal is a batch of 1. */
+/* KEYS[i] lease hashes; ARGV[1] TTL ms (one per batch: batches are grouped by
+ * TTL), ARGV[1 + i] owner token of KEYS[i]. Returns one integer per key: 1
+ * renewed, 0 not ours. A single renewal is a batch of 1. */
 static const char renew_lua[] =
-    "local r = {}\n"
+    "local call, ttl, r = redis.call, ARGV[1], {}\n"
     "for i = 1, #KEYS do\n"
-    "  if redis.call('HGET', KEYS[i], 'owner') == ARGV[2 * i - 1] then\n"
-    "    r[i] = redis.call('PEXPIRE', KEYS[i], ARGV[2 * i])\n"
+    "  local k = KEYS[i]\n"
+    "  if call('HGET', k, 'owner') == ARGV[i + 1] then\n"
+    "    r[i] = call('PEXPIRE', k, ttl)\n"
     "  else\n"
     "    r[i] = 0\n"
     "  end\n"
@@ -426,26 +428,26 @@ static bool encode_single(struct rconn *c, struct lr_lease *l)
 /* Bytes one lease adds to a batched renewal, and the batch's fixed part. */
 static size_t batch_item_size(const struct lr__backend *b, const struct lr_lease *l)
 {
-    return lr_resp_bulk_size(b->prefix_len + l->name_len + 2) + lr_resp_bulk_size(32) +
-           lr_resp_bulk_size(u64_digits(l->ttl_ms));
+    return lr_resp_bulk_size(b->prefix_len + l->name_len + 2) + lr_resp_bulk_size(32);
 }
 
-static size_t batch_head_size(size_t count)
+static size_t batch_head_size(size_t count, uint32_t ttl)
 {
-    return lr_resp_array_header_size(3 + 3 * count) + lr_resp_bulk_size(7) +
-           lr_resp_bulk_size(40) + lr_resp_bulk_size(u64_digits(count));
+    return lr_resp_array_header_size(4 + 2 * count) + lr_resp_bulk_size(7) +
+           lr_resp_bulk_size(40) + lr_resp_bulk_size(u64_digits(count)) +
+           lr_resp_bulk_size(u64_digits(ttl));
 }
 
-/* One EVALSHA renewing every lease on @batch (the caller checked it fits):
- * the keys first, then a (token, ttl) pair per key. */
-static void encode_batch(struct rconn *c, struct lr_list *batch, size_t count)
+/* One EVALSHA renewing every lease on @batch, all with TTL @ttl (the caller
+ * checked it fits): the keys, then the TTL once, then a token per key. */
+static void encode_batch(struct rconn *c, struct lr_list *batch, size_t count, uint32_t ttl)
 {
     struct lr__backend *b = c->b;
     size_t avail;
     char *w = lr__conn_wbuf(&c->net, &avail);
     char *p = w, *end = w + avail;
     char num[24], key[KEY_MAX], tok[32];
-    p += lr_resp_write_array_header(p, (size_t)(end - p), 3 + 3 * count);
+    p += lr_resp_write_array_header(p, (size_t)(end - p), 4 + 2 * count);
     p += lr_resp_write_bulk(p, (size_t)(end - p), "EVALSHA", 7);
     p += lr_resp_write_bulk(p, (size_t)(end - p), b->sha[SCRIPT_RENEW], 40);
     p += lr_resp_write_bulk(p, (size_t)(end - p), num, u64_format(count, num));
@@ -453,13 +455,13 @@ static void encode_batch(struct rconn *c, struct lr_list *batch, size_t count)
         struct lr_lease *l = lease_of(hdr_of(n));
         p += lr_resp_write_bulk(p, (size_t)(end - p), key, key_of(b, l, key, false));
     }
+    p += lr_resp_write_bulk_u64(p, (size_t)(end - p), ttl);
     uint16_t i = 0;
     struct lr_list *n;
     while ((n = lr_list_pop(batch))) {
         struct lr_lease *l = lease_of(hdr_of(n));
         lr__hex(l->token, 16, tok);
         p += lr_resp_write_bulk(p, (size_t)(end - p), tok, 32);
-        p += lr_resp_write_bulk_u64(p, (size_t)(end - p), l->ttl_ms);
         push_pending(c, &l->req, i++);
     }
     lr__conn_commit(&c->net, (size_t)(p - w));
@@ -489,32 +491,39 @@ static void encode_run(struct lr__task *t)
         }
         n = next;
     }
-    /* Pass 2: what is left are renewals, batched up to b->batch per EVALSHA. */
+    /* Pass 2: what is left are renewals, batched up to b->batch per EVALSHA;
+     * a batch carries one TTL, so a lease with another TTL starts a new one. */
     struct lr_list batch;
     lr_list_init(&batch);
     size_t count = 0, items = 0;
+    uint32_t ttl = 0;
     while ((n = lr_list_first(&c->encq))) {
         struct lr_lease *l = lease_of(hdr_of(n));
+        if (count && l->ttl_ms != ttl) {
+            encode_batch(c, &batch, count, ttl);
+            count = items = 0;
+        }
         size_t add = batch_item_size(b, l), avail;
         lr__conn_wbuf(&c->net, &avail);
-        if (batch_head_size(count + 1) + items + add > avail) {
+        if (batch_head_size(count + 1, l->ttl_ms) + items + add > avail) {
             if (!count)
                 break; /* output full: on_drain resumes */
-            encode_batch(c, &batch, count);
+            encode_batch(c, &batch, count, ttl);
             count = items = 0;
             continue;
         }
         lr_list_unlink(n);
         lr_list_push_tail(&batch, n);
+        ttl = l->ttl_ms;
         count++;
         items += add;
         if (count == b->batch) {
-            encode_batch(c, &batch, count);
+            encode_batch(c, &batch, count, ttl);
             count = items = 0;
         }
     }
     if (count)
-        encode_batch(c, &batch, count);
+        encode_batch(c, &batch, count, ttl);
     rearm(c);
 }
 

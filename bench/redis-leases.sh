@@ -74,7 +74,7 @@ start_server
 sha=$(redis-cli -p "$port" script load "$(sed -n '/^static const char renew_lua\[\] =/,/;$/p' backends/redis.c | sed -e '1d' -e 's/^ *"//' -e 's/\\n";*$//' -e 's/\\n"$//')")
 redis-cli -p "$port" hset 'lr:{ceiling}' owner 0123456789abcdef0123456789abcdef >/dev/null
 ceiling=$(redis-benchmark -p "$port" -n 2000000 -P 64 -c 50 -q \
-  evalsha "$sha" 1 'lr:{ceiling}' 0123456789abcdef0123456789abcdef "$TTL" 2>/dev/null \
+  evalsha "$sha" 1 'lr:{ceiling}' "$TTL" 0123456789abcdef0123456789abcdef 2>/dev/null \
   | tr '\r' '\n' | awk '/requests per second/{for(i=1;i<=NF;i++) if($i ~ /^[0-9.]+$/ && $(i+1)=="requests"){v=$i}} END{print v}')
 stop_server
 echo "redis-benchmark ceiling, renew script (EVALSHA, 1 key, -P 64 -c 50): ${ceiling} calls/s"

@@ -198,6 +198,10 @@ static void schedule_renewal(struct lr_lease *l)
     double r = (double)(lr__manager_rand(l->mgr) >> 11) / 9007199254740992.0; /* [0,1) */
     double at = interval + (2 * r - 1) * j;
     uint64_t when = l->sent_ns / 1000000u + (uint64_t)(at > 1 ? at : 1);
+    /* Coalesce onto a shared grid: many renewals per wakeup and per batch,
+     * while the jitter still spreads them over the whole interval. */
+    uint64_t q = o->renew_coalesce_ms;
+    when = (when + q - 1) / q * q;
     if (when >= l->valid_until)
         when = l->valid_until > 1 ? l->valid_until - 1 : l->valid_until;
     arm(l, when, true);
@@ -482,6 +486,13 @@ static int check_opts(struct lr_manager_opts *o, const struct lr__backend_ops *o
         o->max_leases = DEFAULT_MAX_LEASES;
     if (!o->batch_max)
         o->batch_max = DEFAULT_BATCH;
+    if (!o->renew_coalesce_ms) {
+        o->renew_coalesce_ms = o->ttl_ms / 1000;
+        if (o->renew_coalesce_ms < 1)
+            o->renew_coalesce_ms = 1;
+        if (o->renew_coalesce_ms > 20)
+            o->renew_coalesce_ms = 20;
+    }
     if (!o->request_timeout_ms) {
         o->request_timeout_ms = o->ttl_ms / 4 < 2000 ? o->ttl_ms / 4 : 2000;
         if (!o->request_timeout_ms)
@@ -497,7 +508,8 @@ static int check_opts(struct lr_manager_opts *o, const struct lr__backend_ops *o
     /* The first renewal must come before validity ends, with room to retry. */
     double validity_ms = (double)o->ttl_ms * (1 - o->drift) - o->margin_ms;
     double renew_at = (double)o->ttl_ms * o->renew_fraction * (1 + o->renew_jitter);
-    if (validity_ms <= 0 || renew_at >= validity_ms)
+    if (validity_ms <= 0 || renew_at + o->renew_coalesce_ms >= validity_ms ||
+        o->renew_coalesce_ms > o->ttl_ms / 10)
         return -EINVAL;
     return 0;
 }
