@@ -468,7 +468,9 @@ TEST(batched_and_unbatched_renewals_agree)
            (unsigned long long)qu);
     CHECK(rb >= 500 * 8 && ru >= 500 * 8);
     CHECK(rb * 10 >= ru * 9 && ru * 10 >= rb * 9); /* the same work */
-    CHECK_EQ(qu, ru);                               /* one request each */
+    /* one request each: requests are counted when sent and renewals when
+     * answered, so the two differ by what is in flight at the samples */
+    CHECK(qu + 20 >= ru && qu <= ru + 20);
     CHECK(qb * 2 < rb);                             /* several per request */
     CHECK_EQ(rec_count(EV_JEOP, NULL), 0);
     CHECK_EQ(rec_count(EV_LOST, NULL), 0);
