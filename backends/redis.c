@@ -39,6 +39,7 @@
 #include "lease_int.h"
 #include "net_int.h"
 #include "resp.h"
+#include "tls_int.h"
 
 #define OUT_BYTES (256u * 1024u)
 #define PREFIX_MAX 63
@@ -142,6 +143,7 @@ struct rconn {
     struct ireq auth;
     struct ireq select;
     struct ireq load[NSCRIPTS];
+    struct lr__tls *tls;    /* rediss:// */
     int8_t vals[1024];      /* per-element results of a batched renewal reply */
 };
 
@@ -159,6 +161,7 @@ struct lr__backend {
     unsigned closed;
     void (*close_done)(struct lr_manager *m);
     struct rconn *conns;
+    struct lr__tls_ctx *tls_ctx; /* rediss:// */
     char sha[NSCRIPTS][40];
     char prefix[PREFIX_MAX + 1];
     char user[128];
@@ -732,15 +735,17 @@ static void conn_fail(struct rconn *c, int err)
     c->loading = false;
     lr_timer_stop(&c->timer);
     lr__task_cancel(&c->enc_task);
-    /* Sent requests are ambiguous: the server may have applied them. */
-    int ambiguous = err == LR_EAUTH ? LR_EAUTH : err;
+    /* Sent requests are ambiguous: the server may have applied them. Refused
+     * credentials or certificates are definite, for queued requests too. */
+    bool definite = err == LR_EAUTH || err == LR_ETLS;
+    int ambiguous = err;
     struct lr_list *n;
     while ((n = lr_list_pop(&c->pending))) {
         struct lr__reqhdr *h = lr_container_of(n, struct lr__reqhdr, link);
         if (h->kind < K_AUTH)
             complete(lease_of(h), ambiguous);
     }
-    fail_encq(c, err == LR_EAUTH ? LR_EAUTH : LR_EUNAVAIL);
+    fail_encq(c, definite ? err : LR_EUNAVAIL);
     lr__conn_close(&c->net);
 }
 
@@ -827,8 +832,10 @@ static void backend_free(struct lr__backend *b)
         lr__task_cancel(&b->conns[i].enc_task);
         if (b->conns[i].net.out)
             lr__conn_deinit(&b->conns[i].net);
+        lr__tls_free(b->conns[i].tls);
     }
     lr__free(b->conns);
+    lr__tls_ctx_free(b->tls_ctx);
     explicit_bzero(b->password, sizeof(b->password));
     lr__free(b);
 }
@@ -852,9 +859,18 @@ static int parse_db(const char *s, int *db)
 static int redis_create(struct lr__backend **out, struct lr_manager *m, const struct lr__uri *u)
 {
     const struct lr_manager_opts *o = lr__manager_opts(m);
-    for (unsigned i = 0; i < u->nparams; i++)
-        if (strcmp(u->params[i].key, "prefix"))
+    bool tls = !strcmp(u->scheme, "rediss");
+    static const char *const tls_params[] = {"cacert", "cert", "key", "insecure_skip_verify"};
+    for (unsigned i = 0; i < u->nparams; i++) {
+        bool known = !strcmp(u->params[i].key, "prefix");
+        for (size_t k = 0; tls && k < sizeof(tls_params) / sizeof(tls_params[0]); k++)
+            known |= !strcmp(u->params[i].key, tls_params[k]);
+        if (!known)
             return -EINVAL; /* unknown parameters are refused, not ignored */
+    }
+    const char *skip = lr__uri_param(u, "insecure_skip_verify");
+    if (skip && strcmp(skip, "yes"))
+        return -EINVAL;
     if (u->has_user && !u->has_password)
         return -EINVAL; /* an ACL user needs a password */
     struct lr__backend *b = lr__calloc(1, sizeof(*b));
@@ -887,6 +903,19 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         backend_free(b);
         return -ENOMEM;
     }
+    if (tls) {
+        struct lr__tls_opts to = {
+            .ca_file = lr__uri_param(u, "cacert"),
+            .cert_file = lr__uri_param(u, "cert"),
+            .key_file = lr__uri_param(u, "key"),
+            .insecure_skip_verify = skip != NULL,
+        };
+        rc = lr__tls_ctx_new(&b->tls_ctx, &to);
+        if (rc < 0) {
+            backend_free(b);
+            return rc;
+        }
+    }
     struct lr_loop *loop = lr__manager_loop(m);
     for (unsigned i = 0; i < b->nconns; i++) {
         struct rconn *c = &b->conns[i];
@@ -903,11 +932,15 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         for (unsigned s = 0; s < NSCRIPTS; s++)
             lr_list_init(&c->load[s].hdr.link);
         rc = lr__conn_init(&c->net, loop, OUT_BYTES, &net_cbs);
+        if (rc == 0 && tls)
+            rc = lr__tls_new(&c->tls, b->tls_ctx, u->host[0] ? u->host : "127.0.0.1");
         if (rc < 0) {
             backend_free(b);
             return rc;
         }
         c->net.data = c;
+        if (tls)
+            lr__conn_set_tls(&c->net, c->tls);
     }
     for (unsigned i = 0; i < b->nconns; i++)
         start_connect(&b->conns[i]);
@@ -941,7 +974,8 @@ static int redis_submit(struct lr__backend *b, struct lr_lease *l)
         }
         return 0;
     default:
-        return c->last_error == LR_EAUTH ? LR_EAUTH : LR_EUNAVAIL;
+        return c->last_error == LR_EAUTH || c->last_error == LR_ETLS ? c->last_error
+                                                                      : LR_EUNAVAIL;
     }
 }
 
@@ -971,6 +1005,18 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
 
 const struct lr__backend_ops lr__redis_backend = {
     .scheme = "redis",
+    .min_ttl_ms = 10,
+    .max_ttl_ms = 30u * 86400u * 1000u,
+    .create = redis_create,
+    .submit = redis_submit,
+    .cancel = redis_cancel,
+    .close = redis_close,
+    .free = backend_free,
+};
+
+/* rediss://: the same backend over TLS. */
+const struct lr__backend_ops lr__rediss_backend = {
+    .scheme = "rediss",
     .min_ttl_ms = 10,
     .max_ttl_ms = 30u * 86400u * 1000u,
     .create = redis_create,

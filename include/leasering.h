@@ -11,5 +11,6 @@
 #include <leasering/metrics.h>
 #include <leasering/lease.h>
 #include <leasering/backend.h>
+#include <leasering/tls.h>
 
 #endif

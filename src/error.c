@@ -23,6 +23,7 @@ static const struct lr_errdesc lr_errors[] = {
     {LR_EUNAVAIL, "LR_EUNAVAIL", "the store is unavailable"},
     {LR_ECLOSED, "LR_ECLOSED", "closed before the operation completed"},
     {LR_EAUTH, "LR_EAUTH", "the store refused the credentials"},
+    {LR_ETLS, "LR_ETLS", "TLS handshake or certificate verification failed"},
 };
 
 /* One lookup for both the text and the name of a code. */

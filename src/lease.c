@@ -266,7 +266,7 @@ static void acquire_gave_up(struct lr_lease *l, int status)
 
 static bool definite_error(int status)
 {
-    return status == LR_EAUTH || status == -EINVAL || status == -ENAMETOOLONG ||
+    return status == LR_EAUTH || status == LR_ETLS || status == -EINVAL || status == -ENAMETOOLONG ||
            status == -ERANGE || status == -EMSGSIZE;
 }
 
@@ -462,7 +462,8 @@ void lr__lease_complete(struct lr_lease *l, const struct lr__result *r)
 
 /* --------------------------------------------------------------- manager */
 
-static const struct lr__backend_ops *const backends[] = {&lr__mem_backend, &lr__redis_backend};
+static const struct lr__backend_ops *const backends[] = {&lr__mem_backend, &lr__redis_backend,
+                                                         &lr__rediss_backend};
 
 static int check_opts(struct lr_manager_opts *o, const struct lr__backend_ops *ops)
 {

@@ -11,6 +11,7 @@
 #include <leasering/error.h>
 #include "alloc_int.h"
 #include "net_int.h"
+#include "tls_int.h"
 
 #define CONN_OF(op, field) lr_container_of(op, struct lr__conn, field)
 
@@ -21,6 +22,7 @@ static void timeout_complete(struct lr__op *op, int res, uint32_t flags);
 static void recv_complete(struct lr__op *op, int res, uint32_t flags);
 static void send_complete(struct lr__op *op, int res, uint32_t flags);
 static void cancel_complete(struct lr__op *op, int res, uint32_t flags);
+static void hs_timeout(struct lr_timer *t);
 
 static void op_init(struct lr__op *op, lr__op_fn fn)
 {
@@ -49,11 +51,18 @@ int lr__conn_init(struct lr__conn *c, struct lr_loop *loop, size_t out_cap,
     op_init(&c->cancel_op, cancel_complete);
     lr__task_init(&c->flush_task, flush_run);
     lr__task_init(&c->close_task, close_done_run);
+    lr_timer_init(loop, &c->hs_timer, hs_timeout);
     return 0;
+}
+
+void lr__conn_set_tls(struct lr__conn *c, struct lr__tls *t)
+{
+    c->tls = t;
 }
 
 void lr__conn_deinit(struct lr__conn *c)
 {
+    lr_timer_stop(&c->hs_timer);
     lr__task_cancel(&c->flush_task);
     lr__task_cancel(&c->close_task);
     lr__free(c->out);
@@ -77,6 +86,8 @@ static void maybe_closed(struct lr__conn *c)
         c->fd = -1;
     }
     c->state = LR_CONN_IDLE;
+    c->tls_handshaking = false;
+    lr_timer_stop(&c->hs_timer);
     lr__loop_defer(c->loop, &c->close_task);
 }
 
@@ -92,6 +103,7 @@ static void fail(struct lr__conn *c, int err)
         return;
     c->state = LR_CONN_FAILED;
     c->error = err;
+    lr_timer_stop(&c->hs_timer);
     c->cbs->on_error(c, err);
 }
 
@@ -116,6 +128,7 @@ int lr__conn_connect(struct lr__conn *c, const struct sockaddr *sa, socklen_t sa
     c->timed_out = false;
     c->recv_rearm = false;
     c->out_inflight = 0;
+    c->connect_timeout_ms = timeout_ms;
 
     struct io_uring_sqe *sqe = lr__loop_sqe(c->loop, &c->connect_op);
     if (!sqe) {
@@ -159,6 +172,47 @@ static void arm_recv(struct lr__conn *c)
     sqe->buf_group = LR_BGID;
 }
 
+/* Ciphertext arrived (or the handshake starts): advance the handshake, then
+ * decrypt and deliver everything readable. Any TLS output goes out in the
+ * flush phase. */
+static void tls_progress(struct lr__conn *c)
+{
+    if (c->tls_handshaking) {
+        int rc = lr__tls_handshake(c->tls);
+        if (rc < 0) {
+            fail(c, rc);
+            return;
+        }
+        lr__loop_want_flush(c->loop, &c->flush_task);
+        if (!rc)
+            return;
+        c->tls_handshaking = false;
+        lr_timer_stop(&c->hs_timer);
+        c->cbs->on_connect(c, 0);
+    }
+    while (c->state == LR_CONN_OPEN) {
+        const char *p;
+        int n = lr__tls_read(c->tls, &p);
+        if (n == 0)
+            break;
+        if (n < 0) {
+            fail(c, n);
+            return;
+        }
+        c->cbs->on_data(c, p, (size_t)n);
+    }
+    size_t pending;
+    lr__tls_txbuf(c->tls, &pending);
+    if (pending)
+        lr__loop_want_flush(c->loop, &c->flush_task);
+}
+
+static void hs_timeout(struct lr_timer *t)
+{
+    struct lr__conn *c = lr_container_of(t, struct lr__conn, hs_timer);
+    fail(c, -ETIMEDOUT);
+}
+
 static void connect_finished(struct lr__conn *c)
 {
     if (c->connect_op.inflight || c->timeout_op.inflight)
@@ -179,6 +233,18 @@ static void connect_finished(struct lr__conn *c)
     }
     c->state = LR_CONN_OPEN;
     arm_recv(c);
+    if (c->tls) {
+        /* TCP is up; the connection is "connected" once TLS is. */
+        c->tls_handshaking = true;
+        if (lr__tls_reset(c->tls) < 0) {
+            fail(c, LR_ETLS);
+            return;
+        }
+        if (c->connect_timeout_ms)
+            lr_timer_start(&c->hs_timer, lr_loop_now_ms(c->loop) + c->connect_timeout_ms);
+        tls_progress(c);
+        return;
+    }
     if (c->out_len)
         lr__loop_want_flush(c->loop, &c->flush_task);
     c->cbs->on_connect(c, 0);
@@ -208,7 +274,13 @@ static void recv_complete(struct lr__op *op, int res, uint32_t flags)
         unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
         if (res > 0 && c->state == LR_CONN_OPEN) {
             c->bytes_in += (uint64_t)res;
-            c->cbs->on_data(c, lr__loop_buf(c->loop, bid), (size_t)res);
+            if (!c->tls) {
+                c->cbs->on_data(c, lr__loop_buf(c->loop, bid), (size_t)res);
+            } else if (lr__tls_feed(c->tls, lr__loop_buf(c->loop, bid), (size_t)res) < 0) {
+                fail(c, LR_ETLS);
+            } else {
+                tls_progress(c);
+            }
         }
         lr__loop_buf_return(c->loop, bid);
     }
@@ -229,16 +301,43 @@ static void recv_complete(struct lr__op *op, int res, uint32_t flags)
     }
 }
 
-static void send_out(struct lr__conn *c)
+static void send_buf(struct lr__conn *c, const char *p, size_t len, int flags)
 {
     struct io_uring_sqe *sqe = lr__loop_sqe(c->loop, &c->send_op);
     if (!sqe) {
         fail(c, -EBUSY);
         return;
     }
-    c->out_inflight = c->out_len;
+    c->out_inflight = len;
     c->sends++;
-    io_uring_prep_send(sqe, c->fd, c->out, c->out_len, MSG_NOSIGNAL);
+    io_uring_prep_send(sqe, c->fd, p, len, MSG_NOSIGNAL | flags);
+}
+
+/* TLS: encrypt what the owner wrote (whole records while they fit), then
+ * send the ciphertext. Freed plaintext space is reported through on_drain. */
+static void flush_tls(struct lr__conn *c)
+{
+    size_t off = 0;
+    while (!c->tls_handshaking && off < c->out_len) {
+        int n = lr__tls_write(c->tls, c->out + off, c->out_len - off);
+        if (n < 0) {
+            fail(c, n);
+            return;
+        }
+        if (!n)
+            break;
+        off += (size_t)n;
+    }
+    if (off) {
+        memmove(c->out, c->out + off, c->out_len - off);
+        c->out_len -= off;
+    }
+    size_t len;
+    char *tx = lr__tls_txbuf(c->tls, &len);
+    if (len && !c->send_op.inflight)
+        send_buf(c, tx, len, 0);
+    if (off && c->cbs->on_drain && c->state == LR_CONN_OPEN)
+        c->cbs->on_drain(c);
 }
 
 static void flush_run(struct lr__task *t)
@@ -250,8 +349,10 @@ static void flush_run(struct lr__task *t)
         c->recv_rearm = false;
         arm_recv(c);
     }
-    if (c->out_len && !c->send_op.inflight)
-        send_out(c);
+    if (c->tls)
+        flush_tls(c);
+    else if (c->out_len && !c->send_op.inflight)
+        send_buf(c, c->out, c->out_len, 0);
 }
 
 static void send_complete(struct lr__op *op, int res, uint32_t flags)
@@ -266,6 +367,18 @@ static void send_complete(struct lr__op *op, int res, uint32_t flags)
     size_t sent = res > 0 ? (size_t)res : 0;
     if (sent > c->out_inflight) /* cannot happen; never trust a count blindly */
         sent = c->out_inflight;
+    if (c->tls) {
+        lr__tls_sent(c->tls, sent);
+        c->bytes_out += sent;
+        c->out_inflight = 0;
+        size_t more;
+        lr__tls_txbuf(c->tls, &more);
+        if (res < 0)
+            fail(c, res == -EPIPE ? -ECONNRESET : res);
+        else if (more || c->out_len)
+            lr__loop_want_flush(c->loop, &c->flush_task);
+        return;
+    }
     if (sent) {
         memmove(c->out, c->out + sent, c->out_len - sent);
         c->out_len -= sent;
@@ -331,11 +444,24 @@ void lr__conn_close(struct lr__conn *c)
             lr__loop_defer(c->loop, &c->close_task);
         return;
     }
+    bool tls_up = c->tls && c->state == LR_CONN_OPEN && !c->tls_handshaking;
     c->state = LR_CONN_CLOSING;
     lr__task_cancel(&c->flush_task);
+    lr_timer_stop(&c->hs_timer);
+    c->tls_handshaking = false;
     c->out_len = 0; /* unsent output is dropped; an in-flight send keeps its bytes */
     cancel_op(c, &c->connect_op);
     cancel_op(c, &c->recv_op);
-    cancel_op(c, &c->send_op);
+    if (c->send_op.inflight) {
+        cancel_op(c, &c->send_op); /* it may be stuck behind a stalled peer */
+    } else if (tls_up) {
+        /* close_notify, best effort: MSG_DONTWAIT, so a stalled peer cannot
+         * hold the close up */
+        size_t len;
+        lr__tls_shutdown(c->tls);
+        char *tx = lr__tls_txbuf(c->tls, &len);
+        if (len)
+            send_buf(c, tx, len, MSG_DONTWAIT);
+    }
     maybe_closed(c);
 }

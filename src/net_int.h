@@ -21,6 +21,7 @@
 #include "loop_int.h"
 
 struct lr__conn;
+struct lr__tls;
 
 struct lr__conn_cbs {
     /* Connect finished: 0, or -ETIMEDOUT, -ECONNREFUSED, ... (fd closed). */
@@ -68,6 +69,10 @@ struct lr__conn {
     size_t out_inflight;
     struct lr__task flush_task;
     struct lr__task close_task;
+    struct lr__tls *tls;      /* NULL: plain TCP; else out[] is plaintext */
+    bool tls_handshaking;     /* TCP is up, TLS is not yet: on_connect waits */
+    uint64_t connect_timeout_ms;
+    struct lr_timer hs_timer; /* TLS handshake deadline */
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t sends;
@@ -95,6 +100,10 @@ static inline char *lr__conn_wbuf(struct lr__conn *c, size_t *avail)
 void lr__conn_commit(struct lr__conn *c, size_t n);
 /* Copy and commit; -ENOBUFS if it does not fit (nothing is written). */
 int lr__conn_write(struct lr__conn *c, const void *p, size_t n);
+
+/* Run TLS over this connection from the next connect on (the session is the
+ * caller's: it outlives connects, and the caller frees it after deinit). */
+void lr__conn_set_tls(struct lr__conn *c, struct lr__tls *t);
 
 /* Begin closing; on_close follows from the deferred phase. Idempotent. */
 void lr__conn_close(struct lr__conn *c);

@@ -26,7 +26,7 @@
 #include <leasering.h>
 #include "alloccount.h"
 
-#define ACQUIRE_TIMEOUT_MS 60000u
+#define ACQUIRE_TIMEOUT_MS 20000u
 #define RELEASE_WAIT_MS 10000u
 
 static const char usage[] =

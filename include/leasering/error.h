@@ -27,6 +27,7 @@ enum {
     LR_EUNAVAIL = -4006,     /* the store could not be reached */
     LR_ECLOSED = -4007,      /* the object was closed before the operation completed */
     LR_EAUTH = -4008,        /* the store refused our credentials */
+    LR_ETLS = -4009,         /* TLS handshake or certificate verification failed */
     LR_ERANGE_LAST = -4095,  /* no code; marks the end of our range */
 };
 

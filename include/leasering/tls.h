@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * leasering/tls.h - process-wide TLS settings.
+ *
+ * TLS (rediss://) runs on wolfSSL, driven by the loop: the ring does all
+ * socket I/O, wolfSSL only encrypts and decrypts through leasering's buffers.
+ * Peers are verified by default (VERIFY_PEER, TLS 1.2 minimum, host name
+ * check, SNI), against the system CA bundle or a CA file given in the URI.
+ *
+ * Allocation: Debian's wolfSSL allocates a buffer for every record it reads
+ * or writes. So that TLS connections allocate nothing in the steady state,
+ * leasering routes wolfSSL's allocator (wolfSSL_SetAllocators, which is
+ * process-wide) to a recycling pool of size classes the first time it
+ * creates a TLS context. Blocks are kept for reuse, never returned to libc.
+ * A program that uses wolfSSL itself and wants its own allocator calls
+ * lr_tls_use_pool(0) before leasering makes any TLS connection.
+ */
+#ifndef LEASERING_TLS_H
+#define LEASERING_TLS_H
+
+#include <leasering/common.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * lr_tls_use_pool - whether leasering installs its recycling pool as
+ * wolfSSL's allocator (default 1).
+ * Returns: 0, or -EBUSY if the pool is already installed (it stays).
+ * Allocates: never.  Context: any thread, before the first TLS connection.
+ */
+LR_API int lr_tls_use_pool(int on);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

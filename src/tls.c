@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * tls.c - wolfSSL over leasering's buffers (see tls_int.h), and the
+ * recycling pool wolfSSL allocates from (see leasering/tls.h).
+ *
+ * Safe defaults, set here because Debian's wolfSSL build turns peer
+ * verification off and allows SSLv3 on every new context
+ * (OPENSSL_COMPATIBLE_DEFAULTS; TECH-NOTES b): VERIFY_PEER, TLS 1.2 minimum,
+ * the host name checked against the certificate, SNI for names.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/memory.h>
+
+#include <leasering/error.h>
+#include <leasering/tls.h>
+#include "alloc_int.h"
+#include "tls_int.h"
+
+#define RECORD_MAX (16384 + 2048) /* a TLS record with any expansion */
+#define RX_CAP (2 * RECORD_MAX)
+#define TX_CAP (4 * RECORD_MAX)
+#define CLEAR_CAP 16384
+
+/* ------------------------------------------------------------- the pool */
+
+/* Size classes 2^6 .. 2^18 bytes; larger blocks go straight to the hook.
+ * Each block carries a 16-byte header with its class, so free and realloc
+ * know where it belongs. Freed blocks are kept for reuse: after the first
+ * records of a connection, wolfSSL's per-record malloc/free pairs are served
+ * from these lists and libc is not called. */
+#define POOL_MIN_SHIFT 6
+#define POOL_CLASSES 13
+#define POOL_BIG 0xff
+
+struct pool_hdr {
+    struct pool_hdr *next; /* while free */
+    uint32_t cls;
+    uint32_t size;         /* requested bytes (big blocks: all of them) */
+};
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pool_hdr *pool_free[POOL_CLASSES];
+static int pool_wanted = 1;
+static int pool_installed;
+
+static unsigned class_of(size_t n)
+{
+    unsigned c = 0;
+    while (c < POOL_CLASSES && ((size_t)1 << (c + POOL_MIN_SHIFT)) < n)
+        c++;
+    return c; /* == POOL_CLASSES: too big for the pool */
+}
+
+static void *pool_malloc(size_t n)
+{
+    unsigned c = class_of(n);
+    struct pool_hdr *h = NULL;
+    if (c < POOL_CLASSES) {
+        pthread_mutex_lock(&pool_lock);
+        h = pool_free[c];
+        if (h)
+            pool_free[c] = h->next;
+        pthread_mutex_unlock(&pool_lock);
+        if (!h)
+            h = lr__malloc(sizeof(*h) + ((size_t)1 << (c + POOL_MIN_SHIFT)));
+    } else if (n <= UINT32_MAX) {
+        h = lr__malloc(sizeof(*h) + n);
+        c = POOL_BIG;
+    }
+    if (!h)
+        return NULL;
+    h->cls = c;
+    h->size = (uint32_t)n;
+    return h + 1;
+}
+
+static void pool_free_block(void *p)
+{
+    if (!p)
+        return;
+    struct pool_hdr *h = (struct pool_hdr *)p - 1;
+    if (h->cls == POOL_BIG) {
+        lr__free(h);
+        return;
+    }
+    pthread_mutex_lock(&pool_lock);
+    h->next = pool_free[h->cls];
+    pool_free[h->cls] = h;
+    pthread_mutex_unlock(&pool_lock);
+}
+
+static void *pool_realloc(void *p, size_t n)
+{
+    if (!p)
+        return pool_malloc(n);
+    struct pool_hdr *h = (struct pool_hdr *)p - 1;
+    if (h->cls != POOL_BIG && n <= ((size_t)1 << (h->cls + POOL_MIN_SHIFT))) {
+        h->size = (uint32_t)n;
+        return p;
+    }
+    void *q = pool_malloc(n);
+    if (!q)
+        return NULL;
+    memcpy(q, p, h->size < n ? h->size : n);
+    pool_free_block(p);
+    return q;
+}
+
+int lr_tls_use_pool(int on)
+{
+    pthread_mutex_lock(&pool_lock);
+    int rc = pool_installed ? -EBUSY : 0;
+    if (!rc)
+        pool_wanted = on != 0;
+    pthread_mutex_unlock(&pool_lock);
+    return rc;
+}
+
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_rc;
+
+static void global_init(void)
+{
+    if (pool_wanted && wolfSSL_SetAllocators(pool_malloc, pool_free_block, pool_realloc) == 0)
+        pool_installed = 1;
+    init_rc = wolfSSL_Init() == WOLFSSL_SUCCESS ? 0 : -ENOMEM;
+}
+
+/* ------------------------------------------------------------- contexts */
+
+struct lr__tls_ctx {
+    WOLFSSL_CTX *ctx;
+    bool verify;
+};
+
+struct lr__tls {
+    struct lr__tls_ctx *ctx;
+    WOLFSSL *ssl;
+    bool is_name; /* host is a DNS name (SNI), not an address literal */
+    size_t rx_len, rx_off, tx_len;
+    char *rx;     /* ciphertext received, from rx_off to rx_len unread */
+    char *tx;     /* ciphertext to send */
+    char *clear;  /* the last plaintext read */
+    char host[256];
+};
+
+static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+    (void)ssl;
+    struct lr__tls *t = arg;
+    size_t have = t->rx_len - t->rx_off;
+    if (!have)
+        return WOLFSSL_CBIO_ERR_WANT_READ; /* the ring will bring more */
+    size_t n = (size_t)sz < have ? (size_t)sz : have;
+    memcpy(buf, t->rx + t->rx_off, n);
+    t->rx_off += n;
+    if (t->rx_off == t->rx_len)
+        t->rx_off = t->rx_len = 0;
+    return (int)n;
+}
+
+static int io_send(WOLFSSL *ssl, char *buf, int sz, void *arg)
+{
+    (void)ssl;
+    struct lr__tls *t = arg;
+    size_t room = TX_CAP - t->tx_len;
+    if (!room)
+        return WOLFSSL_CBIO_ERR_WANT_WRITE;
+    size_t n = (size_t)sz < room ? (size_t)sz : room;
+    memcpy(t->tx + t->tx_len, buf, n);
+    t->tx_len += n;
+    return (int)n;
+}
+
+int lr__tls_ctx_new(struct lr__tls_ctx **out, const struct lr__tls_opts *o)
+{
+    pthread_once(&init_once, global_init);
+    if (init_rc < 0)
+        return init_rc;
+    struct lr__tls_ctx *c = lr__calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->ctx = wolfSSL_CTX_new(wolfTLS_client_method());
+    if (!c->ctx) {
+        lr__free(c);
+        return -ENOMEM;
+    }
+    int rc = 0;
+    c->verify = !o->insecure_skip_verify;
+    wolfSSL_CTX_SetMinVersion(c->ctx, WOLFSSL_TLSV1_2);
+    wolfSSL_CTX_set_verify(c->ctx, c->verify ? WOLFSSL_VERIFY_PEER : WOLFSSL_VERIFY_NONE, NULL);
+    if (c->verify) {
+        int ok = o->ca_file ? wolfSSL_CTX_load_verify_locations(c->ctx, o->ca_file, NULL)
+                            : wolfSSL_CTX_load_system_CA_certs(c->ctx);
+        if (ok != WOLFSSL_SUCCESS)
+            rc = -EINVAL;
+    }
+    if (!rc && o->cert_file &&
+        (wolfSSL_CTX_use_certificate_chain_file(c->ctx, o->cert_file) != WOLFSSL_SUCCESS ||
+         !o->key_file ||
+         wolfSSL_CTX_use_PrivateKey_file(c->ctx, o->key_file, WOLFSSL_FILETYPE_PEM) !=
+             WOLFSSL_SUCCESS))
+        rc = -EINVAL;
+    if (rc) {
+        lr__tls_ctx_free(c);
+        return rc;
+    }
+    wolfSSL_CTX_SetIORecv(c->ctx, io_recv);
+    wolfSSL_CTX_SetIOSend(c->ctx, io_send);
+    *out = c;
+    return 0;
+}
+
+void lr__tls_ctx_free(struct lr__tls_ctx *c)
+{
+    if (!c)
+        return;
+    wolfSSL_CTX_free(c->ctx);
+    lr__free(c);
+}
+
+int lr__tls_new(struct lr__tls **out, struct lr__tls_ctx *ctx, const char *host)
+{
+    if (!host || strlen(host) >= sizeof(((struct lr__tls *)0)->host))
+        return -EINVAL;
+    struct lr__tls *t = lr__calloc(1, sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    t->rx = lr__malloc(RX_CAP);
+    t->tx = lr__malloc(TX_CAP);
+    t->clear = lr__malloc(CLEAR_CAP);
+    if (!t->rx || !t->tx || !t->clear) {
+        lr__tls_free(t);
+        return -ENOMEM;
+    }
+    t->ctx = ctx;
+    strcpy(t->host, host);
+    unsigned char addr[16];
+    t->is_name = inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1;
+    *out = t;
+    return 0;
+}
+
+void lr__tls_free(struct lr__tls *t)
+{
+    if (!t)
+        return;
+    if (t->ssl)
+        wolfSSL_free(t->ssl);
+    lr__free(t->rx);
+    lr__free(t->tx);
+    lr__free(t->clear);
+    lr__free(t);
+}
+
+int lr__tls_reset(struct lr__tls *t)
+{
+    if (t->ssl)
+        wolfSSL_free(t->ssl);
+    t->rx_len = t->rx_off = t->tx_len = 0;
+    t->ssl = wolfSSL_new(t->ctx->ctx);
+    if (!t->ssl)
+        return -ENOMEM;
+    wolfSSL_SetIOReadCtx(t->ssl, t);
+    wolfSSL_SetIOWriteCtx(t->ssl, t);
+    if (t->is_name)
+        wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, t->host, (unsigned short)strlen(t->host));
+    if (t->ctx->verify && wolfSSL_check_domain_name(t->ssl, t->host) != WOLFSSL_SUCCESS)
+        return -ENOMEM;
+    return 0;
+}
+
+static bool wants_io(WOLFSSL *ssl, int ret)
+{
+    int e = wolfSSL_get_error(ssl, ret);
+    return e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE;
+}
+
+int lr__tls_handshake(struct lr__tls *t)
+{
+    int ret = wolfSSL_connect(t->ssl);
+    if (ret == WOLFSSL_SUCCESS)
+        return 1;
+    return wants_io(t->ssl, ret) ? 0 : LR_ETLS;
+}
+
+int lr__tls_feed(struct lr__tls *t, const char *buf, size_t len)
+{
+    if (t->rx_off && t->rx_len + len > RX_CAP) { /* compact */
+        memmove(t->rx, t->rx + t->rx_off, t->rx_len - t->rx_off);
+        t->rx_len -= t->rx_off;
+        t->rx_off = 0;
+    }
+    if (t->rx_len + len > RX_CAP)
+        return -EMSGSIZE;
+    memcpy(t->rx + t->rx_len, buf, len);
+    t->rx_len += len;
+    return 0;
+}
+
+int lr__tls_read(struct lr__tls *t, const char **out)
+{
+    int n = wolfSSL_read(t->ssl, t->clear, CLEAR_CAP);
+    if (n > 0) {
+        *out = t->clear;
+        return n;
+    }
+    int e = wolfSSL_get_error(t->ssl, n);
+    if (e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE)
+        return 0;
+    if (e == WOLFSSL_ERROR_ZERO_RETURN)
+        return LR_EEOF; /* close_notify */
+    return LR_ETLS;
+}
+
+int lr__tls_write(struct lr__tls *t, const char *p, size_t len)
+{
+    /* Only write when a whole record fits: then wolfSSL never answers
+     * WANT_WRITE, which would oblige us to repeat the call with the same
+     * arguments (OpenSSL semantics). */
+    if (TX_CAP - t->tx_len < RECORD_MAX)
+        return 0;
+    int n = wolfSSL_write(t->ssl, p, (int)(len < 16384 ? len : 16384));
+    if (n > 0)
+        return n;
+    return wants_io(t->ssl, n) ? 0 : LR_ETLS;
+}
+
+void lr__tls_shutdown(struct lr__tls *t)
+{
+    if (t->ssl)
+        (void)wolfSSL_shutdown(t->ssl);
+}
+
+char *lr__tls_txbuf(struct lr__tls *t, size_t *len)
+{
+    *len = t->tx_len;
+    return t->tx;
+}
+
+void lr__tls_sent(struct lr__tls *t, size_t n)
+{
+    if (n > t->tx_len)
+        n = t->tx_len;
+    memmove(t->tx, t->tx + n, t->tx_len - n);
+    t->tx_len -= n;
+}
