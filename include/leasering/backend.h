@@ -17,6 +17,14 @@
  *       expiring by PEXPIRE; its fencing counter is "PREFIX{N}:fence". The
  *       host is resolved once, when the manager is created.
  *
+ *   rediss://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=P][&cacert=FILE]
+ *            [&cert=FILE&key=FILE][&insecure_skip_verify=yes]
+ *       The same over TLS (see tls.h): the server certificate is verified
+ *       against FILE (PEM) or the system CA store, with the host name; cert
+ *       and key add a client certificate. insecure_skip_verify=yes disables
+ *       verification, for tests only. Certificate or handshake failures are
+ *       LR_ETLS, and make acquisitions fail at once rather than retry.
+ *
  * Unknown schemes give -EPROTONOSUPPORT; unknown query parameters and
  * malformed URIs give -EINVAL (they are never ignored).
  */
