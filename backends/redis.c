@@ -828,6 +828,8 @@ static void backend_free(struct lr__backend *b)
     if (!b)
         return;
     for (unsigned i = 0; b->conns && i < b->nconns; i++) {
+        if (!b->conns[i].b)
+            continue; /* creation failed before this connection was set up */
         lr_timer_stop(&b->conns[i].timer);
         lr__task_cancel(&b->conns[i].enc_task);
         if (b->conns[i].net.out)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -23,6 +24,7 @@
 #define STOP_TIMEOUT_MS 5000
 #define CLI_TIMEOUT_MS 10000
 #define PROBE_TIMEOUT_MS 200
+#define PROBE_CLI_TIMEOUT_MS 2000
 #define PORT_TRIES 5
 #define LOG_TAIL_LINES 20
 #define SYSTEM_REDIS_PORT 6379 /* Debian's own redis-server may live here: never touch it */
@@ -278,6 +280,37 @@ out:
     return up;
 }
 
+static int is_tls(const struct redis_server *s)
+{
+    return s->tls_ca[0] != '\0';
+}
+
+static int cli_run(const struct redis_server *s, char *out, size_t cap, const char *const *args,
+                   int timeout_ms, int quiet);
+
+/* TLS-only server: 1 if the port accepts and then redis-cli --tls PING gets
+ * PONG or NOAUTH; 0 not yet; -ENOENT no redis-cli (hint printed). The
+ * connect first keeps redis-cli runs (~5 ms each) to the last moments of
+ * startup. */
+static int probe_tls(const struct redis_server *s)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)s->port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int accepted = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    if (!accepted)
+        return 0;
+    static const char *const ping[] = {"PING", NULL};
+    char out[128];
+    int rc = cli_run(s, out, sizeof(out), ping, PROBE_CLI_TIMEOUT_MS, 1);
+    if (rc == -ENOENT)
+        return -ENOENT;
+    return rc == 0 && (!strcmp(out, "PONG") || !strncmp(out, "NOAUTH", 6));
+}
+
 /* Reap @s if it has exited; returns 1 if it is gone. */
 static int reaped(struct redis_server *s)
 {
@@ -358,13 +391,24 @@ static int launch(struct redis_server *s)
 {
     char port[16];
     snprintf(port, sizeof(port), "%d", s->port);
-    const char *argv[20 + REDIS_SERVER_MAX_EXTRA] = {
-        "redis-server", "--save", "",   "--appendonly", "no",       "--dir",       s->dir, "--bind",
-        "127.0.0.1",    "--port", port, "--logfile",    s->logfile, "--daemonize", "no",
+    const char *tcp_port = is_tls(s) ? "0" : port; /* TLS-only: no plain TCP */
+    const char *argv[32 + REDIS_SERVER_MAX_EXTRA] = {
+        "redis-server", "--save", "",       "--appendonly", "no",       "--dir",       s->dir,
+        "--bind",       "127.0.0.1", "--port", tcp_port,     "--logfile", s->logfile, "--daemonize",
+        "no",
     };
     size_t argc = 0;
     while (argv[argc])
         argc++;
+    if (is_tls(s)) {
+        const char *const tls[] = {
+            "--tls-port",         port,       "--tls-cert-file",    s->tls_cert,
+            "--tls-key-file",     s->tls_key, "--tls-ca-cert-file", s->tls_ca,
+            "--tls-auth-clients", "no",       NULL,
+        };
+        for (size_t i = 0; tls[i]; i++)
+            argv[argc++] = tls[i];
+    }
     for (size_t i = 0; s->extra[i]; i++)
         argv[argc++] = s->extra[i];
     argv[argc] = NULL;
@@ -387,7 +431,12 @@ static int launch(struct redis_server *s)
             rc = -EIO;
             break;
         }
-        if (probe(s->port)) {
+        int up = is_tls(s) ? probe_tls(s) : probe(s->port);
+        if (up < 0) {
+            rc = up;
+            break;
+        }
+        if (up) {
             /* Something answered; make sure it was ours, not a port thief. */
             if (!reaped(s))
                 return 0;
@@ -406,9 +455,9 @@ static int launch(struct redis_server *s)
     return rc;
 }
 
-int redis_server_start(struct redis_server *s, const char *const *extra)
+/* redis_server_start after the memset (TLS fields already set). */
+static int start(struct redis_server *s, const char *const *extra)
 {
-    memset(s, 0, sizeof(*s));
     for (size_t i = 0; extra && extra[i]; i++) {
         if (i == REDIS_SERVER_MAX_EXTRA)
             return -E2BIG;
@@ -435,6 +484,43 @@ int redis_server_start(struct redis_server *s, const char *const *extra)
         redis_server_destroy(s);
     }
     return rc;
+}
+
+int redis_server_start(struct redis_server *s, const char *const *extra)
+{
+    memset(s, 0, sizeof(*s));
+    return start(s, extra);
+}
+
+/* realpath of @path into @out (the server runs in its own dir, so a relative
+ * path would not resolve there); prints why on failure. */
+static int tls_path(char *out, size_t cap, const char *what, const char *path)
+{
+    char buf[PATH_MAX];
+    if (!path)
+        return -EINVAL;
+    if (!realpath(path, buf)) {
+        int rc = -errno;
+        fprintf(stderr, "redis-server TLS %s %s: %s\n", what, path, strerror(-rc));
+        return rc;
+    }
+    if (snprintf(out, cap, "%s", buf) >= (int)cap)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+int redis_server_start_tls(struct redis_server *s, const char *cert, const char *key,
+                           const char *ca, const char *const *extra)
+{
+    memset(s, 0, sizeof(*s));
+    int rc;
+    if ((rc = tls_path(s->tls_cert, sizeof(s->tls_cert), "certificate", cert)) < 0 ||
+        (rc = tls_path(s->tls_key, sizeof(s->tls_key), "key", key)) < 0 ||
+        (rc = tls_path(s->tls_ca, sizeof(s->tls_ca), "CA", ca)) < 0) {
+        memset(s, 0, sizeof(*s));
+        return rc;
+    }
+    return start(s, extra);
 }
 
 int redis_server_restart(struct redis_server *s)
@@ -564,15 +650,22 @@ void redis_cli_auth(const char *user, const char *pass)
 
 #define CLI_MAX_ARGS 48
 
-int redis_cli(const struct redis_server *s, char *out, size_t cap, const char *const *args)
+/* redis_cli with a timeout, and stderr to /dev/null when @quiet (probes). */
+static int cli_run(const struct redis_server *s, char *out, size_t cap, const char *const *args,
+                   int timeout_ms, int quiet)
 {
     if (!s || !out || !cap || !args)
         return -EINVAL;
     out[0] = '\0';
     char port[16];
     snprintf(port, sizeof(port), "%d", s->port);
-    const char *argv[12 + CLI_MAX_ARGS + 1] = {"redis-cli", "-h", "127.0.0.1", "-p", port};
+    const char *argv[15 + CLI_MAX_ARGS + 1] = {"redis-cli", "-h", "127.0.0.1", "-p", port};
     size_t argc = 5;
+    if (is_tls(s)) {
+        argv[argc++] = "--tls";
+        argv[argc++] = "--cacert";
+        argv[argc++] = s->tls_ca;
+    }
     if (cli_has_user) {
         argv[argc++] = "--user";
         argv[argc++] = cli_user;
@@ -592,9 +685,18 @@ int redis_cli(const struct redis_server *s, char *out, size_t cap, const char *c
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return -errno;
+    int err_fd = -1;
+    if (quiet && (err_fd = open("/dev/null", O_WRONLY | O_CLOEXEC)) < 0) {
+        int rc = -errno;
+        close(p[0]);
+        close(p[1]);
+        return rc;
+    }
     pid_t pid;
-    int rc = spawn(argv, p[1], -1, &pid);
+    int rc = spawn(argv, p[1], err_fd, &pid);
     close(p[1]);
+    if (err_fd >= 0)
+        close(err_fd);
     if (rc < 0) {
         close(p[0]);
         if (rc == -ENOENT)
@@ -605,7 +707,7 @@ int redis_cli(const struct redis_server *s, char *out, size_t cap, const char *c
     /* Read to EOF, keeping what fits and draining the rest so the child
      * never blocks on a full pipe. */
     size_t have = 0;
-    uint64_t deadline = now_ms() + CLI_TIMEOUT_MS;
+    uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
     rc = 0;
     for (;;) {
         uint64_t now = now_ms();
@@ -653,4 +755,9 @@ int redis_cli(const struct redis_server *s, char *out, size_t cap, const char *c
     if (WIFEXITED(status))
         return WEXITSTATUS(status);
     return 128 + WTERMSIG(status);
+}
+
+int redis_cli(const struct redis_server *s, char *out, size_t cap, const char *const *args)
+{
+    return cli_run(s, out, cap, args, CLI_TIMEOUT_MS, 0);
 }

@@ -42,6 +42,9 @@ struct redis_server {
     char logfile[160]; /* <dir>/redis.log: the server's log plus its stdout/stderr */
     const char *extra[16]; /* extra argv given at start, NULL-terminated copy of the pointers
                               (caller keeps strings alive until destroy) */
+    char tls_cert[256]; /* TLS-only server (redis_server_start_tls) when tls_ca[0]: */
+    char tls_key[256];  /* copies of the paths it was started with; all "" for a */
+    char tls_ca[256];   /* plain-TCP server */
 };
 
 /*
@@ -63,6 +66,29 @@ struct redis_server {
  * process is reaped and the temp dir removed (s->pid == 0).
  */
 int redis_server_start(struct redis_server *s, const char *const *extra);
+
+/*
+ * redis_server_start_tls - like redis_server_start, but TLS-only: the free
+ * port is redis's --tls-port and plain TCP is off (--port 0).
+ * @cert/@key: the server's PEM certificate and key (certs.h: server_cert and
+ *             server_key, or wrong_cert and wrong_key for a name mismatch).
+ * @ca: the CA that signed it; redis loads it (--tls-ca-cert-file), and
+ *      redis_cli and the readiness probe pass it to redis-cli (--cacert).
+ * @extra: as redis_server_start; words that repeat a TLS option override it
+ *         (e.g. {"--tls-auth-clients", "yes", NULL}).
+ * Runs `redis-server <the fixed words of redis_server_start, with --port 0>
+ * --tls-port <p> --tls-cert-file @cert --tls-key-file @key --tls-ca-cert-file
+ * @ca --tls-auth-clients no <extra...>`. Ready when the port accepts and then
+ * `redis-cli -h 127.0.0.1 -p <p> --tls --cacert @ca PING` (with redis_cli_auth
+ * credentials, stderr discarded) prints PONG or NOAUTH... redis-cli 7.0 does
+ * not check the certificate's name, so a wrong_cert server starts as well.
+ * redis_cli, redis_server_restart, stop, kill, pause and resume work on it
+ * unchanged (redis_cli adds --tls --cacert @ca by itself).
+ * Returns: as redis_server_start; also -ENOENT redis-cli is missing (hint
+ * printed); -ENAMETOOLONG a path longer than 255 bytes; -EINVAL a NULL path.
+ */
+int redis_server_start_tls(struct redis_server *s, const char *cert, const char *key,
+                           const char *ca, const char *const *extra);
 
 /*
  * redis_server_restart - start again on the same port and dir with the same
@@ -111,6 +137,7 @@ void redis_server_destroy(struct redis_server *s);
  *            (non-tty) format: "v", "PONG", "" for nil, "ERR ..." for errors.
  * @args: NULL-terminated command words, e.g. {"SET", "k", "v", NULL}.
  * redis-cli's stderr (AUTH failures, connection errors) goes to ours.
+ * A TLS server (redis_server_start_tls) gets `--tls --cacert <its ca>` too.
  * Returns: redis-cli's exit status (>= 0; 128+signal if it was killed; note
  * that redis-cli exits 0 even on error replies); -ENOENT redis-cli is not
  * installed (a hint is printed); -ETIMEDOUT no exit within 10 s (e.g. the
