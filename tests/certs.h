@@ -16,7 +16,7 @@
  *                           must not, for hostname-verification tests
  * All keys are EC P-256 (unencrypted PKCS#8 PEM), all certificates X.509 v3
  * valid from now for 30 days; server certificates carry extendedKeyUsage
- * serverAuth. Takes ~30 ms (5 openssl runs). Every run makes a fresh CA, so
+ * serverAuth. Takes ~60 ms (5 openssl runs). Every run makes a fresh CA, so
  * certificates of two certs_make calls never verify against each other.
  *
  * A missing openssl prints an install hint and returns -ENOENT: callers treat

@@ -38,9 +38,20 @@ static struct lr_manager *mgr(const char *u, uint32_t ttl)
     return m;
 }
 
+static void drop_certs(void)
+{
+    certs_destroy(&certs);
+}
+
+/* One throwaway CA for the whole run, removed at exit whichever tests ran. */
 static int setup_certs(void)
 {
-    return certs.ca[0] ? 0 : certs_make(&certs, NULL);
+    if (certs.ca[0])
+        return 0;
+    int rc = certs_make(&certs, NULL);
+    if (rc == 0)
+        atexit(drop_certs);
+    return rc;
 }
 
 TEST(leases_over_tls)
@@ -190,7 +201,6 @@ TEST(renewals_over_tls_allocate_nothing)
         lr_lease_deinit(&ls[i]);
     close_mgr(m);
     redis_server_destroy(&s);
-    certs_destroy(&certs);
 }
 
 TESTS(T(leases_over_tls), T(wrong_hostname_certificate_is_refused),
