@@ -56,6 +56,7 @@ struct lr__backend_ops {
 extern const struct lr__backend_ops lr__mem_backend;
 extern const struct lr__backend_ops lr__redis_backend;
 extern const struct lr__backend_ops lr__rediss_backend;
+extern const struct lr__backend_ops lr__azblob_backend;
 
 /* Core entry points for backends. */
 void lr__lease_complete(struct lr_lease *l, const struct lr__result *r);

@@ -463,7 +463,7 @@ void lr__lease_complete(struct lr_lease *l, const struct lr__result *r)
 /* --------------------------------------------------------------- manager */
 
 static const struct lr__backend_ops *const backends[] = {&lr__mem_backend, &lr__redis_backend,
-                                                         &lr__rediss_backend};
+                                                         &lr__rediss_backend, &lr__azblob_backend};
 
 static int check_opts(struct lr_manager_opts *o, const struct lr__backend_ops *ops)
 {

@@ -276,6 +276,32 @@ static void progress(struct lr_timer *t)
     lr_timer_start(t, lr_loop_now_ms(t->loop) + 250);
 }
 
+/* The URI for messages: without user info (passwords, account keys) or the
+ * query (SAS tokens). Secrets are never printed. */
+static const char *redacted(const char *uri)
+{
+    static char out[256];
+    const char *p = strstr(uri, "://");
+    size_t n = 0;
+    if (!p) {
+        snprintf(out, sizeof(out), "(unparsable URI)");
+        return out;
+    }
+    p += 3;
+    n = (size_t)(p - uri) < sizeof(out) - 1 ? (size_t)(p - uri) : sizeof(out) - 1;
+    memcpy(out, uri, n);
+    const char *host = p, *end = p + strcspn(p, "/?");
+    const char *at = memchr(p, '@', (size_t)(end - p));
+    if (at)
+        host = at + 1;
+    size_t rest = strcspn(host, "?");
+    if (n + rest >= sizeof(out))
+        rest = sizeof(out) - n - 1;
+    memcpy(out + n, host, rest);
+    out[n + rest] = '\0';
+    return out;
+}
+
 /* ---- arguments ---- */
 
 static int number(const char *opt, const char *v, unsigned long lo, unsigned long hi,
@@ -423,11 +449,11 @@ static int bench(int argc, char **argv)
     rc = lr_manager_new(&B.m, B.loop, B.backend, &o);
     if (rc == -EINVAL || rc == -EPROTONOSUPPORT || rc == -ERANGE) {
         fprintf(stderr, "leasering bench: bad --backend or --ttl for it: %s (%s)\n",
-                lr_strerror(rc), B.backend);
+                lr_strerror(rc), redacted(B.backend));
         return 2;
     }
     if (rc < 0) {
-        fprintf(stderr, "leasering bench: cannot use backend %s: %s\n", B.backend,
+        fprintf(stderr, "leasering bench: cannot use backend %s: %s\n", redacted(B.backend),
                 lr_strerror(rc));
         return 1;
     }
@@ -461,7 +487,7 @@ static int bench(int argc, char **argv)
         return 1;
     }
     if (!B.acquired && B.acq_error && !B.hold_start_ns) {
-        fprintf(stderr, "leasering bench: cannot use backend %s: %s\n", B.backend,
+        fprintf(stderr, "leasering bench: cannot use backend %s: %s\n", redacted(B.backend),
                 lr_strerror(B.acq_error));
         return 1;
     }

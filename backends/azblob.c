@@ -1,0 +1,828 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * azblob.c - the Azure Blob backend: native blob leases over a pool of
+ * keep-alive HTTP/1.1 connections (TLS for https endpoints), Shared Key or
+ * SAS authorization.
+ *
+ * A lease named N is the blob CONTAINER/N. Acquire creates the container
+ * (once per backend) and the blob when missing (Put Blob, If-None-Match: *;
+ * "already exists" is fine -- leasing a missing blob is a 404), then takes
+ * the lease with x-ms-proposed-lease-id = our owner token as a GUID, so a
+ * retried acquire is idempotent. The fencing token is a counter in the
+ * blob's metadata ("fence"), read with HEAD and written under the new lease
+ * with If-Match on the ETag: it grows strictly per name across holders.
+ * Renew and release are single requests. Lease Blob durations are whole
+ * seconds from 15 to 60, so the TTL must be one of those.
+ *
+ * One request is in flight per connection (Azurite answers pipelined
+ * requests in order but executes them concurrently, so dependent requests
+ * must never be pipelined); an acquire's steps run back to back on one
+ * connection. Idle connections the server closed are reopened when needed,
+ * and a request that met such a closed connection before any answer is sent
+ * again once on a fresh one (every request here is idempotent). A request
+ * unanswered within the request timeout closes its connection: ambiguous.
+ * Layer: HTTP + Shared Key + the backend interface; no other backend.
+ */
+#include <errno.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <leasering/error.h>
+#include "alloc_int.h"
+#include "azsign_int.h"
+#include "backend_int.h"
+#include "http.h"
+#include "lease_int.h"
+#include "net_int.h"
+#include "tls_int.h"
+
+#define OUT_BYTES 16384u
+#define MS_VERSION "2021-12-02"
+#define PATH_MAX_AZ 1024
+#define MAX_META_RETRIES 5
+
+/* Steps of a request (lr_lease.req.batch; bit 15: sent again once already). */
+enum step { S_CONTAINER = 1, S_BLOB, S_ACQUIRE, S_HEAD, S_SETMETA, S_RENEW, S_RELEASE };
+#define STEP_MASK 0x7fff
+#define RETRIED 0x8000
+
+enum astate { A_DOWN, A_CONNECTING, A_IDLE, A_BUSY, A_CLOSING };
+
+struct aconn {
+    struct lr__backend *b;
+    struct lr__conn net;
+    struct lr__tls *tls;
+    enum astate state;
+    struct lr_lease *cur;    /* the lease whose request is in flight */
+    bool got_bytes;          /* some of the answer arrived */
+    bool reused;             /* carried a request before this one */
+    bool close_after;        /* the server said Connection: close */
+    unsigned meta_tries;
+    struct lr_timer timer;   /* request deadline */
+    struct lr_http_parser parser;
+    int status;
+    uint64_t fence_seen;     /* x-ms-meta-fence of the HEAD answer */
+    uint8_t etag_len;
+    uint8_t code_len;
+    char etag[80];
+    char code[64];           /* x-ms-error-code */
+};
+
+struct lr__backend {
+    struct lr_manager *m;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    struct lr__az_conn conf;
+    struct lr__az_key key;
+    bool keyed;              /* Shared Key (else SAS, or nothing) */
+    bool container_ok;
+    bool closing;
+    unsigned nconns;
+    unsigned closed;
+    void (*close_done)(struct lr_manager *m);
+    struct lr_list waiting;  /* lr_lease.req.link: requests waiting for a connection */
+    struct lr__task dispatch_task;
+    struct lr__az_date_cache date;
+    struct lr__tls_ctx *tls_ctx;
+    struct aconn *conns;
+    char container[64];
+};
+
+static const struct lr__conn_cbs net_cbs;
+
+static inline struct lr_lease *lease_of_link(struct lr_list *n)
+{
+    return lr_container_of(n, struct lr_lease, req.link);
+}
+
+static inline enum step step_of(const struct lr_lease *l)
+{
+    return (enum step)(l->req.batch & STEP_MASK);
+}
+
+static void set_step(struct lr_lease *l, enum step s)
+{
+    l->req.batch = (uint16_t)((l->req.batch & RETRIED) | s);
+}
+
+/* Lease ids are our 128-bit owner tokens written as GUIDs. */
+static void guid_of(const struct lr_lease *l, char out[36])
+{
+    char hex[32];
+    lr__hex(l->token, 16, hex);
+    size_t o = 0;
+    for (size_t i = 0; i < 32; i++) {
+        if (i == 8 || i == 12 || i == 16 || i == 20)
+            out[o++] = '-';
+        out[o++] = hex[i];
+    }
+}
+
+static void complete(struct lr_lease *l, int status, uint64_t fence)
+{
+    struct lr__result r = {.status = status, .fence = fence, .holder_ttl_ms = -1};
+    lr__lease_complete(l, &r);
+}
+
+/* ------------------------------------------------------------- requests */
+
+static int header(char **p, char *end, const char *name, const char *v, size_t vlen)
+{
+    int n = lr_http_write_header(*p, (size_t)(end - *p), name, strlen(name), v, vlen);
+    if (n < 0)
+        return n;
+    *p += n;
+    return 0;
+}
+
+/* Write the request for @l's current step into @c's output buffer. */
+static int encode(struct aconn *c, struct lr_lease *l)
+{
+    struct lr__backend *b = c->b;
+    enum step s = step_of(l);
+    const char *verb = s == S_HEAD ? "HEAD" : "PUT";
+    char path[PATH_MAX_AZ], resource[PATH_MAX_AZ + 80], target[PATH_MAX_AZ + 1200];
+    int rc = s == S_CONTAINER
+                 ? lr__az_conn_blob_path(&b->conf, b->container, NULL, path, sizeof(path))
+                 : lr__az_conn_blob_path(&b->conf, b->container, l->name, path, sizeof(path));
+    if (rc < 0)
+        return rc;
+    rc = s == S_CONTAINER
+             ? lr__az_conn_blob_resource(&b->conf, b->container, NULL, resource, sizeof(resource))
+             : lr__az_conn_blob_resource(&b->conf, b->container, l->name, resource,
+                                         sizeof(resource));
+    if (rc < 0)
+        return rc;
+    struct lr__az_pair query[2];
+    size_t nq = 0;
+    const char *qs = "";
+    if (s == S_CONTAINER) {
+        query[nq++] = (struct lr__az_pair){LR_AZ_LIT("restype"), LR_AZ_LIT("container")};
+        qs = "?restype=container";
+    } else if (s == S_ACQUIRE || s == S_RENEW || s == S_RELEASE) {
+        query[nq++] = (struct lr__az_pair){LR_AZ_LIT("comp"), LR_AZ_LIT("lease")};
+        qs = "?comp=lease";
+    } else if (s == S_SETMETA) {
+        query[nq++] = (struct lr__az_pair){LR_AZ_LIT("comp"), LR_AZ_LIT("metadata")};
+        qs = "?comp=metadata";
+    }
+    size_t plen = strlen(path), qlen = strlen(qs);
+    memcpy(target, path, plen);
+    memcpy(target + plen, qs, qlen);
+    size_t tlen = plen + qlen;
+    if (!b->keyed && b->conf.sas[0]) { /* SAS: the token is the query */
+        size_t sl = strlen(b->conf.sas);
+        if (tlen + 1 + sl >= sizeof(target))
+            return -ENAMETOOLONG;
+        target[tlen++] = qlen ? '&' : '?';
+        memcpy(target + tlen, b->conf.sas, sl);
+        tlen += sl;
+    }
+
+    /* x-ms-* headers: sent and signed alike */
+    const char *date = lr__az_date_cache_get(&b->date, time(NULL));
+    if (!date)
+        return -ERANGE;
+    char guid[36], dur[8], fence[24];
+    struct lr__az_pair h[8 + 2 * 32];
+    size_t nh = 0;
+    h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-date"), lr__az_str_of(date)};
+    h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-version"), LR_AZ_LIT(MS_VERSION)};
+    guid_of(l, guid);
+    struct lr__az_str g = {guid, 36};
+    if (s == S_BLOB)
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-blob-type"), LR_AZ_LIT("BlockBlob")};
+    if (s == S_ACQUIRE) {
+        int dl = snprintf(dur, sizeof(dur), "%u", l->ttl_ms / 1000);
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-action"), LR_AZ_LIT("acquire")};
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-duration"), {dur, (size_t)dl}};
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-proposed-lease-id"), g};
+    } else if (s == S_RENEW || s == S_RELEASE) {
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-action"),
+                                       s == S_RENEW ? (struct lr__az_str)LR_AZ_LIT("renew")
+                                                    : (struct lr__az_str)LR_AZ_LIT("release")};
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-id"), g};
+    } else if (s == S_SETMETA) {
+        int fl = snprintf(fence, sizeof(fence), "%llu", (unsigned long long)(c->fence_seen + 1));
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-id"), g};
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-meta-fence"), {fence, (size_t)fl}};
+    }
+    /* user metadata rides on the metadata write, under the lease */
+    char mnames[32][80];
+    size_t nm = 0;
+    for (size_t i = 0; s == S_SETMETA && i < l->meta_len && nm < 32;) {
+        const char *k = l->meta + i, *v = k + strlen(k) + 1;
+        size_t kl = strlen(k);
+        if (kl + 8 >= sizeof(mnames[0]))
+            return -EINVAL;
+        memcpy(mnames[nm], "x-ms-meta-", 10);
+        memcpy(mnames[nm] + 10, k, kl + 1);
+        h[nh++] = (struct lr__az_pair){lr__az_str_of(mnames[nm]), lr__az_str_of(v)};
+        nm++;
+        i = (size_t)(v - l->meta) + strlen(v) + 1;
+    }
+
+    size_t avail;
+    char *w = lr__conn_wbuf(&c->net, &avail), *p = w, *end = w + avail;
+    rc = lr_http_write_request_line(p, avail, verb, strlen(verb), target, tlen);
+    if (rc < 0)
+        return rc;
+    p += rc;
+    char host[300];
+    int hl = snprintf(host, sizeof(host), "%s:%u", b->conf.host, b->conf.port);
+    if ((rc = header(&p, end, "Host", host, (size_t)hl)) < 0)
+        return rc;
+    for (size_t i = 0; i < nh; i++) {
+        char name[96];
+        if (h[i].name.len >= sizeof(name))
+            return -EINVAL;
+        memcpy(name, h[i].name.ptr, h[i].name.len);
+        name[h[i].name.len] = '\0';
+        if ((rc = header(&p, end, name, h[i].value.ptr, h[i].value.len)) < 0)
+            return rc;
+    }
+    struct lr__az_str if_match = {0}, if_none = {0};
+    if (s == S_BLOB) {
+        if_none = (struct lr__az_str)LR_AZ_LIT("*");
+        if ((rc = header(&p, end, "If-None-Match", "*", 1)) < 0)
+            return rc;
+    }
+    if (s == S_SETMETA) {
+        if_match = (struct lr__az_str){c->etag, c->etag_len};
+        if ((rc = header(&p, end, "If-Match", c->etag, c->etag_len)) < 0)
+            return rc;
+    }
+    if (s != S_HEAD) {
+        rc = lr_http_write_header_u64(p, (size_t)(end - p), "Content-Length", 14, 0);
+        if (rc < 0)
+            return rc;
+        p += rc;
+    }
+    if (b->keyed) {
+        struct lr__az_request req = {
+            .verb = verb,
+            .if_match = if_match,
+            .if_none_match = if_none,
+            .headers = h,
+            .nheaders = nh,
+            .resource = {resource, strlen(resource)},
+            .query = query,
+            .nquery = nq,
+        };
+        char scratch[4096], sig[LR_AZ_SIG_SIZE], auth[LR_AZ_AUTH_SIZE];
+        if ((rc = lr__az_sign(&b->key, &req, scratch, sizeof(scratch), sig)) < 0)
+            return rc;
+        if ((rc = lr__az_auth_format(&b->key, sig, auth, sizeof(auth))) < 0)
+            return rc;
+        if ((rc = header(&p, end, "Authorization", auth, (size_t)rc)) < 0)
+            return rc;
+    }
+    rc = lr_http_write_end(p, (size_t)(end - p));
+    if (rc < 0)
+        return rc;
+    p += rc;
+    lr__conn_commit(&c->net, (size_t)(p - w));
+    return 0;
+}
+
+/* ---------------------------------------------------------- connections */
+
+static void dispatch(struct lr__backend *b);
+
+static void start_connect(struct aconn *c)
+{
+    uint32_t to = lr__manager_opts(c->b->m)->request_timeout_ms;
+    c->state = A_CONNECTING;
+    c->reused = false;
+    if (lr__conn_connect(&c->net, (struct sockaddr *)&c->b->addr, c->b->addrlen,
+                         to < 1000 ? 1000 : to) < 0)
+        c->state = A_DOWN;
+}
+
+static void send_step(struct aconn *c)
+{
+    struct lr_lease *l = c->cur;
+    lr_http_parser_init(&c->parser, step_of(l) == S_HEAD);
+    c->status = 0;
+    c->got_bytes = false;
+    c->code_len = c->etag_len = 0;
+    if (step_of(l) == S_HEAD)
+        c->fence_seen = 0; /* a blob never fenced has no counter yet */
+    int rc = encode(c, l);
+    if (rc < 0) {
+        c->cur = NULL;
+        c->state = A_IDLE;
+        complete(l, rc == -ENOBUFS ? LR_EUNAVAIL : -EINVAL, 0);
+        lr__loop_defer(c->net.loop, &c->b->dispatch_task);
+        return;
+    }
+    lr__manager_stats(c->b->m)->requests++;
+    lr_timer_start(&c->timer, lr_loop_now_ms(c->net.loop) +
+                                  lr__manager_opts(c->b->m)->request_timeout_ms);
+}
+
+/* The request on @c is over: free the connection for the next one. */
+static void finish(struct aconn *c)
+{
+    lr_timer_stop(&c->timer);
+    c->cur = NULL;
+    c->reused = true;
+    if (c->close_after) {
+        c->close_after = false;
+        c->state = A_CLOSING;
+        lr__conn_close(&c->net);
+    } else {
+        c->state = A_IDLE;
+    }
+    lr__loop_defer(c->net.loop, &c->b->dispatch_task);
+}
+
+/* The connection died with @err while @c->cur was in flight. */
+static void conn_fail(struct aconn *c, int err)
+{
+    struct lr_lease *l = c->cur;
+    lr_timer_stop(&c->timer);
+    c->cur = NULL;
+    if (c->state != A_CLOSING) {
+        c->state = A_CLOSING;
+        lr__conn_close(&c->net);
+    }
+    if (!l)
+        return;
+    /* An idle keep-alive connection the server had closed: no answer came,
+     * so send the (idempotent) request once more on a fresh connection. */
+    if (!c->got_bytes && c->reused && !(l->req.batch & RETRIED) &&
+        (err == LR_EEOF || err == -ECONNRESET || err == -EPIPE)) {
+        l->req.batch |= RETRIED;
+        lr_list_push_tail(c->b->waiting.next, &l->req.link); /* to the front */
+        lr__loop_defer(c->net.loop, &c->b->dispatch_task);
+        return;
+    }
+    complete(l, err == LR_ETLS || err == LR_EAUTH ? err : err == -ECONNREFUSED ? LR_EUNAVAIL : err,
+             0);
+}
+
+static void timer_fired(struct lr_timer *t)
+{
+    conn_fail(t->data, -ETIMEDOUT);
+}
+
+static void dispatch_run(struct lr__task *t)
+{
+    dispatch(lr_container_of(t, struct lr__backend, dispatch_task));
+}
+
+static void dispatch(struct lr__backend *b)
+{
+    if (b->closing)
+        return;
+    for (unsigned i = 0; i < b->nconns && !lr_list_is_empty(&b->waiting); i++) {
+        struct aconn *c = &b->conns[i];
+        if (c->state == A_DOWN) {
+            start_connect(c); /* reopened on demand */
+            continue;
+        }
+        if (c->state != A_IDLE)
+            continue;
+        struct lr_list *n = lr_list_pop(&b->waiting);
+        struct lr_lease *l = lease_of_link(n);
+        c->cur = l;
+        c->state = A_BUSY;
+        c->meta_tries = 0;
+        send_step(c);
+    }
+}
+
+/* --------------------------------------------------------------- answers */
+
+static bool code_is(const struct aconn *c, const char *s)
+{
+    return c->code_len == strlen(s) && !memcmp(c->code, s, c->code_len);
+}
+
+/* A whole answer for @c->cur arrived: map it, and go on or complete. */
+static void answered(struct aconn *c)
+{
+    struct lr_lease *l = c->cur;
+    struct lr__backend *b = c->b;
+    int st = c->status;
+    enum step s = step_of(l);
+    int fail = 0;
+    if (st == 403)
+        fail = LR_EAUTH;
+    else if (st >= 500)
+        fail = LR_EUNAVAIL;
+    if (!fail) {
+        switch (s) {
+        case S_CONTAINER:
+            if (st == 201 || st == 409) {
+                b->container_ok = true;
+                set_step(l, S_BLOB);
+                send_step(c);
+                return;
+            }
+            break;
+        case S_BLOB:
+            if (st == 201 || st == 409 || st == 412) { /* created, or there already */
+                set_step(l, S_ACQUIRE);
+                send_step(c);
+                return;
+            }
+            break;
+        case S_ACQUIRE:
+            if (st == 201 || st == 200) {
+                set_step(l, S_HEAD);
+                send_step(c);
+                return;
+            }
+            if (st == 409) {
+                fail = LR_ECONFLICT; /* LeaseAlreadyPresent, or breaking */
+                break;
+            }
+            if (st == 404 && (code_is(c, "BlobNotFound") || code_is(c, "ContainerNotFound"))) {
+                b->container_ok = !code_is(c, "ContainerNotFound");
+                set_step(l, b->container_ok ? S_BLOB : S_CONTAINER);
+                send_step(c);
+                return;
+            }
+            break;
+        case S_HEAD:
+            if (st == 200) {
+                set_step(l, S_SETMETA);
+                send_step(c);
+                return;
+            }
+            break;
+        case S_SETMETA:
+            if (st == 200) {
+                uint64_t f = c->fence_seen + 1;
+                finish(c);
+                complete(l, 0, f);
+                return;
+            }
+            if (st == 412 && ++c->meta_tries < MAX_META_RETRIES) { /* the ETag moved */
+                set_step(l, S_HEAD);
+                send_step(c);
+                return;
+            }
+            if (st == 412 && (code_is(c, "LeaseIdMismatchWithBlobOperation") ||
+                              code_is(c, "LeaseNotPresentWithBlobOperation"))) {
+                fail = LR_ECONFLICT; /* our lease went meanwhile */
+                break;
+            }
+            break;
+        case S_RENEW:
+        case S_RELEASE:
+            if (st == 200) {
+                finish(c);
+                complete(l, 0, 0);
+                return;
+            }
+            if (st == 409 || st == 404) {
+                fail = LR_ELOST; /* LeaseIdMismatch / LeaseNotPresent / LeaseIsBroken */
+                break;
+            }
+            break;
+        }
+    }
+    finish(c);
+    complete(l, fail ? fail : LR_EBADREPLY, 0);
+}
+
+static uint64_t parse_u64(const char *s, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n && s[i] >= '0' && s[i] <= '9' && v < UINT64_MAX / 10; i++)
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    return v;
+}
+
+static bool name_is(const struct lr_http_token *t, const char *s)
+{
+    return t->len == strlen(s) && !strncasecmp(t->str, s, t->len);
+}
+
+static void on_data(struct lr__conn *nc, const char *buf, size_t len)
+{
+    struct aconn *c = nc->data;
+    size_t off = 0;
+    /* Until the parser wants more bytes: END may consume none (after a
+     * Content-Length body or no body), so running out of input is not the
+     * end of the loop. */
+    for (;;) {
+        if (!c->cur) {
+            if (off < len)
+                conn_fail(c, LR_EBADREPLY); /* bytes with no request: a broken server */
+            return;
+        }
+        struct lr_http_token t;
+        int rc = lr_http_parse(&c->parser, buf + off, len - off, &t);
+        if (rc == -EAGAIN)
+            return;
+        if (rc < 0) {
+            conn_fail(c, LR_EBADREPLY);
+            return;
+        }
+        if (rc > 0)
+            c->got_bytes = true;
+        off += (size_t)rc;
+        switch (t.type) {
+        case LR_HTTP_STATUS:
+            c->status = t.status;
+            break;
+        case LR_HTTP_HEADER:
+            if (name_is(&t, "x-ms-error-code") && t.value_len < sizeof(c->code)) {
+                memcpy(c->code, t.value, t.value_len);
+                c->code_len = (uint8_t)t.value_len;
+            } else if (name_is(&t, "etag") && t.value_len < sizeof(c->etag)) {
+                memcpy(c->etag, t.value, t.value_len);
+                c->etag_len = (uint8_t)t.value_len;
+            } else if (name_is(&t, "x-ms-meta-fence")) {
+                c->fence_seen = parse_u64(t.value, t.value_len);
+            }
+            break;
+        case LR_HTTP_END:
+            if (t.status < 200)
+                break; /* 1xx: the real answer follows */
+            c->close_after = !t.keep_alive;
+            answered(c);
+            if (c->state != A_BUSY && c->state != A_IDLE)
+                return; /* closing */
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static void on_connect(struct lr__conn *nc, int status)
+{
+    struct aconn *c = nc->data;
+    if (c->state == A_CLOSING)
+        return;
+    if (status < 0) {
+        c->state = A_DOWN;
+        /* nothing in flight on a connecting socket; waiting requests time
+         * out on their own or go to another connection */
+        struct lr__backend *b = c->b;
+        bool any_up = false;
+        for (unsigned i = 0; i < b->nconns; i++)
+            any_up |= b->conns[i].state == A_IDLE || b->conns[i].state == A_BUSY;
+        if (!any_up) { /* the store is unreachable: fail what waits */
+            struct lr_list *n;
+            while ((n = lr_list_pop(&b->waiting)))
+                complete(lease_of_link(n), status == LR_ETLS ? LR_ETLS : LR_EUNAVAIL, 0);
+        }
+        return;
+    }
+    c->state = A_IDLE;
+    dispatch(c->b);
+}
+
+static void on_error(struct lr__conn *nc, int err)
+{
+    struct aconn *c = nc->data;
+    if (c->state == A_CONNECTING) { /* TLS handshake failed */
+        c->state = A_CLOSING;
+        lr__conn_close(&c->net);
+        struct lr_list *n;
+        while ((n = lr_list_pop(&c->b->waiting)))
+            complete(lease_of_link(n), err == LR_ETLS ? LR_ETLS : LR_EUNAVAIL, 0);
+        return;
+    }
+    conn_fail(c, err);
+}
+
+static void on_close(struct lr__conn *nc)
+{
+    struct aconn *c = nc->data;
+    struct lr__backend *b = c->b;
+    if (b->closing) {
+        if (++b->closed == b->nconns)
+            b->close_done(b->m);
+        return;
+    }
+    c->state = A_DOWN;
+    lr__loop_defer(nc->loop, &b->dispatch_task); /* reopen if requests wait */
+}
+
+static const struct lr__conn_cbs net_cbs = {
+    .on_connect = on_connect,
+    .on_data = on_data,
+    .on_error = on_error,
+    .on_close = on_close,
+};
+
+/* ------------------------------------------------------------- backend */
+
+static void backend_free(struct lr__backend *b)
+{
+    if (!b)
+        return;
+    for (unsigned i = 0; b->conns && i < b->nconns; i++) {
+        struct aconn *c = &b->conns[i];
+        if (!c->b)
+            continue;
+        lr_timer_stop(&c->timer);
+        if (c->net.out)
+            lr__conn_deinit(&c->net);
+        lr__tls_free(c->tls);
+    }
+    lr__task_cancel(&b->dispatch_task);
+    lr__free(b->conns);
+    lr__tls_ctx_free(b->tls_ctx);
+    if (b->keyed)
+        lr__az_key_deinit(&b->key);
+    lr__az_conn_deinit(&b->conf);
+    lr__free(b);
+}
+
+static bool is_local(const char *host)
+{
+    unsigned char a[16];
+    return !strcmp(host, "localhost") || inet_pton(AF_INET, host, a) == 1 ||
+           inet_pton(AF_INET6, host, a) == 1;
+}
+
+/* azblob://[ACCOUNT:KEY@]HOST[:PORT]/CONTAINER[?tls=no][&cacert=F]...
+ * or azblob:///CONTAINER with AZURE_STORAGE_CONNECTION_STRING. */
+static int configure(struct lr__backend *b, const struct lr__uri *u, const char **skip)
+{
+    static const char *const known[] = {"tls", "cacert", "insecure_skip_verify", "path_style"};
+    for (unsigned i = 0; i < u->nparams; i++) {
+        bool ok = false;
+        for (size_t k = 0; k < sizeof(known) / sizeof(known[0]); k++)
+            ok |= !strcmp(u->params[i].key, known[k]);
+        if (!ok)
+            return -EINVAL;
+    }
+    if (!u->path[0] || strchr(u->path, '/') || strlen(u->path) >= sizeof(b->container))
+        return -EINVAL; /* exactly one path segment: the container */
+    strcpy(b->container, u->path);
+    *skip = lr__uri_param(u, "insecure_skip_verify");
+    if (*skip && strcmp(*skip, "yes"))
+        return -EINVAL;
+    if (!u->host[0]) {
+        const char *cs = getenv("AZURE_STORAGE_CONNECTION_STRING");
+        if (!cs)
+            return -EINVAL;
+        return lr__az_conn_parse(&b->conf, cs);
+    }
+    if (!u->has_user || !u->has_password)
+        return -EINVAL; /* ACCOUNT:KEY@ (percent-encoded) */
+    const char *tls = lr__uri_param(u, "tls"), *ps = lr__uri_param(u, "path_style");
+    if ((tls && strcmp(tls, "yes") && strcmp(tls, "no")) ||
+        (ps && strcmp(ps, "yes") && strcmp(ps, "no")))
+        return -EINVAL;
+    bool https = !tls || !strcmp(tls, "yes");
+    bool path_style = ps ? !strcmp(ps, "yes") : is_local(u->host);
+    struct lr__az_conn *c = &b->conf;
+    if (strlen(u->user) >= sizeof(c->account) || strlen(u->password) >= sizeof(c->key) ||
+        strlen(u->host) >= sizeof(c->host))
+        return -EINVAL;
+    strcpy(c->account, u->user);
+    strcpy(c->key, u->password);
+    strcpy(c->scheme, https ? "https" : "http");
+    strcpy(c->host, u->host);
+    c->port = u->has_port ? u->port : https ? 443 : 80;
+    c->tls = https;
+    if (path_style)
+        snprintf(c->base_path, sizeof(c->base_path), "/%s", c->account);
+    return 0;
+}
+
+static int azblob_create(struct lr__backend **out, struct lr_manager *m, const struct lr__uri *u)
+{
+    const struct lr_manager_opts *o = lr__manager_opts(m);
+    if (o->ttl_ms % 1000)
+        return -ERANGE; /* Lease Blob durations are whole seconds */
+    struct lr__backend *b = lr__calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    b->m = m;
+    lr_list_init(&b->waiting);
+    lr__task_init(&b->dispatch_task, dispatch_run);
+    lr__az_date_cache_init(&b->date);
+    const char *skip = NULL;
+    int rc = configure(b, u, &skip);
+    if (rc == 0 && b->conf.key[0]) {
+        rc = lr__az_key_init(&b->key, b->conf.account, b->conf.key);
+        b->keyed = rc == 0;
+    }
+    if (rc == 0) {
+        char port[8];
+        snprintf(port, sizeof(port), "%u", b->conf.port);
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+        struct addrinfo *res = NULL;
+        int g = getaddrinfo(b->conf.host, port, &hints, &res);
+        if (g != 0) {
+            rc = -EHOSTUNREACH;
+        } else {
+            memcpy(&b->addr, res->ai_addr, res->ai_addrlen);
+            b->addrlen = res->ai_addrlen;
+            freeaddrinfo(res);
+        }
+    }
+    if (rc == 0 && b->conf.tls) {
+        struct lr__tls_opts to = {.ca_file = lr__uri_param(u, "cacert"),
+                                  .insecure_skip_verify = skip != NULL};
+        rc = lr__tls_ctx_new(&b->tls_ctx, &to);
+    }
+    b->nconns = o->connections;
+    if (rc == 0 && !(b->conns = lr__calloc(b->nconns, sizeof(*b->conns))))
+        rc = -ENOMEM;
+    for (unsigned i = 0; rc == 0 && i < b->nconns; i++) {
+        struct aconn *c = &b->conns[i];
+        c->b = b;
+        lr_timer_init(lr__manager_loop(m), &c->timer, timer_fired);
+        c->timer.data = c;
+        rc = lr__conn_init(&c->net, lr__manager_loop(m), OUT_BYTES, &net_cbs);
+        if (rc == 0 && b->conf.tls)
+            rc = lr__tls_new(&c->tls, b->tls_ctx, b->conf.host);
+        c->net.data = c;
+        if (rc == 0 && c->tls)
+            lr__conn_set_tls(&c->net, c->tls);
+    }
+    if (rc < 0) {
+        backend_free(b);
+        return rc;
+    }
+    for (unsigned i = 0; i < b->nconns; i++)
+        start_connect(&b->conns[i]);
+    *out = b;
+    return 0;
+}
+
+static int azblob_submit(struct lr__backend *b, struct lr_lease *l)
+{
+    if (l->ttl_ms % 1000)
+        return -ERANGE;
+    switch ((enum lr__req_kind)l->req.kind) {
+    case LR_OP_ACQUIRE:
+        l->req.batch = b->container_ok ? S_BLOB : S_CONTAINER;
+        break;
+    case LR_OP_RENEW:
+        l->req.batch = S_RENEW;
+        break;
+    default:
+        l->req.batch = S_RELEASE;
+        break;
+    }
+    bool any = false;
+    for (unsigned i = 0; i < b->nconns; i++)
+        any |= b->conns[i].state != A_DOWN;
+    if (!any && lr_list_is_empty(&b->waiting)) {
+        /* every connection is down: try again now, but do not queue behind
+         * a store that is known unreachable */
+        for (unsigned i = 0; i < b->nconns; i++)
+            start_connect(&b->conns[i]);
+    }
+    lr_list_push_tail(&b->waiting, &l->req.link);
+    lr__loop_defer(lr__manager_loop(b->m), &b->dispatch_task);
+    return 0;
+}
+
+static void azblob_cancel(struct lr__backend *b, struct lr_lease *l)
+{
+    lr_list_unlink(&l->req.link);
+    for (unsigned i = 0; i < b->nconns; i++)
+        if (b->conns[i].cur == l) {
+            /* the answer is still owed on that connection: close it rather
+             * than read an answer nobody waits for */
+            b->conns[i].cur = NULL;
+            lr_timer_stop(&b->conns[i].timer);
+            b->conns[i].state = A_CLOSING;
+            lr__conn_close(&b->conns[i].net);
+        }
+}
+
+static void azblob_close(struct lr__backend *b, void (*done)(struct lr_manager *m))
+{
+    b->closing = true;
+    b->close_done = done;
+    b->closed = 0;
+    lr__task_cancel(&b->dispatch_task);
+    lr_list_init(&b->waiting);
+    for (unsigned i = 0; i < b->nconns; i++) {
+        struct aconn *c = &b->conns[i];
+        lr_timer_stop(&c->timer);
+        c->cur = NULL;
+        c->state = A_CLOSING;
+        lr__conn_close(&c->net);
+    }
+}
+
+const struct lr__backend_ops lr__azblob_backend = {
+    .scheme = "azblob",
+    .min_ttl_ms = 15000,
+    .max_ttl_ms = 60000,
+    .create = azblob_create,
+    .submit = azblob_submit,
+    .cancel = azblob_cancel,
+    .close = azblob_close,
+    .free = backend_free,
+};
