@@ -1,0 +1,391 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_azblob.c - the Azure Blob backend against Azurite 3.35.0 (started on
+ * a free loopback port, HTTP and HTTPS): acquire / conflict / renew /
+ * release, expiry handing the lease to another manager with a higher fence,
+ * two managers competing for 100 names, metadata read back with a plain
+ * signed HEAD, a wrong account key, Azurite killed mid-run, and keep-alive
+ * connections reused across renewals.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <leasering.h>
+#include "azsign_int.h"
+#include "azurite.h"
+#include "certs.h"
+#include "harness.h"
+#include "http.h"
+#include "recorder.h"
+
+#define DEV_KEY "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+#define DEV_KEY_PCT                                                                           \
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq%2FK1SZFPTOtr%2FKBHBeksoGMGw" \
+    "%3D%3D"
+
+static char uri[512];
+
+static const char *az_uri(const struct azurite *a, const char *key_pct, const char *container,
+                          const char *cacert)
+{
+    snprintf(uri, sizeof(uri), "azblob://devstoreaccount1:%s@%s:%d/%s?tls=%s%s%s", key_pct,
+             a->https ? "localhost" : "127.0.0.1", a->port, container, a->https ? "yes" : "no",
+             cacert ? "&cacert=" : "", cacert ? cacert : "");
+    return uri;
+}
+
+static struct lr_manager *mgr(const char *u, uint32_t conns)
+{
+    struct lr_manager_opts o = {.ttl_ms = 15000, .cbs = &rec_cbs, .connections = conns,
+                                .margin_ms = 25, .request_timeout_ms = 2000};
+    struct lr_manager *m = NULL;
+    int rc = lr_manager_new(&m, loop, u, &o);
+    if (rc < 0)
+        fprintf(stderr, "lr_manager_new: %s\n", lr_strerror(rc));
+    return m;
+}
+
+/* A signed HEAD of CONTAINER/BLOB, with our own blocking socket; fills the
+ * value of header @want. Returns the HTTP status or a negative error. */
+static int signed_head(const struct azurite *a, const char *container, const char *blob,
+                       const char *want, char *val, size_t cap)
+{
+    struct lr__az_key key;
+    int rc = lr__az_key_init(&key, "devstoreaccount1", DEV_KEY);
+    if (rc < 0)
+        return rc;
+    char path[256], res[300], date[LR_AZ_DATE_SIZE], sts[2048], sig[LR_AZ_SIG_SIZE];
+    snprintf(path, sizeof(path), "/devstoreaccount1/%s/%s", container, blob);
+    snprintf(res, sizeof(res), "/devstoreaccount1%s", path);
+    lr__az_date_format(time(NULL), date);
+    struct lr__az_pair h[2] = {{LR_AZ_LIT("x-ms-date"), lr__az_str_of(date)},
+                               {LR_AZ_LIT("x-ms-version"), LR_AZ_LIT("2021-12-02")}};
+    struct lr__az_request req = {.verb = "HEAD", .headers = h, .nheaders = 2,
+                                 .resource = lr__az_str_of(res)};
+    rc = lr__az_sign(&key, &req, sts, sizeof(sts), sig);
+    lr__az_key_deinit(&key);
+    if (rc < 0)
+        return rc;
+    char msg[1024];
+    int n = snprintf(msg, sizeof(msg),
+                     "HEAD %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nx-ms-date: %s\r\n"
+                     "x-ms-version: 2021-12-02\r\nAuthorization: SharedKey devstoreaccount1:%s\r\n"
+                     "Connection: close\r\n\r\n",
+                     path, a->port, date, sig);
+    struct sockaddr_in sa;
+    azurite_addr(a, &sa);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(fd, msg, (size_t)n) != n) {
+        close(fd);
+        return -errno;
+    }
+    static char buf[16384];
+    size_t have = 0;
+    ssize_t r;
+    while (have < sizeof(buf) && (r = read(fd, buf + have, sizeof(buf) - have)) > 0)
+        have += (size_t)r;
+    close(fd);
+    struct lr_http_parser p;
+    lr_http_parser_init(&p, true);
+    struct lr_http_token t;
+    size_t off = 0;
+    int status = -EPROTO;
+    val[0] = '\0';
+    while ((rc = lr_http_parse(&p, buf + off, have - off, &t)) >= 0) {
+        off += (size_t)rc;
+        if (t.type == LR_HTTP_STATUS)
+            status = t.status;
+        if (t.type == LR_HTTP_HEADER && t.len == strlen(want) &&
+            !strncasecmp(t.str, want, t.len) && t.value_len < cap) {
+            memcpy(val, t.value, t.value_len);
+            val[t.value_len] = '\0';
+        }
+        if (t.type == LR_HTTP_END)
+            break;
+    }
+    return status;
+}
+
+static struct azurite az;
+
+static int start_http(void)
+{
+    return az.pid ? 0 : azurite_start(&az, NULL, NULL, NULL);
+}
+
+TEST(acquire_conflict_renew_release_and_metadata)
+{
+    rec_setup();
+    CHECK_OK(start_http());
+    struct lr_manager *a = mgr(az_uri(&az, DEV_KEY_PCT, "leases", NULL), 1);
+    struct lr_manager *b = mgr(uri, 1);
+    CHECK(a && b);
+    struct lr_lease la, lb;
+    CHECK_OK(lr_lease_init(a, &la, "job-1", NULL));
+    CHECK_OK(lr_lease_init(b, &lb, "job-1", NULL));
+    CHECK_OK(lr_lease_set_meta(&la, "node", "alpha"));
+    CHECK_OK(lr_lease_acquire(&la, 5000));
+    run_until(EV_ACQ, 5000);
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
+    uint64_t f1 = lr_lease_fence(&la);
+    CHECK(f1 >= 1);
+    char val[128];
+    CHECK_EQ(signed_head(&az, "leases", "job-1", "x-ms-meta-node", val, sizeof(val)), 200);
+    CHECK(!strcmp(val, "alpha"));
+    CHECK_EQ(signed_head(&az, "leases", "job-1", "x-ms-meta-fence", val, sizeof(val)), 200);
+    CHECK_EQ(strtoull(val, NULL, 10), f1);
+    CHECK_EQ(signed_head(&az, "leases", "job-1", "x-ms-lease-state", val, sizeof(val)), 200);
+    CHECK(!strcmp(val, "leased"));
+    CHECK_OK(lr_lease_try_acquire(&lb));
+    run_until(EV_ACQFAIL, 5000);
+    CHECK_ERR(rec_first(EV_ACQFAIL, &lb)->status, LR_ECONFLICT);
+    CHECK_OK(lr_lease_renew(&la));
+    run_until(EV_RENEW, 5000);
+    CHECK_EQ(rec_count(EV_RENEW, &la), 1);
+    CHECK_OK(lr_lease_release(&la));
+    run_until(EV_REL, 5000);
+    CHECK_OK(rec_first(EV_REL, &la)->status);
+    CHECK_EQ(signed_head(&az, "leases", "job-1", "x-ms-lease-state", val, sizeof(val)), 200);
+    CHECK(!strcmp(val, "available"));
+    CHECK_OK(lr_lease_try_acquire(&lb));
+    run_until(EV_ACQ, 5000);
+    CHECK_EQ(lr_lease_state(&lb), LR_LEASE_HELD);
+    CHECK(lr_lease_fence(&lb) > f1);
+    lr_lease_deinit(&la);
+    lr_lease_deinit(&lb);
+    close_mgr(a);
+    close_mgr(b);
+}
+
+TEST(wrong_key_is_an_authentication_error)
+{
+    rec_setup();
+    CHECK_OK(start_http());
+    /* a valid base64 key that is not the account's */
+    struct lr_manager *m = mgr(az_uri(&az, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA%3D", "leases", NULL), 1);
+    CHECK(m);
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "job-2", NULL));
+    CHECK_OK(lr_lease_acquire(&l, 5000));
+    run_until(EV_ACQFAIL, 5000);
+    CHECK_ERR(rec_first(EV_ACQFAIL, &l)->status, LR_EAUTH);
+    lr_lease_deinit(&l);
+    close_mgr(m);
+    struct lr_manager *bad;
+    struct lr_manager_opts o = {.ttl_ms = 15500};
+    CHECK_ERR(lr_manager_new(&bad, loop, az_uri(&az, DEV_KEY_PCT, "leases", NULL), &o), -ERANGE);
+    o.ttl_ms = 61000;
+    CHECK_ERR(lr_manager_new(&bad, loop, uri, &o), -ERANGE);
+}
+
+/* ---- two managers competing ---- */
+
+#define NAMES 100
+static struct lr_lease comp[2][NAMES];
+static int holder[NAMES], overlaps, regressions, handovers;
+static uint64_t last_fence[NAMES];
+
+static void compete_hook(const struct rec *r)
+{
+    int k = r->l >= comp[1] && r->l < comp[1] + NAMES;
+    int i = (int)(r->l - comp[k]);
+    if (r->ev == EV_ACQ) {
+        overlaps += holder[i] != 0;
+        holder[i] = k + 1;
+        regressions += lr_lease_fence(r->l) <= last_fence[i];
+        last_fence[i] = lr_lease_fence(r->l);
+        handovers++;
+    } else if (r->ev == EV_LOST || r->ev == EV_REL || r->ev == EV_ACQFAIL) {
+        if (r->ev != EV_ACQFAIL && holder[i] == k + 1)
+            holder[i] = 0;
+        lr_lease_acquire(r->l, 20000);
+    }
+}
+
+static void release_some(struct lr_timer *t)
+{
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < NAMES; i++)
+            if (lr_lease_state(&comp[k][i]) == LR_LEASE_HELD && rand() % 8 == 0) {
+                if (holder[i] == k + 1)
+                    holder[i] = 0; /* given up from the moment release is called */
+                lr_lease_release(&comp[k][i]);
+            }
+    lr_timer_start(t, lr_loop_now_ms(t->loop) + 200);
+}
+
+TEST(two_managers_compete_for_100_names)
+{
+    rec_setup();
+    srand(11);
+    CHECK_OK(start_http());
+    struct lr_manager *m[2];
+    for (int k = 0; k < 2; k++) {
+        m[k] = mgr(az_uri(&az, DEV_KEY_PCT, "compete", NULL), 4);
+        CHECK(m[k]);
+        for (int i = 0; i < NAMES; i++) {
+            char name[16];
+            snprintf(name, sizeof(name), "n%d", i);
+            CHECK_OK(lr_lease_init(m[k], &comp[k][i], name, NULL));
+        }
+    }
+    memset(holder, 0, sizeof(holder));
+    memset(last_fence, 0, sizeof(last_fence));
+    overlaps = regressions = handovers = 0;
+    rec_hook = compete_hook;
+    for (int i = 0; i < NAMES; i++)
+        for (int k = 0; k < 2; k++)
+            CHECK_OK(lr_lease_acquire(&comp[k][i], 20000));
+    struct lr_timer churn;
+    lr_timer_init(loop, &churn, release_some);
+    lr_timer_start(&churn, lr_loop_now_ms(loop) + 200);
+    run_until(0, 10000);
+    lr_timer_stop(&churn);
+    rec_hook = NULL;
+    printf("     10 s: %d acquisitions, %d overlaps, %d fence regressions\n", handovers, overlaps,
+           regressions);
+    CHECK_EQ(overlaps, 0);
+    CHECK_EQ(regressions, 0);
+    CHECK(handovers > NAMES * 2);
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < NAMES; i++)
+            lr_lease_deinit(&comp[k][i]);
+        close_mgr(m[k]);
+    }
+}
+
+/* Count established TCP connections to Azurite's port (ss, from iproute2). */
+static int connections_to(int port)
+{
+    char filter[64], out[8192];
+    snprintf(filter, sizeof(filter), "( dport = :%d )", port);
+    const char *argv[] = {"ss", "-Htn", "state", "established", filter, NULL};
+    if (run_capture(argv, NULL, out, sizeof(out), 5000) != 0)
+        return -1;
+    int n = 0;
+    for (char *p = out; *p; p++)
+        n += *p == '\n';
+    return n;
+}
+
+TEST(keep_alive_connections_are_reused)
+{
+    rec_setup();
+    CHECK_OK(start_http());
+    struct lr_manager *m = mgr(az_uri(&az, DEV_KEY_PCT, "keep", NULL), 2);
+    CHECK(m);
+    static struct lr_lease ls[40];
+    for (int i = 0; i < 40; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "k%d", i);
+        CHECK_OK(lr_lease_init(m, &ls[i], name, NULL));
+        CHECK_OK(lr_lease_acquire(&ls[i], 10000));
+    }
+    run_until(0, 2000);
+    CHECK_EQ(lr_manager_stats(m)->held, 40);
+    int most = 0;
+    for (int s = 0; s < 6; s++) {
+        run_until(0, 2000);
+        int n = connections_to(az.port);
+        CHECK(n >= 0);
+        if (n > most)
+            most = n;
+    }
+    printf("     %llu renewals over at most %d connections\n",
+           (unsigned long long)lr_manager_stats(m)->renewals, most);
+    CHECK(lr_manager_stats(m)->renewals >= 40 * 2);
+    CHECK(most <= 2);
+    CHECK_EQ(rec_count(EV_JEOP, NULL), 0);
+    for (int i = 0; i < 40; i++)
+        lr_lease_deinit(&ls[i]);
+    close_mgr(m);
+}
+
+TEST(expiry_hands_over_and_killed_store_loses_at_valid_until)
+{
+    rec_setup();
+    CHECK_OK(start_http());
+    struct lr_manager *a = mgr(az_uri(&az, DEV_KEY_PCT, "expiry", NULL), 1);
+    struct lr_manager *b = mgr(uri, 1);
+    CHECK(a && b);
+    struct lr_lease la, lb, lk;
+    struct lr_lease_opts no_renew = {.no_auto_renew = 1};
+    CHECK_OK(lr_lease_init(a, &la, "e", &no_renew));
+    CHECK_OK(lr_lease_init(b, &lb, "e", NULL));
+    CHECK_OK(lr_lease_init(b, &lk, "k", NULL));
+    CHECK_OK(lr_lease_acquire(&la, 5000));
+    run_until(EV_ACQ, 5000);
+    CHECK_OK(lr_lease_acquire(&lk, 5000));
+    run_until(EV_ACQ, 5000);
+    uint64_t f1 = lr_lease_fence(&la);
+    CHECK_OK(lr_lease_acquire(&lb, 30000));
+    /* la expires (no renewal); lb gets it once the store's 15 s have passed,
+     * at its next retry (backoff at most 2 s) */
+    run_until(0, 19000);
+    const struct rec *lost = rec_first(EV_LOST, &la), *got = rec_first(EV_ACQ, &lb);
+    CHECK(lost && got);
+    CHECK_ERR(lost->status, LR_EEXPIRED);
+    CHECK(lost->at_ns < got->at_ns);
+    CHECK(lr_lease_fence(&lb) > f1);
+    /* now kill the store: lk (renewing) goes into jeopardy, then is lost at valid_until */
+    uint64_t vu = lr_lease_valid_until(&lk);
+    CHECK(vu > 0);
+    CHECK_OK(azurite_kill(&az));
+    run_until(EV_LOST, 16000);
+    const struct rec *j = rec_first(EV_JEOP, &lk), *l = rec_first(EV_LOST, &lk);
+    CHECK(j && l);
+    CHECK(j->at_ns < l->at_ns);
+    CHECK(lr_lease_valid_until(&lk) == 0);
+    int64_t late = (int64_t)l->at_ns - (int64_t)(vu * 1000000u);
+    printf("     lost %s %.1f ms after valid_until\n", lr_err_name(l->status), late / 1e6);
+    CHECK(late >= 0 && late < 50000000);
+    lr_lease_deinit(&la);
+    lr_lease_deinit(&lb);
+    lr_lease_deinit(&lk);
+    close_mgr(a);
+    close_mgr(b);
+    azurite_destroy(&az);
+}
+
+TEST(leases_over_https)
+{
+    rec_setup();
+    struct certs c;
+    CHECK_OK(certs_make(&c, NULL));
+    struct azurite s;
+    CHECK_OK(azurite_start(&s, c.server_cert, c.server_key, NULL));
+    struct lr_manager *m = mgr(az_uri(&s, DEV_KEY_PCT, "secure", c.ca), 2);
+    CHECK(m);
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "tls-job", NULL));
+    CHECK_OK(lr_lease_acquire(&l, 10000));
+    run_until(EV_ACQ, 10000);
+    CHECK_EQ(lr_lease_state(&l), LR_LEASE_HELD);
+    CHECK_OK(lr_lease_renew(&l));
+    run_until(EV_RENEW, 5000);
+    CHECK_OK(lr_lease_release(&l));
+    run_until(EV_REL, 5000);
+    CHECK_OK(rec_first(EV_REL, &l)->status);
+    lr_lease_deinit(&l);
+    close_mgr(m);
+    /* the wrong CA is refused */
+    rec_setup();
+    m = mgr(az_uri(&s, DEV_KEY_PCT, "secure", NULL), 1);
+    CHECK(m);
+    CHECK_OK(lr_lease_init(m, &l, "tls-job", NULL));
+    CHECK_OK(lr_lease_try_acquire(&l));
+    run_until(EV_ACQFAIL, 10000);
+    CHECK_ERR(rec_first(EV_ACQFAIL, &l)->status, LR_ETLS);
+    lr_lease_deinit(&l);
+    close_mgr(m);
+    azurite_destroy(&s);
+    certs_destroy(&c);
+}
+
+TESTS(T(acquire_conflict_renew_release_and_metadata), T(wrong_key_is_an_authentication_error),
+      T(two_managers_compete_for_100_names), T(keep_alive_connections_are_reused),
+      T(expiry_hands_over_and_killed_store_loses_at_valid_until), T(leases_over_https))
