@@ -25,6 +25,20 @@
  *       verification, for tests only. Certificate or handshake failures are
  *       LR_ETLS, and make acquisitions fail at once rather than retry.
  *
+ *   azblob://ACCOUNT:KEY@HOST[:PORT]/CONTAINER[?tls=yes|no][&cacert=FILE]
+ *            [&path_style=yes|no][&insecure_skip_verify=yes]
+ *   azblob:///CONTAINER      (with AZURE_STORAGE_CONNECTION_STRING)
+ *       Azure Blob Storage (or Azurite): a lease named N is a native lease
+ *       on blob CONTAINER/N, created when missing; its fencing token is the
+ *       blob metadata "fence", incremented under each new lease with
+ *       If-Match. KEY is the base64 account key, percent-encoded; Shared Key
+ *       signing, or a SAS from the connection string. TLS defaults to on;
+ *       path-style URLs (Azurite) default to on for localhost and addresses.
+ *       The TTL must be a whole number of seconds from 15 to 60 (-ERANGE
+ *       otherwise). One request is in flight per pooled connection
+ *       (connections option), since Azure servers may run pipelined
+ *       requests concurrently.
+ *
  * Unknown schemes give -EPROTONOSUPPORT; unknown query parameters and
  * malformed URIs give -EINVAL (they are never ignored).
  */

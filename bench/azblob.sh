@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# bench/azblob.sh - leasering against Azurite 3.35.0 over HTTP and HTTPS.
+#
+#   bench/azblob.sh [--leases N] [--seconds S] [--connections C] [--runs R]
+# Starts Azurite (node_modules/, installed by scripts/setup) blob-only on a
+# free loopback port, in memory, without telemetry; for HTTPS with a
+# throwaway EC P-256 CA. Runs `leasering bench --json` with TTL 15 s (the
+# shortest Azure lease) R times each, alternating, and prints medians.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=1000 SECS=30 CONNS=8 RUNS=3
+while [ $# -gt 0 ]; do
+  case $1 in
+    --leases) N=$2; shift 2 ;; --seconds) SECS=$2; shift 2 ;;
+    --connections) CONNS=$2; shift 2 ;; --runs) RUNS=$2; shift 2 ;;
+    *) echo "usage: $0 [--leases N] [--seconds S] [--connections C] [--runs R]" >&2; exit 2 ;;
+  esac
+done
+TOOL=build/release/tools/leasering
+AZ=node_modules/.bin/azurite-blob
+[ -x $TOOL ] || { echo "build it first: scripts/run" >&2; exit 1; }
+[ -x $AZ ] || { echo "azurite missing: run scripts/setup" >&2; exit 1; }
+dir=$(mktemp -d /tmp/leasering-az.XXXXXX)
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
+KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq%2FK1SZFPTOtr%2FKBHBeksoGMGw%3D%3D'
+
+ec() { openssl req "$@" -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes 2>/dev/null; }
+ec -x509 -days 2 -subj /CN=bench-ca -keyout "$dir/ca.key" -out "$dir/ca.pem"
+ec -subj /CN=localhost -keyout "$dir/srv.key" -out "$dir/srv.csr"
+printf 'subjectAltName=DNS:localhost\n' >"$dir/ext"
+openssl x509 -req -in "$dir/srv.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+  -days 2 -extfile "$dir/ext" -out "$dir/srv.pem" 2>/dev/null
+
+start() { # start http|https -> port
+  for _ in $(seq 1 10); do
+    port=$((20000 + RANDOM % 40000))
+    local tlsargs=()
+    [ "$1" = https ] && tlsargs=(--cert "$dir/srv.pem" --key "$dir/srv.key")
+    $AZ --blobHost 127.0.0.1 --blobPort "$port" --inMemoryPersistence --disableTelemetry \
+      --silent "${tlsargs[@]}" >"$dir/az-$1.log" 2>&1 &
+    local p=$!
+    for _ in $(seq 1 100); do
+      if grep -q "successfully listens" "$dir/az-$1.log" 2>/dev/null; then pids+=("$p"); return 0; fi
+      kill -0 $p 2>/dev/null || break
+      sleep 0.1
+    done
+    kill $p 2>/dev/null || true
+  done
+  echo "cannot start azurite ($1)" >&2; exit 1
+}
+start http; http=$port
+start https; https=$port
+
+field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d$2)" "$1"; }
+median() { sort -g | awk '{a[NR]=$1} END{print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+echo "machine: $(nproc) cpu, $(uname -r), azurite $($AZ --version), node $(node --version); date: $(date -u +%F)"
+echo "$N leases, TTL 15000 ms, hold $SECS s, $CONNS connections, $RUNS runs each, alternating"
+for r in $(seq 1 "$RUNS"); do
+  $TOOL bench --backend "azblob://devstoreaccount1:$KEY@127.0.0.1:$http/b$r?tls=no" \
+    --leases "$N" --ttl 15000 --seconds "$SECS" --connections "$CONNS" --json >"$dir/http.$r.json"
+  $TOOL bench --backend "azblob://devstoreaccount1:$KEY@localhost:$https/b$r?tls=yes&cacert=$dir/ca.pem" \
+    --leases "$N" --ttl 15000 --seconds "$SECS" --connections "$CONNS" --json >"$dir/https.$r.json"
+done
+printf '%-6s %10s %12s %10s %6s %14s\n' scheme renew/s client_ns/r p99_us lost steady_allocs
+for s in http https; do
+  col() { for r in $(seq 1 "$RUNS"); do field "$dir/$s.$r.json" "$1"; done | median; }
+  allocs=$(for r in $(seq 1 "$RUNS"); do field "$dir/$s.$r.json" "['steady_allocs']"; done | sort -g | tail -1)
+  printf '%-6s %10s %12s %10s %6s %14s\n' "$s" "$(col "['renewals_per_sec']")" \
+    "$(col "['cpu_ns_per_renewal']")" "$(col "['renew_latency_us']['p99']")" \
+    "$(col "['lost']")" "$allocs (max)"
+done
