@@ -35,6 +35,7 @@
 #include "alloc_int.h"
 #include "azsign_int.h"
 #include "backend_int.h"
+#include "fmt.h"
 #include "http.h"
 #include "lease_int.h"
 #include "net_int.h"
@@ -90,6 +91,8 @@ struct lr__backend {
     struct lr__tls_ctx *tls_ctx;
     struct aconn *conns;
     char container[64];
+    char host_header[300]; /* "host:port", formatted once */
+    size_t host_len;
 };
 
 static const struct lr__conn_cbs net_cbs;
@@ -197,9 +200,10 @@ static int encode(struct aconn *c, struct lr_lease *l)
     if (s == S_BLOB)
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-blob-type"), LR_AZ_LIT("BlockBlob")};
     if (s == S_ACQUIRE) {
-        int dl = snprintf(dur, sizeof(dur), "%u", l->ttl_ms / 1000);
+        uint32_t secs = l->ttl_ms / 1000;
+        size_t dl = (size_t)(lr_put_u64(dur, secs, lr_u64_digits(secs)) - dur);
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-action"), LR_AZ_LIT("acquire")};
-        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-duration"), {dur, (size_t)dl}};
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-duration"), {dur, dl}};
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-proposed-lease-id"), g};
     } else if (s == S_RENEW || s == S_RELEASE) {
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-action"),
@@ -207,9 +211,10 @@ static int encode(struct aconn *c, struct lr_lease *l)
                                                     : (struct lr__az_str)LR_AZ_LIT("release")};
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-id"), g};
     } else if (s == S_SETMETA) {
-        int fl = snprintf(fence, sizeof(fence), "%llu", (unsigned long long)(c->fence_seen + 1));
+        uint64_t next = c->fence_seen + 1;
+        size_t fl = (size_t)(lr_put_u64(fence, next, lr_u64_digits(next)) - fence);
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-id"), g};
-        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-meta-fence"), {fence, (size_t)fl}};
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-meta-fence"), {fence, fl}};
     }
     /* user metadata rides on the metadata write, under the lease */
     char mnames[32][80];
@@ -232,9 +237,7 @@ static int encode(struct aconn *c, struct lr_lease *l)
     if (rc < 0)
         return rc;
     p += rc;
-    char host[300];
-    int hl = snprintf(host, sizeof(host), "%s:%u", b->conf.host, b->conf.port);
-    if ((rc = header(&p, end, "Host", host, (size_t)hl)) < 0)
+    if ((rc = header(&p, end, "Host", b->host_header, b->host_len)) < 0)
         return rc;
     for (size_t i = 0; i < nh; i++) {
         char name[96];
@@ -414,6 +417,8 @@ static void answered(struct aconn *c)
     int fail = 0;
     if (st == 403)
         fail = LR_EAUTH;
+    else if (st == 400)
+        fail = -EINVAL; /* a request the service calls malformed: retrying cannot help */
     else if (st >= 500)
         fail = LR_EUNAVAIL;
     if (!fail) {
@@ -660,8 +665,17 @@ static int configure(struct lr__backend *b, const struct lr__uri *u, const char 
         if (!ok)
             return -EINVAL;
     }
-    if (!u->path[0] || strchr(u->path, '/') || strlen(u->path) >= sizeof(b->container))
-        return -EINVAL; /* exactly one path segment: the container */
+    /* exactly one path segment: the container, named as Azure requires
+     * (3-63 of a-z 0-9 '-', starting and ending with a letter or digit, no
+     * "--"), so a bad name is an error here, not a 400 on every request */
+    size_t cl = strlen(u->path);
+    if (cl < 3 || cl > 63 || u->path[0] == '-' || u->path[cl - 1] == '-' || strstr(u->path, "--"))
+        return -EINVAL;
+    for (size_t i = 0; i < cl; i++) {
+        char ch = u->path[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-'))
+            return -EINVAL;
+    }
     strcpy(b->container, u->path);
     *skip = lr__uri_param(u, "insecure_skip_verify");
     if (*skip && strcmp(*skip, "yes"))
@@ -714,6 +728,9 @@ static int azblob_create(struct lr__backend **out, struct lr_manager *m, const s
         b->keyed = rc == 0;
     }
     if (rc == 0) {
+        int hl = snprintf(b->host_header, sizeof(b->host_header), "%s:%u", b->conf.host,
+                          b->conf.port);
+        b->host_len = hl > 0 && (size_t)hl < sizeof(b->host_header) ? (size_t)hl : 0;
         char port[8];
         snprintf(port, sizeof(port), "%u", b->conf.port);
         struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};

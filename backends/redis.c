@@ -38,6 +38,7 @@
 #include "backend_int.h"
 #include "lease_int.h"
 #include "net_int.h"
+#include "fmt.h"
 #include "resp.h"
 #include "tls_int.h"
 
@@ -341,23 +342,10 @@ static void encode_loads(struct rconn *c)
     }
 }
 
-static size_t u64_digits(uint64_t v)
-{
-    size_t d = 1;
-    while (v >= 10) {
-        v /= 10;
-        d++;
-    }
-    return d;
-}
-
 /* Decimal digits of @v into @out (no NUL); returns the length. */
 static size_t u64_format(uint64_t v, char *out)
 {
-    size_t n = u64_digits(v);
-    for (size_t i = n; i > 0; i--, v /= 10)
-        out[i - 1] = (char)('0' + v % 10);
-    return n;
+    return (size_t)(lr_put_u64(out, v, lr_u64_digits(v)) - out);
 }
 
 static void handshake(struct rconn *c)
@@ -397,7 +385,8 @@ static bool encode_single(struct rconn *c, struct lr_lease *l)
     size_t need = lr_resp_array_header_size(argc) + lr_resp_bulk_size(7) + lr_resp_bulk_size(40) +
                   lr_resp_bulk_size(1) + lr_resp_bulk_size(klen) + lr_resp_bulk_size(32);
     if (acq)
-        need += lr_resp_bulk_size(flen) + lr_resp_bulk_size(u64_digits(l->ttl_ms)) + meta_bytes;
+        need += lr_resp_bulk_size(flen) + lr_resp_bulk_size(lr_u64_digits(l->ttl_ms)) +
+                meta_bytes;
     size_t avail;
     char *w = lr__conn_wbuf(&c->net, &avail);
     if (need > avail)
@@ -437,8 +426,8 @@ static size_t batch_item_size(const struct lr__backend *b, const struct lr_lease
 static size_t batch_head_size(size_t count, uint32_t ttl)
 {
     return lr_resp_array_header_size(4 + 2 * count) + lr_resp_bulk_size(7) +
-           lr_resp_bulk_size(40) + lr_resp_bulk_size(u64_digits(count)) +
-           lr_resp_bulk_size(u64_digits(ttl));
+           lr_resp_bulk_size(40) + lr_resp_bulk_size(lr_u64_digits(count)) +
+           lr_resp_bulk_size(lr_u64_digits(ttl));
 }
 
 /* One EVALSHA renewing every lease on @batch, all with TTL @ttl (the caller

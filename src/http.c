@@ -28,6 +28,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "http.h"
 
 enum {
@@ -576,27 +577,6 @@ int lr_http_parse_eof(struct lr_http_parser *p, struct lr_http_token *tok)
 
 /* ---- Writer ---- */
 
-static inline unsigned u64_digits(uint64_t v)
-{
-    unsigned n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
-
-/* Decimal digits of @v into q[0..digits), written from the end. */
-static inline char *put_u64(char *q, uint64_t v, unsigned digits)
-{
-    char *e = q + digits;
-    do {
-        *--e = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return q + digits;
-}
-
 static inline char *put(char *q, const char *s, size_t n)
 {
     if (n > 0)
@@ -684,14 +664,14 @@ int lr_http_write_header_u64(char *out, size_t cap, const char *name, size_t nle
         return -EINVAL;
     if (nlen > SIZE_MAX / 4)
         return -ENOBUFS;
-    unsigned d = u64_digits(v);
+    unsigned d = lr_u64_digits(v);
     size_t size = nlen + 2 + d + 2;
     if (!fits(size, cap))
         return -ENOBUFS;
     char *q = put(out, name, nlen);
     *q++ = ':';
     *q++ = ' ';
-    q = put_u64(q, v, d);
+    q = lr_put_u64(q, v, d);
     *q++ = '\r';
     *q = '\n';
     return (int)size;

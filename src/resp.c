@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "resp.h"
 
 enum {
@@ -411,32 +412,11 @@ int lr_resp_parse(struct lr_resp_parser *p, const char *buf, size_t len, struct 
 
 /* ---- Writer ---- */
 
-static inline unsigned u64_digits(uint64_t v)
-{
-    unsigned n = 1;
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
-
-/* Decimal digits of @v into q[0..digits), written from the end. */
-static inline char *put_u64(char *q, uint64_t v, unsigned digits)
-{
-    char *e = q + digits;
-    do {
-        *--e = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    return q + digits;
-}
-
 /* "<c><n>\r\n": the header of an array or of a bulk string. */
 static inline char *put_header(char *q, char c, uint64_t n)
 {
     *q++ = c;
-    q = put_u64(q, n, u64_digits(n));
+    q = lr_put_u64(q, n, lr_u64_digits(n));
     *q++ = '\r';
     *q++ = '\n';
     return q;
@@ -458,12 +438,12 @@ size_t lr_resp_bulk_size(size_t len)
     /* '$', digits, CRLF, payload, CRLF; saturates instead of wrapping. */
     if (len > SIZE_MAX - 32)
         return SIZE_MAX;
-    return 1 + u64_digits(len) + 2 + len + 2;
+    return 1 + lr_u64_digits(len) + 2 + len + 2;
 }
 
 size_t lr_resp_array_header_size(size_t n)
 {
-    return 1 + u64_digits(n) + 2;
+    return 1 + lr_u64_digits(n) + 2;
 }
 
 size_t lr_resp_cmd_size(size_t argc, const struct lr_resp_arg *argv)
@@ -515,12 +495,12 @@ int lr_resp_write_bulk(char *out, size_t cap, const char *p, size_t len)
 
 int lr_resp_write_bulk_u64(char *out, size_t cap, uint64_t v)
 {
-    unsigned d = u64_digits(v);
+    unsigned d = lr_u64_digits(v);
     size_t size = lr_resp_bulk_size(d);
     if (!fits(size, cap))
         return -ENOBUFS;
     char *q = put_header(out, '$', d);
-    q = put_u64(q, v, d);
+    q = lr_put_u64(q, v, d);
     *q++ = '\r';
     *q = '\n';
     return (int)size;

@@ -180,6 +180,10 @@ TEST(wrong_key_is_an_authentication_error)
     CHECK_ERR(lr_manager_new(&bad, loop, az_uri(&az, DEV_KEY_PCT, "leases", NULL), &o), -ERANGE);
     o.ttl_ms = 61000;
     CHECK_ERR(lr_manager_new(&bad, loop, uri, &o), -ERANGE);
+    o.ttl_ms = 15000; /* container names: 3-63 of a-z 0-9 '-' */
+    CHECK_ERR(lr_manager_new(&bad, loop, az_uri(&az, DEV_KEY_PCT, "b1", NULL), &o), -EINVAL);
+    CHECK_ERR(lr_manager_new(&bad, loop, az_uri(&az, DEV_KEY_PCT, "Caps", NULL), &o), -EINVAL);
+    CHECK_ERR(lr_manager_new(&bad, loop, az_uri(&az, DEV_KEY_PCT, "a--b", NULL), &o), -EINVAL);
 }
 
 /* ---- two managers competing ---- */
