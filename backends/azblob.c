@@ -47,7 +47,17 @@
 #define MAX_META_RETRIES 5
 
 /* Steps of a request (lr_lease.req.batch; bit 15: sent again once already). */
-enum step { S_CONTAINER = 1, S_BLOB, S_ACQUIRE, S_HEAD, S_SETMETA, S_RENEW, S_RELEASE };
+enum step {
+    S_CONTAINER = 1,
+    S_BLOB,
+    S_ACQUIRE,
+    S_HEAD,
+    S_SETMETA,
+    S_RENEW,
+    S_RELEASE,
+    S_BREAK,
+    S_CHANGE,
+};
 #define STEP_MASK 0x7fff
 #define RETRIED 0x8000
 
@@ -113,10 +123,10 @@ static void set_step(struct lr_lease *l, enum step s)
 }
 
 /* Lease ids are our 128-bit owner tokens written as GUIDs. */
-static void guid_of(const struct lr_lease *l, char out[36])
+static void guid_of(const uint8_t token[16], char out[36])
 {
     char hex[32];
-    lr__hex(l->token, 16, hex);
+    lr__hex(token, 16, hex);
     size_t o = 0;
     for (size_t i = 0; i < 32; i++) {
         if (i == 8 || i == 12 || i == 16 || i == 20)
@@ -166,7 +176,7 @@ static int encode(struct aconn *c, struct lr_lease *l)
     if (s == S_CONTAINER) {
         query[nq++] = (struct lr__az_pair){LR_AZ_LIT("restype"), LR_AZ_LIT("container")};
         qs = "?restype=container";
-    } else if (s == S_ACQUIRE || s == S_RENEW || s == S_RELEASE) {
+    } else if (s == S_ACQUIRE || s == S_RENEW || s == S_RELEASE || s == S_BREAK || s == S_CHANGE) {
         query[nq++] = (struct lr__az_pair){LR_AZ_LIT("comp"), LR_AZ_LIT("lease")};
         qs = "?comp=lease";
     } else if (s == S_SETMETA) {
@@ -190,13 +200,24 @@ static int encode(struct aconn *c, struct lr_lease *l)
     const char *date = lr__az_date_cache_get(&b->date, time(NULL));
     if (!date)
         return -ERANGE;
-    char guid[36], dur[8], fence[24];
+    char guid[36], next_guid[36], dur[8], fence[24];
     struct lr__az_pair h[8 + 2 * 32];
     size_t nh = 0;
     h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-date"), lr__az_str_of(date)};
     h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-version"), LR_AZ_LIT(MS_VERSION)};
-    guid_of(l, guid);
+    guid_of(l->token, guid);
     struct lr__az_str g = {guid, 36};
+    if (s == S_BREAK) {
+        uint32_t secs = (l->break_ms + 999) / 1000; /* never shorter than asked */
+        size_t dl = (size_t)(lr_put_u64(dur, secs, lr_u64_digits(secs)) - dur);
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-action"), LR_AZ_LIT("break")};
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-break-period"), {dur, dl}};
+    } else if (s == S_CHANGE) {
+        guid_of(l->next_token, next_guid);
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-action"), LR_AZ_LIT("change")};
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-id"), g};
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-proposed-lease-id"), {next_guid, 36}};
+    }
     if (s == S_BLOB)
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-blob-type"), LR_AZ_LIT("BlockBlob")};
     if (s == S_ACQUIRE) {
@@ -480,8 +501,18 @@ static void answered(struct aconn *c)
                 break;
             }
             break;
+        case S_BREAK:
+            /* 202: breaking; 404/409: no blob or no lease, nothing to break */
+            if (st == 202 || st == 404 ||
+                (st == 409 && code_is(c, "LeaseNotPresentWithLeaseOperation"))) {
+                finish(c);
+                complete(l, 0, 0);
+                return;
+            }
+            break;
         case S_RENEW:
         case S_RELEASE:
+        case S_CHANGE:
             if (st == 200) {
                 finish(c);
                 complete(l, 0, 0);
@@ -785,9 +816,19 @@ static int azblob_submit(struct lr__backend *b, struct lr_lease *l)
     case LR_OP_RENEW:
         l->req.batch = S_RENEW;
         break;
-    default:
+    case LR_OP_RELEASE:
         l->req.batch = S_RELEASE;
         break;
+    case LR_OP_BREAK:
+        if (l->break_ms > 60000)
+            return -ERANGE;
+        l->req.batch = S_BREAK;
+        break;
+    case LR_OP_CHANGE:
+        l->req.batch = S_CHANGE;
+        break;
+    default:
+        return -EINVAL;
     }
     bool any = false;
     for (unsigned i = 0; i < b->nconns; i++)

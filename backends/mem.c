@@ -206,6 +206,28 @@ static void apply(struct mem_store *st, struct lr_lease *l, uint64_t now, struct
         }
         e->owned = false;
         return;
+    case LR_OP_BREAK:
+        /* Whoever holds it: an all-zero owner matches no token, so renewals
+         * are refused and acquisitions conflict until the period ends. */
+        e = lookup(st, l->name);
+        if (!e || !owned_now(e, now))
+            return;
+        if (!l->break_ms) {
+            e->owned = false;
+            return;
+        }
+        memset(e->owner, 0, sizeof(e->owner));
+        if (e->expires > now + l->break_ms)
+            e->expires = now + l->break_ms;
+        return;
+    case LR_OP_CHANGE:
+        e = lookup(st, l->name);
+        if (!e || !owned_now(e, now) || memcmp(e->owner, l->token, 16)) {
+            r->status = LR_ELOST;
+            return;
+        }
+        memcpy(e->owner, l->next_token, 16);
+        return;
     default:
         r->status = -EINVAL;
         return;

@@ -85,12 +85,34 @@ static const char release_lua[] =
     "end\n"
     "return 0\n";
 
-enum { SCRIPT_ACQUIRE, SCRIPT_RENEW, SCRIPT_RELEASE, NSCRIPTS };
+/* KEYS[1] lease hash; ARGV[1] break period ms. Whoever holds it: the owner
+ * becomes "" (which matches no token, so the holder's next renewal is
+ * refused and acquisitions conflict) and the key expires within the period;
+ * period 0 deletes it. 1 broken, 0 nothing was held. */
+static const char break_lua[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "local period = tonumber(ARGV[1])\n"
+    "if period == 0 then redis.call('DEL', KEYS[1]) return 1 end\n"
+    "redis.call('HSET', KEYS[1], 'owner', '')\n"
+    "local pttl = redis.call('PTTL', KEYS[1])\n"
+    "if pttl < 0 or pttl > period then redis.call('PEXPIRE', KEYS[1], period) end\n"
+    "return 1\n";
+
+/* KEYS[1] lease hash; ARGV[1] owner token, ARGV[2] new token. 1 changed,
+ * 0 not ours. */
+static const char change_lua[] =
+    "if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then\n"
+    "  redis.call('HSET', KEYS[1], 'owner', ARGV[2])\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n";
+
+enum { SCRIPT_ACQUIRE, SCRIPT_RENEW, SCRIPT_RELEASE, SCRIPT_BREAK, SCRIPT_CHANGE, NSCRIPTS };
 
 static const struct lr_resp_arg scripts[NSCRIPTS] = {
-    {acquire_lua, sizeof(acquire_lua) - 1},
-    {renew_lua, sizeof(renew_lua) - 1},
-    {release_lua, sizeof(release_lua) - 1},
+    {acquire_lua, sizeof(acquire_lua) - 1}, {renew_lua, sizeof(renew_lua) - 1},
+    {release_lua, sizeof(release_lua) - 1}, {break_lua, sizeof(break_lua) - 1},
+    {change_lua, sizeof(change_lua) - 1},
 };
 
 /* Request kinds beyond the lease ops (lr__reqhdr.kind). */
@@ -367,6 +389,38 @@ static void handshake(struct rconn *c)
     encode_loads(c);
 }
 
+/* BREAK (key, period) or CHANGE (key, token, new token); false if it did
+ * not fit. */
+static bool encode_other(struct rconn *c, struct lr_lease *l, const char *key, size_t klen)
+{
+    struct lr__backend *b = c->b;
+    bool brk = l->req.kind == LR_OP_BREAK;
+    char tok[32], next[32], num[24];
+    struct lr_resp_arg argv[6] = {{"EVALSHA", 7},
+                                  {b->sha[brk ? SCRIPT_BREAK : SCRIPT_CHANGE], 40},
+                                  {"1", 1},
+                                  {key, klen}};
+    size_t argc = 4;
+    if (brk) {
+        argv[argc++] = (struct lr_resp_arg){num, u64_format(l->break_ms, num)};
+    } else {
+        lr__hex(l->token, 16, tok);
+        lr__hex(l->next_token, 16, next);
+        argv[argc++] = (struct lr_resp_arg){tok, 32};
+        argv[argc++] = (struct lr_resp_arg){next, 32};
+    }
+    size_t avail;
+    char *w = lr__conn_wbuf(&c->net, &avail);
+    int n = lr_resp_write_cmd(w, avail, argc, argv);
+    if (n < 0)
+        return false;
+    lr__conn_commit(&c->net, (size_t)n);
+    push_pending(c, &l->req, 0);
+    c->next_seq++;
+    lr__manager_stats(b->m)->requests++;
+    return true;
+}
+
 /* ACQUIRE or RELEASE of one lease, written in place; false if it did not fit. */
 static bool encode_single(struct rconn *c, struct lr_lease *l)
 {
@@ -381,6 +435,9 @@ static bool encode_single(struct rconn *c, struct lr_lease *l)
         nmeta++;
         i += len + 1;
     }
+    enum lr__req_kind kind = (enum lr__req_kind)l->req.kind;
+    if (kind == LR_OP_BREAK || kind == LR_OP_CHANGE)
+        return encode_other(c, l, key, klen);
     size_t argc = acq ? 7 + nmeta : 5;
     size_t need = lr_resp_array_header_size(argc) + lr_resp_bulk_size(7) + lr_resp_bulk_size(40) +
                   lr_resp_bulk_size(1) + lr_resp_bulk_size(klen) + lr_resp_bulk_size(32);
@@ -611,7 +668,9 @@ static void lease_reply(struct rconn *c, struct lr_lease *l, const struct reply 
     } else if (l->req.kind == LR_OP_RENEW) {
         int8_t v = l->req.batch < r->idx ? c->vals[l->req.batch] : -1;
         res.status = v == 1 ? 0 : v == 0 ? LR_ELOST : LR_EBADREPLY;
-    } else { /* release */
+    } else if (l->req.kind == LR_OP_BREAK) {
+        res.status = r->type == LR_RESP_INT ? 0 : LR_EBADREPLY; /* 0: nothing was held */
+    } else { /* release, change */
         if (r->type == LR_RESP_INT && (r->integer == 0 || r->integer == 1))
             res.status = r->integer ? 0 : LR_ELOST;
         else

@@ -11,7 +11,8 @@
  * lease (a pipelined reply that still arrives is discarded).
  *
  * Result codes: 0; LR_ECONFLICT (acquire: someone else holds it; holder and
- * holder_ttl_ms when the store says); LR_ELOST (renew/release: not ours);
+ * holder_ttl_ms when the store says); LR_ELOST (renew/release/change: not
+ * ours);
  * ambiguous transport outcomes -ETIMEDOUT, -ECONNRESET, LR_EEOF (the store may
  * have applied it); LR_EUNAVAIL (certainly not sent); LR_EAUTH; LR_EBADREPLY.
  * Layer: backends know the core's lease fields they encode (name, token, ttl,
@@ -28,6 +29,8 @@ enum lr__req_kind {
     LR_OP_ACQUIRE,
     LR_OP_RENEW,
     LR_OP_RELEASE,
+    LR_OP_BREAK,  /* end whoever's lease is on the name, within l->break_ms */
+    LR_OP_CHANGE, /* held by l->token: make l->next_token the owner */
 };
 
 struct lr__result {

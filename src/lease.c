@@ -159,7 +159,7 @@ static void arm(struct lr_lease *l, uint64_t when, bool due)
     if (due)
         l->flags |= LR_LF_DUE;
     else
-        l->flags &= (uint8_t)~LR_LF_DUE;
+        l->flags &= (uint16_t)~LR_LF_DUE;
     lr_timer_start(&l->timer, when);
 }
 
@@ -231,7 +231,7 @@ static void finish_release(struct lr_lease *l, int status)
     lr_timer_stop(&l->timer);
     set_state(l, LR_LEASE_IDLE);
     l->valid_until = 0;
-    l->flags &= (uint8_t)~LR_LF_RELEASE_PENDING;
+    l->flags &= (uint16_t)~LR_LF_RELEASE_PENDING;
     l->mgr->stats.released++;
     if (status)
         l->last_error = status;
@@ -243,7 +243,7 @@ static void start_release(struct lr_lease *l)
 {
     drop_request(l);
     set_state(l, LR_LEASE_RELEASING);
-    l->flags &= (uint8_t)~LR_LF_RELEASE_PENDING;
+    l->flags &= (uint16_t)~LR_LF_RELEASE_PENDING;
     int rc = submit(l, LR_OP_RELEASE);
     if (rc < 0) {
         /* Never call back from inside the caller's call: report next pass. */
@@ -297,7 +297,7 @@ static void renew_failed(struct lr_lease *l, int status)
     if (status == LR_EUNAVAIL)
         l->flags |= LR_LF_UNAVAIL;
     else
-        l->flags &= (uint8_t)~LR_LF_UNAVAIL;
+        l->flags &= (uint16_t)~LR_LF_UNAVAIL;
     l->attempt = l->attempt < 255 ? (uint8_t)(l->attempt + 1) : 255;
     /* Retry with backoff, always inside validity: a step that would land past
      * it is cut to half the time left, so retries get denser, not rarer, as
@@ -327,6 +327,9 @@ static void renew_now(struct lr_lease *l)
     arm(l, l->valid_until, false); /* if no answer in time, the lease is lost then */
 }
 
+static void break_done(struct lr_lease *l, int status);
+static void change_done(struct lr_lease *l, const struct lr__result *r);
+
 static void lease_timer(struct lr_timer *t)
 {
     struct lr_lease *l = lr_container_of(t, struct lr_lease, timer);
@@ -350,16 +353,32 @@ static void lease_timer(struct lr_timer *t)
             uint64_t late = now_ns(l) - lr_timer_deadline(t) * 1000000u;
             lr_hist_add(&m->stats.timer_lateness_us, late / 1000u);
         }
-        if (l->req.kind == LR_OP_NONE)
-            renew_now(l);
-        else
+        if (l->req.kind == LR_OP_NONE && (l->flags & LR_LF_CHANGE)) {
+            l->flags &= (uint16_t)~LR_LF_CHANGE;
+            int rc = submit(l, LR_OP_CHANGE);
+            if (rc < 0) {
+                struct lr__result r = {.status = rc, .holder_ttl_ms = -1};
+                change_done(l, &r);
+                return;
+            }
             arm(l, l->valid_until, false);
+        } else if (l->req.kind == LR_OP_NONE) {
+            renew_now(l);
+        } else {
+            arm(l, l->valid_until, false);
+        }
         break;
     case LR_LEASE_RELEASING:
         if (l->req.kind == LR_OP_NONE)
             finish_release(l, l->last_error);
         break;
-    default:
+    default: /* IDLE or LOST: a break asked for in lr_lease_break */
+        if (l->flags & LR_LF_BREAK) {
+            l->flags &= (uint16_t)~LR_LF_BREAK;
+            int rc = submit(l, LR_OP_BREAK);
+            if (rc < 0)
+                break_done(l, rc);
+        }
         break;
     }
 }
@@ -385,7 +404,7 @@ static void acquire_done(struct lr_lease *l, const struct lr__result *r)
         set_state(l, LR_LEASE_HELD);
         l->attempt = 0;
         l->last_error = 0;
-        l->flags &= (uint8_t)~LR_LF_UNAVAIL;
+        l->flags &= (uint16_t)~LR_LF_UNAVAIL;
         l->last_renewed = now_ms(l);
         l->stats.acquisitions++;
         m->stats.acquired++;
@@ -422,7 +441,7 @@ static void renew_done(struct lr_lease *l, const struct lr__result *r)
         set_state(l, LR_LEASE_HELD);
         l->attempt = 0;
         l->last_error = 0;
-        l->flags &= (uint8_t)~LR_LF_UNAVAIL;
+        l->flags &= (uint16_t)~LR_LF_UNAVAIL;
         l->last_renewed = now_ms(l);
         l->stats.renewals++;
         m->stats.renewals++;
@@ -439,11 +458,43 @@ static void renew_done(struct lr_lease *l, const struct lr__result *r)
     renew_failed(l, r->status);
 }
 
+static void break_done(struct lr_lease *l, int status)
+{
+    if (status)
+        l->last_error = status;
+    if (cbs(l)->broken)
+        cbs(l)->broken(l, status); /* may free l: last use */
+}
+
+static void change_done(struct lr_lease *l, const struct lr__result *r)
+{
+    if (!held(l))
+        return;
+    if (r->status == 0) {
+        memcpy(l->token, l->next_token, sizeof(l->token));
+    } else if (r->status == LR_ELOST) {
+        lose(l, LR_ELOST); /* the lost callback tells; it may free l */
+        return;
+    } else {
+        l->last_error = r->status;
+    }
+    /* the timer sat at valid_until while the change was in flight */
+    schedule_renewal(l);
+    if (cbs(l)->changed)
+        cbs(l)->changed(l, r->status); /* may free l: last use */
+}
+
 void lr__lease_complete(struct lr_lease *l, const struct lr__result *r)
 {
     enum lr__req_kind op = (enum lr__req_kind)l->req.kind;
     l->req.kind = LR_OP_NONE;
     switch (op) {
+    case LR_OP_BREAK:
+        break_done(l, r->status);
+        break;
+    case LR_OP_CHANGE:
+        change_done(l, r);
+        break;
     case LR_OP_ACQUIRE:
         acquire_done(l, r);
         break;
@@ -774,7 +825,7 @@ int lr_lease_acquire(struct lr_lease *l, uint32_t timeout_ms)
     l->holder[0] = '\0';
     l->holder_len = 0;
     l->holder_ttl_ms = -1;
-    l->flags &= (uint8_t)~(LR_LF_TRY | LR_LF_UNAVAIL | LR_LF_RELEASE_PENDING);
+    l->flags &= (uint16_t)~(LR_LF_TRY | LR_LF_UNAVAIL | LR_LF_RELEASE_PENDING);
     if (!timeout_ms)
         l->flags |= LR_LF_TRY;
     l->deadline = now_ms(l) + timeout_ms;
@@ -811,6 +862,35 @@ int lr_lease_release(struct lr_lease *l)
     }
 }
 
+int lr_lease_break(struct lr_lease *l, uint32_t break_period_ms)
+{
+    if (!l || !(l->flags & LR_LF_INIT))
+        return -EINVAL;
+    if (!l->mgr || l->mgr->closing)
+        return -ECANCELED;
+    if ((l->state != LR_LEASE_IDLE && l->state != LR_LEASE_LOST) || l->req.kind != LR_OP_NONE ||
+        (l->flags & LR_LF_BREAK))
+        return -EBUSY;
+    if (break_period_ms > 60000)
+        return -ERANGE;
+    l->break_ms = break_period_ms;
+    l->flags |= LR_LF_BREAK;
+    arm(l, now_ms(l), false); /* goes out from the timer phase, never inside this call */
+    return 0;
+}
+
+int lr_lease_change(struct lr_lease *l)
+{
+    if (!l || !(l->flags & LR_LF_INIT))
+        return -EINVAL;
+    if (!held(l) || !l->mgr || l->req.kind != LR_OP_NONE || (l->flags & LR_LF_CHANGE))
+        return -EBUSY;
+    new_token(l->mgr, l->next_token);
+    l->flags |= LR_LF_CHANGE;
+    arm(l, now_ms(l), false);
+    return 0;
+}
+
 int lr_lease_renew(struct lr_lease *l)
 {
     if (!l || !(l->flags & LR_LF_INIT))
@@ -827,7 +907,7 @@ void lr_lease_set_auto_renew(struct lr_lease *l, int on)
     if (!l || !(l->flags & LR_LF_INIT))
         return;
     if (on)
-        l->flags &= (uint8_t)~LR_LF_NO_AUTO;
+        l->flags &= (uint16_t)~LR_LF_NO_AUTO;
     else
         l->flags |= LR_LF_NO_AUTO;
     if (l->mgr && held(l) && l->req.kind == LR_OP_NONE && l->valid_until)

@@ -17,6 +17,8 @@ enum {
     LR_LF_UNAVAIL = 1u << 4,       /* the last failure was "store unreachable" */
     LR_LF_TRY = 1u << 5,           /* acquire: one attempt only */
     LR_LF_DUE = 1u << 6,           /* renewal timer armed for a scheduled renewal */
+    LR_LF_BREAK = 1u << 7,         /* lr_lease_break asked for, not yet sent */
+    LR_LF_CHANGE = 1u << 8,        /* lr_lease_change asked for, not yet sent */
 };
 
 struct lr_manager {

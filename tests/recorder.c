@@ -53,7 +53,17 @@ static void cb_rel(struct lr_lease *l, int s)
     record(l, EV_REL, s);
 }
 
-const struct lr_lease_cbs rec_cbs = {cb_acq, cb_acqfail, cb_renew, cb_jeop, cb_lost, cb_rel};
+static void cb_broken(struct lr_lease *l, int s)
+{
+    record(l, EV_BROKEN, s);
+}
+static void cb_changed(struct lr_lease *l, int s)
+{
+    record(l, EV_CHANGED, s);
+}
+
+const struct lr_lease_cbs rec_cbs = {cb_acq,  cb_acqfail, cb_renew,  cb_jeop,
+                                     cb_lost, cb_rel,     cb_broken, cb_changed};
 
 void rec_setup(void)
 {

@@ -10,7 +10,7 @@
 
 #include <leasering.h>
 
-enum ev { EV_ACQ = 1, EV_ACQFAIL, EV_RENEW, EV_JEOP, EV_LOST, EV_REL };
+enum ev { EV_ACQ = 1, EV_ACQFAIL, EV_RENEW, EV_JEOP, EV_LOST, EV_REL, EV_BROKEN, EV_CHANGED };
 
 struct rec {
     enum ev ev;

@@ -304,6 +304,13 @@ TEST(keep_alive_connections_are_reused)
     CHECK(lr_manager_stats(m)->renewals >= 40 * 2);
     CHECK(most <= 2);
     CHECK_EQ(rec_count(EV_JEOP, NULL), 0);
+    /* release-all gives every one back */
+    CHECK_EQ(lr_manager_release_all(m), 40);
+    run_until(0, 3000);
+    CHECK_EQ(rec_count(EV_REL, NULL), 40);
+    char val[64];
+    CHECK_EQ(signed_head(&az, "keep", "k7", "x-ms-lease-state", val, sizeof(val)), 200);
+    CHECK(!strcmp(val, "available"));
     for (int i = 0; i < 40; i++)
         lr_lease_deinit(&ls[i]);
     close_mgr(m);
@@ -445,7 +452,47 @@ TEST(renewals_across_idle_gaps)
     azurite_destroy(&s);
 }
 
-TESTS(T(acquire_conflict_renew_release_and_metadata), T(wrong_key_is_an_authentication_error),
+TEST(break_and_change)
+{
+    rec_setup();
+    CHECK_OK(start_http());
+    struct lr_manager *a = mgr(az_uri(&az, DEV_KEY_PCT, "brk", NULL), 1);
+    struct lr_manager *b = mgr(uri, 1);
+    CHECK(a && b);
+    struct lr_lease la, lb;
+    CHECK_OK(lr_lease_init(a, &la, "job", NULL));
+    CHECK_OK(lr_lease_init(b, &lb, "job", NULL));
+    CHECK_OK(lr_lease_acquire(&la, 5000));
+    run_until(EV_ACQ, 5000);
+    CHECK_OK(lr_lease_change(&la));
+    run_until(EV_CHANGED, 5000);
+    CHECK_OK(rec_first(EV_CHANGED, &la)->status);
+    CHECK_OK(lr_lease_renew(&la)); /* renewing under the new lease id works */
+    run_until(EV_RENEW, 5000);
+    CHECK_EQ(rec_count(EV_RENEW, &la), 1);
+    uint64_t f1 = lr_lease_fence(&la);
+    uint64_t t0 = mono_ns();
+    CHECK_OK(lr_lease_break(&lb, 1000));
+    run_until(EV_BROKEN, 5000);
+    CHECK_OK(rec_first(EV_BROKEN, &lb)->status);
+    char val[64];
+    CHECK_EQ(signed_head(&az, "brk", "job", "x-ms-lease-state", val, sizeof(val)), 200);
+    CHECK(!strcmp(val, "breaking") || !strcmp(val, "broken"));
+    CHECK_OK(lr_lease_renew(&la)); /* LeaseIsBrokenAndCannotBeRenewed */
+    run_until(EV_LOST, 5000);
+    CHECK_ERR(rec_first(EV_LOST, &la)->status, LR_ELOST);
+    CHECK_OK(lr_lease_acquire(&lb, 10000));
+    run_until(EV_ACQ, 10000);
+    CHECK(rec_first(EV_ACQ, &lb) != NULL);
+    CHECK(rec_first(EV_ACQ, &lb)->at_ns - t0 >= 1000000000ull);
+    CHECK(lr_lease_fence(&lb) > f1);
+    lr_lease_deinit(&la);
+    lr_lease_deinit(&lb);
+    close_mgr(a);
+    close_mgr(b);
+}
+
+TESTS(T(acquire_conflict_renew_release_and_metadata), T(break_and_change), T(wrong_key_is_an_authentication_error),
       T(connection_string_configures_the_backend),
       T(renewals_across_idle_gaps),
       T(two_managers_compete_for_100_names), T(keep_alive_connections_are_reused),

@@ -383,7 +383,60 @@ TEST(steady_state_renewals_allocate_nothing)
     close_mgr(m);
 }
 
-TESTS(T(acquire_conflict_and_holder), T(renewals_follow_the_schedule_with_jitter),
+/* Break evicts the holder (its next renewal hears LR_ELOST), nobody gets the
+ * name before the period ends; change keeps the lease under a new token. */
+TEST(break_and_change)
+{
+    rec_setup();
+    struct lr_manager *a = new_mgr(NULL, 900), *b = new_mgr(store_uri, 900);
+    CHECK(a && b);
+    struct lr_lease la, lb, lc;
+    CHECK_OK(lr_lease_init(a, &la, "bc", NULL));
+    CHECK_OK(lr_lease_init(b, &lb, "bc", NULL));
+    CHECK_OK(lr_lease_init(a, &lc, "ch", NULL));
+    CHECK_ERR(lr_lease_change(&lc), -EBUSY); /* not held */
+    CHECK_OK(lr_lease_break(&lb, 0));        /* nothing held: fine */
+    run_until(EV_BROKEN, 1000);
+    CHECK_OK(rec_first(EV_BROKEN, &lb)->status);
+    CHECK_OK(lr_lease_acquire(&la, 1000));
+    CHECK_OK(lr_lease_acquire(&lc, 1000));
+    run_until(0, 100);
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
+    CHECK_ERR(lr_lease_break(&la, 100), -EBUSY);    /* the holder itself: release instead */
+    CHECK_ERR(lr_lease_break(&lb, 61000), -ERANGE);
+    uint64_t f1 = lr_lease_fence(&la);
+    nev = 0;
+    uint64_t t0 = mono_ns();
+    CHECK_OK(lr_lease_break(&lb, 400));
+    run_until(EV_BROKEN, 1000);
+    CHECK_OK(rec_first(EV_BROKEN, &lb)->status);
+    CHECK_OK(lr_lease_try_acquire(&lb)); /* inside the break period: refused */
+    run_until(EV_ACQFAIL, 1000);
+    CHECK_ERR(rec_first(EV_ACQFAIL, &lb)->status, LR_ECONFLICT);
+    run_until(EV_LOST, 1000); /* the holder's next renewal is refused */
+    CHECK_ERR(rec_first(EV_LOST, &la)->status, LR_ELOST);
+    CHECK_OK(lr_lease_acquire(&lb, 2000));
+    run_until(EV_ACQ, 2000);
+    CHECK(rec_first(EV_ACQ, &lb)->at_ns - t0 >= 400000000ull); /* not before the period */
+    CHECK(lr_lease_fence(&lb) > f1);
+    /* change: lc keeps renewing under its new token */
+    nev = 0;
+    CHECK_OK(lr_lease_change(&lc));
+    CHECK_ERR(lr_lease_change(&lc), -EBUSY); /* one at a time */
+    run_until(EV_CHANGED, 1000);
+    CHECK_OK(rec_first(EV_CHANGED, &lc)->status);
+    run_until(0, 800);
+    CHECK(rec_count(EV_RENEW, &lc) >= 2);
+    CHECK_EQ(rec_count(EV_LOST, &lc), 0);
+    CHECK_EQ(lr_lease_state(&lc), LR_LEASE_HELD);
+    lr_lease_deinit(&la);
+    lr_lease_deinit(&lb);
+    lr_lease_deinit(&lc);
+    close_mgr(a);
+    close_mgr(b);
+}
+
+TESTS(T(acquire_conflict_and_holder), T(break_and_change), T(renewals_follow_the_schedule_with_jitter),
       T(unreachable_store_retries_then_loses_at_valid_until),
       T(stalled_store_jeopardy_then_lost_at_valid_until),
       T(recovers_when_the_store_returns_in_time),

@@ -530,7 +530,54 @@ TEST(ten_thousand_leases_renew_without_allocating)
     redis_server_destroy(&s);
 }
 
-TESTS(T(acquire_conflict_release_and_the_keys), T(two_managers_compete_for_1000_names),
+TEST(break_and_change)
+{
+    rec_setup();
+    struct redis_server s;
+    CHECK_OK(redis_server_start(&s, NULL));
+    struct lr_manager *a = mgr(server_uri(&s, NULL, NULL), 900, 0, 0);
+    struct lr_manager *b = mgr(uri, 900, 0, 0);
+    CHECK(a && b);
+    struct lr_lease la, lb;
+    CHECK_OK(lr_lease_init(a, &la, "brk", NULL));
+    CHECK_OK(lr_lease_init(b, &lb, "brk", NULL));
+    CHECK_OK(lr_lease_acquire(&la, 2000));
+    run_until(EV_ACQ, 2000);
+    char before[64], after[64];
+    CHECK_OK(cli(&s, before, sizeof(before), "HGET", "lr:{brk}", "owner"));
+    CHECK_OK(lr_lease_change(&la));
+    run_until(EV_CHANGED, 2000);
+    CHECK_OK(rec_first(EV_CHANGED, &la)->status);
+    CHECK_OK(cli(&s, after, sizeof(after), "HGET", "lr:{brk}", "owner"));
+    CHECK_EQ(strlen(after), 32);
+    CHECK(strcmp(before, after) != 0); /* the store holds the new token */
+    run_until(0, 700);
+    CHECK(rec_count(EV_RENEW, &la) >= 2); /* renewals go on under it */
+    uint64_t f1 = lr_lease_fence(&la);
+    uint64_t t0 = mono_ns();
+    CHECK_OK(lr_lease_break(&lb, 500));
+    run_until(EV_BROKEN, 2000);
+    CHECK_OK(rec_first(EV_BROKEN, &lb)->status);
+    char out[64];
+    CHECK_OK(cli(&s, out, sizeof(out), "HGET", "lr:{brk}", "owner"));
+    CHECK(!strcmp(out, ""));
+    CHECK_OK(cli(&s, out, sizeof(out), "PTTL", "lr:{brk}", NULL));
+    CHECK(atoll(out) > 0 && atoll(out) <= 500);
+    run_until(EV_LOST, 1000);
+    CHECK_ERR(rec_first(EV_LOST, &la)->status, LR_ELOST);
+    CHECK_OK(lr_lease_acquire(&lb, 3000));
+    run_until(EV_ACQ, 3000);
+    CHECK(rec_first(EV_ACQ, &lb) != NULL);
+    CHECK(rec_first(EV_ACQ, &lb)->at_ns - t0 >= 500000000ull);
+    CHECK(lr_lease_fence(&lb) > f1);
+    lr_lease_deinit(&la);
+    lr_lease_deinit(&lb);
+    close_mgr(a);
+    close_mgr(b);
+    redis_server_destroy(&s);
+}
+
+TESTS(T(acquire_conflict_release_and_the_keys), T(break_and_change), T(two_managers_compete_for_1000_names),
       T(script_flush_mid_run_reloads_transparently),
       T(server_killed_jeopardy_then_lost_at_valid_until),
       T(server_killed_and_back_in_time_holds_on),

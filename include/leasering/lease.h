@@ -84,6 +84,14 @@ struct lr_lease_cbs {
     /* A release finished: 0, or LR_ELOST if the store said it was no longer
      * ours, or a transport error (the store will expire it by its TTL). */
     void (*released)(struct lr_lease *l, int status);
+    /* lr_lease_break() finished: 0 (whatever lease was on the name ends
+     * within the break period; 0 also when there was none), or an error. */
+    void (*broken)(struct lr_lease *l, int status);
+    /* lr_lease_change() finished: 0 (the lease is held under a new owner
+     * token from now on) or a transport error (the old token still holds).
+     * If the store says the lease is not ours any more, the lease is lost
+     * instead: the lost callback (LR_ELOST) comes, not this one. */
+    void (*changed)(struct lr_lease *l, int status);
 };
 
 struct lr_manager_opts {
@@ -148,8 +156,10 @@ struct lr_lease {
     int64_t holder_ttl_ms;
     struct lr_lease_stats stats;
     uint8_t token[16];            /* owner token of the current acquisition */
+    uint8_t next_token[16];       /* lr_lease_change: the token being installed */
+    uint32_t break_ms;            /* lr_lease_break: the break period asked for */
     uint8_t state;
-    uint8_t flags;
+    uint16_t flags;
     uint8_t attempt;
     uint8_t name_len;
     uint8_t holder_len;
@@ -263,6 +273,29 @@ LR_API int lr_lease_release(struct lr_lease *l);
  * is not HELD or in JEOPARDY.  Allocates: never.
  */
 LR_API int lr_lease_renew(struct lr_lease *l);
+
+/*
+ * lr_lease_break - end the lease on @l's name, whoever holds it, within
+ * @break_period_ms (0: at once), as an operator would to evict a stuck
+ * holder. The holder's next renewal is refused (it loses with LR_ELOST);
+ * nobody can acquire the name before the period ends. @l need not hold the
+ * lease (it usually does not) and must be IDLE or LOST. The outcome arrives
+ * as the broken callback. Azure rounds the period up to whole seconds, at
+ * most 60.
+ * Returns: 0; -EBUSY (@l is acquiring, held or releasing); -ERANGE (period
+ * above 60 s); -ECANCELED (manager closing).  Allocates: never.
+ */
+LR_API int lr_lease_break(struct lr_lease *l, uint32_t break_period_ms);
+
+/*
+ * lr_lease_change - keep holding @l under a fresh owner token (for handing a
+ * lease to another component of the same holder, or rotating a token that
+ * may have leaked). The fencing token does not change. The outcome arrives
+ * as the changed callback; renewals continue meanwhile.
+ * Returns: 0; -EBUSY (not HELD, or another request of @l is in flight).
+ * Allocates: never.
+ */
+LR_API int lr_lease_change(struct lr_lease *l);
 
 /* lr_lease_set_auto_renew - turn automatic renewal on (default) or off. With
  * it off the lease is lost at valid_until unless you call lr_lease_renew. */
