@@ -1,23 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* azurite.c - see azurite.h. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <limits.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "azurite.h"
+#include "proc.h"
 
 #define START_TIMEOUT_MS 30000 /* ready after 0.7-1.8 s on a busy machine */
 #define STOP_TIMEOUT_MS 5000
@@ -25,8 +18,7 @@
 #define POLL_MS 20
 #define PORT_TRIES 5
 #define LOG_TAIL_LINES 20
-#define DIR_PREFIX "/tmp/leasering-azurite-"
-#define MAX_TRACKED 16
+#define DIR_PREFIX PROC_DIR_PREFIX "azurite-"
 #define BIN_REL "node_modules/.bin/azurite-blob"
 #define PKG_REL "node_modules/azurite/package.json"
 
@@ -35,108 +27,6 @@ static const char azurite_hint[] = "azurite not found: run scripts/setup "
                                    " with npm into node_modules/)\n";
 static const char node_hint[] = "node not found on PATH (azurite-blob is a node script): "
                                 "install it with `apt-get install nodejs` (or run scripts/setup)\n";
-
-/* ---- time ---- */
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-static pid_t waitpid_eintr(pid_t pid, int *status, int flags)
-{
-    pid_t r;
-    do
-        r = waitpid(pid, status, flags);
-    while (r < 0 && errno == EINTR);
-    return r;
-}
-
-/* ---- cleanup at exit ----
- * A failed CHECK returns from the test without azurite_destroy, and the
- * struct is gone by then: keep copies of pid and dir for the exit hook.
- * Crashes skip atexit; PR_SET_PDEATHSIG still kills the servers then. */
-
-struct tracked {
-    pid_t pid;
-    char dir[sizeof(((struct azurite *)0)->dir)];
-};
-
-static struct tracked tracked[MAX_TRACKED];
-static int exit_hook_armed;
-
-static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
-{
-    (void)sb;
-    (void)type;
-    (void)ftw;
-    remove(path);
-    return 0; /* keep going: remove as much as possible */
-}
-
-static void remove_tree(const char *dir)
-{
-    /* Only ever our own mkdtemp dirs, even if a struct holds garbage. */
-    if (strncmp(dir, DIR_PREFIX, strlen(DIR_PREFIX)) != 0 || strstr(dir, ".."))
-        return;
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void cleanup_at_exit(void)
-{
-    for (int i = 0; i < MAX_TRACKED; i++) {
-        struct tracked *t = &tracked[i];
-        if (t->pid > 0) {
-            kill(t->pid, SIGKILL);
-            waitpid_eintr(t->pid, NULL, 0);
-        }
-        if (t->dir[0])
-            remove_tree(t->dir);
-        memset(t, 0, sizeof(*t));
-    }
-}
-
-static struct tracked *find_tracked(const char *dir)
-{
-    struct tracked *free_slot = NULL;
-    for (int i = 0; i < MAX_TRACKED; i++) {
-        if (!strcmp(tracked[i].dir, dir))
-            return &tracked[i];
-        if (!free_slot && !tracked[i].dir[0])
-            free_slot = &tracked[i];
-    }
-    return free_slot;
-}
-
-/* Record a->pid for a->dir. A full table only loses the exit-time cleanup. */
-static void track(const struct azurite *a)
-{
-    if (!exit_hook_armed) {
-        exit_hook_armed = 1;
-        atexit(cleanup_at_exit);
-    }
-    struct tracked *t = find_tracked(a->dir);
-    if (!t)
-        return;
-    t->pid = a->pid;
-    snprintf(t->dir, sizeof(t->dir), "%s", a->dir);
-}
-
-static void forget(const struct azurite *a)
-{
-    struct tracked *t = find_tracked(a->dir);
-    if (t && t->dir[0])
-        memset(t, 0, sizeof(*t));
-}
 
 /* ---- where azurite lives ---- */
 
@@ -207,136 +97,14 @@ static int check_installed(const char *bin)
     return 0;
 }
 
-/* ---- spawning ---- */
-
-static void set_cloexec_from(int first)
-{
-#ifdef CLOSE_RANGE_CLOEXEC
-    if (close_range((unsigned)first, ~0u, CLOSE_RANGE_CLOEXEC) == 0)
-        return;
-#endif
-    long max = sysconf(_SC_OPEN_MAX);
-    if (max < 0 || max > 65536)
-        max = 65536;
-    for (int fd = first; fd < max; fd++)
-        fcntl(fd, F_SETFD, FD_CLOEXEC); /* EBADF for closed fds: fine */
-}
-
-/* Between fork and exec: async-signal-safe calls only. Reports failure as an
- * errno on @err_fd, which exec closes on success. */
-static _Noreturn void child_exec(const char *const *argv, const char *dir, int log_fd, int err_fd,
-                                 pid_t parent)
-{
-    int err;
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    struct sigaction dfl = {.sa_handler = SIG_DFL};
-    sigaction(SIGPIPE, &dfl, NULL);
-    /* Die with the thread that forked us, even on its crash; if it already
-     * died before prctl, we were reparented and must not run at all. */
-    if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
-        goto fail;
-    if (getppid() != parent) {
-        errno = ESRCH;
-        goto fail;
-    }
-    if (chdir(dir) < 0)
-        goto fail;
-    int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null_fd < 0 || dup2(null_fd, STDIN_FILENO) < 0)
-        goto fail;
-    if (dup2(log_fd, STDOUT_FILENO) < 0 || dup2(log_fd, STDERR_FILENO) < 0)
-        goto fail;
-    set_cloexec_from(STDERR_FILENO + 1);
-    execv(argv[0], (char *const *)argv);
-fail:
-    err = errno;
-    while (write(err_fd, &err, sizeof(err)) < 0 && errno == EINTR)
-        ;
-    _exit(127);
-}
-
-/* fork + execv; 0 with *pid set once exec succeeded, or -errno. */
-static int spawn(const char *const *argv, const char *dir, int log_fd, pid_t *pid)
-{
-    int ep[2];
-    if (pipe2(ep, O_CLOEXEC) < 0)
-        return -errno;
-    pid_t parent = getpid();
-    pid_t child = fork();
-    if (child < 0) {
-        int rc = -errno;
-        close(ep[0]);
-        close(ep[1]);
-        return rc;
-    }
-    if (child == 0)
-        child_exec(argv, dir, log_fd, ep[1], parent);
-    close(ep[1]);
-    int err = 0;
-    ssize_t n;
-    do
-        n = read(ep[0], &err, sizeof(err));
-    while (n < 0 && errno == EINTR);
-    close(ep[0]);
-    if (n == (ssize_t)sizeof(err)) {
-        waitpid_eintr(child, NULL, 0);
-        return err > 0 ? -err : -EIO;
-    }
-    *pid = child; /* EOF: exec closed the pipe */
-    return 0;
-}
-
 /* ---- readiness ---- */
-
-static int pick_port(int *port)
-{
-    for (int i = 0; i < 16; i++) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return -errno;
-        struct sockaddr_in sa = {.sin_family = AF_INET};
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof(sa);
-        int rc = 0;
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-            getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
-            rc = -errno;
-        close(fd); /* free again; Azurite binds it next (a race we retry) */
-        if (rc < 0)
-            return rc;
-        *port = ntohs(sa.sin_port);
-        /* Azurite's default ports (someone may run one) and a system redis. */
-        if ((*port < 10000 || *port > 10002) && *port != 6379)
-            return 0;
-    }
-    return -EADDRINUSE;
-}
-
-static int connect_port(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    struct timeval tv = {.tv_sec = 0, .tv_usec = PROBE_TIMEOUT_MS * 1000};
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 /* Sends @req on a fresh connection and reads until @want bytes arrived (or
  * EOF/timeout) into @buf. Returns the byte count, or -1 if it could not send. */
 static ssize_t exchange(int port, const void *req, size_t req_len, char *buf, size_t cap,
                         size_t want)
 {
-    int fd = connect_port(port);
+    int fd = proc_connect(port, PROBE_TIMEOUT_MS);
     if (fd < 0)
         return -1;
     ssize_t have = -1;
@@ -394,53 +162,6 @@ static int probe_tls(int port)
 
 /* ---- the server ---- */
 
-/* Reap @a if it has exited; returns 1 if it is gone. */
-static int reaped(struct azurite *a)
-{
-    pid_t r = waitpid_eintr(a->pid, NULL, WNOHANG);
-    if (r == 0)
-        return 0;
-    a->pid = 0; /* r == pid, or ECHILD: someone else reaped it */
-    track(a);
-    return 1;
-}
-
-static void kill_and_reap(struct azurite *a)
-{
-    if (!a->pid)
-        return;
-    kill(a->pid, SIGKILL);
-    waitpid_eintr(a->pid, NULL, 0);
-    a->pid = 0;
-    track(a);
-}
-
-static off_t file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? st.st_size : 0;
-}
-
-/* 1 if the log, from byte @from on, contains @needle not followed by a digit
- * (so ":1234" does not match ":12345"). */
-static int log_contains(const struct azurite *a, off_t from, const char *needle)
-{
-    char buf[16384];
-    int fd = open(a->logfile, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = pread(fd, buf, sizeof(buf) - 1, from);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    size_t len = strlen(needle);
-    for (const char *p = buf; (p = strstr(p, needle)) != NULL; p++)
-        if (p[len] < '0' || p[len] > '9')
-            return 1;
-    return 0;
-}
-
 static void print_log_tail(const struct azurite *a, const char *what, int rc)
 {
     const char *why = rc == -EIO         ? "it exited during startup"
@@ -448,29 +169,22 @@ static void print_log_tail(const struct azurite *a, const char *what, int rc)
                                          : strerror(-rc);
     fprintf(stderr, "azurite on %s://127.0.0.1:%d %s: %s; last %d lines of %s:\n",
             a->https ? "https" : "http", a->port, what, why, LOG_TAIL_LINES, a->logfile);
-    char buf[16384];
-    int fd = open(a->logfile, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fprintf(stderr, "  (no log: %s)\n", strerror(errno));
-        return;
-    }
-    off_t size = file_size(a->logfile);
-    off_t from = size > (off_t)sizeof(buf) ? size - (off_t)sizeof(buf) : 0;
-    ssize_t n = pread(fd, buf, sizeof(buf), from);
-    close(fd);
-    if (n <= 0) {
-        fprintf(stderr, "  (log is empty)\n");
-        return;
-    }
-    size_t start = (size_t)n;
-    if (buf[start - 1] == '\n')
-        start--; /* the final newline ends the last line, it does not start one */
-    for (int lines = 0; start > 0; start--)
-        if (buf[start - 1] == '\n' && ++lines == LOG_TAIL_LINES)
-            break;
-    fwrite(buf + start, 1, (size_t)n - start, stderr);
-    if (buf[n - 1] != '\n')
-        fputc('\n', stderr);
+    proc_log_tail(a->logfile, LOG_TAIL_LINES);
+}
+
+struct ready_ctx {
+    const struct azurite *a;
+    const char *listening; /* the log line that says it listens on our port */
+    off_t log_from;
+};
+
+/* Ready: the log says it listens, and the port gives a protocol answer. */
+static int is_ready(void *arg)
+{
+    const struct ready_ctx *c = arg;
+    const struct azurite *a = c->a;
+    return proc_log_contains(a->logfile, c->log_from, c->listening) &&
+           (a->https ? probe_tls(a->port) : probe_http(a->port));
 }
 
 /* One spawn on a->port, then wait until it is ready. On failure the process
@@ -507,41 +221,23 @@ static int launch(struct azurite *a)
     snprintf(listening, sizeof(listening), "successfully listens on %s://127.0.0.1:%d",
              a->https ? "https" : "http", a->port);
 
-    int log_fd = open(a->logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (log_fd < 0)
-        return -errno;
-    off_t log_from = file_size(a->logfile);
-    rc = spawn(argv, a->dir, log_fd, &a->pid);
-    close(log_fd);
+    off_t log_from;
+    rc = proc_spawn_logged(argv, a->dir, a->logfile, &log_from, &a->pid);
     if (rc == -ENOENT)
         fputs(node_hint, stderr); /* the script exists (checked above): its interpreter does not */
     if (rc < 0)
         return rc;
-    track(a);
+    proc_track(a->dir, a->pid);
 
-    uint64_t deadline = now_ms() + START_TIMEOUT_MS;
-    for (;;) {
-        if (reaped(a)) {
-            rc = -EIO;
-            break;
-        }
-        if (log_contains(a, log_from, listening) &&
-            (a->https ? probe_tls(a->port) : probe_http(a->port))) {
-            if (!reaped(a))
-                return 0;
-            rc = -EIO;
-            break;
-        }
-        if (now_ms() >= deadline) {
-            rc = -ETIMEDOUT;
-            break;
-        }
-        sleep_ms(POLL_MS);
-    }
-    kill_and_reap(a);
-    if (rc == -EIO && log_contains(a, log_from, "EADDRINUSE"))
-        rc = -EADDRINUSE;
-    return rc;
+    struct ready_ctx ctx = {.a = a, .listening = listening, .log_from = log_from};
+    const struct proc_ready ready = {
+        .ready = is_ready,
+        .ctx = &ctx,
+        .in_use = "EADDRINUSE",
+        .timeout_ms = START_TIMEOUT_MS,
+        .poll_ms = POLL_MS,
+    };
+    return proc_await_ready(&a->pid, a->dir, a->logfile, log_from, &ready);
 }
 
 /* 1 if @word would override an option we set: a second --blobPort wins, and
@@ -556,19 +252,6 @@ static int overrides_fixed(const char *word)
             return 1;
     }
     return 0;
-}
-
-/* realpath of @path into @out: Azurite runs in its own dir, where a relative
- * path would not resolve. Prints why on failure. */
-static int abs_path(char *out, size_t cap, const char *what, const char *path)
-{
-    char buf[PATH_MAX];
-    if (!realpath(path, buf)) {
-        int rc = -errno;
-        fprintf(stderr, "azurite: %s %s: %s\n", what, path, strerror(-rc));
-        return rc;
-    }
-    return snprintf(out, cap, "%s", buf) >= (int)cap ? -ENAMETOOLONG : 0;
 }
 
 int azurite_start(struct azurite *a, const char *cert, const char *key, const char *const *extra)
@@ -587,25 +270,21 @@ int azurite_start(struct azurite *a, const char *cert, const char *key, const ch
     }
     if (cert) {
         int rc;
-        if ((rc = abs_path(a->cert, sizeof(a->cert), "certificate", cert)) < 0 ||
-            (rc = abs_path(a->key, sizeof(a->key), "key", key)) < 0) {
+        if ((rc = proc_abs_path(a->cert, sizeof(a->cert), "azurite: certificate", cert)) < 0 ||
+            (rc = proc_abs_path(a->key, sizeof(a->key), "azurite: key", key)) < 0) {
             memset(a, 0, sizeof(*a));
             return rc;
         }
         a->https = 1;
     }
-    snprintf(a->dir, sizeof(a->dir), "%sXXXXXX", DIR_PREFIX);
-    if (!mkdtemp(a->dir)) {
-        int rc = -errno;
-        a->dir[0] = '\0';
+    int rc = proc_mkdtemp(a->dir, sizeof(a->dir), DIR_PREFIX);
+    if (rc < 0)
         return rc;
-    }
     snprintf(a->logfile, sizeof(a->logfile), "%s/azurite.log", a->dir);
-    track(a);
 
-    int rc = -EADDRINUSE;
+    rc = -EADDRINUSE;
     for (int i = 0; i < PORT_TRIES && rc == -EADDRINUSE; i++) {
-        rc = pick_port(&a->port);
+        rc = proc_pick_port(&a->port);
         if (rc == 0)
             rc = launch(a);
     }
@@ -631,45 +310,26 @@ int azurite_restart(struct azurite *a)
 
 int azurite_stop(struct azurite *a)
 {
-    if (!a->pid)
-        return 0;
-    kill(a->pid, SIGTERM);
-    kill(a->pid, SIGCONT); /* a stopped process handles SIGTERM only once continued */
-    uint64_t deadline = now_ms() + STOP_TIMEOUT_MS;
-    while (!reaped(a)) {
-        if (now_ms() >= deadline) {
-            kill_and_reap(a);
-            return -ETIMEDOUT;
-        }
-        sleep_ms(5);
-    }
-    return 0;
+    return proc_stop(&a->pid, a->dir, STOP_TIMEOUT_MS);
 }
 
 int azurite_kill(struct azurite *a)
 {
-    if (!a->pid)
-        return -ESRCH;
-    kill_and_reap(a);
-    return 0;
+    return proc_kill(&a->pid, a->dir);
 }
 
 void azurite_destroy(struct azurite *a)
 {
     azurite_stop(a);
     if (a->dir[0]) {
-        remove_tree(a->dir);
-        forget(a);
+        proc_rmtree(a->dir);
         a->dir[0] = '\0';
     }
 }
 
 void azurite_addr(const struct azurite *a, struct sockaddr_in *out)
 {
-    memset(out, 0, sizeof(*out));
-    out->sin_family = AF_INET;
-    out->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    out->sin_port = htons((uint16_t)a->port);
+    proc_loopback_addr(a->port, out);
 }
 
 int azurite_url(const struct azurite *a, char *buf, size_t cap)

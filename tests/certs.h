@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * certs.h - throwaway TLS material for tests, made with the `openssl` command
- * line tool (fork + execvp, never a shell), plus run_capture, the small
- * "run a tool and capture its output" helper it is built on, which tests also
- * use for `openssl verify`, `openssl s_client` and the like.
+ * line tool (fork + execvp, never a shell). It includes proc.h for
+ * run_capture, the small "run a tool and capture its output" helper it is
+ * built on, which tests also use for `openssl verify`, `openssl s_client` and
+ * the like.
  *
  * certs_make writes, in one directory:
  *   ca.pem, ca.key          a CA: self-signed, basicConstraints CA:TRUE,
@@ -30,6 +31,8 @@
 #define LR_TEST_CERTS_H
 
 #include <stddef.h>
+
+#include "proc.h" /* run_capture */
 
 #define CERTS_PATH_MAX 256
 
@@ -62,17 +65,5 @@ int certs_make(struct certs *c, const char *dir);
 /* certs_destroy - remove the files certs_make wrote (and the dir, if it made
  * it). Safe on a struct whose certs_make failed, and twice. */
 void certs_destroy(struct certs *c);
-
-/*
- * run_capture - run @argv (argv[0] looked up on PATH, no shell) and wait for it.
- * @input: written to its stdin, which is then closed; NULL: stdin is /dev/null.
- * @out/@cap: receives stdout AND stderr interleaved, NUL-terminated, truncated
- *            to @cap-1 bytes (the rest is drained), or NULL/0 to discard.
- * @timeout_ms: the child is SIGKILLed when it has not exited by then.
- * Returns: the exit status (>= 0; 128+signal if killed by a signal);
- * -ENOENT no such program; -ETIMEDOUT; -EINVAL; other -errno.
- */
-int run_capture(const char *const *argv, const char *input, char *out, size_t cap,
-                int timeout_ms);
 
 #endif

@@ -20,40 +20,10 @@
  */
 #include <errno.h>
 #include <stdbool.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
+#include "guard.h"
 #include "harness.h"
 #include "http.h"
-
-/* ---- Guard page ---- */
-
-#define GUARD_SPAN (64 * 1024) /* usable bytes before the PROT_NONE page */
-
-static char *guard_base;
-
-/* Copy src[0..n) so that it ends exactly where the inaccessible page begins. */
-static char *guard_tail(const char *src, size_t n)
-{
-    if (!guard_base) {
-        size_t page = (size_t)sysconf(_SC_PAGESIZE);
-        char *m = mmap(NULL, GUARD_SPAN + page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                       -1, 0);
-        if (m == MAP_FAILED || mprotect(m + GUARD_SPAN, page, PROT_NONE) != 0) {
-            perror("guard page");
-            exit(1);
-        }
-        guard_base = m;
-    }
-    if (n > GUARD_SPAN) {
-        fprintf(stderr, "guard_tail: %zu bytes do not fit\n", n);
-        exit(1);
-    }
-    char *dst = guard_base + GUARD_SPAN - n;
-    if (n > 0)
-        memmove(dst, src, n);
-    return dst;
-}
 
 /* ---- Rendering a token stream ---- */
 
@@ -69,13 +39,7 @@ struct render {
 
 static void put(struct render *r, const char *s, size_t n)
 {
-    if (r->n + n >= sizeof(r->text)) {
-        fprintf(stderr, "render overflow\n");
-        exit(1);
-    }
-    memcpy(r->text + r->n, s, n);
-    r->n += n;
-    r->text[r->n] = '\0';
+    guard_put(r->text, sizeof(r->text), &r->n, s, n);
 }
 
 static void puts_r(struct render *r, const char *s)
@@ -94,20 +58,6 @@ static void put_escaped(struct render *r, const char *s, size_t n)
             int k = snprintf(tmp, sizeof(tmp), "\\x%02x", c);
             put(r, tmp, (size_t)k);
         }
-    }
-}
-
-static const char *err_name(int err)
-{
-    switch (err) {
-    case -EPROTO:
-        return "EPROTO";
-    case -EMSGSIZE:
-        return "EMSGSIZE";
-    case -EAGAIN:
-        return "EAGAIN";
-    default:
-        return "UNEXPECTED";
     }
 }
 
@@ -361,7 +311,7 @@ failed:
     if (r->in_body)
         put(r, "\n", 1);
     put(r, "!", 1);
-    puts_r(r, err_name(rc));
+    puts_r(r, guard_err_name(rc));
     /* Sticky: neither good bytes, nor an empty call, nor EOF may clear it. */
     SANE(lr_http_parse(p, guard_tail("HTTP/1.1 200 OK\r\n", 17), 17, &tok) == rc);
     SANE(lr_http_parse(p, NULL, 0, &tok) == rc);
@@ -372,15 +322,21 @@ failed:
 
 static struct render whole_r;
 static struct render split_r;
-static size_t cuts[GUARD_SPAN];
 
-static bool same(const struct render *a, const struct render *b, const char *what, size_t at)
+/* A render as guard_check_splits compares it. */
+static struct guard_view view(const struct render *r)
 {
-    if (a->n == b->n && !memcmp(a->text, b->text, a->n) && a->eof == b->eof)
-        return true;
-    fprintf(stderr, "%s at %zu differs:\n  whole: %.400s [eof %d]\n  split: %.400s [eof %d]\n",
-            what, at, a->text, a->eof, b->text, b->eof);
-    return false;
+    return (struct guard_view){.text = r->text, .n = r->n, .err = r->err, .pending = r->pending,
+                               .eof = r->eof};
+}
+
+static bool split_feed(void *ctx, const char *msg, size_t len, const size_t *cuts, size_t ncuts,
+                       struct guard_view *out)
+{
+    if (!feed(msg, len, cuts, ncuts, *(const bool *)ctx, &split_r))
+        return false;
+    *out = view(&split_r);
+    return true;
 }
 
 /*
@@ -391,6 +347,8 @@ static bool same(const struct render *a, const struct render *b, const char *wha
  */
 static bool check_msg(const char *msg, size_t len, bool head, const char *expect, int eof)
 {
+    const struct guard_split g = {
+        .feed = split_feed, .pairs_max = 128, .show_eof = true, .ctx = &head};
     if (!feed(msg, len, NULL, 0, head, &whole_r))
         return false;
     if (expect && (strcmp(whole_r.text, expect) != 0 || whole_r.eof != eof)) {
@@ -399,45 +357,8 @@ static bool check_msg(const char *msg, size_t len, bool head, const char *expect
                 whole_r.text, whole_r.eof, expect, eof);
         return false;
     }
-    for (size_t i = 1; i < len; i++) {
-        cuts[0] = i;
-        if (!feed(msg, len, cuts, 1, head, &split_r) || !same(&whole_r, &split_r, "split", i))
-            return false;
-    }
-    for (size_t i = 1; i < len; i++)
-        cuts[i - 1] = i;
-    if (len > 1 && (!feed(msg, len, cuts, len - 1, head, &split_r) ||
-                    !same(&whole_r, &split_r, "byte at a time", 0)))
-        return false;
-    if (len <= 128) {
-        for (size_t i = 1; i < len; i++) {
-            for (size_t j = i + 1; j < len; j++) {
-                cuts[0] = i;
-                cuts[1] = j;
-                if (!feed(msg, len, cuts, 2, head, &split_r) ||
-                    !same(&whole_r, &split_r, "split2", i * 1000 + j))
-                    return false;
-            }
-        }
-    }
-    for (size_t k = 0; k < len; k++) {
-        if (!feed(msg, k, NULL, 0, head, &split_r))
-            return false;
-        size_t n = split_r.n;
-        if (split_r.err) {
-            if (!same(&whole_r, &split_r, "truncated", k))
-                return false;
-            continue;
-        }
-        if (split_r.pending)
-            n -= 3; /* "..." */
-        if (n > whole_r.n || memcmp(split_r.text, whole_r.text, n) != 0) {
-            fprintf(stderr, "truncated at %zu is no prefix:\n  whole: %.400s\n  trunc: %.400s\n", k,
-                    whole_r.text, split_r.text);
-            return false;
-        }
-    }
-    return true;
+    struct guard_view whole = view(&whole_r);
+    return guard_check_splits(&g, &whole, msg, len);
 }
 
 /* ---- The table ---- */
@@ -1367,12 +1288,6 @@ TEST(large_body_in_pieces)
 }
 
 /* ---- Writer ---- */
-
-/* out[0..cap) placed at the end of the guard page: a write past cap faults. */
-static char *guard_out(size_t cap)
-{
-    return guard_tail("", 0) - cap;
-}
 
 /* The buffer still holds its fill pattern: a failed call wrote nothing. */
 static bool untouched(const char *out, size_t cap)
