@@ -8,6 +8,7 @@
 # shortest Azure lease) R times each, alternating, and prints medians.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 N=1000 SECS=30 CONNS=8 RUNS=3
 while [ $# -gt 0 ]; do
   case $1 in
@@ -25,12 +26,7 @@ pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
 KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq%2FK1SZFPTOtr%2FKBHBeksoGMGw%3D%3D'
 
-ec() { openssl req "$@" -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes 2>/dev/null; }
-ec -x509 -days 2 -subj /CN=bench-ca -keyout "$dir/ca.key" -out "$dir/ca.pem"
-ec -subj /CN=localhost -keyout "$dir/srv.key" -out "$dir/srv.csr"
-printf 'subjectAltName=DNS:localhost\n' >"$dir/ext"
-openssl x509 -req -in "$dir/srv.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
-  -days 2 -extfile "$dir/ext" -out "$dir/srv.pem" 2>/dev/null
+make_certs "$dir"
 
 start() { # start http|https -> port
   for _ in $(seq 1 10); do
@@ -52,8 +48,6 @@ start() { # start http|https -> port
 start http; http=$port
 start https; https=$port
 
-field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d$2)" "$1"; }
-median() { sort -g | awk '{a[NR]=$1} END{print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 echo "machine: $(nproc) cpu, $(uname -r), azurite $($AZ --version), node $(node --version); date: $(date -u +%F)"
 echo "$N leases, TTL 15000 ms, hold $SECS s, $CONNS connections, $RUNS runs each, alternating"
 for r in $(seq 1 "$RUNS"); do

@@ -8,6 +8,7 @@
 # `leasering bench --json` against each. Needs build/release (scripts/run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 N=10000 TTL=3000 SECS=15 RUNS=3
 while [ $# -gt 0 ]; do
   case $1 in
@@ -22,12 +23,7 @@ dir=$(mktemp -d /tmp/leasering-tls.XXXXXX)
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
 
-ec() { openssl req "$@" -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes 2>/dev/null; }
-ec -x509 -days 2 -subj /CN=bench-ca -keyout "$dir/ca.key" -out "$dir/ca.pem"
-ec -subj /CN=localhost -keyout "$dir/srv.key" -out "$dir/srv.csr"
-printf 'subjectAltName=DNS:localhost\n' >"$dir/ext"
-openssl x509 -req -in "$dir/srv.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
-  -days 2 -extfile "$dir/ext" -out "$dir/srv.pem" 2>/dev/null
+make_certs "$dir"
 
 start() { # start tls|plain -> sets port
   for _ in $(seq 1 20); do
@@ -55,8 +51,6 @@ start() { # start tls|plain -> sets port
 start plain; plain=$port
 start tls; tls=$port
 
-field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d$2)" "$1"; }
-median() { sort -g | awk '{a[NR]=$1} END{print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 echo "machine: $(nproc) cpu, $(uname -r), $(redis-server --version | awk '{print $3}'); date: $(date -u +%F)"
 echo "$N leases, TTL $TTL ms, hold $SECS s, $RUNS runs each, alternating"

@@ -1,0 +1,20 @@
+# bench/lib.sh - helpers the bench scripts share (sourced, not run).
+
+# make_certs DIR: a throwaway EC P-256 CA (DIR/ca.pem) and a server
+# certificate for localhost signed by it (DIR/srv.pem, DIR/srv.key).
+make_certs() {
+  local dir=$1
+  ec() { openssl req "$@" -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes 2>/dev/null; }
+  ec -x509 -days 2 -subj /CN=bench-ca -keyout "$dir/ca.key" -out "$dir/ca.pem"
+  ec -subj /CN=localhost -keyout "$dir/srv.key" -out "$dir/srv.csr"
+  printf 'subjectAltName=DNS:localhost\n' >"$dir/ext"
+  openssl x509 -req -in "$dir/srv.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 2 -extfile "$dir/ext" -out "$dir/srv.pem" 2>/dev/null
+}
+
+# field FILE EXPR: a value from a JSON file, EXPR in Python subscript form
+# (e.g. "['renew_latency_us']['p99']").
+field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d$2)" "$1"; }
+
+# median: the median of the numbers on stdin, one per line.
+median() { sort -g | awk '{a[NR]=$1} END{print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
