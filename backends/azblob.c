@@ -70,7 +70,7 @@ struct aconn {
     enum astate state;
     struct lr_lease *cur;    /* the lease whose request is in flight */
     bool got_bytes;          /* some of the answer arrived */
-    bool reused;             /* carried a request before this one */
+    unsigned sent;           /* requests sent on this connection since it opened */
     bool close_after;        /* the server said Connection: close */
     unsigned meta_tries;
     struct lr_timer timer;   /* request deadline */
@@ -117,9 +117,10 @@ static inline enum step step_of(const struct lr_lease *l)
     return (enum step)(l->req.batch & STEP_MASK);
 }
 
+/* A new step: its one retry (RETRIED) is still unused. */
 static void set_step(struct lr_lease *l, enum step s)
 {
-    l->req.batch = (uint16_t)((l->req.batch & RETRIED) | s);
+    l->req.batch = (uint16_t)s;
 }
 
 /* Lease ids are our 128-bit owner tokens written as GUIDs. */
@@ -321,7 +322,7 @@ static void start_connect(struct aconn *c)
 {
     uint32_t to = lr__manager_opts(c->b->m)->request_timeout_ms;
     c->state = A_CONNECTING;
-    c->reused = false;
+    c->sent = 0;
     if (lr__conn_connect(&c->net, (struct sockaddr *)&c->b->addr, c->b->addrlen,
                          to < 1000 ? 1000 : to) < 0)
         c->state = A_DOWN;
@@ -345,6 +346,7 @@ static void send_step(struct aconn *c)
         return;
     }
     lr__manager_stats(c->b->m)->requests++;
+    c->sent++;
     lr_timer_start(&c->timer, lr_loop_now_ms(c->net.loop) +
                                   lr__manager_opts(c->b->m)->request_timeout_ms);
 }
@@ -354,7 +356,6 @@ static void finish(struct aconn *c)
 {
     lr_timer_stop(&c->timer);
     c->cur = NULL;
-    c->reused = true;
     if (c->close_after) {
         c->close_after = false;
         c->state = A_CLOSING;
@@ -377,9 +378,10 @@ static void conn_fail(struct aconn *c, int err)
     }
     if (!l)
         return;
-    /* An idle keep-alive connection the server had closed: no answer came,
-     * so send the (idempotent) request once more on a fresh connection. */
-    if (!c->got_bytes && c->reused && !(l->req.batch & RETRIED) &&
+    /* A keep-alive connection the server had closed under us (the request
+     * was not its first, and no answer came): send the idempotent request
+     * once more on a fresh connection. Once per step. */
+    if (!c->got_bytes && c->sent > 1 && !(l->req.batch & RETRIED) &&
         (err == LR_EEOF || err == -ECONNRESET || err == -EPIPE)) {
         l->req.batch |= RETRIED;
         lr_list_push_tail(c->b->waiting.next, &l->req.link); /* to the front */
