@@ -13,7 +13,7 @@ static void *serve(void *arg)
     struct echo_server *s = arg;
     static __thread char buf[65536];
     for (;;) {
-        int fd = accept(s->listen_fd, NULL, NULL);
+        int fd = accept(s->peer.listen_fd, NULL, NULL);
         if (fd < 0)
             return NULL; /* listen socket shut down */
         if (s->mode == ECHO_CLOSE) {
@@ -51,28 +51,41 @@ static int bind_loopback(int fd, struct sockaddr_in *out)
     return 0;
 }
 
+int peer_start(struct tcp_peer *p, void *(*serve_fn)(void *arg), void *arg)
+{
+    memset(p, 0, sizeof(*p));
+    p->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (p->listen_fd < 0)
+        return -errno;
+    int rc = bind_loopback(p->listen_fd, &p->addr);
+    if (rc == 0 && listen(p->listen_fd, 16) < 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = -pthread_create(&p->thread, NULL, serve_fn, arg);
+    if (rc < 0)
+        close(p->listen_fd);
+    return rc;
+}
+
+void peer_stop(struct tcp_peer *p)
+{
+    shutdown(p->listen_fd, SHUT_RDWR);
+    pthread_join(p->thread, NULL);
+    close(p->listen_fd);
+}
+
 int echo_start(struct echo_server *s, enum echo_mode mode)
 {
     memset(s, 0, sizeof(*s));
     s->mode = mode;
-    s->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (s->listen_fd < 0)
-        return -errno;
-    int rc = bind_loopback(s->listen_fd, &s->addr);
-    if (rc == 0 && listen(s->listen_fd, 16) < 0)
-        rc = -errno;
-    if (rc == 0)
-        rc = -pthread_create(&s->thread, NULL, serve, s);
-    if (rc < 0)
-        close(s->listen_fd);
+    int rc = peer_start(&s->peer, serve, s);
+    s->addr = s->peer.addr;
     return rc;
 }
 
 void echo_stop(struct echo_server *s)
 {
-    shutdown(s->listen_fd, SHUT_RDWR);
-    pthread_join(s->thread, NULL);
-    close(s->listen_fd);
+    peer_stop(&s->peer);
 }
 
 int free_port_sockaddr(struct sockaddr_in *out)

@@ -10,13 +10,25 @@
 #include <netinet/in.h>
 #include <pthread.h>
 
+/* A listening socket on 127.0.0.1 (port chosen by the kernel) whose
+ * connections a thread serves: @serve_fn(arg) runs accept() on @listen_fd until
+ * it fails, which peer_stop() causes. The base of every fake server here. */
+struct tcp_peer {
+    int listen_fd;
+    struct sockaddr_in addr; /* 127.0.0.1:port */
+    pthread_t thread;
+};
+
+/* Returns 0 or -errno. */
+int peer_start(struct tcp_peer *p, void *(*serve_fn)(void *arg), void *arg);
+void peer_stop(struct tcp_peer *p);
+
 enum echo_mode { ECHO_ECHO, ECHO_CLOSE };
 
 struct echo_server {
-    int listen_fd;
-    struct sockaddr_in addr; /* 127.0.0.1:port */
+    struct tcp_peer peer;
+    struct sockaddr_in addr; /* = peer.addr, for callers */
     enum echo_mode mode;
-    pthread_t thread;
     unsigned long long bytes;
 };
 

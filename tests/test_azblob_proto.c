@@ -17,16 +17,15 @@
 #include <unistd.h>
 
 #include <leasering.h>
+#include "echo.h"
 #include "harness.h"
 #include "recorder.h"
 
 enum mode { CLOSE_AFTER_ANSWER, DROP_ON_REUSE };
 
 struct fake {
-    int lfd;
-    struct sockaddr_in addr;
+    struct tcp_peer peer;
     enum mode mode;
-    pthread_t thread;
     atomic_int answered;
     atomic_int dropped;
     atomic_int connections;
@@ -47,7 +46,7 @@ static void *serve(void *arg)
 {
     struct fake *f = arg;
     for (;;) {
-        int fd = accept(f->lfd, NULL, NULL);
+        int fd = accept(f->peer.listen_fd, NULL, NULL);
         if (fd < 0)
             return NULL;
         atomic_fetch_add(&f->connections, 1);
@@ -89,21 +88,12 @@ static int fake_start(struct fake *f, enum mode mode)
 {
     memset(f, 0, sizeof(*f));
     f->mode = mode;
-    f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    f->addr.sin_family = AF_INET;
-    f->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(f->addr);
-    if (bind(f->lfd, (struct sockaddr *)&f->addr, len) < 0 ||
-        getsockname(f->lfd, (struct sockaddr *)&f->addr, &len) < 0 || listen(f->lfd, 16) < 0)
-        return -errno;
-    return -pthread_create(&f->thread, NULL, serve, f);
+    return peer_start(&f->peer, serve, f);
 }
 
 static void fake_stop(struct fake *f)
 {
-    shutdown(f->lfd, SHUT_RDWR);
-    pthread_join(f->thread, NULL);
-    close(f->lfd);
+    peer_stop(&f->peer);
 }
 
 #define KEY "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq%2FK1SZFPTOtr%2FKBHBeksoGMGw%3D%3D"
@@ -112,7 +102,7 @@ static struct lr_manager *mgr(const struct fake *f)
 {
     char uri[256];
     snprintf(uri, sizeof(uri), "azblob://devstoreaccount1:%s@127.0.0.1:%d/fake?tls=no", KEY,
-             ntohs(f->addr.sin_port));
+             ntohs(f->peer.addr.sin_port));
     struct lr_manager_opts o = {.ttl_ms = 15000, .cbs = &rec_cbs, .connections = 1,
                                 .request_timeout_ms = 1000};
     struct lr_manager *m = NULL;

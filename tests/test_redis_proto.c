@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <leasering.h>
+#include "echo.h"
 #include "harness.h"
 #include "recorder.h"
 #include "resp.h"
@@ -22,10 +23,8 @@
 enum mode { GARBAGE, HUGE_BULK, WRONG_SHAPE, STALL_MID_REPLY, DEEP_NESTING };
 
 struct fake {
-    int lfd;
-    struct sockaddr_in addr;
+    struct tcp_peer peer;
     enum mode mode;
-    pthread_t thread;
     atomic_int evalshas;
 };
 
@@ -68,7 +67,7 @@ static void *serve(void *arg)
 {
     struct fake *f = arg;
     for (;;) {
-        int fd = accept(f->lfd, NULL, NULL);
+        int fd = accept(f->peer.listen_fd, NULL, NULL);
         if (fd < 0)
             return NULL;
         struct lr_resp_parser p;
@@ -100,21 +99,12 @@ static int fake_start(struct fake *f, enum mode mode)
 {
     memset(f, 0, sizeof(*f));
     f->mode = mode;
-    f->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    f->addr.sin_family = AF_INET;
-    f->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(f->addr);
-    if (bind(f->lfd, (struct sockaddr *)&f->addr, len) < 0 ||
-        getsockname(f->lfd, (struct sockaddr *)&f->addr, &len) < 0 || listen(f->lfd, 8) < 0)
-        return -errno;
-    return -pthread_create(&f->thread, NULL, serve, f);
+    return peer_start(&f->peer, serve, f);
 }
 
 static void fake_stop(struct fake *f)
 {
-    shutdown(f->lfd, SHUT_RDWR);
-    pthread_join(f->thread, NULL);
-    close(f->lfd);
+    peer_stop(&f->peer);
 }
 
 static void one_case(enum mode mode, int want)
@@ -123,7 +113,7 @@ static void one_case(enum mode mode, int want)
     struct fake f;
     CHECK_OK(fake_start(&f, mode));
     char uri[64];
-    snprintf(uri, sizeof(uri), "redis://127.0.0.1:%d", ntohs(f.addr.sin_port));
+    snprintf(uri, sizeof(uri), "redis://127.0.0.1:%d", ntohs(f.peer.addr.sin_port));
     struct lr_manager_opts o = {.ttl_ms = 2000, .cbs = &rec_cbs, .request_timeout_ms = 150};
     struct lr_manager *m;
     CHECK_OK(lr_manager_new(&m, loop, uri, &o));
