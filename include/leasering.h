@@ -12,5 +12,6 @@
 #include <leasering/lease.h>
 #include <leasering/backend.h>
 #include <leasering/tls.h>
+#include <leasering/poll.h>
 
 #endif

@@ -17,19 +17,9 @@
 #include "list.h"
 #include "wheel_int.h"
 
-struct lr__op;
+/* struct lr__op and struct lr__task are defined in <leasering/common.h>,
+ * because public caller-owned structs embed them. */
 typedef void (*lr__op_fn)(struct lr__op *op, int res, uint32_t cqe_flags);
-
-struct lr__op {
-    lr__op_fn complete; /* may free the owner when op->inflight reaches 0 */
-    uint32_t inflight;  /* CQEs still expected for this op */
-};
-
-/* A deferred call: runs once, on the next deferred or flush phase. */
-struct lr__task {
-    struct lr_list link; /* on loop->deferred or loop->flushq */
-    void (*run)(struct lr__task *t);
-};
 
 struct lr_loop {
     struct io_uring ring;

@@ -25,4 +25,20 @@ struct lr_list {
     struct lr_list *prev;
 };
 
+/*
+ * An io_uring request's completion hook, embedded in whatever owns the
+ * request (its address is the request's user_data). Public only because
+ * caller-owned structs (fd watchers) embed one; its fields are private.
+ */
+struct lr__op {
+    void (*complete)(struct lr__op *op, int res, uint32_t cqe_flags);
+    uint32_t inflight; /* completions still expected */
+};
+
+/* A deferred call queued on the loop. Public for the same reason; private. */
+struct lr__task {
+    struct lr_list link;
+    void (*run)(struct lr__task *t);
+};
+
 #endif
