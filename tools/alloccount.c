@@ -80,18 +80,29 @@ INTERPOSE void *calloc(size_t n, size_t m)
     return __libc_calloc(n, m);
 }
 
+/* A realloc that moved or released the old block counts as an allocation
+ * plus a free, as the sanitizer hooks see it, so allocs == frees still means
+ * "nothing outstanding". */
+static void *counted_realloc(void *p, size_t n)
+{
+    void *r = __libc_realloc(p, n);
+    if (r)
+        count_alloc();
+    if (p && (r || n == 0))
+        count_free(p);
+    return r;
+}
+
 INTERPOSE void *realloc(void *p, size_t n)
 {
-    count_alloc();
-    return __libc_realloc(p, n);
+    return counted_realloc(p, n);
 }
 
 INTERPOSE void *reallocarray(void *p, size_t n, size_t m)
 {
     if (m && n > SIZE_MAX / m)
         return NULL;
-    count_alloc();
-    return __libc_realloc(p, n * m);
+    return counted_realloc(p, n * m);
 }
 
 INTERPOSE void free(void *p)

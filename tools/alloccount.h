@@ -13,7 +13,7 @@
 
 struct alloc_counts {
     uint64_t allocs; /* malloc-family calls that returned memory */
-    uint64_t frees;  /* free calls with a non-NULL pointer */
+    uint64_t frees;  /* free calls with a non-NULL pointer, and reallocs that released a block */
 };
 
 /* Start counting from zero. */

@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * leasering/adapters/hiredis.h - run a hiredis redisAsyncContext on a
+ * leasering loop, in the shape of hiredis's own adapters (adapters/libuv.h,
+ * adapters/libevent.h).
+ *
+ *     redisAsyncContext *ac = redisAsyncConnect("127.0.0.1", 6379);
+ *     if (ac->err) { ...; redisAsyncFree(ac); }
+ *     int rc = lr_hiredis_attach(loop, ac);     // before the callbacks below
+ *     redisAsyncSetConnectCallback(ac, on_connect);
+ *     redisAsyncSetDisconnectCallback(ac, on_disconnect);
+ *     redisAsyncCommand(ac, on_reply, NULL, "GET %s", "k");
+ *     lr_loop_run(loop);                        // or lr_loop_process() from your loop
+ *
+ * Header-only, on the public fd-watcher API (leasering/poll.h): libleasering
+ * itself does not depend on hiredis; include this after hiredis's headers are
+ * on your include path and link -lhiredis yourself. Works with hiredis 0.14
+ * (Debian 12) and 1.x; the 1.x timer hook is compiled under HIREDIS_MAJOR.
+ *
+ * How it maps: one lr_poll per context. addRead/delRead/addWrite/delWrite set
+ * or clear LR_POLL_IN/LR_POLL_OUT in its interest mask (idempotent, no
+ * syscall: the change reaches the kernel in the loop's flush phase). A ready
+ * fd calls redisAsyncHandleRead (readable, error or hang-up) and then, if the
+ * context is still alive, redisAsyncHandleWrite (writable). The watcher is
+ * level-triggered, which hiredis needs: it reads at most 16 KiB per event.
+ * hiredis >= 1.0: scheduleTimer arms an lr_timer that calls
+ * redisAsyncHandleTimeout, so redisAsyncSetTimeout and connect timeouts work.
+ * hiredis 0.14 has no timeouts at all: arm your own lr_timer and call
+ * redisAsyncDisconnect()/redisAsyncFree() if you need one.
+ *
+ * Lifetime: hiredis frees a context by itself on errors, from inside
+ * redisAsyncHandleRead/Write; its cleanup hook then marks our state dead (the
+ * poll callback checks after every hiredis call) and closes the watcher, whose
+ * memory is released only once the kernel holds no request for it any more.
+ * The fd may be closed by hiredis and its number reused at once: our poll is
+ * cancelled by identity, never by fd number.
+ *
+ * Allocates: one small state block per context, in lr_hiredis_attach (with
+ * calloc; freed with free after cleanup). Nothing per command or per event.
+ * Threading: the loop's thread only, like everything on the loop.
+ */
+#ifndef LEASERING_ADAPTERS_HIREDIS_H
+#define LEASERING_ADAPTERS_HIREDIS_H
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <leasering/loop.h>
+#include <leasering/poll.h>
+#include <leasering/timer.h>
+
+#if defined(HIREDIS_MAJOR) && HIREDIS_MAJOR >= 1
+#define LR_HIREDIS_HAS_TIMER 1
+#else
+#define LR_HIREDIS_HAS_TIMER 0
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Per-context state (private). */
+struct lr__hiredis {
+    redisAsyncContext *ac; /* NULL once hiredis ran cleanup: the dead flag */
+    struct lr_loop *loop;
+    struct lr_poll poll;
+    unsigned events; /* LR_POLL_IN / LR_POLL_OUT wanted by hiredis */
+#if LR_HIREDIS_HAS_TIMER
+    struct lr_timer timer;
+#endif
+};
+
+static inline void lr__hiredis_want(void *privdata, unsigned set, unsigned clear)
+{
+    struct lr__hiredis *a = (struct lr__hiredis *)privdata;
+    if (!a->ac)
+        return;
+    a->events = (a->events | set) & ~clear;
+    (void)lr_poll_start(&a->poll, a->events);
+}
+
+static inline void lr__hiredis_add_read(void *privdata)
+{
+    lr__hiredis_want(privdata, LR_POLL_IN, 0);
+}
+
+static inline void lr__hiredis_del_read(void *privdata)
+{
+    lr__hiredis_want(privdata, 0, LR_POLL_IN);
+}
+
+static inline void lr__hiredis_add_write(void *privdata)
+{
+    lr__hiredis_want(privdata, LR_POLL_OUT, 0);
+}
+
+static inline void lr__hiredis_del_write(void *privdata)
+{
+    lr__hiredis_want(privdata, 0, LR_POLL_OUT);
+}
+
+static inline void lr__hiredis_free(struct lr_poll *p)
+{
+    free(p->data);
+}
+
+/* hiredis is about to free the context (and close the fd). */
+static inline void lr__hiredis_cleanup(void *privdata)
+{
+    struct lr__hiredis *a = (struct lr__hiredis *)privdata;
+    a->ac->ev.data = NULL;
+    a->ac = NULL;
+#if LR_HIREDIS_HAS_TIMER
+    lr_timer_stop(&a->timer);
+#endif
+    /* Frees @a once no poll request is in flight: never inside this call. */
+    (void)lr_poll_close(&a->poll, lr__hiredis_free);
+}
+
+static inline void lr__hiredis_ready(struct lr_poll *p, int status, unsigned events)
+{
+    struct lr__hiredis *a = (struct lr__hiredis *)p->data;
+    if (status < 0) {
+        /* The poll itself failed (e.g. -EBADF): let hiredis's own read meet
+         * the error and disconnect. The watcher is stopped; hiredis's next
+         * addRead/addWrite restarts it. */
+        a->events = 0;
+        events = LR_POLL_IN;
+    }
+    if (a->ac && (events & (LR_POLL_IN | LR_POLL_ERR | LR_POLL_HUP)))
+        redisAsyncHandleRead(a->ac); /* may free the context: a->ac becomes NULL */
+    if (a->ac && (events & LR_POLL_OUT))
+        redisAsyncHandleWrite(a->ac);
+}
+
+#if LR_HIREDIS_HAS_TIMER
+static inline void lr__hiredis_timeout(struct lr_timer *t)
+{
+    struct lr__hiredis *a = (struct lr__hiredis *)t->data;
+    if (a->ac)
+        redisAsyncHandleTimeout(a->ac);
+}
+
+static inline void lr__hiredis_schedule_timer(void *privdata, struct timeval tv)
+{
+    struct lr__hiredis *a = (struct lr__hiredis *)privdata;
+    if (!a->ac)
+        return;
+    uint64_t ms = (uint64_t)tv.tv_sec * 1000u + ((uint64_t)tv.tv_usec + 999u) / 1000u;
+    lr_loop_update_time(a->loop);
+    (void)lr_timer_start(&a->timer, lr_loop_now_ms(a->loop) + ms);
+}
+#endif
+
+/*
+ * lr_hiredis_attach - drive @ac's I/O (and, with hiredis >= 1.0, its timers)
+ * from @loop. Call it right after redisAsyncConnect*, before
+ * redisAsyncSetConnectCallback and before the first command.
+ * Returns: 0; -EINVAL a NULL argument; -EEXIST @ac is already attached (to
+ * this or any other event library); -EBADF @ac has no socket (its connect
+ * failed at once: see ac->err, and redisAsyncFree it yourself); -ENOMEM.
+ * On failure @ac is left exactly as it was.
+ * Allocates: once (the adapter state).  Context: the loop's thread.
+ */
+static inline int lr_hiredis_attach(struct lr_loop *loop, redisAsyncContext *ac)
+{
+    if (!loop || !ac)
+        return -EINVAL;
+    if (ac->ev.data != NULL)
+        return -EEXIST;
+    int fd = (int)ac->c.fd;
+    if (fd < 0)
+        return -EBADF;
+    struct lr__hiredis *a = (struct lr__hiredis *)calloc(1, sizeof(*a));
+    if (!a)
+        return -ENOMEM;
+    int rc = lr_poll_init(loop, &a->poll, fd, lr__hiredis_ready);
+    if (rc < 0) {
+        free(a);
+        return rc;
+    }
+    a->poll.data = a;
+    a->ac = ac;
+    a->loop = loop;
+#if LR_HIREDIS_HAS_TIMER
+    lr_timer_init(loop, &a->timer, lr__hiredis_timeout);
+    a->timer.data = a;
+#endif
+    /* Publish the hooks only now that nothing can fail any more. */
+    ac->ev.addRead = lr__hiredis_add_read;
+    ac->ev.delRead = lr__hiredis_del_read;
+    ac->ev.addWrite = lr__hiredis_add_write;
+    ac->ev.delWrite = lr__hiredis_del_write;
+    ac->ev.cleanup = lr__hiredis_cleanup;
+#if LR_HIREDIS_HAS_TIMER
+    ac->ev.scheduleTimer = lr__hiredis_schedule_timer;
+#endif
+    ac->ev.data = a;
+    return 0;
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif
