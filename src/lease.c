@@ -83,13 +83,17 @@ static void new_token(struct lr_manager *m, uint8_t out[16])
     m->pool_used += 16;
 }
 
+/* The loop's clock; fresh when the API is called from host code between
+ * passes (an embedding host may have slept since: see lr__loop_clock_outside). */
 static inline uint64_t now_ms(const struct lr_lease *l)
 {
+    lr__loop_clock_outside(l->mgr->loop);
     return l->mgr->loop->now_ms;
 }
 
 static inline uint64_t now_ns(const struct lr_lease *l)
 {
+    lr__loop_clock_outside(l->mgr->loop);
     return l->mgr->loop->now_ns;
 }
 

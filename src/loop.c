@@ -33,7 +33,7 @@ static bool is_pow2(unsigned v)
     return v && !(v & (v - 1));
 }
 
-static void clock_update(struct lr_loop *loop)
+void lr__loop_clock_update(struct lr_loop *loop)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -182,7 +182,7 @@ int lr_loop_new(struct lr_loop **out, const struct lr_loop_opts *opts)
     }
     lr_list_init(&loop->deferred);
     lr_list_init(&loop->flushq);
-    clock_update(loop);
+    lr__loop_clock_update(loop);
     lr__wheel_init(&loop->wheel, loop->now_ms);
     *out = loop;
     return 0;
@@ -336,9 +336,17 @@ int lr_loop_timeout_ms(const struct lr_loop *loop)
     uint64_t next = lr__wheel_next(&loop->wheel);
     if (next == UINT64_MAX)
         return -1;
-    if (next <= loop->now_ms)
+    /* Host code asks between passes, maybe long after the last one: measure
+     * from now, not from the cached clock, or its deadline drifts late. */
+    uint64_t now = loop->now_ms;
+    if (!loop->running && !loop->processing) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        now = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    }
+    if (next <= now)
         return 0;
-    uint64_t d = next - loop->now_ms;
+    uint64_t d = next - now;
     return d > INT_MAX ? INT_MAX : (int)d;
 }
 
@@ -355,7 +363,7 @@ static int submit_and_wait(struct lr_loop *loop)
     } else {
         /* Wait with nanosecond precision until the deadline tick begins, so a
          * timer fires within its tick rather than up to a tick late. */
-        clock_update(loop);
+        lr__loop_clock_update(loop);
         uint64_t deadline_ns = next * 1000000u;
         if (deadline_ns <= loop->now_ns)
             return submit_nowait(loop);
@@ -375,7 +383,7 @@ int lr_loop_run(struct lr_loop *loop)
     int rc = 0;
     loop->running = true;
     while (!loop->stop) {
-        clock_update(loop);
+        lr__loop_clock_update(loop);
         reap(loop);
         run_phases(loop);
         if (loop->stop) {
@@ -398,18 +406,21 @@ void lr_loop_stop(struct lr_loop *loop)
 
 int lr_loop_process(struct lr_loop *loop)
 {
-    /* Drain the eventfd before the ring, so a signal raised while we reap
-     * leaves it readable for the host's next poll. */
-    eventfd_t drained;
-    (void)eventfd_read(loop->event_fd, &drained);
     /* Under DEFER_TASKRUN completions reach the CQ only when this thread
-     * enters the kernel: run that work first. */
+     * enters the kernel: run that work first. Posting those CQEs signals the
+     * eventfd again, so drain it after this step (not before, which left one
+     * empty wakeup per burst) and before reaping: work queued from here on
+     * signals it anew and leaves it readable for the host's next poll. */
     int rc = io_uring_get_events(&loop->ring);
     if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY)
         return rc;
-    clock_update(loop);
+    eventfd_t drained;
+    (void)eventfd_read(loop->event_fd, &drained);
+    loop->processing = true;
+    lr__loop_clock_update(loop);
     int n = reap(loop);
     run_phases(loop);
+    loop->processing = false;
     /* The host loop sleeps in its own poll next: SQEs must reach the kernel. */
     rc = submit_nowait(loop);
     return rc < 0 ? rc : n;
@@ -422,7 +433,7 @@ uint64_t lr_loop_now_ms(const struct lr_loop *loop)
 
 void lr_loop_update_time(struct lr_loop *loop)
 {
-    clock_update(loop);
+    lr__loop_clock_update(loop);
 }
 
 int lr_loop_fd(const struct lr_loop *loop)

@@ -28,6 +28,7 @@ struct lr_loop {
     uint64_t now_ns;
     bool stop;
     bool running;
+    bool processing;          /* inside lr_loop_process */
     unsigned sqes_queued;     /* prepared since the last submit */
     uint64_t iterations;
     struct lr__wheel wheel;
@@ -64,6 +65,19 @@ static inline void lr__task_init(struct lr__task *t, void (*run)(struct lr__task
 {
     lr_list_init(&t->link);
     t->run = run;
+}
+
+/*
+ * The cached clock, refreshed first when called from outside a loop pass
+ * (host code of an embedding program may have slept in its own poll since the
+ * last pass: a stale clock would timestamp requests in the past). Inside a
+ * pass the per-iteration cache is used as is.
+ */
+void lr__loop_clock_update(struct lr_loop *loop);
+static inline void lr__loop_clock_outside(struct lr_loop *loop)
+{
+    if (!loop->running && !loop->processing)
+        lr__loop_clock_update(loop);
 }
 
 /* Receive buffer @bid's address; return it to the kernel when done. */

@@ -577,7 +577,38 @@ TEST(break_and_change)
     redis_server_destroy(&s);
 }
 
-TESTS(T(acquire_conflict_release_and_the_keys), T(break_and_change), T(two_managers_compete_for_1000_names),
+/* An embedding host sleeps in its own poll longer than the request timeout,
+ * then releases: the request must be stamped with the time of the call, not
+ * the loop's last pass (it used to fail at once as "never sent"). */
+TEST(release_after_the_host_slept)
+{
+    rec_setup();
+    struct redis_server s;
+    CHECK_OK(redis_server_start(&s, NULL));
+    struct lr_manager *m = mgr(server_uri(&s, NULL, NULL), 1000, 0, 0);
+    CHECK(m);
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "slept", NULL));
+    CHECK_OK(lr_lease_acquire(&l, 2000));
+    run_until(EV_ACQ, 2000);
+    CHECK(rec_first(EV_ACQ, &l) != NULL);
+    /* No pass for 320 ms: more than the 250 ms request timeout, less than
+     * the validity (about 1000 - 10 - 25 ms). */
+    usleep(320 * 1000);
+    CHECK_OK(lr_lease_release(&l));
+    run_until(EV_REL, 2000);
+    CHECK(rec_first(EV_REL, &l) != NULL);
+    CHECK_OK(rec_first(EV_REL, &l)->status);
+    CHECK_EQ(rec_count(EV_LOST, &l), 0);
+    char out[64];
+    CHECK_OK(cli(&s, out, sizeof(out), "EXISTS", "lr:{slept}", NULL));
+    CHECK(!strcmp(out, "0"));
+    lr_lease_deinit(&l);
+    close_mgr(m);
+    redis_server_destroy(&s);
+}
+
+TESTS(T(acquire_conflict_release_and_the_keys), T(break_and_change), T(release_after_the_host_slept), T(two_managers_compete_for_1000_names),
       T(script_flush_mid_run_reloads_transparently),
       T(server_killed_jeopardy_then_lost_at_valid_until),
       T(server_killed_and_back_in_time_holds_on),

@@ -82,7 +82,11 @@ LR_API void lr_loop_stop(struct lr_loop *loop);
 /*
  * lr_loop_now_ms - the loop's monotonic clock in milliseconds (CLOCK_MONOTONIC),
  * cached once per iteration; valid right after lr_loop_new(). Timer deadlines
- * are expressed in this unit.
+ * are expressed in this unit. Between passes (host code of an embedding
+ * program) the cache is as old as the last pass; leasering's own lease calls
+ * refresh it themselves when made there, and lr_loop_timeout_ms() measures
+ * from the current time, so only code that computes deadlines from this
+ * value needs lr_loop_update_time() first.
  * Allocates: never.  Context: the loop's thread.
  */
 LR_API uint64_t lr_loop_now_ms(const struct lr_loop *loop);
@@ -109,8 +113,10 @@ LR_API int lr_loop_fd(const struct lr_loop *loop);
 /*
  * lr_loop_timeout_ms - milliseconds until the loop next needs
  * lr_loop_process() for its own timers: 0 if work is ready now, -1 if no timer
- * is armed. Never later than the earliest timer deadline; it may be earlier
- * (the wheel wakes up to move far timers down a level).
+ * is armed. Measured from the current time (not the cached clock), so a host
+ * may ask again after any wakeup of its own. Never later than the earliest
+ * timer deadline; it may be earlier (the wheel wakes up to move far timers
+ * down a level).
  * Allocates: never.  Context: the loop's thread.
  */
 LR_API int lr_loop_timeout_ms(const struct lr_loop *loop);
