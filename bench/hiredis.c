@@ -5,7 +5,7 @@
  * hiredis's own libevent adapter (redisLibeventAttach on an event_base), in
  * one process, alternating runs so both see the same machine state.
  *
- *   bench-hiredis --port P [--commands N] [--window W] [--runs R]
+ *   bench-hiredis --port P [--commands N] [--window W] [--runs R] [--only leasering|libevent]
  *
  * Each run connects a fresh context, sets one key, then keeps W GETs in
  * flight (each reply checked, the next GET sent from its callback) until N
@@ -157,18 +157,24 @@ static double median(double *v, int n)
 
 int main(int argc, char **argv)
 {
-    int port = 0, runs = 5;
+    int port = 0, runs = 5, only = -1;
     long total = 200000, window = 64;
     static const struct option longopts[] = {
         {"port", required_argument, NULL, 'p'},   {"commands", required_argument, NULL, 'n'},
         {"window", required_argument, NULL, 'w'}, {"runs", required_argument, NULL, 'r'},
-        {NULL, 0, NULL, 0}};
+        {"only", required_argument, NULL, 'o'},   {NULL, 0, NULL, 0}};
     int opt;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (opt == 'o' && (!strcmp(optarg, "leasering") || !strcmp(optarg, "libevent"))) {
+            /* one adapter alone, e.g. under strace -c; the other's figures stay 0 */
+            only = !strcmp(optarg, "leasering") ? AD_LR : AD_LIBEVENT;
+            continue;
+        }
         char *end = NULL;
         long v = optarg ? strtol(optarg, &end, 10) : 0;
         if (!optarg || *end || v <= 0) {
-            fprintf(stderr, "usage: %s --port P [--commands N] [--window W] [--runs R]\n", argv[0]);
+            fprintf(stderr, "usage: %s --port P [--commands N] [--window W] [--runs R] "
+                "[--only leasering|libevent]\n", argv[0]);
             return 2;
         }
         if (opt == 'p')
@@ -195,11 +201,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench-hiredis: event_base_new failed\n");
         return 1;
     }
-    double ops[2][100], cpu_ns[2][100];
+    double ops[2][100] = {{0}}, cpu_ns[2][100] = {{0}};
     for (int i = 0; i < runs; i++) {
         for (int k = 0; k < 2; k++) {
             /* Alternate which adapter goes first, so neither always follows the other. */
             enum adapter ad = (enum adapter)((i + k) % 2);
+            if (only >= 0 && (int)ad != only)
+                continue;
             struct run r = {.ad = ad, .loop = loop, .base = base, .total = total, .window = window};
             if (one_run(&r, port) < 0)
                 return 1;

@@ -17,11 +17,14 @@
  * on your include path and link -lhiredis yourself. Works with hiredis 0.14
  * (Debian 12) and 1.x; the 1.x timer hook is compiled under HIREDIS_MAJOR.
  *
- * How it maps: one lr_poll per context. addRead/delRead/addWrite/delWrite set
- * or clear LR_POLL_IN/LR_POLL_OUT in its interest mask (idempotent, no
- * syscall: the change reaches the kernel in the loop's flush phase). A ready
- * fd calls redisAsyncHandleRead (readable, error or hang-up) and then, if the
- * context is still alive, redisAsyncHandleWrite (writable). The watcher is
+ * How it maps: one lr_poll per context. addRead/delRead set or clear
+ * LR_POLL_IN in its interest mask (idempotent, no syscall: the change reaches
+ * the kernel in the loop's flush phase). addWrite on a connected context
+ * writes optimistically from the loop's next timer phase (a socket with room
+ * needs no POLLOUT round trip); only output that did not fit, and the
+ * connect, wait for LR_POLL_OUT; delWrite clears both. A ready fd calls
+ * redisAsyncHandleRead (readable, error or hang-up) and then, if the context
+ * is still alive, redisAsyncHandleWrite (writable). The watcher is
  * level-triggered, which hiredis needs: it reads at most 16 KiB per event.
  * hiredis >= 1.0: scheduleTimer arms an lr_timer that calls
  * redisAsyncHandleTimeout, so redisAsyncSetTimeout and connect timeouts work.
@@ -68,6 +71,8 @@ struct lr__hiredis {
     struct lr_loop *loop;
     struct lr_poll poll;
     unsigned events; /* LR_POLL_IN / LR_POLL_OUT wanted by hiredis */
+    struct lr_timer write_now; /* optimistic write in this iteration's timer phase */
+    int in_write;              /* inside our redisAsyncHandleWrite call */
 #if LR_HIREDIS_HAS_TIMER
     struct lr_timer timer;
 #endif
@@ -92,14 +97,47 @@ static inline void lr__hiredis_del_read(void *privdata)
     lr__hiredis_want(privdata, 0, LR_POLL_IN);
 }
 
+/*
+ * New output on a connected socket: write it from the loop's next timer
+ * phase (this iteration's, when queued from a reply callback) instead of
+ * polling for POLLOUT, which a socket with room always is; that saves a poll
+ * round trip per command burst. Only output hiredis could not write at once
+ * (it asks again from inside our write call), or the connect (not yet
+ * REDIS_CONNECTED), waits for POLLOUT.
+ */
 static inline void lr__hiredis_add_write(void *privdata)
 {
+    struct lr__hiredis *a = (struct lr__hiredis *)privdata;
+    if (!a->ac)
+        return;
+    if (!a->in_write && (a->ac->c.flags & REDIS_CONNECTED)) {
+        if (!lr_timer_is_active(&a->write_now))
+            (void)lr_timer_start(&a->write_now, lr_loop_now_ms(a->loop));
+        return;
+    }
     lr__hiredis_want(privdata, LR_POLL_OUT, 0);
 }
 
 static inline void lr__hiredis_del_write(void *privdata)
 {
+    struct lr__hiredis *a = (struct lr__hiredis *)privdata;
+    lr_timer_stop(&a->write_now);
     lr__hiredis_want(privdata, 0, LR_POLL_OUT);
+}
+
+/* redisAsyncHandleWrite, marked so that its addWrite means "poll for room". */
+static inline void lr__hiredis_write(struct lr__hiredis *a)
+{
+    a->in_write = 1;
+    redisAsyncHandleWrite(a->ac); /* may free the context: a->ac becomes NULL */
+    a->in_write = 0;
+}
+
+static inline void lr__hiredis_write_now(struct lr_timer *t)
+{
+    struct lr__hiredis *a = (struct lr__hiredis *)t->data;
+    if (a->ac)
+        lr__hiredis_write(a);
 }
 
 static inline void lr__hiredis_free(struct lr_poll *p)
@@ -113,6 +151,7 @@ static inline void lr__hiredis_cleanup(void *privdata)
     struct lr__hiredis *a = (struct lr__hiredis *)privdata;
     a->ac->ev.data = NULL;
     a->ac = NULL;
+    lr_timer_stop(&a->write_now);
 #if LR_HIREDIS_HAS_TIMER
     lr_timer_stop(&a->timer);
 #endif
@@ -133,7 +172,7 @@ static inline void lr__hiredis_ready(struct lr_poll *p, int status, unsigned eve
     if (a->ac && (events & (LR_POLL_IN | LR_POLL_ERR | LR_POLL_HUP)))
         redisAsyncHandleRead(a->ac); /* may free the context: a->ac becomes NULL */
     if (a->ac && (events & LR_POLL_OUT))
-        redisAsyncHandleWrite(a->ac);
+        lr__hiredis_write(a);
 }
 
 #if LR_HIREDIS_HAS_TIMER
@@ -185,6 +224,8 @@ static inline int lr_hiredis_attach(struct lr_loop *loop, redisAsyncContext *ac)
     a->poll.data = a;
     a->ac = ac;
     a->loop = loop;
+    lr_timer_init(loop, &a->write_now, lr__hiredis_write_now);
+    a->write_now.data = a;
 #if LR_HIREDIS_HAS_TIMER
     lr_timer_init(loop, &a->timer, lr__hiredis_timeout);
     a->timer.data = a;

@@ -17,6 +17,7 @@
 
 #define REDIS_OK 0
 #define REDIS_ERR -1
+#define REDIS_CONNECTED 0x2
 
 typedef int redisFD; /* hiredis 1.x: the socket type (int on POSIX) */
 
