@@ -369,6 +369,50 @@ TEST(attach_twice_is_refused)
     lr_loop_free(loop);
 }
 
+/* ---- output larger than the socket buffers: the POLLOUT path ---- */
+
+enum { BIG = 8 << 20 };
+static char *big_value;
+static int big_done, big_ok;
+
+static void big_get(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)ac;
+    (void)privdata;
+    redisReply *reply = r;
+    big_ok = reply && reply->type == REDIS_REPLY_STRING && reply->len == BIG &&
+             !memcmp(reply->str, big_value, BIG);
+    big_done = 1;
+}
+
+/* An 8 MiB SET cannot be written at once: the adapter's optimistic write
+ * leaves the rest to POLLOUT, and the value comes back intact. */
+TEST(value_larger_than_the_socket_buffers)
+{
+    CHECK_OK(server());
+    struct lr_loop *loop;
+    CHECK_OK(lr_loop_new(&loop, NULL));
+    big_value = malloc(BIG);
+    CHECK(big_value);
+    for (size_t i = 0; i < BIG; i++)
+        big_value[i] = (char)('a' + (i * 7 + i / 4096) % 26);
+    struct conn c;
+    CHECK_OK(conn_open(&c, loop, srv.port));
+    pings = 0;
+    big_done = big_ok = 0;
+    redisAsyncCommand(c.ac, ping_reply, NULL, "PING");
+    CHECK(run_until(loop, &pings, 1, 5000)); /* connected: writes go the optimistic way */
+    CHECK_EQ(redisAsyncCommand(c.ac, NULL, NULL, "SET big %b", big_value, (size_t)BIG), REDIS_OK);
+    CHECK_EQ(redisAsyncCommand(c.ac, big_get, NULL, "GET big"), REDIS_OK);
+    CHECK(run_until(loop, &big_done, 1, 20000));
+    CHECK(big_ok);
+    redisAsyncDisconnect(c.ac);
+    CHECK(run_until(loop, &c.disconnected, 1, 5000));
+    run_for(loop, 5);
+    free(big_value);
+    lr_loop_free(loop);
+}
+
 /* ---- redisAsyncDisconnect inside a reply callback ---- */
 
 static int after_disconnect_replies;
@@ -473,7 +517,8 @@ static void teardown(void)
         redis_server_destroy(&srv);
 }
 
-TESTS(T(hundred_thousand_pipelined_set_get), T(subscribe_receives_published_messages),
+TESTS(T(hundred_thousand_pipelined_set_get), T(value_larger_than_the_socket_buffers),
+      T(subscribe_receives_published_messages),
       T(server_killed_fires_disconnect_and_leaks_nothing), T(attach_twice_is_refused),
       T(disconnect_from_inside_a_reply_callback), T(free_with_poll_in_flight_then_fd_reused),
       T(refused_connect_reports_and_frees), {"teardown", teardown})
