@@ -58,8 +58,9 @@ struct lr_loop_opts {
 LR_API int lr_loop_new(struct lr_loop **loop, const struct lr_loop_opts *opts);
 
 /*
- * lr_loop_free - destroy a loop. Every connection must be closed and every
- * close callback delivered first; armed timers are simply forgotten.
+ * lr_loop_free - destroy a loop. Every connection and fd watcher (lr_poll)
+ * must be closed and every close callback delivered first; armed timers are
+ * simply forgotten.
  * Allocates: never.  Context: the loop's thread, not from a callback.
  */
 LR_API void lr_loop_free(struct lr_loop *loop);
