@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <leasering.h>
@@ -511,6 +512,51 @@ TEST(refused_connect_reports_and_frees)
     lr_loop_free(loop);
 }
 
+/* The adapter on a loop that is itself embedded: leasering's loop driven
+ * only by a plain epoll on lr_loop_fd() + lr_loop_timeout_ms() +
+ * lr_loop_process(), as a program with its own main loop would. Poll
+ * completions must wake the host through the eventfd. */
+TEST(pipelined_through_an_embedded_loop)
+{
+    CHECK_OK(server());
+    struct lr_loop *loop;
+    CHECK_OK(lr_loop_new(&loop, NULL));
+    int lfd = lr_loop_fd(loop);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    CHECK(ep >= 0);
+    struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd};
+    CHECK_OK(epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &ev));
+    static struct pipe_state ps;
+    memset(&ps, 0, sizeof(ps));
+    CHECK_OK(conn_open(&ps.c, loop, srv.port));
+    ps.c.ac->data = &ps;
+    pipe_send_next(&ps);
+    uint64_t give_up = proc_now_ms() + 60000;
+    int wakeups = 0;
+    while (!ps.c.disconnected && proc_now_ms() < give_up) {
+        struct epoll_event out;
+        /* Capped, so a broken wakeup shows as a crawl to the 60 s limit,
+         * not as a hang. */
+        int to = lr_loop_timeout_ms(loop);
+        int n = epoll_wait(ep, &out, 1, to < 0 || to > 2000 ? 2000 : to);
+        wakeups += n > 0;
+        CHECK(lr_loop_process(loop) >= 0);
+        if (ps.replies == PIPE_TOTAL && ps.c.ac && !ps.c.disconnected)
+            redisAsyncDisconnect(ps.c.ac);
+    }
+    if (ps.bad)
+        fprintf(stderr, "first bad %s\n", ps.first_bad);
+    CHECK_EQ(ps.replies, PIPE_TOTAL);
+    CHECK_EQ(ps.bad, 0);
+    CHECK(ps.c.disconnected);
+    CHECK_EQ(ps.c.disconnect_status, REDIS_OK);
+    CHECK(wakeups > 0);
+    for (int i = 0; i < 5; i++) /* the adapter's close completes */
+        lr_loop_process(loop);
+    close(ep);
+    lr_loop_free(loop);
+}
+
 static void teardown(void)
 {
     if (srv_up)
@@ -521,4 +567,5 @@ TESTS(T(hundred_thousand_pipelined_set_get), T(value_larger_than_the_socket_buff
       T(subscribe_receives_published_messages),
       T(server_killed_fires_disconnect_and_leaks_nothing), T(attach_twice_is_refused),
       T(disconnect_from_inside_a_reply_callback), T(free_with_poll_in_flight_then_fd_reused),
-      T(refused_connect_reports_and_frees), {"teardown", teardown})
+      T(refused_connect_reports_and_frees), T(pipelined_through_an_embedded_loop),
+      {"teardown", teardown})
