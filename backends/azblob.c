@@ -165,12 +165,18 @@ static int encode(struct aconn *c, struct lr_lease *l)
                  : lr__az_conn_blob_path(&b->conf, b->container, l->name, path, sizeof(path));
     if (rc < 0)
         return rc;
-    rc = s == S_CONTAINER
-             ? lr__az_conn_blob_resource(&b->conf, b->container, NULL, resource, sizeof(resource))
-             : lr__az_conn_blob_resource(&b->conf, b->container, l->name, resource,
-                                         sizeof(resource));
-    if (rc < 0)
-        return rc;
+    /* The canonicalized resource is for Shared Key signing only; a SAS-only
+     * configuration (BlobEndpoint + SharedAccessSignature) has no account
+     * name to build it from. */
+    resource[0] = '\0';
+    if (b->keyed) {
+        rc = s == S_CONTAINER ? lr__az_conn_blob_resource(&b->conf, b->container, NULL, resource,
+                                                          sizeof(resource))
+                              : lr__az_conn_blob_resource(&b->conf, b->container, l->name,
+                                                          resource, sizeof(resource));
+        if (rc < 0)
+            return rc;
+    }
     struct lr__az_pair query[2];
     size_t nq = 0;
     const char *qs = "";

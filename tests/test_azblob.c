@@ -429,6 +429,95 @@ TEST(connection_string_configures_the_backend)
     CHECK_ERR(lr_manager_new(&bad, loop, "azblob:///from-env", &o), -EINVAL); /* no string */
 }
 
+/* An account SAS for devstoreaccount1 (sv=2019-12-12: the string-to-sign
+ * without the encryption-scope line), blob service, service/container/object
+ * resources, @perms, valid until 2099; "sig" percent-encoded. A non-NULL
+ * @tamper replaces the signature. */
+static int account_sas(char *out, size_t cap, const char *perms, const char *tamper)
+{
+    static const char sv[] = "2019-12-12", se[] = "2099-01-01T00:00:00Z";
+    char sts[256], sig[LR_AZ_SIG_SIZE];
+    int n = snprintf(sts, sizeof(sts), "devstoreaccount1\n%s\nb\nsco\n\n%s\n\nhttps,http\n%s\n",
+                     perms, se, sv);
+    struct lr__az_key key;
+    int rc = lr__az_key_init(&key, "devstoreaccount1", DEV_KEY);
+    if (rc == 0)
+        rc = lr__az_sign_bytes(&key, sts, (size_t)n, sig);
+    lr__az_key_deinit(&key);
+    if (rc < 0)
+        return rc;
+    const char *raw = tamper ? tamper : sig;
+    char enc[3 * LR_AZ_SIG_SIZE];
+    size_t e = 0;
+    for (const char *c = raw; *c; c++) {
+        if (*c == '+' || *c == '/' || *c == '=')
+            e += (size_t)snprintf(enc + e, sizeof(enc) - e, "%%%02X", (unsigned char)*c);
+        else
+            enc[e++] = *c;
+    }
+    enc[e] = '\0';
+    n = snprintf(out, cap, "sv=%s&ss=b&srt=sco&sp=%s&se=%s&spr=https,http&sig=%s", sv, perms,
+                 "2099-01-01T00%3A00%3A00Z", enc);
+    return n > 0 && (size_t)n < cap ? 0 : -ENOBUFS;
+}
+
+/* SAS instead of Shared Key, from a connection string without an account
+ * key: leases work; a SAS with a wrong signature, or without write
+ * permission, is an authentication error. */
+TEST(sas_from_the_connection_string)
+{
+    rec_setup();
+    CHECK_OK(start_http());
+    char sas[512], cs[1024];
+    struct {
+        const char *perms, *tamper;
+        int want; /* 0: held; else the acquire_failed status */
+    } cases[] = {
+        {"rwdlacup", NULL, 0},
+        {"rwdlacup", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", LR_EAUTH},
+        {"rl", NULL, LR_EAUTH},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        rec_setup();
+        CHECK_OK(account_sas(sas, sizeof(sas), cases[i].perms, cases[i].tamper));
+        snprintf(cs, sizeof(cs),
+                 "BlobEndpoint=http://127.0.0.1:%d/devstoreaccount1;SharedAccessSignature=%s",
+                 az.port, sas);
+        CHECK_OK(setenv("AZURE_STORAGE_CONNECTION_STRING", cs, 1));
+        struct lr_manager *m = mgr("azblob:///sas-box", 1);
+        unsetenv("AZURE_STORAGE_CONNECTION_STRING");
+        CHECK(m);
+        struct lr_lease l;
+        CHECK_OK(lr_lease_init(m, &l, "sas-job", NULL));
+        CHECK_OK(lr_lease_acquire(&l, cases[i].want ? 0 : 5000));
+        run_until(cases[i].want ? EV_ACQFAIL : EV_ACQ, 5000);
+        if (cases[i].want) {
+            CHECK(rec_first(EV_ACQFAIL, &l) != NULL);
+            CHECK_ERR(rec_first(EV_ACQFAIL, &l)->status, cases[i].want);
+        } else {
+            const struct rec *f = rec_first(EV_ACQFAIL, &l);
+            if (f)
+                fprintf(stderr, "SAS acquire failed: %s\n", lr_err_name(f->status));
+            CHECK_EQ(lr_lease_state(&l), LR_LEASE_HELD);
+            char val[64];
+            CHECK_EQ(signed_get(&az, "sas-box", "sas-job", "x-ms-lease-state", val, sizeof(val)),
+                     200);
+            CHECK(!strcmp(val, "leased"));
+            CHECK_OK(lr_lease_renew(&l));
+            run_until(EV_RENEW, 5000);
+            CHECK_EQ(rec_count(EV_RENEW, &l), 1);
+            CHECK_OK(lr_lease_release(&l));
+            run_until(EV_REL, 5000);
+            CHECK_OK(rec_first(EV_REL, &l)->status);
+            CHECK_EQ(signed_get(&az, "sas-box", "sas-job", "x-ms-lease-state", val, sizeof(val)),
+                     200);
+            CHECK(!strcmp(val, "available"));
+        }
+        lr_lease_deinit(&l);
+        close_mgr(m);
+    }
+}
+
 /* Renewals 5 s apart after long idle gaps on the same pooled connection.
  * (Asked to close idle connections after 1 s, Azurite 3.35 kept this one
  * open in our runs, so this does not prove the reopen-after-server-close
@@ -494,7 +583,7 @@ TEST(break_and_change)
     close_mgr(b);
 }
 
-TESTS(T(acquire_conflict_renew_release_and_metadata), T(break_and_change), T(wrong_key_is_an_authentication_error),
+TESTS(T(acquire_conflict_renew_release_and_metadata), T(sas_from_the_connection_string), T(break_and_change), T(wrong_key_is_an_authentication_error),
       T(connection_string_configures_the_backend),
       T(renewals_across_idle_gaps),
       T(two_managers_compete_for_100_names), T(keep_alive_connections_are_reused),
