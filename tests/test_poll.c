@@ -369,7 +369,136 @@ TEST(watchers_allocate_nothing)
     lr_loop_free(loop);
 }
 
+/* Random operations on many watchers (start with random masks, stop, close
+ * and re-init, peers writing and readers draining at random), checked after
+ * every pass: a callback only while interested and only with wanted events
+ * (plus ERR/HUP), never after stop or close, each close callback exactly
+ * once, and nothing in flight once closed. Seeded, so a failure replays. */
+struct rwatch {
+    struct lr_poll p;
+    int sv[2];
+    unsigned want;     /* what the test last asked for */
+    int open;          /* initialised and not closing */
+    int closing;       /* lr_poll_close called, callback not yet run */
+    int closes;
+    int violations;
+    int calls;
+};
+
+static void rwatch_cb(struct lr_poll *p, int status, unsigned events)
+{
+    struct rwatch *w = p->data;
+    w->calls++;
+    if (!w->open || w->closing || status != 0 || !w->want ||
+        (events & ~(w->want | LR_POLL_ERR | LR_POLL_HUP)) || !events)
+        w->violations++;
+    if (events & LR_POLL_IN) {
+        char buf[64];
+        (void)!read(p->fd, buf, sizeof(buf)); /* drain a little: level-triggered */
+    }
+}
+
+static void rwatch_closed(struct lr_poll *p)
+{
+    struct rwatch *w = p->data;
+    if (!w->closing || p->poll_op.inflight || p->ctl_op.inflight)
+        w->violations++;
+    w->closing = 0;
+    w->open = 0;
+    w->closes++;
+}
+
+TEST(random_operations_keep_the_invariants)
+{
+    struct lr_loop *loop;
+    CHECK_OK(lr_loop_new(&loop, NULL));
+    enum { N = 32, STEPS = 4000 };
+    static struct rwatch w[N];
+    uint64_t seed = 0x5eed1234abcdull;
+    const char *env = getenv("LR_TEST_SEED");
+    if (env)
+        seed = strtoull(env, NULL, 0);
+    printf("     seed %#llx (LR_TEST_SEED replays)\n", (unsigned long long)seed);
+    for (int i = 0; i < N; i++) {
+        memset(&w[i], 0, sizeof(w[i]));
+        CHECK_OK(nonblocking_pair(w[i].sv));
+        w[i].p.data = &w[i];
+        CHECK_OK(lr_poll_init(loop, &w[i].p, w[i].sv[0], rwatch_cb));
+        w[i].open = 1;
+    }
+    static const unsigned masks[] = {0, LR_POLL_IN, LR_POLL_OUT, LR_POLL_IN | LR_POLL_OUT};
+    int inits = N;
+    for (int step = 0; step < STEPS; step++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned r = (unsigned)(seed >> 33);
+        struct rwatch *x = &w[r % N];
+        switch ((r >> 8) % 6) {
+        case 0:
+        case 1: /* start / change the mask */
+            if (x->open && !x->closing) {
+                x->want = masks[(r >> 12) % 4];
+                CHECK_OK(lr_poll_start(&x->p, x->want));
+            }
+            break;
+        case 2:
+            if (x->open && !x->closing) {
+                lr_poll_stop(&x->p);
+                x->want = 0;
+            }
+            break;
+        case 3: /* the peer writes */
+            (void)!write(x->sv[1], "data", 4);
+            break;
+        case 4: /* close, or re-init a closed one on the same fd */
+            if (x->open && !x->closing) {
+                x->closing = 1;
+                x->want = 0;
+                CHECK_OK(lr_poll_close(&x->p, rwatch_closed));
+                CHECK_EQ(x->closing, 1); /* never inside the call */
+            } else if (!x->open && !x->closing) {
+                CHECK(lr_poll_is_closed(&x->p));
+                CHECK_OK(lr_poll_init(loop, &x->p, x->sv[0], rwatch_cb));
+                x->want = 0;
+                x->open = 1;
+                inits++;
+            }
+            break;
+        default: /* a pass, sometimes two */
+            lr_loop_process(loop);
+            if (r & 0x10000)
+                lr_loop_process(loop);
+            break;
+        }
+    }
+    /* Close everything still open and let it settle. */
+    for (int i = 0; i < N; i++) {
+        if (w[i].open && !w[i].closing) {
+            w[i].closing = 1;
+            CHECK_OK(lr_poll_close(&w[i].p, rwatch_closed));
+        }
+    }
+    for (int pass = 0; pass < 200; pass++) {
+        lr_loop_process(loop);
+        usleep(100);
+    }
+    int calls = 0, closes = 0;
+    for (int i = 0; i < N; i++) {
+        CHECK_EQ(w[i].violations, 0);
+        CHECK(lr_poll_is_closed(&w[i].p));
+        CHECK_EQ(w[i].p.poll_op.inflight + w[i].p.ctl_op.inflight, 0);
+        calls += w[i].calls;
+        closes += w[i].closes;
+        close(w[i].sv[0]);
+        close(w[i].sv[1]);
+    }
+    CHECK_EQ(closes, inits); /* every init ended in exactly one close callback */
+    printf("     %d callbacks, %d watcher lifetimes\n", calls, inits);
+    CHECK(calls > 100);
+    lr_loop_free(loop);
+}
+
 TESTS(T(readable_fires_with_the_ready_events), T(level_triggered_partial_reads_drain_everything),
       T(mask_change_while_armed_takes_effect), T(no_callback_after_stop),
       T(close_in_flight_then_fd_number_reused), T(close_from_inside_the_callback),
-      T(hangup_and_errors_are_reported), T(watchers_allocate_nothing))
+      T(hangup_and_errors_are_reported), T(watchers_allocate_nothing),
+      T(random_operations_keep_the_invariants))
