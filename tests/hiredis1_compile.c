@@ -18,5 +18,7 @@ int lr_compat_hiredis1_attach(struct lr_loop *loop, redisAsyncContext *ac)
     int rc = lr_hiredis_attach(loop, ac);
     if (rc == 0)
         ac->ev.scheduleTimer(ac->ev.data, (struct timeval){.tv_sec = 1});
+    if (rc == 0)
+        rc = lr_hiredis_set_timeout(ac, 1500);
     return rc;
 }

@@ -414,6 +414,58 @@ TEST(value_larger_than_the_socket_buffers)
     lr_loop_free(loop);
 }
 
+/* ---- reply timeouts (our guard on hiredis 0.14) ---- */
+
+static int slept;
+static void sleep_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)ac;
+    (void)privdata;
+    redisReply *reply = r;
+    if (reply && reply->type == REDIS_REPLY_NIL) /* BLPOP's answer after its wait */
+        slept++;
+}
+
+/* A paused server owes a reply: after the timeout the owed callback gets a
+ * NULL reply and the disconnect callback REDIS_ERR; an idle connection and
+ * a slow but answered command do not time out. */
+TEST(reply_timeout_fails_a_stalled_connection)
+{
+    struct redis_server stalled;
+    CHECK_OK(redis_server_start(&stalled, NULL));
+    struct lr_loop *loop;
+    CHECK_OK(lr_loop_new(&loop, NULL));
+    struct conn c;
+    CHECK_OK(conn_open(&c, loop, stalled.port));
+    CHECK_OK(lr_hiredis_set_timeout(c.ac, 400));
+    pings = slept = null_replies = 0;
+    redisAsyncCommand(c.ac, ping_reply, NULL, "PING");
+    CHECK(run_until(loop, &pings, 1, 5000));
+    run_for(loop, 900); /* idle: nothing owed, no timeout */
+    CHECK(!c.disconnected);
+    redisAsyncCommand(c.ac, sleep_reply, NULL, "BLPOP lr-nothing 0.25"); /* slow, answered */
+    CHECK(run_until(loop, &slept, 1, 5000));
+    CHECK(!c.disconnected);
+    CHECK_OK(redis_server_pause(&stalled));
+    uint64_t t0 = proc_now_ms();
+    redisAsyncCommand(c.ac, count_null, NULL, "PING");
+    CHECK(run_until(loop, &c.disconnected, 1, 5000));
+    uint64_t took = proc_now_ms() - t0;
+    redis_server_resume(&stalled);
+    CHECK_EQ(c.disconnect_status, REDIS_ERR);
+    CHECK_EQ(null_replies, 1);
+    CHECK(took >= 400 && took < 2000);
+    run_for(loop, 5);
+    redis_server_destroy(&stalled);
+    /* Only contexts attached here take a timeout. */
+    CHECK_ERR(lr_hiredis_set_timeout(NULL, 100), -EINVAL);
+    redisAsyncContext *loose = redisAsyncConnect("127.0.0.1", srv_up ? srv.port : 1);
+    CHECK(loose);
+    CHECK_ERR(lr_hiredis_set_timeout(loose, 100), -EINVAL);
+    redisAsyncFree(loose);
+    lr_loop_free(loop);
+}
+
 /* ---- redisAsyncDisconnect inside a reply callback ---- */
 
 static int after_disconnect_replies;
@@ -568,4 +620,5 @@ TESTS(T(hundred_thousand_pipelined_set_get), T(value_larger_than_the_socket_buff
       T(server_killed_fires_disconnect_and_leaks_nothing), T(attach_twice_is_refused),
       T(disconnect_from_inside_a_reply_callback), T(free_with_poll_in_flight_then_fd_reused),
       T(refused_connect_reports_and_frees), T(pipelined_through_an_embedded_loop),
+      T(reply_timeout_fails_a_stalled_connection),
       {"teardown", teardown})

@@ -28,8 +28,8 @@
  * level-triggered, which hiredis needs: it reads at most 16 KiB per event.
  * hiredis >= 1.0: scheduleTimer arms an lr_timer that calls
  * redisAsyncHandleTimeout, so redisAsyncSetTimeout and connect timeouts work.
- * hiredis 0.14 has no timeouts at all: arm your own lr_timer and call
- * redisAsyncDisconnect()/redisAsyncFree() if you need one.
+ * hiredis 0.14 has no timeouts at all: lr_hiredis_set_timeout() gives it a
+ * reply timeout of ours (and is redisAsyncSetTimeout on 1.x).
  *
  * Lifetime: hiredis frees a context by itself on errors, from inside
  * redisAsyncHandleRead/Write; its cleanup hook then marks our state dead (the
@@ -47,6 +47,8 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
@@ -75,8 +77,40 @@ struct lr__hiredis {
     int in_write;              /* inside our redisAsyncHandleWrite call */
 #if LR_HIREDIS_HAS_TIMER
     struct lr_timer timer;
+#else
+    struct lr_timer guard; /* lr_hiredis_set_timeout on hiredis 0.14: ours */
+    uint32_t timeout_ms;
 #endif
 };
+
+#if !LR_HIREDIS_HAS_TIMER
+/*
+ * hiredis 0.14 has no timeouts: the guard runs while replies are owed and is
+ * pushed back on every read. On expiry the socket is shut down and hiredis
+ * reads the end of the stream, so it fails the owed callbacks (NULL reply)
+ * and calls the disconnect callback with REDIS_ERR.
+ */
+static inline void lr__hiredis_guard(struct lr__hiredis *a, int progress)
+{
+    if (!a->timeout_ms || !a->ac)
+        return;
+    if (!a->ac->replies.head) {
+        lr_timer_stop(&a->guard);
+        return;
+    }
+    if (progress || !lr_timer_is_active(&a->guard))
+        (void)lr_timer_start(&a->guard, lr_loop_now_ms(a->loop) + a->timeout_ms);
+}
+
+static inline void lr__hiredis_guard_fired(struct lr_timer *t)
+{
+    struct lr__hiredis *a = (struct lr__hiredis *)t->data;
+    if (!a->ac || !a->ac->replies.head)
+        return;
+    (void)shutdown(a->poll.fd, SHUT_RDWR);
+    redisAsyncHandleRead(a->ac); /* reads EOF: hiredis disconnects and frees */
+}
+#endif
 
 static inline void lr__hiredis_want(void *privdata, unsigned set, unsigned clear)
 {
@@ -110,6 +144,9 @@ static inline void lr__hiredis_add_write(void *privdata)
     struct lr__hiredis *a = (struct lr__hiredis *)privdata;
     if (!a->ac)
         return;
+#if !LR_HIREDIS_HAS_TIMER
+    lr__hiredis_guard(a, 0); /* a command was queued: a reply is owed */
+#endif
     if (!a->in_write && (a->ac->c.flags & REDIS_CONNECTED)) {
         if (!lr_timer_is_active(&a->write_now))
             (void)lr_timer_start(&a->write_now, lr_loop_now_ms(a->loop));
@@ -154,6 +191,8 @@ static inline void lr__hiredis_cleanup(void *privdata)
     lr_timer_stop(&a->write_now);
 #if LR_HIREDIS_HAS_TIMER
     lr_timer_stop(&a->timer);
+#else
+    lr_timer_stop(&a->guard);
 #endif
     /* Frees @a once no poll request is in flight: never inside this call. */
     (void)lr_poll_close(&a->poll, lr__hiredis_free);
@@ -169,8 +208,13 @@ static inline void lr__hiredis_ready(struct lr_poll *p, int status, unsigned eve
         a->events = 0;
         events = LR_POLL_IN;
     }
-    if (a->ac && (events & (LR_POLL_IN | LR_POLL_ERR | LR_POLL_HUP)))
+    if (a->ac && (events & (LR_POLL_IN | LR_POLL_ERR | LR_POLL_HUP))) {
         redisAsyncHandleRead(a->ac); /* may free the context: a->ac becomes NULL */
+#if !LR_HIREDIS_HAS_TIMER
+        if (a->ac)
+            lr__hiredis_guard(a, 1);
+#endif
+    }
     if (a->ac && (events & LR_POLL_OUT))
         lr__hiredis_write(a);
 }
@@ -229,6 +273,9 @@ static inline int lr_hiredis_attach(struct lr_loop *loop, redisAsyncContext *ac)
 #if LR_HIREDIS_HAS_TIMER
     lr_timer_init(loop, &a->timer, lr__hiredis_timeout);
     a->timer.data = a;
+#else
+    lr_timer_init(loop, &a->guard, lr__hiredis_guard_fired);
+    a->guard.data = a;
 #endif
     /* Publish the hooks only now that nothing can fail any more. */
     ac->ev.addRead = lr__hiredis_add_read;
@@ -241,6 +288,41 @@ static inline int lr_hiredis_attach(struct lr_loop *loop, redisAsyncContext *ac)
 #endif
     ac->ev.data = a;
     return 0;
+}
+
+/*
+ * lr_hiredis_set_timeout - fail the connection when a reply is owed and
+ * nothing has been read for @ms milliseconds (0: no timeout, the default;
+ * on hiredis 1.x the value is handed to hiredis as it is).
+ * hiredis >= 1.0: this is redisAsyncSetTimeout (hiredis's own command
+ * timeout, run by our scheduleTimer hook). hiredis 0.14, which has none:
+ * the adapter's own guard; on expiry it shuts the socket down, so hiredis
+ * calls every owed callback with a NULL reply and the disconnect callback
+ * with REDIS_ERR (ac->errstr then names a closed connection, not a timeout).
+ * Only replies are timed: an idle connection or a subscriber waiting for
+ * messages never times out, and 0.14 has no connect timeout.
+ * Returns: 0; -EINVAL @ac is NULL or not attached with lr_hiredis_attach;
+ * -ENOMEM hiredis >= 1.0 could not store the timeout.
+ * Allocates: never on 0.14.  Context: the loop's thread.
+ */
+static inline int lr_hiredis_set_timeout(redisAsyncContext *ac, uint32_t ms)
+{
+    if (!ac || ac->ev.cleanup != lr__hiredis_cleanup || !ac->ev.data)
+        return -EINVAL;
+#if LR_HIREDIS_HAS_TIMER
+    struct timeval tv;
+    tv.tv_sec = (time_t)(ms / 1000u);
+    tv.tv_usec = (suseconds_t)((ms % 1000u) * 1000u);
+    return redisAsyncSetTimeout(ac, tv) == REDIS_OK ? 0 : -ENOMEM;
+#else
+    struct lr__hiredis *a = (struct lr__hiredis *)ac->ev.data;
+    a->timeout_ms = ms;
+    if (!ms)
+        lr_timer_stop(&a->guard);
+    else
+        lr__hiredis_guard(a, 1);
+    return 0;
+#endif
 }
 
 #ifdef __cplusplus

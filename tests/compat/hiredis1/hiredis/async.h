@@ -29,5 +29,6 @@ typedef struct redisAsyncContext {
 void redisAsyncHandleRead(redisAsyncContext *ac);
 void redisAsyncHandleWrite(redisAsyncContext *ac);
 void redisAsyncHandleTimeout(redisAsyncContext *ac);
+int redisAsyncSetTimeout(redisAsyncContext *ac, struct timeval tv);
 
 #endif
