@@ -454,6 +454,7 @@ TEST(reply_timeout_fails_a_stalled_connection)
     redis_server_resume(&stalled);
     CHECK_EQ(c.disconnect_status, REDIS_ERR);
     CHECK_EQ(null_replies, 1);
+    printf("     failed after %llu ms (timeout 400 ms)\n", (unsigned long long)took);
     CHECK(took >= 400 && took < 2000);
     run_for(loop, 5);
     redis_server_destroy(&stalled);

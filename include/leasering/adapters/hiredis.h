@@ -98,8 +98,12 @@ static inline void lr__hiredis_guard(struct lr__hiredis *a, int progress)
         lr_timer_stop(&a->guard);
         return;
     }
-    if (progress || !lr_timer_is_active(&a->guard))
+    if (progress || !lr_timer_is_active(&a->guard)) {
+        /* From now, not from the start of the pass (or, from host code,
+         * the last pass): the timeout must never be cut short. */
+        lr_loop_update_time(a->loop);
         (void)lr_timer_start(&a->guard, lr_loop_now_ms(a->loop) + a->timeout_ms);
+    }
 }
 
 static inline void lr__hiredis_guard_fired(struct lr_timer *t)
