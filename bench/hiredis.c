@@ -28,6 +28,8 @@
 #include <leasering.h>
 #include <leasering/adapters/hiredis.h>
 
+#include "median.h"
+
 #define VALUE "leasering-bench-value-0123456789"
 
 enum adapter { AD_LR, AD_LIBEVENT };
@@ -141,18 +143,6 @@ static int one_run(struct run *r, int port)
         return -1;
     }
     return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 int main(int argc, char **argv)

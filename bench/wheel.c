@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "list.h"
+#include "median.h"
 #include "wheel_int.h"
 
 #define SPAN_MS 10000u
@@ -220,18 +221,6 @@ static struct result run_heap(size_t n)
     free(t);
     free(h.a);
     return r;
-}
-
-static int cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp_d);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 int main(int argc, char **argv)
