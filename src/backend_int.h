@@ -66,6 +66,11 @@ void lr__lease_complete(struct lr_lease *l, const struct lr__result *r);
 struct lr_loop *lr__manager_loop(const struct lr_manager *m);
 const struct lr_manager_opts *lr__manager_opts(const struct lr_manager *m);
 struct lr_manager_stats *lr__manager_stats(struct lr_manager *m);
+/* A connection-level failure, for lr_manager_last_error and the store_error
+ * callback: @status (negative) and a printf-style one-line text naming the
+ * endpoint and the cause (never a secret). Allocates nothing. */
+void lr__manager_store_error(struct lr_manager *m, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Uniform random 64 bits from the manager's generator (not for secrets). */
 uint64_t lr__manager_rand(struct lr_manager *m);
 /* Milliseconds of exponential backoff with full jitter for attempt @n (0-based). */

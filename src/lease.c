@@ -4,14 +4,19 @@
  *
  * One lr_timer per lease carries its next action: an acquire attempt, a
  * scheduled renewal, a retry, or -- whenever a request is in flight -- the
- * local validity deadline. So "lost" is decided by a timer at valid_until,
- * never by waiting for a reply. Validity is computed from the time a request
+ * local validity deadline. So "lost" is decided by a timer a guard interval
+ * before valid_until, never by waiting for a reply; and every decision about
+ * validity reads a fresh clock, since the pass's cached one is stale after a
+ * stall. Validity is computed from the time a request
  * was queued, which is no later than when the store received it.
  * Layer: knows the wheel and the backend interface; no protocol.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <leasering/backend.h>
 #include <leasering/error.h>
@@ -97,6 +102,39 @@ static inline uint64_t now_ns(const struct lr_lease *l)
     return l->mgr->loop->now_ns;
 }
 
+/* A fresh reading for decisions about validity: the pass's cached clock is
+ * stale after a slow callback or a stall. Refreshes the loop's cache too, so
+ * what follows in this pass (send times, next deadlines) is current. */
+static inline uint64_t fresh_ms(const struct lr_lease *l)
+{
+    lr__loop_clock_update(l->mgr->loop);
+    return l->mgr->loop->now_ms;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* How long before valid_until the holder stops: loss_guard_ms, by default the
+ * larger of 2 ms and 1% of the lease's TTL. */
+static uint64_t guard_ms(const struct lr_lease *l, const struct lr_manager *m)
+{
+    if (m && m->o.loss_guard_ms)
+        return m->o.loss_guard_ms;
+    uint64_t g = l->ttl_ms / 100u;
+    return g > 2 ? g : 2;
+}
+
+/* The last moment the holder may act: where the lost timer is armed. */
+static uint64_t stop_at(const struct lr_lease *l)
+{
+    uint64_t g = guard_ms(l, l->mgr);
+    return l->valid_until > g ? l->valid_until - g : 0;
+}
+
 struct lr_loop *lr__manager_loop(const struct lr_manager *m)
 {
     return m->loop;
@@ -110,6 +148,29 @@ const struct lr_manager_opts *lr__manager_opts(const struct lr_manager *m)
 struct lr_manager_stats *lr__manager_stats(struct lr_manager *m)
 {
     return &m->stats;
+}
+
+void lr__manager_store_error(struct lr_manager *m, int status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(m->err_text, sizeof(m->err_text), fmt, ap);
+    va_end(ap);
+    m->err_status = status;
+    if (m->o.store_error)
+        m->o.store_error(m, status, m->err_text, m->o.store_error_arg);
+}
+
+int lr_manager_last_error(const struct lr_manager *m, char *buf, size_t len)
+{
+    if (buf && len) {
+        size_t n = strlen(m->err_text);
+        if (n >= len)
+            n = len - 1;
+        memcpy(buf, m->err_text, n);
+        buf[n] = '\0';
+    }
+    return m->err_status;
 }
 
 const struct lr_manager_stats *lr_manager_stats(const struct lr_manager *m)
@@ -194,7 +255,7 @@ static void schedule_renewal(struct lr_lease *l)
 {
     const struct lr_manager_opts *o = &l->mgr->o;
     if (l->flags & LR_LF_NO_AUTO) {
-        arm(l, l->valid_until, false);
+        arm(l, stop_at(l), false);
         return;
     }
     double interval = (double)l->ttl_ms * o->renew_fraction;
@@ -206,8 +267,9 @@ static void schedule_renewal(struct lr_lease *l)
      * while the jitter still spreads them over the whole interval. */
     uint64_t q = o->renew_coalesce_ms;
     when = (when + q - 1) / q * q;
-    if (when >= l->valid_until)
-        when = l->valid_until > 1 ? l->valid_until - 1 : l->valid_until;
+    uint64_t stop = stop_at(l);
+    if (when >= stop)
+        when = stop > 1 ? stop - 1 : stop;
     arm(l, when, true);
 }
 
@@ -305,13 +367,14 @@ static void renew_failed(struct lr_lease *l, int status)
     l->attempt = l->attempt < 255 ? (uint8_t)(l->attempt + 1) : 255;
     /* Retry with backoff, always inside validity: a step that would land past
      * it is cut to half the time left, so retries get denser, not rarer, as
-     * the deadline nears; the timer at valid_until alone decides loss. */
+     * the deadline nears; the timer at the stop point alone decides loss. */
     uint64_t now = now_ms(l);
+    uint64_t stop = stop_at(l);
     uint64_t when = now + lr__manager_backoff(m, l->attempt - 1u);
-    if (l->valid_until > now && when >= l->valid_until - (l->valid_until - now) / 2)
-        when = now + (l->valid_until - now) / 2;
-    if ((l->flags & LR_LF_NO_AUTO) || when <= now || when >= l->valid_until)
-        arm(l, l->valid_until, false);
+    if (stop > now && when >= stop - (stop - now) / 2)
+        when = now + (stop - now) / 2;
+    if ((l->flags & LR_LF_NO_AUTO) || when <= now || when >= stop)
+        arm(l, stop, false);
     else
         arm(l, when, false);
     if (l->state == LR_LEASE_HELD) {
@@ -328,7 +391,7 @@ static void renew_now(struct lr_lease *l)
         renew_failed(l, rc);
         return;
     }
-    arm(l, l->valid_until, false); /* if no answer in time, the lease is lost then */
+    arm(l, stop_at(l), false); /* if no answer in time, the lease is lost then */
 }
 
 static void break_done(struct lr_lease *l, int status);
@@ -338,7 +401,6 @@ static void lease_timer(struct lr_timer *t)
 {
     struct lr_lease *l = lr_container_of(t, struct lr_lease, timer);
     struct lr_manager *m = l->mgr;
-    uint64_t now = now_ms(l);
     switch (l->state) {
     case LR_LEASE_ACQUIRING:
         if (l->req.kind == LR_OP_NONE) {
@@ -349,7 +411,7 @@ static void lease_timer(struct lr_timer *t)
         break;
     case LR_LEASE_HELD:
     case LR_LEASE_JEOPARDY:
-        if (now >= l->valid_until) {
+        if (fresh_ms(l) >= stop_at(l)) {
             lose(l, expiry_reason(l));
             return;
         }
@@ -365,11 +427,11 @@ static void lease_timer(struct lr_timer *t)
                 change_done(l, &r);
                 return;
             }
-            arm(l, l->valid_until, false);
+            arm(l, stop_at(l), false);
         } else if (l->req.kind == LR_OP_NONE) {
             renew_now(l);
         } else {
-            arm(l, l->valid_until, false);
+            arm(l, stop_at(l), false);
         }
         break;
     case LR_LEASE_RELEASING:
@@ -399,9 +461,10 @@ static void acquire_done(struct lr_lease *l, const struct lr__result *r)
             start_release(l);
             return;
         }
-        if (l->valid_until <= now_ms(l)) {
-            /* Answered so late that no validity is left: try again (the store
-             * knows our token, so a retry is idempotent). */
+        if (stop_at(l) <= fresh_ms(l)) {
+            /* Answered so late that no validity is left (judged on a fresh
+             * clock: this pass may have begun long ago): never "acquired";
+             * try again (the store knows our token, so a retry is idempotent). */
             attempt_failed(l, -ETIMEDOUT);
             return;
         }
@@ -436,12 +499,19 @@ static void renew_done(struct lr_lease *l, const struct lr__result *r)
 {
     struct lr_manager *m = l->mgr;
     if (r->status == 0) {
-        uint64_t vu = validity(l);
-        if (vu <= now_ms(l)) {
+        /* On a fresh clock: the lease must still be inside its old validity
+         * (else the holder was already past its stop point, whatever the
+         * store says now) and the new one must leave time to act. */
+        uint64_t now = fresh_ms(l);
+        if (now >= stop_at(l)) {
             lose(l, LR_EEXPIRED);
             return;
         }
-        l->valid_until = vu;
+        l->valid_until = validity(l);
+        if (now >= stop_at(l)) {
+            lose(l, LR_EEXPIRED);
+            return;
+        }
         set_state(l, LR_LEASE_HELD);
         l->attempt = 0;
         l->last_error = 0;
@@ -482,7 +552,11 @@ static void change_done(struct lr_lease *l, const struct lr__result *r)
     } else {
         l->last_error = r->status;
     }
-    /* the timer sat at valid_until while the change was in flight */
+    if (fresh_ms(l) >= stop_at(l)) {
+        lose(l, expiry_reason(l));
+        return;
+    }
+    /* the timer sat at the stop point while the change was in flight */
     schedule_renewal(l);
     if (cbs(l)->changed)
         cbs(l)->changed(l, r->status); /* may free l: last use */
@@ -562,7 +636,8 @@ static int check_opts(struct lr_manager_opts *o, const struct lr__backend_ops *o
         o->max_leases > (1u << 26) || o->request_timeout_ms >= o->ttl_ms / 2 + 1)
         return -EINVAL;
     /* The first renewal must come before validity ends, with room to retry. */
-    double validity_ms = (double)o->ttl_ms * (1 - o->drift) - o->margin_ms;
+    double guard = o->loss_guard_ms ? o->loss_guard_ms : (o->ttl_ms / 100 > 2 ? o->ttl_ms / 100 : 2);
+    double validity_ms = (double)o->ttl_ms * (1 - o->drift) - o->margin_ms - guard;
     double renew_at = (double)o->ttl_ms * o->renew_fraction * (1 + o->renew_jitter);
     if (validity_ms <= 0 || renew_at + o->renew_coalesce_ms >= validity_ms ||
         o->renew_coalesce_ms > o->ttl_ms / 10)
@@ -920,7 +995,17 @@ void lr_lease_set_auto_renew(struct lr_lease *l, int on)
 
 enum lr_lease_state lr_lease_state(const struct lr_lease *l)
 {
+    if (held(l) && mono_ms() >= stop_at(l))
+        return LR_LEASE_LOST; /* the lost callback comes on the next pass */
     return (enum lr_lease_state)l->state;
+}
+
+int64_t lr_lease_remaining_ms(const struct lr_lease *l)
+{
+    if (!l || !(l->flags & LR_LF_INIT) || !l->mgr || !held(l))
+        return 0;
+    uint64_t stop = stop_at(l), now = mono_ms();
+    return stop > now ? (int64_t)(stop - now) : 0;
 }
 
 const char *lr_lease_state_name(enum lr_lease_state s)

@@ -35,6 +35,8 @@ struct lr_manager {
     unsigned pool_used;
     uint8_t pool[256]; /* getrandom bytes for owner tokens */
     struct lr_manager_stats stats;
+    int err_status;      /* lr_manager_last_error */
+    char err_text[160];
 };
 
 #endif

@@ -3,8 +3,10 @@
  * loop.c - the proactor: one io_uring, a timer wheel, deferred calls and a
  * provided-buffer ring, single-threaded.
  *
- * Phases of one iteration, always in this order: reap every completion, run
- * expired timers, run deferred calls, flush connection output, then one
+ * Phases of one iteration, always in this order: run the timers that expired
+ * before the pass began (after a stall, a lease past its validity is declared
+ * lost before any reply is looked at), reap every completion, run expired
+ * timers again, run deferred calls, flush connection output, then one
  * submit that also waits until the next timer deadline (lr_loop_run) or
  * returns at once (lr_loop_process). Layer: knows liburing; knows nothing of
  * leases or protocols.
@@ -323,6 +325,8 @@ static int submit_nowait(struct lr_loop *loop)
     return rc < 0 ? rc : 0;
 }
 
+/* Work that must not wait for a completion: deferred calls, flushes and
+ * ready timers. (submit_and_wait hands queued SQEs to the kernel itself.) */
 static bool has_ready_work(const struct lr_loop *loop)
 {
     return !lr_list_is_empty(&loop->deferred) || !lr_list_is_empty(&loop->flushq) ||
@@ -331,7 +335,9 @@ static bool has_ready_work(const struct lr_loop *loop)
 
 int lr_loop_timeout_ms(const struct lr_loop *loop)
 {
-    if (has_ready_work(loop))
+    /* Requests prepared by host code between passes (a close's cancels, say)
+     * reach the kernel only in lr_loop_process: they are ready work too. */
+    if (has_ready_work(loop) || io_uring_sq_ready(&loop->ring) > 0)
         return 0;
     uint64_t next = lr__wheel_next(&loop->wheel);
     if (next == UINT64_MAX)
@@ -384,6 +390,7 @@ int lr_loop_run(struct lr_loop *loop)
     loop->running = true;
     while (!loop->stop) {
         lr__loop_clock_update(loop);
+        run_timers(loop);
         reap(loop);
         run_phases(loop);
         if (loop->stop) {
@@ -418,6 +425,7 @@ int lr_loop_process(struct lr_loop *loop)
     (void)eventfd_read(loop->event_fd, &drained);
     loop->processing = true;
     lr__loop_clock_update(loop);
+    run_timers(loop);
     int n = reap(loop);
     run_phases(loop);
     loop->processing = false;

@@ -2,7 +2,8 @@
 /*
  * test_lease.c - the lease core on the in-memory backend: acquisition and
  * conflicts, renewal timing and jitter, retries inside validity, jeopardy then
- * loss exactly at valid_until when the store stalls or is unreachable,
+ * loss a guard interval before valid_until when the store stalls or is
+ * unreachable, fresh-clock decisions after the holder itself stalled,
  * recovery, release (idempotent, during acquire), release-all, callback
  * order, fencing across holders, argument errors, and a steady state that
  * allocates nothing.
@@ -117,12 +118,15 @@ TEST(renewals_follow_the_schedule_with_jitter)
     close_mgr(m);
 }
 
-/* Store unreachable: jeopardy once, retries inside validity, lost at valid_until. */
-TEST(unreachable_store_retries_then_loses_at_valid_until)
+/* Store unreachable: jeopardy once, retries inside validity, lost before
+ * valid_until, at valid_until - loss_guard_ms. */
+TEST(unreachable_store_retries_then_loses_before_valid_until)
 {
     rec_setup();
-    struct lr_manager *m = new_mgr(NULL, 400);
-    CHECK(m);
+    struct lr_manager_opts o = {.ttl_ms = 400, .cbs = &rec_cbs, .loss_guard_ms = 20};
+    struct lr_manager *m;
+    snprintf(store_uri, sizeof(store_uri), "mem://t%d", ++store_seq);
+    CHECK_OK(lr_manager_new(&m, loop, store_uri, &o));
     struct lr_lease l;
     CHECK_OK(lr_lease_init(m, &l, "u", NULL));
     CHECK_OK(lr_lease_acquire(&l, 1000));
@@ -136,18 +140,19 @@ TEST(unreachable_store_retries_then_loses_at_valid_until)
     CHECK_ERR(rec_first(EV_LOST, &l)->status, LR_EUNAVAIL);
     CHECK(lr_lease_stats(&l)->renew_failures >= 3); /* it kept retrying */
     int64_t late = (int64_t)rec_first(EV_LOST, &l)->at_ns - (int64_t)(vu * 1000000u);
-    printf("     lost %.3f ms after valid_until, after %u failed renewals\n", late / 1e6,
-           lr_lease_stats(&l)->renew_failures);
-    CHECK(late >= 0);        /* never before validity ends */
-    CHECK(late < 5000000);   /* and at it: within the tick, plus scheduling noise */
+    printf("     lost %.3f ms after valid_until (guard 20 ms), after %u failed renewals\n",
+           late / 1e6, lr_lease_stats(&l)->renew_failures);
+    CHECK(late >= -21000000); /* not before the guard point (a tick early at most) */
+    CHECK(late < 0);          /* and before validity ends: 20 ms of room for noise */
     CHECK_EQ(lr_lease_state(&l), LR_LEASE_LOST);
     CHECK_EQ(lr_lease_valid_until(&l), 0);
     lr_lease_deinit(&l);
     close_mgr(m);
 }
 
-/* Store stalls: renewals time out (ambiguous), jeopardy, lost exactly at valid_until. */
-TEST(stalled_store_jeopardy_then_lost_at_valid_until)
+/* Store stalls: renewals time out (ambiguous), jeopardy, lost at the default
+ * guard point: max(2 ms, 1% of 400 ms) = 4 ms before valid_until. */
+TEST(stalled_store_jeopardy_then_lost_before_valid_until)
 {
     rec_setup();
     struct lr_manager_opts o = {.ttl_ms = 400, .cbs = &rec_cbs, .request_timeout_ms = 60};
@@ -165,10 +170,105 @@ TEST(stalled_store_jeopardy_then_lost_at_valid_until)
     CHECK_ERR(rec_first(EV_JEOP, &l)->status, -ETIMEDOUT);
     CHECK_ERR(rec_first(EV_LOST, &l)->status, LR_EEXPIRED);
     int64_t late = (int64_t)rec_first(EV_LOST, &l)->at_ns - (int64_t)(vu * 1000000u);
-    printf("     lost %.3f ms after valid_until\n", late / 1e6);
-    CHECK(late >= 0 && late < 5000000);
+    printf("     lost %.3f ms after valid_until (default guard 4 ms)\n", late / 1e6);
+    CHECK(late >= -5000000 && late < 5000000); /* at the guard point, plus noise */
     CHECK(rec_first(EV_JEOP, &l)->at_ns < rec_first(EV_LOST, &l)->at_ns);
     lr_lease_deinit(&l);
+    close_mgr(m);
+}
+
+/* The holder itself stalls: a callback sleeps 1 s while a renewal reply of
+ * another lease waits in the same batch. On the stale clock that reply was
+ * accepted ("renewed" 700 ms past valid_until); it must be a loss. */
+static struct lr_lease *stall_in;
+static void sleep_once(const struct rec *r)
+{
+    if (r->ev == EV_RENEW && r->l == stall_in) {
+        stall_in = NULL;
+        struct timespec ts = {1, 0};
+        nanosleep(&ts, NULL);
+    }
+}
+
+TEST(reply_handled_after_a_stall_is_a_loss_not_a_renewal)
+{
+    rec_setup();
+    /* no jitter, a coarse grid: both leases renew in one batch */
+    struct lr_manager_opts o = {.ttl_ms = 300, .cbs = &rec_cbs, .renew_jitter = 1e-9,
+                                .renew_coalesce_ms = 25};
+    struct lr_manager *m;
+    snprintf(store_uri, sizeof(store_uri), "mem://t%d", ++store_seq);
+    CHECK_OK(lr_manager_new(&m, loop, store_uri, &o));
+    struct lr_lease a, b;
+    CHECK_OK(lr_lease_init(m, &a, "stall-a", NULL));
+    CHECK_OK(lr_lease_init(m, &b, "stall-b", NULL));
+    CHECK_OK(lr_lease_acquire(&a, 1000));
+    CHECK_OK(lr_lease_acquire(&b, 1000));
+    run_until(0, 30);
+    CHECK_EQ(rec_count(EV_ACQ, NULL), 2);
+    nev = 0;
+    stall_in = &a; /* whichever renews first stalls: a, or b below */
+    rec_hook = sleep_once;
+    run_until(EV_LOST, 1500);
+    rec_hook = NULL;
+    CHECK(stall_in == NULL); /* a renewed, and slept in its callback */
+    /* a renewed (and slept); b's reply was in the same batch */
+    CHECK_EQ(rec_count(EV_RENEW, &a), 1);
+    CHECK_EQ(rec_count(EV_RENEW, &b), 0);
+    CHECK_EQ(rec_count(EV_LOST, &b), 1);
+    CHECK_ERR(rec_first(EV_LOST, &b)->status, LR_EEXPIRED);
+    /* a's own validity ran out during its callback: its lost comes next pass */
+    run_until(0, 50);
+    CHECK_EQ(rec_count(EV_LOST, &a), 1);
+    for (int i = 0; i < nev; i++)
+        if (evs[i].ev == EV_RENEW)
+            CHECK(evs[i].l == &a && evs[i].at_ns < rec_first(EV_LOST, &b)->at_ns);
+    lr_lease_deinit(&a);
+    lr_lease_deinit(&b);
+    close_mgr(m);
+}
+
+/* State and remaining time read the clock: host code that runs no pass for
+ * longer than the TTL never sees HELD, and the late pass reports every lease
+ * lost before anything else. */
+TEST(state_and_remaining_read_a_fresh_clock)
+{
+    rec_setup();
+    struct lr_manager_opts o = {.ttl_ms = 200, .cbs = &rec_cbs, .loss_guard_ms = 10};
+    struct lr_manager *m;
+    snprintf(store_uri, sizeof(store_uri), "mem://t%d", ++store_seq);
+    CHECK_OK(lr_manager_new(&m, loop, store_uri, &o));
+    struct lr_lease l[3];
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "fresh-%d", i);
+        CHECK_OK(lr_lease_init(m, &l[i], name, NULL));
+        CHECK_EQ(lr_lease_remaining_ms(&l[i]), 0); /* idle */
+        CHECK_OK(lr_lease_acquire(&l[i], 1000));
+    }
+    run_until(0, 20);
+    CHECK_EQ(rec_count(EV_ACQ, NULL), 3);
+    int64_t rem = lr_lease_remaining_ms(&l[0]);
+    uint64_t vu = lr_lease_valid_until(&l[0]);
+    printf("     remaining %lld ms of a 200 ms lease (valid_until - 10 - now)\n", (long long)rem);
+    CHECK(rem > 100 && rem <= 200 - 2 - 10);
+    CHECK((uint64_t)rem + 10 + mono_ns() / 1000000u <= vu + 1);
+    CHECK_EQ(lr_lease_state(&l[0]), LR_LEASE_HELD);
+    /* no pass for 300 ms: past every validity */
+    struct timespec ts = {0, 300 * 1000000};
+    nanosleep(&ts, NULL);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(lr_lease_state(&l[i]), LR_LEASE_LOST);
+        CHECK_EQ(lr_lease_remaining_ms(&l[i]), 0);
+    }
+    nev = 0;
+    run_until(0, 30);
+    CHECK(nev >= 3);
+    for (int i = 0; i < 3; i++) /* the first three events are the losses */
+        CHECK_EQ(evs[i].ev, EV_LOST);
+    CHECK_EQ(rec_count(EV_RENEW, NULL), 0);
+    for (int i = 0; i < 3; i++)
+        lr_lease_deinit(&l[i]);
     close_mgr(m);
 }
 
@@ -437,8 +537,10 @@ TEST(break_and_change)
 }
 
 TESTS(T(acquire_conflict_and_holder), T(break_and_change), T(renewals_follow_the_schedule_with_jitter),
-      T(unreachable_store_retries_then_loses_at_valid_until),
-      T(stalled_store_jeopardy_then_lost_at_valid_until),
+      T(unreachable_store_retries_then_loses_before_valid_until),
+      T(stalled_store_jeopardy_then_lost_before_valid_until),
+      T(reply_handled_after_a_stall_is_a_loss_not_a_renewal),
+      T(state_and_remaining_read_a_fresh_clock),
       T(recovers_when_the_store_returns_in_time),
       T(release_is_idempotent_and_callbacks_are_ordered), T(release_all_releases_every_lease),
       T(expiry_then_another_holder_with_a_higher_fence), T(bad_arguments_are_clear_errors),

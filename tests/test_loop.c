@@ -135,7 +135,10 @@ TEST(timer_callbacks_start_and_stop_timers)
     CHECK_EQ(fa, 1);
     CHECK_EQ(fb, 0);
     CHECK_EQ(fc, 3);
-    CHECK(fc_iter[1] > fc_iter[0] && fc_iter[2] > fc_iter[1]);
+    /* A timer re-armed in the past never fires inside start, nor again in
+     * the same timer phase; a pass has two (before and after reaping), so
+     * three firings span at least two passes. */
+    CHECK(fc_iter[2] > fc_iter[0]);
     lr_loop_free(loop);
 }
 

@@ -10,10 +10,27 @@
  * The safety rule. A lease's local validity runs from the moment its
  * acquire/renew request was *sent*:
  *     valid_until = sent_at + ttl * (1 - drift) - margin      (monotonic ms)
- * and the lease is reported lost no later than valid_until, by a timer, even
- * if the network is silent. The store counts the TTL from when it *received*
- * the request, so as long as clock rates differ by less than @drift the holder
- * gives up before anyone else can take the lease.
+ * The store counts the TTL from when it *received* the request, so as long as
+ * clock rates differ by less than @drift nobody else can take the lease
+ * before valid_until. What is guaranteed, exactly:
+ *  - The lost callback is timed for valid_until - loss_guard_ms, so while the
+ *    loop runs on time it comes *before* valid_until, by a timer, even if the
+ *    network is silent. Whenever a pass starts late (a slow callback, SIGSTOP,
+ *    CPU throttling, a host that did not call lr_loop_process), every lease
+ *    whose guard point has passed is reported lost before any reply of that
+ *    pass is looked at.
+ *  - Every decision about validity reads a fresh CLOCK_MONOTONIC: a reply is
+ *    accepted as "renewed"/"acquired" only if, when it is handled, the lease
+ *    is still inside valid_until - loss_guard_ms and the new validity is in
+ *    the future; otherwise the lease is lost (LR_EEXPIRED).
+ *  - lr_lease_state() and lr_lease_remaining_ms() read the clock themselves:
+ *    they never report a lease as held past valid_until - loss_guard_ms, even
+ *    to host code that has not run a pass for a long time.
+ * What no library can promise: a process frozen between its check and its
+ * action (stopped after lr_lease_remaining_ms() said 500 ms, resumed a minute
+ * later) acts late. So: check lr_lease_remaining_ms() right before touching
+ * the guarded resource, keep the action shorter than what it returned, and
+ * pass lr_lease_fence() to the resource so that it can refuse a stale holder.
  *
  * States: IDLE -> ACQUIRING -> HELD <-> JEOPARDY -> LOST, and RELEASING -> IDLE.
  * JEOPARDY means a renewal failed or is overdue: the lease is still held, the
@@ -111,7 +128,16 @@ struct lr_manager_opts {
     uint32_t renew_coalesce_ms;  /* renewal times are rounded up to a multiple of this, so
                                   * renewals share wakeups and batches; default ttl/1000,
                                   * clamped to 1..20 ms. Never delays past validity. */
+    uint32_t loss_guard_ms;      /* lost fires this long before valid_until, and
+                                  * lr_lease_remaining_ms() counts down to it; default
+                                  * the larger of 2 ms and 1% of the lease's TTL */
     const struct lr_lease_cbs *cbs; /* default callbacks for leases that set none */
+    /* Told once per connection-level failure (refused, name not resolved,
+     * TLS alert, authentication refused, server error...), with a one-line
+     * text naming the endpoint and the cause, on the loop thread. Leases each
+     * see only their own status (often LR_EUNAVAIL); this says why. Optional. */
+    void (*store_error)(struct lr_manager *m, int status, const char *text, void *arg);
+    void *store_error_arg;
 };
 
 /* Per-lease counters (lr_lease_stats()). */
@@ -205,6 +231,13 @@ LR_API void lr_manager_free(struct lr_manager *m);
  * Returns: the number of leases being released.  Allocates: never.
  */
 LR_API int lr_manager_release_all(struct lr_manager *m);
+
+/*
+ * lr_manager_last_error - the last connection-level failure the store met
+ * (see lr_manager_opts.store_error): returns its status (0 if none yet) and
+ * copies its text into @buf (NUL-terminated, truncated to @len; may be NULL).
+ */
+LR_API int lr_manager_last_error(const struct lr_manager *m, char *buf, size_t len);
 
 /* The loop a manager runs on. */
 LR_API struct lr_loop *lr_manager_loop(const struct lr_manager *m);
@@ -301,6 +334,9 @@ LR_API int lr_lease_change(struct lr_lease *l);
  * it off the lease is lost at valid_until unless you call lr_lease_renew. */
 LR_API void lr_lease_set_auto_renew(struct lr_lease *l, int on);
 
+/* The lease's state. Reads the clock: a lease that is HELD or in JEOPARDY by
+ * the last pass but past valid_until - loss_guard_ms now reads as LOST (the
+ * lost callback follows on the next pass). */
 LR_API enum lr_lease_state lr_lease_state(const struct lr_lease *l);
 LR_API const char *lr_lease_state_name(enum lr_lease_state s);
 LR_API const char *lr_lease_name(const struct lr_lease *l);
@@ -308,6 +344,15 @@ LR_API const char *lr_lease_name(const struct lr_lease *l);
 LR_API uint64_t lr_lease_fence(const struct lr_lease *l);
 /* Local validity deadline (lr_loop_now_ms units); 0 when not held. */
 LR_API uint64_t lr_lease_valid_until(const struct lr_lease *l);
+/*
+ * lr_lease_remaining_ms - from a fresh CLOCK_MONOTONIC reading, how many
+ * milliseconds the holder may still act on @l: valid_until - loss_guard - now,
+ * and 0 when the lease is not held or that point has passed. Call it right
+ * before each touch of the guarded resource (and pass lr_lease_fence() along):
+ *     if (lr_lease_remaining_ms(l) > expected_work_ms) do_work(lr_lease_fence(l));
+ * Allocates: never.  Context: any time on the loop's thread, callbacks included.
+ */
+LR_API int64_t lr_lease_remaining_ms(const struct lr_lease *l);
 /* Loop time of the last successful acquire or renewal; 0 if none. */
 LR_API uint64_t lr_lease_last_renewed(const struct lr_lease *l);
 /* After a conflict: who holds it, as the store says ("" if it did not say). */
