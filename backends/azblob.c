@@ -215,7 +215,10 @@ static int encode(struct aconn *c, struct lr_lease *l)
     guid_of(l->token, guid);
     struct lr__az_str g = {guid, 36};
     if (s == S_BREAK) {
-        uint32_t secs = (l->break_ms + 999) / 1000; /* never shorter than asked */
+        /* Azure breaks after the shorter of this period and the lease's
+         * remaining time. Asking 60 s (the most) makes it the remaining time:
+         * a break never cuts the holder's lease short (see lr_lease_break). */
+        uint32_t secs = 60;
         size_t dl = (size_t)(lr_put_u64(dur, secs, lr_u64_digits(secs)) - dur);
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-action"), LR_AZ_LIT("break")};
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-break-period"), {dur, dl}};

@@ -208,21 +208,21 @@ static void apply(struct mem_store *st, struct lr_lease *l, uint64_t now, struct
         return;
     case LR_OP_BREAK:
         /* Whoever holds it: an all-zero owner matches no token, so renewals
-         * are refused and acquisitions conflict until the period ends. */
+         * are refused and acquisitions conflict until the later of the period
+         * and the holder's TTL (never sooner: the holder may still believe it
+         * holds until its TTL runs out). */
         e = lookup(st, l->name);
         if (!e || !owned_now(e, now))
             return;
-        if (!l->break_ms) {
-            e->owned = false;
-            return;
-        }
         memset(e->owner, 0, sizeof(e->owner));
-        if (e->expires > now + l->break_ms)
+        if (e->expires < now + l->break_ms)
             e->expires = now + l->break_ms;
         return;
     case LR_OP_CHANGE:
+        /* Idempotent: a retry of a change that was applied succeeds. */
         e = lookup(st, l->name);
-        if (!e || !owned_now(e, now) || memcmp(e->owner, l->token, 16)) {
+        if (!e || !owned_now(e, now) ||
+            (memcmp(e->owner, l->token, 16) && memcmp(e->owner, l->next_token, 16))) {
             r->status = LR_ELOST;
             return;
         }
@@ -263,6 +263,8 @@ static void run(struct lr__task *t)
         pthread_mutex_lock(&b->store->lock);
         apply(b->store, l, now, &r, holder);
         pthread_mutex_unlock(&b->store->lock);
+        if (b->mode == LR_MEM_LOSE_REPLY)
+            r = (struct lr__result){.status = -ETIMEDOUT, .holder_ttl_ms = -1};
         lr__manager_stats(b->m)->requests++;
         lr__lease_complete(l, &r); /* may submit, cancel or free leases */
     }

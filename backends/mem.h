@@ -9,6 +9,8 @@ enum lr__mem_mode {
     LR_MEM_NORMAL = 0, /* answer every request on the next loop pass */
     LR_MEM_STALL,      /* hold requests; each times out after the request timeout */
     LR_MEM_UNAVAIL,    /* refuse requests at once: the store cannot be reached */
+    LR_MEM_LOSE_REPLY, /* apply each request, then report -ETIMEDOUT (the reply
+                        * was lost: the ambiguous case) */
 };
 
 /* Switch @m's mem backend to @mode. Returns 0, or -EINVAL if @m is not mem://. */

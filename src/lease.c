@@ -544,20 +544,35 @@ static void change_done(struct lr_lease *l, const struct lr__result *r)
 {
     if (!held(l))
         return;
+    bool was_ambiguous = l->flags & LR_LF_CHANGE_AMBIG;
     if (r->status == 0) {
         memcpy(l->token, l->next_token, sizeof(l->token));
+        l->flags &= (uint16_t)~LR_LF_CHANGE_AMBIG;
     } else if (r->status == LR_ELOST) {
         lose(l, LR_ELOST); /* the lost callback tells; it may free l */
         return;
+    } else if (!definite_error(r->status) && (was_ambiguous || r->status != LR_EUNAVAIL)) {
+        /* A timeout or a dropped connection: the store may hold either token
+         * now, and a renewal under the wrong one would be refused. Resend the
+         * same change (idempotent at the store) until it is definite, inside
+         * validity; meanwhile the lease is in jeopardy and renewals wait. */
+        l->flags |= LR_LF_CHANGE | LR_LF_CHANGE_AMBIG;
+        renew_failed(l, r->status); /* may free l: last use */
+        return;
     } else {
+        /* Certainly not applied (not sent, or refused): the old token holds. */
         l->last_error = r->status;
     }
     if (fresh_ms(l) >= stop_at(l)) {
         lose(l, expiry_reason(l));
         return;
     }
-    /* the timer sat at the stop point while the change was in flight */
-    schedule_renewal(l);
+    /* The timer sat at the stop point while the change was in flight. After
+     * an ambiguous change, renewals waited: renew now. */
+    if (was_ambiguous && l->state == LR_LEASE_JEOPARDY && !(l->flags & LR_LF_NO_AUTO))
+        arm(l, now_ms(l), false);
+    else
+        schedule_renewal(l);
     if (cbs(l)->changed)
         cbs(l)->changed(l, r->status); /* may free l: last use */
 }
@@ -714,6 +729,9 @@ int lr_manager_close(struct lr_manager *m, void (*done)(struct lr_manager *m, vo
         drop_request(l);
         lr_timer_stop(&l->timer);
         set_state(l, LR_LEASE_IDLE);
+        lr__free(l->meta); /* what the lease owns goes with the manager */
+        l->meta = NULL;
+        l->meta_len = 0;
         l->mgr = NULL; /* detached: deinit/free still work, nothing else does */
         m->stats.leases--;
     }

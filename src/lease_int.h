@@ -19,6 +19,9 @@ enum {
     LR_LF_DUE = 1u << 6,           /* renewal timer armed for a scheduled renewal */
     LR_LF_BREAK = 1u << 7,         /* lr_lease_break asked for, not yet sent */
     LR_LF_CHANGE = 1u << 8,        /* lr_lease_change asked for, not yet sent */
+    LR_LF_CHANGE_AMBIG = 1u << 9,  /* a change may have been applied: resend it
+                                    * (the stores accept a change to the token
+                                    * that is already current) until definite */
 };
 
 struct lr_manager {

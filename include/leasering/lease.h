@@ -105,7 +105,9 @@ struct lr_lease_cbs {
      * within the break period; 0 also when there was none), or an error. */
     void (*broken)(struct lr_lease *l, int status);
     /* lr_lease_change() finished: 0 (the lease is held under a new owner
-     * token from now on) or a transport error (the old token still holds).
+     * token from now on) or an error that certainly did not apply it (not
+     * sent, refused: the old token still holds). Ambiguous outcomes are
+     * retried, not reported (see lr_lease_change).
      * If the store says the lease is not ours any more, the lease is lost
      * instead: the lost callback (LR_ELOST) comes, not this one. */
     void (*changed)(struct lr_lease *l, int status);
@@ -216,6 +218,12 @@ LR_API int lr_manager_new(struct lr_manager **m, struct lr_loop *loop, const cha
  * at the store -- call lr_manager_release_all() first and wait for the
  * released callbacks to give them back), connections are closed, then
  * @done(m, arg) is called from the loop. Free the manager in or after @done.
+ * What leases own is freed here (their metadata); the lease structs stay
+ * yours: caller-owned ones need nothing more (lr_lease_deinit is allowed and
+ * harmless), ones from lr_lease_new still need lr_lease_free. Called from
+ * host code between passes of an embedded loop, the close completes on the
+ * following lr_loop_process calls (lr_loop_timeout_ms() says 0 until its
+ * requests reach the kernel).
  * Returns: 0, or -EALREADY if already closing.  Context: the loop's thread.
  */
 LR_API int lr_manager_close(struct lr_manager *m, void (*done)(struct lr_manager *m, void *arg),
@@ -308,13 +316,17 @@ LR_API int lr_lease_release(struct lr_lease *l);
 LR_API int lr_lease_renew(struct lr_lease *l);
 
 /*
- * lr_lease_break - end the lease on @l's name, whoever holds it, within
- * @break_period_ms (0: at once), as an operator would to evict a stuck
- * holder. The holder's next renewal is refused (it loses with LR_ELOST);
- * nobody can acquire the name before the period ends. @l need not hold the
- * lease (it usually does not) and must be IDLE or LOST. The outcome arrives
- * as the broken callback. Azure rounds the period up to whole seconds, at
- * most 60.
+ * lr_lease_break - end the lease on @l's name, whoever holds it, as an
+ * operator would to evict a stuck holder. The holder's next renewal is
+ * refused (it loses with LR_ELOST). Nobody can acquire the name before the
+ * later of @break_period_ms and the holder's remaining TTL at the store: a
+ * break never cuts a lease short, since its holder may still be acting on it
+ * until that TTL ends (so period 0 means "as soon as the holder's TTL
+ * allows", never "at once"). @l need not hold the lease (it usually does
+ * not) and must be IDLE or LOST. The outcome arrives as the broken callback.
+ * Azure: the break ends with the holder's remaining lease time (Azure never
+ * holds a break longer than the lease it breaks, so a longer period is not
+ * kept there).
  * Returns: 0; -EBUSY (@l is acquiring, held or releasing); -ERANGE (period
  * above 60 s); -ECANCELED (manager closing).  Allocates: never.
  */
@@ -324,7 +336,12 @@ LR_API int lr_lease_break(struct lr_lease *l, uint32_t break_period_ms);
  * lr_lease_change - keep holding @l under a fresh owner token (for handing a
  * lease to another component of the same holder, or rotating a token that
  * may have leaked). The fencing token does not change. The outcome arrives
- * as the changed callback; renewals continue meanwhile.
+ * as the changed callback; renewals continue meanwhile. An ambiguous outcome
+ * (timeout, dropped connection: the store may have applied it) is not
+ * reported: the same change is sent again -- the stores accept a change to
+ * the token that is already current -- until it is definite, while the lease
+ * is in jeopardy and renewals wait; if validity runs out first, the lease is
+ * lost. changed(l, status != 0) therefore means "certainly not applied".
  * Returns: 0; -EBUSY (not HELD, or another request of @l is in flight).
  * Allocates: never.
  */
