@@ -395,7 +395,56 @@ TEST(bad_options_are_refused)
     CHECK(!strcmp(lr_strerror(-4050), "unknown error"));
 }
 
-TESTS(T(real_clock_timers_fire_on_time), T(real_clock_timers_fire_on_time_without_taskrun_flags),
+/* A pass that begins late runs the timers that expired before it first, then
+ * looks at completions: after a stall, a lease past its validity is declared
+ * lost before any reply of that pass is accepted. */
+static int order[4], norder;
+static void nop_done(struct lr__op *op, int res, uint32_t flags)
+{
+    (void)op;
+    (void)res;
+    (void)flags;
+    order[norder++] = 2;
+}
+static void due_cb(struct lr_timer *t)
+{
+    (void)t;
+    order[norder++] = 1;
+}
+TEST(late_pass_runs_expired_timers_before_completions)
+{
+    for (int mode = 0; mode < 2; mode++) { /* lr_loop_process, then lr_loop_run */
+        struct lr_loop *loop;
+        CHECK_OK(lr_loop_new(&loop, NULL));
+        struct lr_timer due;
+        lr_timer_init(loop, &due, due_cb);
+        struct lr__op n = {.complete = nop_done};
+        struct io_uring_sqe *sqe = lr__loop_sqe(loop, &n);
+        CHECK(sqe != NULL);
+        io_uring_prep_nop(sqe);
+        io_uring_sqe_set_data(sqe, &n);
+        CHECK_OK(lr_timer_start(&due, lr_loop_now_ms(loop) + 5));
+        norder = 0;
+        CHECK_OK(io_uring_submit(&loop->ring) == 1 ? 0 : -1);
+        loop->sqes_queued = 0;
+        struct timespec ts = {0, 30 * 1000000}; /* the stall: both are due now */
+        nanosleep(&ts, NULL);
+        if (mode == 0) {
+            CHECK(lr_loop_process(loop) >= 0);
+        } else {
+            struct lr_timer stop;
+            lr_timer_init(loop, &stop, stop_cb);
+            CHECK_OK(lr_timer_start(&stop, lr_timer_deadline(&due)));
+            CHECK_OK(lr_loop_run(loop)); /* one pass: it stops in its timer phase */
+        }
+        CHECK_EQ(norder, 2);
+        CHECK_EQ(order[0], 1); /* the expired timer first */
+        CHECK_EQ(order[1], 2); /* then the completion that was waiting */
+        lr_loop_free(loop);
+    }
+}
+
+TESTS(T(late_pass_runs_expired_timers_before_completions), T(real_clock_timers_fire_on_time), T(real_clock_timers_fire_on_time_without_taskrun_flags),
       T(timer_callbacks_start_and_stop_timers), T(deferred_calls_run_on_the_next_pass),
       T(process_never_blocks), T(stop_from_callback_and_before_run),
       T(ten_times_ring_size_of_nops), T(epoll_drives_the_loop_with_defer_taskrun),
