@@ -87,15 +87,17 @@ static const char release_lua[] =
 
 /* KEYS[1] lease hash; ARGV[1] break period ms. Whoever holds it: the owner
  * becomes "" (which matches no token, so the holder's next renewal is
- * refused and acquisitions conflict) and the key expires within the period;
- * period 0 deletes it. 1 broken, 0 nothing was held. */
+ * refused and acquisitions conflict) until the later of the period and the
+ * holder's remaining TTL -- never sooner, since the holder may act on the
+ * lease until its TTL ends (so period 0 keeps the TTL). 1 broken, 0 nothing
+ * was held. */
 static const char break_lua[] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
     "local period = tonumber(ARGV[1])\n"
-    "if period == 0 then redis.call('DEL', KEYS[1]) return 1 end\n"
     "redis.call('HSET', KEYS[1], 'owner', '')\n"
     "local pttl = redis.call('PTTL', KEYS[1])\n"
-    "if pttl < 0 or pttl > period then redis.call('PEXPIRE', KEYS[1], period) end\n"
+    "if pttl < 0 then redis.call('PEXPIRE', KEYS[1], math.max(period, 1))\n"
+    "elseif pttl < period then redis.call('PEXPIRE', KEYS[1], period) end\n"
     "return 1\n";
 
 /* KEYS[1] lease hash; ARGV[1] owner token, ARGV[2] new token. 1 changed,

@@ -557,6 +557,7 @@ TEST(break_and_change)
     CHECK(rec_count(EV_RENEW, &la) >= 2); /* renewals go on under it */
     uint64_t f1 = lr_lease_fence(&la);
     uint64_t t0 = mono_ns();
+    uint64_t vu = lr_lease_valid_until(&la);
     CHECK_OK(lr_lease_break(&lb, 500));
     run_until(EV_BROKEN, 2000);
     CHECK_OK(rec_first(EV_BROKEN, &lb)->status);
@@ -564,14 +565,28 @@ TEST(break_and_change)
     CHECK_OK(cli(&s, out, sizeof(out), "HGET", "lr:{brk}", "owner"));
     CHECK(!strcmp(out, ""));
     CHECK_OK(cli(&s, out, sizeof(out), "PTTL", "lr:{brk}", NULL));
-    CHECK(atoll(out) > 0 && atoll(out) <= 500);
+    CHECK(atoll(out) > 300 && atoll(out) <= 900); /* the later of period and TTL, less the cli time */
     run_until(EV_LOST, 1000);
     CHECK_ERR(rec_first(EV_LOST, &la)->status, LR_ELOST);
     CHECK_OK(lr_lease_acquire(&lb, 3000));
     run_until(EV_ACQ, 3000);
     CHECK(rec_first(EV_ACQ, &lb) != NULL);
     CHECK(rec_first(EV_ACQ, &lb)->at_ns - t0 >= 500000000ull);
+    CHECK(rec_first(EV_ACQ, &lb)->at_ns >= vu * 1000000u); /* not before la's validity ended */
     CHECK(lr_lease_fence(&lb) > f1);
+    /* period 0 keeps the holder's TTL (it deleted the key at once before) */
+    nev = 0;
+    vu = lr_lease_valid_until(&lb);
+    CHECK_OK(lr_lease_break(&la, 0));
+    run_until(EV_BROKEN, 2000);
+    CHECK_OK(rec_first(EV_BROKEN, &la)->status);
+    CHECK_OK(cli(&s, out, sizeof(out), "PTTL", "lr:{brk}", NULL));
+    CHECK(atoll(out) > 0);
+    CHECK_OK(lr_lease_acquire(&la, 3000));
+    run_until(EV_ACQ, 3000);
+    CHECK(rec_first(EV_LOST, &lb) != NULL);
+    CHECK(rec_first(EV_ACQ, &la) != NULL);
+    CHECK(rec_first(EV_ACQ, &la)->at_ns >= vu * 1000000u);
     lr_lease_deinit(&la);
     lr_lease_deinit(&lb);
     close_mgr(a);
