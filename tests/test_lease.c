@@ -423,6 +423,9 @@ TEST(bad_arguments_are_clear_errors)
     o.request_timeout_ms = 900;
     CHECK_ERR(lr_manager_new(&m, loop, "mem://x", &o), -EINVAL);
     o.request_timeout_ms = 0;
+    o.loss_guard_ms = 700; /* no room left to renew before the stop point */
+    CHECK_ERR(lr_manager_new(&m, loop, "mem://x", &o), -EINVAL);
+    o.loss_guard_ms = 0;
     CHECK_OK(lr_manager_new(&m, loop, "mem://x", &o));
     CHECK(!strcmp(lr_manager_backend(m), "mem"));
     struct lr_lease a, b, c;
