@@ -782,6 +782,7 @@ int lr_lease_init(struct lr_manager *m, struct lr_lease *l, const char *name,
         return -ENOSPC;
     memset(l, 0, sizeof(*l));
     lr_timer_init(m->loop, &l->timer, lease_timer);
+    lr__timer_set_urgent(&l->timer); /* losses first in a late pass */
     lr_list_init(&l->req.link);
     l->mgr = m;
     l->cbs = opts && opts->cbs ? opts->cbs : m->o.cbs;

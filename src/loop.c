@@ -3,10 +3,11 @@
  * loop.c - the proactor: one io_uring, a timer wheel, deferred calls and a
  * provided-buffer ring, single-threaded.
  *
- * Phases of one iteration, always in this order: run the timers that expired
- * before the pass began (after a stall, a lease past its validity is declared
- * lost before any reply is looked at), reap every completion, run expired
- * timers again, run deferred calls, flush connection output, then one
+ * Phases of one iteration, always in this order: run the *urgent* timers that
+ * expired before the pass began (the lease core's: after a stall, a lease
+ * past its validity is declared lost before any reply is looked at), reap
+ * every completion, run the other expired timers, run deferred calls, flush
+ * connection output, then one
  * submit that also waits until the next timer deadline (lr_loop_run) or
  * returns at once (lr_loop_process). Layer: knows liburing; knows nothing of
  * leases or protocols.
@@ -279,15 +280,22 @@ static int reap(struct lr_loop *loop)
     return total;
 }
 
-static void run_timers(struct lr_loop *loop)
+/* Fire expired timers. In the first phase of a pass (@urgent_only), only
+ * urgent ones run; the others go back to the ready list, in order, for the
+ * second phase, after the completions. */
+static void run_timers(struct lr_loop *loop, bool urgent_only)
 {
     struct lr_list batch;
     lr_list_init(&batch);
     if (!lr__wheel_advance(&loop->wheel, loop->now_ms, &batch))
         return;
     struct lr_timer *t;
-    while ((t = lr__wheel_batch_pop(&batch)))
-        t->cb(t); /* may start/stop any timer; stopped ones leave the batch */
+    while ((t = lr__wheel_batch_pop(&batch))) {
+        if (urgent_only && !t->urgent)
+            lr__wheel_insert(&loop->wheel, t, t->deadline); /* past: to the ready list */
+        else
+            t->cb(t); /* may start/stop any timer; stopped ones leave the batch */
+    }
 }
 
 static void run_tasks(struct lr_list *queue)
@@ -306,7 +314,7 @@ static void run_tasks(struct lr_list *queue)
 /* The middle phases, shared by lr_loop_run and lr_loop_process. */
 static void run_phases(struct lr_loop *loop)
 {
-    run_timers(loop);
+    run_timers(loop, false);
     run_tasks(&loop->deferred);
     run_tasks(&loop->flushq);
     bufs_publish(loop);
@@ -390,7 +398,7 @@ int lr_loop_run(struct lr_loop *loop)
     loop->running = true;
     while (!loop->stop) {
         lr__loop_clock_update(loop);
-        run_timers(loop);
+        run_timers(loop, true);
         reap(loop);
         run_phases(loop);
         if (loop->stop) {
@@ -425,7 +433,7 @@ int lr_loop_process(struct lr_loop *loop)
     (void)eventfd_read(loop->event_fd, &drained);
     loop->processing = true;
     lr__loop_clock_update(loop);
-    run_timers(loop);
+    run_timers(loop, true);
     int n = reap(loop);
     run_phases(loop);
     loop->processing = false;

@@ -80,6 +80,19 @@ static inline void lr__loop_clock_outside(struct lr_loop *loop)
         lr__loop_clock_update(loop);
 }
 
+/*
+ * Mark @t urgent: when a pass begins, the urgent timers that expired before
+ * it run first, before any completion is reaped and before every other
+ * expired timer (which waits for the pass's second timer phase). The lease
+ * core marks its timers so, after a stall, every lease past its validity is
+ * declared lost before any reply or other callback of that pass. Set after
+ * lr_timer_init.
+ */
+static inline void lr__timer_set_urgent(struct lr_timer *t)
+{
+    t->urgent = 1;
+}
+
 /* Receive buffer @bid's address; return it to the kernel when done. */
 static inline char *lr__loop_buf(struct lr_loop *loop, unsigned bid)
 {

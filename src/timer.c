@@ -14,6 +14,7 @@ void lr_timer_init(struct lr_loop *loop, struct lr_timer *t, lr_timer_cb cb)
     t->loop = loop;
     t->cb = cb;
     t->deadline = 0;
+    t->urgent = 0;
 }
 
 int lr_timer_start(struct lr_timer *t, uint64_t deadline_ms)

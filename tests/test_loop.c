@@ -395,9 +395,10 @@ TEST(bad_options_are_refused)
     CHECK(!strcmp(lr_strerror(-4050), "unknown error"));
 }
 
-/* A pass that begins late runs the timers that expired before it first, then
- * looks at completions: after a stall, a lease past its validity is declared
- * lost before any reply of that pass is accepted. */
+/* A pass that begins late runs the urgent timers that expired before it
+ * first, then looks at completions, then runs the other expired timers: after
+ * a stall, a lease past its validity is declared lost before any reply or
+ * other timer callback of that pass. */
 static int order[4], norder;
 static void nop_done(struct lr__op *op, int res, uint32_t flags)
 {
@@ -408,16 +409,18 @@ static void nop_done(struct lr__op *op, int res, uint32_t flags)
 }
 static void due_cb(struct lr_timer *t)
 {
-    (void)t;
-    order[norder++] = 1;
+    order[norder++] = t->urgent ? 1 : 3;
 }
 TEST(late_pass_runs_expired_timers_before_completions)
 {
     for (int mode = 0; mode < 2; mode++) { /* lr_loop_process, then lr_loop_run */
         struct lr_loop *loop;
         CHECK_OK(lr_loop_new(&loop, NULL));
-        struct lr_timer due;
+        struct lr_timer plain, due;
+        lr_timer_init(loop, &plain, due_cb); /* armed first, due first */
         lr_timer_init(loop, &due, due_cb);
+        lr__timer_set_urgent(&due);
+        CHECK_OK(lr_timer_start(&plain, lr_loop_now_ms(loop) + 4));
         struct lr__op n = {.complete = nop_done};
         struct io_uring_sqe *sqe = lr__loop_sqe(loop, &n);
         CHECK(sqe != NULL);
@@ -437,9 +440,10 @@ TEST(late_pass_runs_expired_timers_before_completions)
             CHECK_OK(lr_timer_start(&stop, lr_timer_deadline(&due)));
             CHECK_OK(lr_loop_run(loop)); /* one pass: it stops in its timer phase */
         }
-        CHECK_EQ(norder, 2);
-        CHECK_EQ(order[0], 1); /* the expired timer first */
+        CHECK_EQ(norder, 3);
+        CHECK_EQ(order[0], 1); /* the expired urgent timer first */
         CHECK_EQ(order[1], 2); /* then the completion that was waiting */
+        CHECK_EQ(order[2], 3); /* then the other timer, though it was due earlier */
         lr_loop_free(loop);
     }
 }

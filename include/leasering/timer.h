@@ -35,6 +35,7 @@ struct lr_timer {
     uint8_t level;
     uint8_t slot;
     uint8_t where;
+    uint8_t urgent; /* runs in a pass's first timer phase, before completions */
 };
 
 /*
