@@ -312,7 +312,8 @@ static bool chaos_intercept(struct lr__backend *b, struct lr_lease *l, const str
         b->stats.stalled++;
     else
         b->stats.delayed++;
-    hold(b, l, r, lr_loop_now_ms(lr__manager_loop(b->m)) + ms);
+    /* Rounded up from the pass's clock in ns: held at least @ms, never less. */
+    hold(b, l, r, (lr__manager_loop(b->m)->now_ns + ms * 1000000u + 999999u) / 1000000u);
     return true;
 }
 
