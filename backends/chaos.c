@@ -243,7 +243,8 @@ static void held_fire(struct lr_timer *t)
 static void hold(struct lr__backend *b, struct lr_lease *l, const struct lr__result *r,
                  uint64_t due)
 {
-    uint64_t limit = l->sent_ns / 1000000u + lr__manager_opts(b->m)->request_timeout_ms;
+    uint64_t timeout_ns = (uint64_t)lr__manager_opts(b->m)->request_timeout_ms * 1000000u;
+    uint64_t limit = (l->sent_ns + timeout_ns + 999999u) / 1000000u; /* never early */
     struct lr__result timed_out = {.status = -ETIMEDOUT, .holder_ttl_ms = -1};
     if (due > limit) {
         due = limit;
