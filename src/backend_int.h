@@ -15,8 +15,21 @@
  * ours);
  * ambiguous transport outcomes -ETIMEDOUT, -ECONNRESET, LR_EEOF (the store may
  * have applied it); LR_EUNAVAIL (certainly not sent); LR_EAUTH; LR_EBADREPLY.
+ * Decorators. A backend marked `decorator` is named "NAME+INNER://..." and
+ * wraps the backend INNER (never another decorator): the core calls the
+ * decorator's ops, which forward to INNER's ops on an INNER backend the
+ * decorator created itself (lr__backend_find gives INNER's ops). The inner
+ * backend completes requests with lr__lease_complete() as always; that call
+ * first offers the result to the manager's ops->intercept (the only hook the
+ * core has for this). intercept() returns false to let the core handle the
+ * result at once, or true when it took the result: it then owns the lease's
+ * request until it hands a result on with lr__lease_deliver(), from a later
+ * loop phase (a timer), or until the core calls cancel(), after which it must
+ * never deliver. While it holds a result the inner backend is done with the
+ * lease, so the decorator may use l->req.link and l->req.seq itself.
  * Layer: backends know the core's lease fields they encode (name, token, ttl,
- * meta) and this interface; never each other.
+ * meta) and this interface; never each other (a decorator knows only the
+ * inner backend's ops).
  */
 #ifndef LR_BACKEND_INT_H
 #define LR_BACKEND_INT_H
@@ -45,7 +58,8 @@ struct lr__backend;
 
 struct lr__backend_ops {
     const char *scheme;
-    uint32_t min_ttl_ms;
+    bool decorator;      /* "scheme+INNER://": wraps another backend */
+    uint32_t min_ttl_ms; /* a decorator's are unused: the inner backend's apply */
     uint32_t max_ttl_ms;
     /* Setup: may allocate, resolve, start connecting. */
     int (*create)(struct lr__backend **out, struct lr_manager *m, const struct lr__uri *uri);
@@ -54,15 +68,28 @@ struct lr__backend_ops {
     /* Close connections; call done(m) from the loop when nothing is in flight. */
     void (*close)(struct lr__backend *b, void (*done)(struct lr_manager *m));
     void (*free)(struct lr__backend *b);
+    /* Optional (decorators): see every result before the core; true = taken. */
+    bool (*intercept)(struct lr__backend *b, struct lr_lease *l, const struct lr__result *r);
 };
 
 extern const struct lr__backend_ops lr__mem_backend;
 extern const struct lr__backend_ops lr__redis_backend;
 extern const struct lr__backend_ops lr__rediss_backend;
 extern const struct lr__backend_ops lr__azblob_backend;
+extern const struct lr__backend_ops lr__chaos_backend;
+
+/* The backend for URI scheme @scheme (a decorator's: "chaos+redis") in *ops,
+ * and in *store the one that talks to the store (the same, or the wrapped one).
+ * Returns 0; -EPROTONOSUPPORT unknown scheme; -EINVAL a decorator wrapping
+ * nothing or another decorator. */
+int lr__backend_find(const char *scheme, const struct lr__backend_ops **ops,
+                     const struct lr__backend_ops **store);
 
 /* Core entry points for backends. */
 void lr__lease_complete(struct lr_lease *l, const struct lr__result *r);
+/* For decorators: hand a result to the core, bypassing intercept(). @r and
+ * what it points to need live only during the call. */
+void lr__lease_deliver(struct lr_lease *l, const struct lr__result *r);
 struct lr_loop *lr__manager_loop(const struct lr_manager *m);
 const struct lr_manager_opts *lr__manager_opts(const struct lr_manager *m);
 struct lr_manager_stats *lr__manager_stats(struct lr_manager *m);

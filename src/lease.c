@@ -579,6 +579,14 @@ static void change_done(struct lr_lease *l, const struct lr__result *r)
 
 void lr__lease_complete(struct lr_lease *l, const struct lr__result *r)
 {
+    const struct lr_manager *m = l->mgr;
+    if (m && m->ops->intercept && m->ops->intercept(m->be, l, r))
+        return; /* a decorator took it: lr__lease_deliver follows, or cancel() */
+    lr__lease_deliver(l, r);
+}
+
+void lr__lease_deliver(struct lr_lease *l, const struct lr__result *r)
+{
     enum lr__req_kind op = (enum lr__req_kind)l->req.kind;
     l->req.kind = LR_OP_NONE;
     switch (op) {
@@ -606,8 +614,36 @@ void lr__lease_complete(struct lr_lease *l, const struct lr__result *r)
 
 /* --------------------------------------------------------------- manager */
 
-static const struct lr__backend_ops *const backends[] = {&lr__mem_backend, &lr__redis_backend,
-                                                         &lr__rediss_backend, &lr__azblob_backend};
+static const struct lr__backend_ops *const backends[] = {
+    &lr__mem_backend, &lr__redis_backend, &lr__rediss_backend, &lr__azblob_backend,
+    &lr__chaos_backend};
+
+int lr__backend_find(const char *scheme, const struct lr__backend_ops **ops,
+                     const struct lr__backend_ops **store)
+{
+    const char *plus = strchr(scheme, '+');
+    size_t n = plus ? (size_t)(plus - scheme) : strlen(scheme);
+    *ops = *store = NULL;
+    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+        if (strlen(backends[i]->scheme) == n && !memcmp(backends[i]->scheme, scheme, n))
+            *ops = backends[i];
+    if (!*ops || (plus && !(*ops)->decorator))
+        return -EPROTONOSUPPORT;
+    if (!(*ops)->decorator) {
+        *store = *ops;
+        return 0;
+    }
+    if (!plus) /* "chaos://": wraps nothing */
+        return -EINVAL;
+    const struct lr__backend_ops *inner, *inner_store;
+    int rc = lr__backend_find(plus + 1, &inner, &inner_store);
+    if (rc < 0)
+        return rc;
+    if (inner->decorator) /* one decorator at a time */
+        return -EINVAL;
+    *store = inner;
+    return 0;
+}
 
 static int check_opts(struct lr_manager_opts *o, const struct lr__backend_ops *ops)
 {
@@ -670,16 +706,14 @@ int lr_manager_new(struct lr_manager **out, struct lr_loop *loop, const char *ur
     int rc = lr__uri_parse(&u, uri);
     if (rc < 0)
         return rc;
-    const struct lr__backend_ops *ops = NULL;
-    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
-        if (!strcmp(backends[i]->scheme, u.scheme))
-            ops = backends[i];
-    if (!ops)
-        return -EPROTONOSUPPORT;
+    const struct lr__backend_ops *ops, *store;
+    rc = lr__backend_find(u.scheme, &ops, &store);
+    if (rc < 0)
+        return rc;
     struct lr_manager_opts o = {0};
     if (opts)
         o = *opts;
-    rc = check_opts(&o, ops);
+    rc = check_opts(&o, store);
     if (rc < 0)
         return rc;
     struct lr_manager *m = lr__calloc(1, sizeof(*m));
@@ -688,6 +722,7 @@ int lr_manager_new(struct lr_manager **out, struct lr_loop *loop, const char *ur
     m->loop = loop;
     m->o = o;
     m->ops = ops;
+    m->store = store;
     lr_list_init(&m->leases);
     lr__task_init(&m->close_task, NULL);
     m->pool_used = sizeof(m->pool); /* empty: the first token fills it */
@@ -776,7 +811,7 @@ int lr_lease_init(struct lr_manager *m, struct lr_lease *l, const char *name,
     if (m->closing)
         return -ECANCELED;
     uint32_t ttl = opts && opts->ttl_ms ? opts->ttl_ms : m->o.ttl_ms;
-    if (ttl < m->ops->min_ttl_ms || ttl > m->ops->max_ttl_ms)
+    if (ttl < m->store->min_ttl_ms || ttl > m->store->max_ttl_ms)
         return -ERANGE;
     if (m->stats.leases >= m->o.max_leases)
         return -ENOSPC;

@@ -28,6 +28,7 @@ struct lr_manager {
     struct lr_loop *loop;
     struct lr_manager_opts o;
     const struct lr__backend_ops *ops;
+    const struct lr__backend_ops *store; /* ops, or the store a decorator wraps (TTL limits) */
     struct lr__backend *be;
     struct lr_list leases; /* lr_lease.mgr_link */
     bool closing;

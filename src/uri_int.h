@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define LR_URI_MAX_PARAMS 8
+#define LR_URI_MAX_PARAMS 16 /* a decorator's parameters ride along the store's */
 
 struct lr__uri {
     char scheme[16];

@@ -39,6 +39,40 @@
  *       (connections option), since Azure servers may run pipelined
  *       requests concurrently.
  *
+ *   chaos+STORE-URI  with, among STORE-URI's query parameters,
+ *       [fail=P][&delay_ms=D][&jitter_ms=J][&stall_ms=S][&stall=Q]
+ *       [&ops=KIND,...][&seed=N]
+ *       Fault injection, for tests: the store of STORE-URI (any scheme above,
+ *       e.g. "chaos+redis://127.0.0.1:6379?prefix=x:&fail=0.1&delay_ms=20",
+ *       "chaos+mem://t1?stall_ms=500") with faults on the request path. The
+ *       chaos parameters are taken out before the store's URI is parsed.
+ *       fail=P (0..1, default 0): a fraction P of the requests fails. Half of
+ *         those are refused before they are sent (LR_EUNAVAIL, as an
+ *         unreachable store); the other half reach the store, are applied
+ *         there, and lose their reply: -ECONNRESET at once or -ETIMEDOUT at
+ *         the request timeout (request_timeout_ms after the send), equally
+ *         often. That second half is the ambiguous case the lease core must
+ *         not read as "lost" (an acquisition may then be held at the store).
+ *       delay_ms=D, jitter_ms=J (ms, default 0): each result that is not
+ *         failed or stalled reaches the lease D ms late, plus a uniform
+ *         random 0..J ms.
+ *       stall_ms=S, stall=Q (default Q 1 when S is given): with probability
+ *         Q a result is held S ms instead (choose S above the request timeout
+ *         or the TTL to see jeopardy and loss).
+ *       Whatever is held past the request timeout becomes -ETIMEDOUT at that
+ *       moment, as a real connection's request timeout would make it.
+ *       ops=KIND,... (acquire, renew, release, break, change; default all):
+ *         the requests faults apply to; the others pass untouched.
+ *       seed=N (0..2^64-1): the decisions come from a generator seeded with
+ *         N, so a run repeats the same sequence of faults as long as requests
+ *         reach the store in the same order (one lease, or requests one at a
+ *         time); without it, a random seed.
+ *       Nothing is allocated after lr_manager_new (held results take about
+ *       150 bytes per lease of max_leases capacity). A result held for a
+ *       request the core abandons (release, lr_lease_deinit, loss, manager
+ *       close) never reaches the lease. lr_manager_backend() says "chaos".
+ *       One decorator at a time: "chaos+chaos+..." is -EINVAL.
+ *
  * Unknown schemes give -EPROTONOSUPPORT; unknown query parameters and
  * malformed URIs give -EINVAL (they are never ignored).
  */
@@ -53,7 +87,7 @@ extern "C" {
 
 struct lr_manager;
 
-/* The scheme of the store @m uses ("mem", "redis"). */
+/* The scheme of the store @m uses ("mem", "redis"; "chaos" for chaos+...). */
 LR_API const char *lr_manager_backend(const struct lr_manager *m);
 
 #ifdef __cplusplus

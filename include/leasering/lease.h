@@ -200,7 +200,8 @@ struct lr_lease {
 /*
  * lr_manager_new - create a manager on @loop for the store named by @uri.
  * URIs: "mem://[name]" (in-process store shared by every manager in the
- * process that uses the same name), "redis://[user[:password]@]host[:port][/db][?prefix=P]".
+ * process that uses the same name), "redis://[user[:password]@]host[:port][/db][?prefix=P]",
+ * and the others in backend.h, among them "chaos+URI" (faults for tests).
  * Connections to the store start at once (asynchronously).
  * Returns: 0; -EINVAL for a NULL argument or an option out of range (TTL too
  * short or long for the backend, renew_fraction not in (0, 0.9], drift not in
