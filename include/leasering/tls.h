@@ -11,8 +11,15 @@
  * or writes. So that TLS connections allocate nothing in the steady state,
  * leasering routes wolfSSL's allocator (wolfSSL_SetAllocators, which is
  * process-wide) to a recycling pool of size classes the first time it
- * creates a TLS context. Blocks are kept for reuse, never returned to libc.
- * A program that uses wolfSSL itself and wants its own allocator calls
+ * creates a TLS context. Pool blocks live in 1 MiB slabs taken through
+ * leasering's allocator (lr_set_allocator) and are kept for reuse, never
+ * returned. A program that uses wolfSSL itself may do so before and after
+ * that moment: a block the pool did not allocate (one the program's wolfSSL
+ * objects got earlier, or one larger than 256 KiB) is recognised by its
+ * address and freed or resized by the allocator wolfSSL had before the pool
+ * (libc, or what the program set with wolfSSL_SetAllocators first); the
+ * program must not replace wolfSSL's allocator after leasering's first TLS
+ * context. A program that wants its own allocator for every block calls
  * lr_tls_use_pool(0) before leasering makes any TLS connection.
  */
 #ifndef LEASERING_TLS_H
