@@ -630,6 +630,9 @@ static void on_connect(struct lr__conn *nc, int status)
 static void on_error(struct lr__conn *nc, int err)
 {
     struct aconn *c = nc->data;
+    if (err == LR_ETLS) /* the lease sees only LR_ETLS: say why, once per failure */
+        lr__manager_store_error(c->b->m, err, "azblob %s:%u: %s", lr__tls_host(c->tls),
+                                lr__conn_port(nc), lr__tls_error_text(c->tls));
     if (c->state == A_CONNECTING) { /* TLS handshake failed */
         c->state = A_CLOSING;
         lr__conn_close(&c->net);

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,6 +226,7 @@ struct lr__tls {
     char *tx;     /* ciphertext to send */
     char *clear;  /* the last plaintext read */
     char host[256];
+    char why[160]; /* the last failure, for the owner's error report */
 };
 
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
@@ -341,6 +343,7 @@ int lr__tls_reset(struct lr__tls *t)
     if (t->ssl)
         wolfSSL_free(t->ssl);
     t->rx_len = t->rx_off = t->tx_len = 0;
+    t->why[0] = '\0';
     t->ssl = wolfSSL_new(t->ctx->ctx);
     if (!t->ssl)
         return -ENOMEM;
@@ -359,12 +362,46 @@ static bool wants_io(WOLFSSL *ssl, int ret)
     return e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE;
 }
 
+/* Record why @what failed in t->why, from wolfSSL's own words (static
+ * strings: nothing is allocated), and the alert the peer sent if any. */
+static int tls_failed(struct lr__tls *t, const char *what, int ret)
+{
+    int e = wolfSSL_get_error(t->ssl, ret);
+    const char *reason = wolfSSL_ERR_reason_error_string((unsigned long)e);
+    WOLFSSL_ALERT_HISTORY ah;
+    memset(&ah, 0, sizeof(ah));
+    const char *alert = NULL;
+    if (wolfSSL_get_alert_history(t->ssl, &ah) == WOLFSSL_SUCCESS && ah.last_rx.code > 0)
+        alert = wolfSSL_alert_desc_string_long(ah.last_rx.code);
+    snprintf(t->why, sizeof(t->why), "%s: %s (%d)%s%s", what, reason ? reason : "error", e,
+             alert ? ", peer alert: " : "", alert ? alert : "");
+    return LR_ETLS;
+}
+
 int lr__tls_handshake(struct lr__tls *t)
 {
     int ret = wolfSSL_connect(t->ssl);
     if (ret == WOLFSSL_SUCCESS)
         return 1;
-    return wants_io(t->ssl, ret) ? 0 : LR_ETLS;
+    return wants_io(t->ssl, ret) ? 0 : tls_failed(t, "TLS handshake failed", ret);
+}
+
+int lr__tls_no_answer(struct lr__tls *t, uint64_t waited_ms)
+{
+    snprintf(t->why, sizeof(t->why),
+             "TLS handshake failed: no answer to the ClientHello in %llu ms (not a TLS server?)",
+             (unsigned long long)waited_ms);
+    return LR_ETLS;
+}
+
+const char *lr__tls_host(const struct lr__tls *t)
+{
+    return t->host;
+}
+
+const char *lr__tls_error_text(const struct lr__tls *t)
+{
+    return t->why[0] ? t->why : "TLS failed";
 }
 
 int lr__tls_feed(struct lr__tls *t, const char *buf, size_t len)
@@ -393,7 +430,7 @@ int lr__tls_read(struct lr__tls *t, const char **out)
         return 0;
     if (e == WOLFSSL_ERROR_ZERO_RETURN)
         return LR_EEOF; /* close_notify */
-    return LR_ETLS;
+    return tls_failed(t, "TLS record error", n);
 }
 
 int lr__tls_write(struct lr__tls *t, const char *p, size_t len)
@@ -406,7 +443,7 @@ int lr__tls_write(struct lr__tls *t, const char *p, size_t len)
     int n = wolfSSL_write(t->ssl, p, (int)(len < 16384 ? len : 16384));
     if (n > 0)
         return n;
-    return wants_io(t->ssl, n) ? 0 : LR_ETLS;
+    return wants_io(t->ssl, n) ? 0 : tls_failed(t, "TLS write failed", n);
 }
 
 void lr__tls_shutdown(struct lr__tls *t)

@@ -400,6 +400,32 @@ TEST(leases_over_https)
 }
 
 
+/* tls=yes to a plain-HTTP Azurite: it answers our ClientHello with an HTTP
+ * 400, which is not TLS. A definite LR_ETLS at once, with the reason. */
+TEST(https_to_a_plain_http_endpoint_fails_at_once)
+{
+    rec_setup();
+    CHECK_OK(start_http());
+    snprintf(uri, sizeof(uri), "azblob://devstoreaccount1:%s@localhost:%d/leases?tls=yes",
+             DEV_KEY_PCT, az.port);
+    struct lr_manager *m = mgr(uri, 1);
+    CHECK(m);
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "tls-job", NULL));
+    uint64_t t0 = mono_ns();
+    CHECK_OK(lr_lease_acquire(&l, 20000));
+    run_until(EV_ACQFAIL, 5000);
+    CHECK(rec_first(EV_ACQFAIL, &l) != NULL);
+    CHECK_ERR(rec_first(EV_ACQFAIL, &l)->status, LR_ETLS);
+    CHECK((rec_first(EV_ACQFAIL, &l)->at_ns - t0) / 1000000u < 1000);
+    char text[200];
+    CHECK_ERR(lr_manager_last_error(m, text, sizeof(text)), LR_ETLS);
+    printf("     last error: %s\n", text);
+    CHECK(strstr(text, "azblob localhost:") && strstr(text, "TLS handshake failed"));
+    lr_lease_deinit(&l);
+    close_mgr(m);
+}
+
 /* Credentials and endpoint from AZURE_STORAGE_CONNECTION_STRING. */
 TEST(connection_string_configures_the_backend)
 {
@@ -583,7 +609,7 @@ TEST(break_and_change)
     close_mgr(b);
 }
 
-TESTS(T(acquire_conflict_renew_release_and_metadata), T(sas_from_the_connection_string), T(break_and_change), T(wrong_key_is_an_authentication_error),
+TESTS(T(acquire_conflict_renew_release_and_metadata), T(https_to_a_plain_http_endpoint_fails_at_once), T(sas_from_the_connection_string), T(break_and_change), T(wrong_key_is_an_authentication_error),
       T(connection_string_configures_the_backend),
       T(renewals_across_idle_gaps),
       T(two_managers_compete_for_100_names), T(keep_alive_connections_are_reused),

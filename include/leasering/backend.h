@@ -23,7 +23,9 @@
  *       against FILE (PEM) or the system CA store, with the host name; cert
  *       and key add a client certificate. insecure_skip_verify=yes disables
  *       verification, for tests only. Certificate or handshake failures are
- *       LR_ETLS, and make acquisitions fail at once rather than retry.
+ *       LR_ETLS, and make acquisitions fail at once rather than retry (see
+ *       tls.h for what counts); lr_manager_last_error() says why. Refused
+ *       connections and resets before the handshake are retried as usual.
  *
  *   azblob://ACCOUNT:KEY@HOST[:PORT]/CONTAINER[?tls=yes|no][&cacert=FILE]
  *            [&path_style=yes|no][&insecure_skip_verify=yes]
