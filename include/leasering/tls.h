@@ -14,14 +14,15 @@
  * connection that has not completed a handshake before (a plain-text server
  * waits silently for a request) -- is LR_ETLS, a definite answer: requests
  * waiting for that connection complete with LR_ETLS, acquisitions give up at
- * once, and new requests are refused with LR_ETLS until a connection gets
- * through again (renewals keep retrying inside validity). The cause, in
- * wolfSSL's words, goes to lr_manager_opts.store_error and
- * lr_manager_last_error(), e.g. "rediss localhost:6390: TLS handshake
- * failed: certificate verify failed (-188)". A refused connection, or one
- * reset or closed before the peer sent anything, is a transport failure and
- * is retried. A server that once completed a handshake and then stalls in a
- * later one is a timeout (retried), not LR_ETLS.
+ * once, and later requests fail the same way, without waiting out their
+ * deadline, until a connection gets through again (renewals keep retrying
+ * inside validity). The cause, in wolfSSL's words, goes to
+ * lr_manager_opts.store_error and lr_manager_last_error(), e.g. "rediss
+ * localhost:6390: TLS handshake failed: certificate verify failed (-188)".
+ * A refused connection, or one reset or closed before the peer sent
+ * anything, is a transport failure and is retried. A server that once
+ * completed a handshake and then stalls in a later one is a timeout
+ * (retried), not LR_ETLS.
  *
  * Allocation: Debian's wolfSSL allocates a buffer for every record it reads
  * or writes. So that TLS connections allocate nothing in the steady state,
