@@ -652,8 +652,10 @@ TEST(break_and_change)
     close_mgr(b);
 }
 
-TESTS(T(acquire_conflict_renew_release_and_metadata), T(https_to_a_plain_http_endpoint_fails_at_once),
-      T(acquire_failing_after_the_lease_step_releases_the_blob), T(sas_from_the_connection_string), T(break_and_change), T(wrong_key_is_an_authentication_error),
+TESTS(T(acquire_conflict_renew_release_and_metadata),
+      T(https_to_a_plain_http_endpoint_fails_at_once),
+      T(acquire_failing_after_the_lease_step_releases_the_blob), T(sas_from_the_connection_string),
+      T(break_and_change), T(wrong_key_is_an_authentication_error),
       T(connection_string_configures_the_backend),
       T(renewals_across_idle_gaps),
       T(two_managers_compete_for_100_names), T(keep_alive_connections_are_reused),
