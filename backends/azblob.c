@@ -11,6 +11,9 @@
  * retried acquire is idempotent. The fencing token is a counter in the
  * blob's metadata ("fence"), read with HEAD and written under the new lease
  * with If-Match on the ETag: it grows strictly per name across holders.
+ * An acquire that fails after its lease step (or with that step unanswered)
+ * releases the lease before it reports the failure, so the blob is not left
+ * leased to nobody (see fail_request()).
  * Renew and release are single requests. Lease Blob durations are whole
  * seconds from 15 to 60, so the TTL must be one of those.
  *
@@ -57,6 +60,7 @@ enum step {
     S_RELEASE,
     S_BREAK,
     S_CHANGE,
+    S_UNDO, /* release the lease a failed acquire got; its failure is in req.seq */
 };
 #define STEP_MASK 0x7fff
 #define RETRIED 0x8000
@@ -142,6 +146,44 @@ static void complete(struct lr_lease *l, int status, uint64_t fence)
     lr__lease_complete(l, &r);
 }
 
+/* Complete @l's request as failed with @status, where no request can be sent
+ * any more (the store is unreachable): a lease that was giving back what a
+ * failed acquire got reports that acquire's failure instead. */
+static void complete_failed(struct lr_lease *l, int status)
+{
+    complete(l, step_of(l) == S_UNDO ? (int)l->req.seq : status, 0);
+}
+
+/* Put @l first in line for the next free connection. */
+static void requeue_front(struct lr__backend *b, struct lr_lease *l)
+{
+    lr_list_push_tail(b->waiting.next, &l->req.link);
+    lr__loop_defer(lr__manager_loop(b->m), &b->dispatch_task);
+}
+
+/* @l's request failed with @status (its connection is already free). An
+ * acquire that got the lease, or may have got it (the lease request went
+ * unanswered), and then failed -- metadata write rejected, the ETag kept
+ * moving, the connection died -- would leave the blob leased to nobody for
+ * up to 60 s: it releases the lease first (S_UNDO, with the lease id it
+ * proposed, in the lease's own request slot: no allocation) and reports
+ * @status once the release is answered. Reporting only then is deliberate:
+ * a retried acquire (same lease id) sent meanwhile on another connection may
+ * be executed after the release -- Azure runs requests on different
+ * connections concurrently -- and the release would then drop the lease the
+ * retry believes it holds. */
+static void fail_request(struct lr__backend *b, struct lr_lease *l, int status, bool maybe_leased)
+{
+    enum step s = step_of(l);
+    if (s == S_HEAD || s == S_SETMETA || (s == S_ACQUIRE && maybe_leased)) {
+        l->req.seq = (uint32_t)status;
+        set_step(l, S_UNDO);
+        requeue_front(b, l);
+        return;
+    }
+    complete_failed(l, status);
+}
+
 /* ------------------------------------------------------------- requests */
 
 static int header(char **p, char *end, const char *name, const char *v, size_t vlen)
@@ -183,7 +225,8 @@ static int encode(struct aconn *c, struct lr_lease *l)
     if (s == S_CONTAINER) {
         query[nq++] = (struct lr__az_pair){LR_AZ_LIT("restype"), LR_AZ_LIT("container")};
         qs = "?restype=container";
-    } else if (s == S_ACQUIRE || s == S_RENEW || s == S_RELEASE || s == S_BREAK || s == S_CHANGE) {
+    } else if (s == S_ACQUIRE || s == S_RENEW || s == S_RELEASE || s == S_BREAK || s == S_CHANGE ||
+               s == S_UNDO) {
         query[nq++] = (struct lr__az_pair){LR_AZ_LIT("comp"), LR_AZ_LIT("lease")};
         qs = "?comp=lease";
     } else if (s == S_SETMETA) {
@@ -236,7 +279,7 @@ static int encode(struct aconn *c, struct lr_lease *l)
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-action"), LR_AZ_LIT("acquire")};
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-duration"), {dur, dl}};
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-proposed-lease-id"), g};
-    } else if (s == S_RENEW || s == S_RELEASE) {
+    } else if (s == S_RENEW || s == S_RELEASE || s == S_UNDO) {
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-action"),
                                        s == S_RENEW ? (struct lr__az_str)LR_AZ_LIT("renew")
                                                     : (struct lr__az_str)LR_AZ_LIT("release")};
@@ -350,8 +393,8 @@ static void send_step(struct aconn *c)
     if (rc < 0) {
         c->cur = NULL;
         c->state = A_IDLE;
-        complete(l, rc == -ENOBUFS ? LR_EUNAVAIL : -EINVAL, 0);
         lr__loop_defer(c->net.loop, &c->b->dispatch_task);
+        fail_request(c->b, l, rc == -ENOBUFS ? LR_EUNAVAIL : -EINVAL, false);
         return;
     }
     lr__manager_stats(c->b->m)->requests++;
@@ -393,12 +436,10 @@ static void conn_fail(struct aconn *c, int err)
     if (!c->got_bytes && c->sent > 1 && !(l->req.batch & RETRIED) &&
         (err == LR_EEOF || err == -ECONNRESET || err == -EPIPE)) {
         l->req.batch |= RETRIED;
-        lr_list_push_tail(c->b->waiting.next, &l->req.link); /* to the front */
-        lr__loop_defer(c->net.loop, &c->b->dispatch_task);
+        requeue_front(c->b, l);
         return;
     }
-    complete(l, err == LR_ETLS || err == LR_EAUTH ? err : err == -ECONNREFUSED ? LR_EUNAVAIL : err,
-             0);
+    fail_request(c->b, l, err == -ECONNREFUSED ? LR_EUNAVAIL : err, true);
 }
 
 static void timer_fired(struct lr_timer *t)
@@ -447,6 +488,11 @@ static void answered(struct aconn *c)
     int st = c->status;
     enum step s = step_of(l);
     int fail = 0;
+    if (s == S_UNDO) { /* whatever the answer: the lease is given back or was not ours */
+        finish(c);
+        complete(l, (int)l->req.seq, 0);
+        return;
+    }
     if (st == 403)
         fail = LR_EAUTH;
     else if (st == 400)
@@ -534,10 +580,12 @@ static void answered(struct aconn *c)
                 break;
             }
             break;
+        case S_UNDO: /* answered above */
+            break;
         }
     }
     finish(c);
-    complete(l, fail ? fail : LR_EBADREPLY, 0);
+    fail_request(b, l, fail ? fail : LR_EBADREPLY, false);
 }
 
 static uint64_t parse_u64(const char *s, size_t n)
@@ -622,7 +670,7 @@ static void on_connect(struct lr__conn *nc, int status)
         if (!any_up) { /* the store is unreachable: fail what waits */
             struct lr_list *n;
             while ((n = lr_list_pop(&b->waiting)))
-                complete(lease_of_link(n), status == LR_ETLS ? LR_ETLS : LR_EUNAVAIL, 0);
+                complete_failed(lease_of_link(n), status == LR_ETLS ? LR_ETLS : LR_EUNAVAIL);
         }
         return;
     }
@@ -633,12 +681,15 @@ static void on_connect(struct lr__conn *nc, int status)
 static void on_error(struct lr__conn *nc, int err)
 {
     struct aconn *c = nc->data;
+    if (err == LR_ETLS) /* the lease sees only LR_ETLS: say why, once per failure */
+        lr__manager_store_error(c->b->m, err, "azblob %s:%u: %s", lr__tls_host(c->tls),
+                                lr__conn_port(nc), lr__tls_error_text(c->tls));
     if (c->state == A_CONNECTING) { /* TLS handshake failed */
         c->state = A_CLOSING;
         lr__conn_close(&c->net);
         struct lr_list *n;
         while ((n = lr_list_pop(&c->b->waiting)))
-            complete(lease_of_link(n), err == LR_ETLS ? LR_ETLS : LR_EUNAVAIL, 0);
+            complete_failed(lease_of_link(n), err == LR_ETLS ? LR_ETLS : LR_EUNAVAIL);
         return;
     }
     conn_fail(c, err);

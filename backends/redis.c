@@ -636,6 +636,7 @@ static void internal_reply(struct rconn *c, struct ireq *q, const struct reply *
                     lr__manager_stats(b->m)->reconnects++;
                 c->ever_ready = true;
                 c->attempt = 0;
+                c->last_error = 0;
             }
             schedule_encode(c);
         }
@@ -826,7 +827,11 @@ static void on_drain(struct lr__conn *nc)
 
 static void on_error(struct lr__conn *nc, int err)
 {
-    conn_fail(nc->data, err);
+    struct rconn *c = nc->data;
+    if (err == LR_ETLS) /* the lease sees only LR_ETLS: say why, once per failure */
+        lr__manager_store_error(c->b->m, err, "rediss %s:%u: %s", lr__tls_host(c->tls),
+                                lr__conn_port(nc), lr__tls_error_text(c->tls));
+    conn_fail(c, err);
 }
 
 static void on_close(struct lr__conn *nc)
@@ -1011,6 +1016,12 @@ static uint64_t name_hash(const struct lr_lease *l)
 static int redis_submit(struct lr__backend *b, struct lr_lease *l)
 {
     struct rconn *c = &b->conns[b->nconns == 1 ? 0 : name_hash(l) % b->nconns];
+    /* Refused certificates or credentials stay refused until a connection
+     * gets through again: answer at once rather than queue the request
+     * behind a reconnect that will most likely meet the same refusal (and
+     * let it time out as "unavailable" first). */
+    if (c->state != R_READY && (c->last_error == LR_EAUTH || c->last_error == LR_ETLS))
+        return c->last_error;
     switch (c->state) {
     case R_READY:
     case R_HANDSHAKE:
@@ -1026,8 +1037,7 @@ static int redis_submit(struct lr__backend *b, struct lr_lease *l)
         }
         return 0;
     default:
-        return c->last_error == LR_EAUTH || c->last_error == LR_ETLS ? c->last_error
-                                                                      : LR_EUNAVAIL;
+        return LR_EUNAVAIL;
     }
 }
 

@@ -187,6 +187,7 @@ static void tls_progress(struct lr__conn *c)
         if (!rc)
             return;
         c->tls_handshaking = false;
+        c->tls_ever_up = true;
         lr_timer_stop(&c->hs_timer);
         c->cbs->on_connect(c, 0);
     }
@@ -207,10 +208,19 @@ static void tls_progress(struct lr__conn *c)
         lr__loop_want_flush(c->loop, &c->flush_task);
 }
 
+/* The handshake deadline passed. A TLS server answers a ClientHello within
+ * one round trip; a peer that accepted TCP and then said nothing at all is
+ * taken for one that does not speak TLS (a plain-text Redis waits silently
+ * for a newline that never comes): a definite LR_ETLS, not a reconnect
+ * loop. Once a handshake has succeeded on this connection the server is
+ * known to speak TLS, and silence is a stall (-ETIMEDOUT: retried). */
 static void hs_timeout(struct lr_timer *t)
 {
     struct lr__conn *c = lr_container_of(t, struct lr__conn, hs_timer);
-    fail(c, -ETIMEDOUT);
+    if (!c->tls_heard && !c->tls_ever_up)
+        fail(c, lr__tls_no_answer(c->tls, c->connect_timeout_ms));
+    else
+        fail(c, -ETIMEDOUT);
 }
 
 static void connect_finished(struct lr__conn *c)
@@ -236,6 +246,7 @@ static void connect_finished(struct lr__conn *c)
     if (c->tls) {
         /* TCP is up; the connection is "connected" once TLS is. */
         c->tls_handshaking = true;
+        c->tls_heard = false;
         if (lr__tls_reset(c->tls) < 0) {
             fail(c, LR_ETLS);
             return;
@@ -276,10 +287,12 @@ static void recv_complete(struct lr__op *op, int res, uint32_t flags)
             c->bytes_in += (uint64_t)res;
             if (!c->tls) {
                 c->cbs->on_data(c, lr__loop_buf(c->loop, bid), (size_t)res);
-            } else if (lr__tls_feed(c->tls, lr__loop_buf(c->loop, bid), (size_t)res) < 0) {
-                fail(c, LR_ETLS);
             } else {
-                tls_progress(c);
+                c->tls_heard = true;
+                if (lr__tls_feed(c->tls, lr__loop_buf(c->loop, bid), (size_t)res) < 0)
+                    fail(c, LR_ETLS);
+                else
+                    tls_progress(c);
             }
         }
         lr__loop_buf_return(c->loop, bid);

@@ -16,6 +16,7 @@
 #ifndef LR_NET_INT_H
 #define LR_NET_INT_H
 
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include "loop_int.h"
@@ -71,6 +72,8 @@ struct lr__conn {
     struct lr__task close_task;
     struct lr__tls *tls;      /* NULL: plain TCP; else out[] is plaintext */
     bool tls_handshaking;     /* TCP is up, TLS is not yet: on_connect waits */
+    bool tls_heard;           /* the peer sent bytes during this handshake */
+    bool tls_ever_up;         /* a handshake on this connection once completed */
     uint64_t connect_timeout_ms;
     struct lr_timer hs_timer; /* TLS handshake deadline */
     uint64_t bytes_in;
@@ -107,6 +110,13 @@ void lr__conn_set_tls(struct lr__conn *c, struct lr__tls *t);
 
 /* Begin closing; on_close follows from the deferred phase. Idempotent. */
 void lr__conn_close(struct lr__conn *c);
+
+/* The port of the address last connected to (host order), for messages. */
+static inline unsigned lr__conn_port(const struct lr__conn *c)
+{
+    /* sin_port and sin6_port sit at the same offset */
+    return ntohs(((const struct sockaddr_in *)&c->addr)->sin_port);
+}
 
 static inline bool lr__conn_is_open(const struct lr__conn *c)
 {

@@ -10,7 +10,9 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 
@@ -30,25 +32,47 @@
 
 /* ------------------------------------------------------------- the pool */
 
-/* Size classes 2^6 .. 2^18 bytes; larger blocks go straight to the hook.
- * Each block carries a 16-byte header with its class, so free and realloc
- * know where it belongs. Freed blocks are kept for reuse: after the first
- * records of a connection, wolfSSL's per-record malloc/free pairs are served
- * from these lists and libc is not called. */
+/* Size classes 2^6 .. 2^18 bytes. Each block carries a 16-byte header with
+ * its class, so free and realloc know where it belongs. Freed blocks are
+ * kept for reuse: after the first records of a connection, wolfSSL's
+ * per-record malloc/free pairs are served from these lists and libc is not
+ * called.
+ *
+ * Ownership. wolfSSL_SetAllocators is process-wide, so the pool is also
+ * handed blocks it never allocated: whatever the host program's own wolfSSL
+ * objects got before the pool was installed (from libc, or from allocators
+ * the host set). Such a block has no pool header, and reading one before it
+ * is itself the over-read -- a magic number or canary in the header cannot
+ * tell "ours" from "foreign" without first reading memory that is not ours.
+ * So ownership is decided by address alone: pool blocks are carved out of
+ * slabs (POOL_SLAB bytes each, from lr__malloc, never freed), and the slab
+ * table below, sorted by address, says whether a pointer lies in one. A
+ * pointer outside every slab goes back to the allocator wolfSSL had before
+ * the pool (libc unless the host set one), untouched. Blocks larger than the
+ * biggest class, and every block once the table is full, are allocated
+ * there too, so the same address rule sends them home when freed. */
 #define POOL_MIN_SHIFT 6
 #define POOL_CLASSES 13
-#define POOL_BIG 0xff
+#define POOL_SLAB ((size_t)1 << 20)
+#define POOL_SLABS 256 /* 256 MiB of pooled blocks at most */
 
 struct pool_hdr {
     struct pool_hdr *next; /* while free */
     uint32_t cls;
-    uint32_t size;         /* requested bytes (big blocks: all of them) */
+    uint32_t size;         /* requested bytes */
 };
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pool_hdr *pool_free[POOL_CLASSES];
+static char *slab_base[POOL_SLABS]; /* ascending */
+static unsigned slab_count;
+static char *carve_at, *carve_end;   /* the unused tail of the newest slab */
 static int pool_wanted = 1;
 static int pool_installed;
+/* wolfSSL's allocator before ours: NULL members mean libc. */
+static wolfSSL_Malloc_cb prev_malloc;
+static wolfSSL_Free_cb prev_free;
+static wolfSSL_Realloc_cb prev_realloc;
 
 static unsigned class_of(size_t n)
 {
@@ -58,24 +82,66 @@ static unsigned class_of(size_t n)
     return c; /* == POOL_CLASSES: too big for the pool */
 }
 
+static void *foreign_malloc(size_t n)
+{
+    return prev_malloc ? prev_malloc(n) : malloc(n);
+}
+
+/* Under pool_lock. Compares addresses only: never touches *p. */
+static bool pool_owns(const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    unsigned lo = 0, hi = slab_count;
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        uintptr_t base = (uintptr_t)slab_base[mid];
+        if (a < base)
+            hi = mid;
+        else if (a >= base + POOL_SLAB)
+            lo = mid + 1;
+        else
+            return true;
+    }
+    return false;
+}
+
+/* Under pool_lock: a fresh block of @bytes from the slabs, or NULL when the
+ * table is full or lr__malloc fails. The tail of a slab too short for the
+ * block is abandoned (less than one block of the largest class). */
+static struct pool_hdr *carve(size_t bytes)
+{
+    if ((size_t)(carve_end - carve_at) < bytes) {
+        if (slab_count == POOL_SLABS)
+            return NULL;
+        char *s = lr__malloc(POOL_SLAB);
+        if (!s)
+            return NULL;
+        unsigned i = slab_count++;
+        for (; i && slab_base[i - 1] > s; i--)
+            slab_base[i] = slab_base[i - 1];
+        slab_base[i] = s;
+        carve_at = s;
+        carve_end = s + POOL_SLAB;
+    }
+    struct pool_hdr *h = (struct pool_hdr *)carve_at;
+    carve_at += bytes;
+    return h;
+}
+
 static void *pool_malloc(size_t n)
 {
     unsigned c = class_of(n);
-    struct pool_hdr *h = NULL;
-    if (c < POOL_CLASSES) {
-        pthread_mutex_lock(&pool_lock);
-        h = pool_free[c];
-        if (h)
-            pool_free[c] = h->next;
-        pthread_mutex_unlock(&pool_lock);
-        if (!h)
-            h = lr__malloc(sizeof(*h) + ((size_t)1 << (c + POOL_MIN_SHIFT)));
-    } else if (n <= UINT32_MAX) {
-        h = lr__malloc(sizeof(*h) + n);
-        c = POOL_BIG;
-    }
+    if (c == POOL_CLASSES)
+        return foreign_malloc(n);
+    pthread_mutex_lock(&pool_lock);
+    struct pool_hdr *h = pool_free[c];
+    if (h)
+        pool_free[c] = h->next;
+    else
+        h = carve(sizeof(*h) + ((size_t)1 << (c + POOL_MIN_SHIFT)));
+    pthread_mutex_unlock(&pool_lock);
     if (!h)
-        return NULL;
+        return foreign_malloc(n);
     h->cls = c;
     h->size = (uint32_t)n;
     return h + 1;
@@ -85,23 +151,33 @@ static void pool_free_block(void *p)
 {
     if (!p)
         return;
-    struct pool_hdr *h = (struct pool_hdr *)p - 1;
-    if (h->cls == POOL_BIG) {
-        lr__free(h);
-        return;
-    }
     pthread_mutex_lock(&pool_lock);
-    h->next = pool_free[h->cls];
-    pool_free[h->cls] = h;
+    bool ours = pool_owns(p);
+    if (ours) {
+        struct pool_hdr *h = (struct pool_hdr *)p - 1;
+        h->next = pool_free[h->cls];
+        pool_free[h->cls] = h;
+    }
     pthread_mutex_unlock(&pool_lock);
+    if (!ours) {
+        if (prev_free)
+            prev_free(p);
+        else
+            free(p);
+    }
 }
 
 static void *pool_realloc(void *p, size_t n)
 {
     if (!p)
         return pool_malloc(n);
+    pthread_mutex_lock(&pool_lock);
+    bool ours = pool_owns(p);
+    pthread_mutex_unlock(&pool_lock);
+    if (!ours) /* it stays where it came from, grown or not */
+        return prev_realloc ? prev_realloc(p, n) : realloc(p, n);
     struct pool_hdr *h = (struct pool_hdr *)p - 1;
-    if (h->cls != POOL_BIG && n <= ((size_t)1 << (h->cls + POOL_MIN_SHIFT))) {
+    if (n <= ((size_t)1 << (h->cls + POOL_MIN_SHIFT))) {
         h->size = (uint32_t)n;
         return p;
     }
@@ -128,7 +204,8 @@ static int init_rc;
 
 static void global_init(void)
 {
-    if (pool_wanted && wolfSSL_SetAllocators(pool_malloc, pool_free_block, pool_realloc) == 0)
+    if (pool_wanted && wolfSSL_GetAllocators(&prev_malloc, &prev_free, &prev_realloc) == 0 &&
+        wolfSSL_SetAllocators(pool_malloc, pool_free_block, pool_realloc) == 0)
         pool_installed = 1;
     init_rc = wolfSSL_Init() == WOLFSSL_SUCCESS ? 0 : -ENOMEM;
 }
@@ -149,6 +226,7 @@ struct lr__tls {
     char *tx;     /* ciphertext to send */
     char *clear;  /* the last plaintext read */
     char host[256];
+    char why[160]; /* the last failure, for the owner's error report */
 };
 
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *arg)
@@ -265,6 +343,7 @@ int lr__tls_reset(struct lr__tls *t)
     if (t->ssl)
         wolfSSL_free(t->ssl);
     t->rx_len = t->rx_off = t->tx_len = 0;
+    t->why[0] = '\0';
     t->ssl = wolfSSL_new(t->ctx->ctx);
     if (!t->ssl)
         return -ENOMEM;
@@ -283,12 +362,46 @@ static bool wants_io(WOLFSSL *ssl, int ret)
     return e == WOLFSSL_ERROR_WANT_READ || e == WOLFSSL_ERROR_WANT_WRITE;
 }
 
+/* Record why @what failed in t->why, from wolfSSL's own words (static
+ * strings: nothing is allocated), and the alert the peer sent if any. */
+static int tls_failed(struct lr__tls *t, const char *what, int ret)
+{
+    int e = wolfSSL_get_error(t->ssl, ret);
+    const char *reason = wolfSSL_ERR_reason_error_string((unsigned long)e);
+    WOLFSSL_ALERT_HISTORY ah;
+    memset(&ah, 0, sizeof(ah));
+    const char *alert = NULL;
+    if (wolfSSL_get_alert_history(t->ssl, &ah) == WOLFSSL_SUCCESS && ah.last_rx.code > 0)
+        alert = wolfSSL_alert_desc_string_long(ah.last_rx.code);
+    snprintf(t->why, sizeof(t->why), "%s: %s (%d)%s%s", what, reason ? reason : "error", e,
+             alert ? ", peer alert: " : "", alert ? alert : "");
+    return LR_ETLS;
+}
+
 int lr__tls_handshake(struct lr__tls *t)
 {
     int ret = wolfSSL_connect(t->ssl);
     if (ret == WOLFSSL_SUCCESS)
         return 1;
-    return wants_io(t->ssl, ret) ? 0 : LR_ETLS;
+    return wants_io(t->ssl, ret) ? 0 : tls_failed(t, "TLS handshake failed", ret);
+}
+
+int lr__tls_no_answer(struct lr__tls *t, uint64_t waited_ms)
+{
+    snprintf(t->why, sizeof(t->why),
+             "TLS handshake failed: no answer to the ClientHello in %llu ms (not a TLS server?)",
+             (unsigned long long)waited_ms);
+    return LR_ETLS;
+}
+
+const char *lr__tls_host(const struct lr__tls *t)
+{
+    return t->host;
+}
+
+const char *lr__tls_error_text(const struct lr__tls *t)
+{
+    return t->why[0] ? t->why : "TLS failed";
 }
 
 int lr__tls_feed(struct lr__tls *t, const char *buf, size_t len)
@@ -317,7 +430,7 @@ int lr__tls_read(struct lr__tls *t, const char **out)
         return 0;
     if (e == WOLFSSL_ERROR_ZERO_RETURN)
         return LR_EEOF; /* close_notify */
-    return LR_ETLS;
+    return tls_failed(t, "TLS record error", n);
 }
 
 int lr__tls_write(struct lr__tls *t, const char *p, size_t len)
@@ -330,7 +443,7 @@ int lr__tls_write(struct lr__tls *t, const char *p, size_t len)
     int n = wolfSSL_write(t->ssl, p, (int)(len < 16384 ? len : 16384));
     if (n > 0)
         return n;
-    return wants_io(t->ssl, n) ? 0 : LR_ETLS;
+    return wants_io(t->ssl, n) ? 0 : tls_failed(t, "TLS write failed", n);
 }
 
 void lr__tls_shutdown(struct lr__tls *t)

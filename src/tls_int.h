@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct lr__tls_ctx;
 struct lr__tls;
@@ -39,8 +40,21 @@ void lr__tls_free(struct lr__tls *t);
 int lr__tls_reset(struct lr__tls *t);
 
 /* Advance the handshake. Returns 1 when complete, 0 when it waits for the
- * peer, or LR_ETLS (verification or protocol failure). */
+ * peer, or LR_ETLS (verification or protocol failure, an alert from the
+ * peer, or bytes that are not TLS). */
 int lr__tls_handshake(struct lr__tls *t);
+
+/* The peer accepted the connection but sent nothing back to our ClientHello
+ * for @waited_ms: record that as the failure. Returns LR_ETLS. */
+int lr__tls_no_answer(struct lr__tls *t, uint64_t waited_ms);
+
+/* The last failure of this session as one line, e.g. "TLS handshake failed:
+ * <wolfSSL's reason> (<code>)" (a static fallback if none was recorded). Valid
+ * until the next lr__tls_reset(). */
+const char *lr__tls_error_text(const struct lr__tls *t);
+
+/* The host name the session was made for (SNI, name check). */
+const char *lr__tls_host(const struct lr__tls *t);
 
 /* Ciphertext arrived: append it. Returns 0, or -EMSGSIZE if the receive
  * buffer overflows (a peer sending records larger than TLS allows). */

@@ -4,8 +4,10 @@
  * a free loopback port, HTTP and HTTPS): acquire / conflict / renew /
  * release, expiry handing the lease to another manager with a higher fence,
  * two managers competing for 100 names, metadata read back with a plain
- * signed HEAD, a wrong account key, Azurite killed mid-run, and keep-alive
- * connections reused across renewals.
+ * signed HEAD, a wrong account key, Azurite killed mid-run, keep-alive
+ * connections reused across renewals, an acquire whose metadata write is
+ * refused giving its lease back at once, and tls=yes against plain HTTP
+ * failing at once with LR_ETLS.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -118,13 +120,22 @@ static int start_http(void)
     return az.pid ? 0 : azurite_start(&az, NULL, NULL, NULL);
 }
 
+/* Two managers on container "leases" of the shared HTTP Azurite. */
+static int two_managers(struct lr_manager **a, struct lr_manager **b)
+{
+    int rc = start_http();
+    if (rc < 0)
+        return rc;
+    *a = mgr(az_uri(&az, DEV_KEY_PCT, "leases", NULL), 1);
+    *b = mgr(uri, 1);
+    return *a && *b ? 0 : -EINVAL;
+}
+
 TEST(acquire_conflict_renew_release_and_metadata)
 {
     rec_setup();
-    CHECK_OK(start_http());
-    struct lr_manager *a = mgr(az_uri(&az, DEV_KEY_PCT, "leases", NULL), 1);
-    struct lr_manager *b = mgr(uri, 1);
-    CHECK(a && b);
+    struct lr_manager *a, *b;
+    CHECK_OK(two_managers(&a, &b));
     struct lr_lease la, lb;
     CHECK_OK(lr_lease_init(a, &la, "job-1", NULL));
     CHECK_OK(lr_lease_init(b, &lb, "job-1", NULL));
@@ -401,6 +412,64 @@ TEST(leases_over_https)
 }
 
 
+/* tls=yes to a plain-HTTP Azurite: it answers our ClientHello with an HTTP
+ * 400, which is not TLS. A definite LR_ETLS at once, with the reason. */
+TEST(https_to_a_plain_http_endpoint_fails_at_once)
+{
+    rec_setup();
+    CHECK_OK(start_http());
+    snprintf(uri, sizeof(uri), "azblob://devstoreaccount1:%s@localhost:%d/leases?tls=yes",
+             DEV_KEY_PCT, az.port);
+    struct lr_manager *m = mgr(uri, 1);
+    CHECK(m);
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "tls-job", NULL));
+    uint64_t t0 = mono_ns();
+    CHECK_OK(lr_lease_acquire(&l, 20000));
+    run_until(EV_ACQFAIL, 5000);
+    CHECK(rec_first(EV_ACQFAIL, &l) != NULL);
+    CHECK_ERR(rec_first(EV_ACQFAIL, &l)->status, LR_ETLS);
+    CHECK((rec_first(EV_ACQFAIL, &l)->at_ns - t0) / 1000000u < 1000);
+    char text[200];
+    CHECK_ERR(lr_manager_last_error(m, text, sizeof(text)), LR_ETLS);
+    printf("     last error: %s\n", text);
+    CHECK(strstr(text, "azblob localhost:") && strstr(text, "TLS handshake failed"));
+    lr_lease_deinit(&l);
+    close_mgr(m);
+}
+
+/* An acquire whose lease step succeeded but whose metadata write Azurite
+ * rejects (400 InvalidMetadata: a name that is not a C# identifier) fails
+ * -- and gives the lease back first, so another manager takes the name at
+ * once instead of after the 15 s lease. */
+TEST(acquire_failing_after_the_lease_step_releases_the_blob)
+{
+    rec_setup();
+    struct lr_manager *a, *b;
+    CHECK_OK(two_managers(&a, &b));
+    struct lr_lease la, lb;
+    CHECK_OK(lr_lease_init(a, &la, "half-job", NULL));
+    CHECK_OK(lr_lease_set_meta(&la, "bad-name", "x"));
+    CHECK_OK(lr_lease_init(b, &lb, "half-job", NULL));
+    CHECK_OK(lr_lease_acquire(&la, 5000));
+    run_until(EV_ACQFAIL, 5000);
+    CHECK(rec_first(EV_ACQFAIL, &la) != NULL);
+    CHECK_ERR(rec_first(EV_ACQFAIL, &la)->status, -EINVAL); /* definite: no retry */
+    char val[64];
+    CHECK_EQ(signed_get(&az, "leases", "half-job", "x-ms-lease-state", val, sizeof(val)), 200);
+    printf("     lease state after the failed acquire: %s\n", val);
+    CHECK(!strcmp(val, "available"));
+    uint64_t t0 = mono_ns();
+    CHECK_OK(lr_lease_try_acquire(&lb)); /* one attempt: a leftover lease would be a conflict */
+    run_until(EV_ACQ, 3000);
+    CHECK_EQ(lr_lease_state(&lb), LR_LEASE_HELD);
+    CHECK((mono_ns() - t0) / 1000000u < 1000);
+    lr_lease_deinit(&la);
+    lr_lease_deinit(&lb);
+    close_mgr(a);
+    close_mgr(b);
+}
+
 /* Credentials and endpoint from AZURE_STORAGE_CONNECTION_STRING. */
 TEST(connection_string_configures_the_backend)
 {
@@ -588,7 +657,10 @@ TEST(break_and_change)
     close_mgr(b);
 }
 
-TESTS(T(acquire_conflict_renew_release_and_metadata), T(sas_from_the_connection_string), T(break_and_change), T(wrong_key_is_an_authentication_error),
+TESTS(T(acquire_conflict_renew_release_and_metadata),
+      T(https_to_a_plain_http_endpoint_fails_at_once),
+      T(acquire_failing_after_the_lease_step_releases_the_blob), T(sas_from_the_connection_string),
+      T(break_and_change), T(wrong_key_is_an_authentication_error),
       T(connection_string_configures_the_backend),
       T(renewals_across_idle_gaps),
       T(two_managers_compete_for_100_names), T(keep_alive_connections_are_reused),

@@ -6,7 +6,10 @@
  * request that arrives on a reused connection without answering it (the
  * backend must send that idempotent request once more on a fresh
  * connection, and only once). The fake answers Lease Blob requests with
- * canned success responses.
+ * canned success responses. And an acquire that fails after its lease step
+ * -- the metadata write meets 412 after 412, or the HEAD goes unanswered --
+ * must give the lease back (a release with the lease id it proposed) before
+ * it reports the failure.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,7 +24,7 @@
 #include "harness.h"
 #include "recorder.h"
 
-enum mode { CLOSE_AFTER_ANSWER, DROP_ON_REUSE };
+enum mode { CLOSE_AFTER_ANSWER, DROP_ON_REUSE, METADATA_412, HEAD_UNANSWERED };
 
 struct fake {
     struct tcp_peer peer;
@@ -29,7 +32,22 @@ struct fake {
     atomic_int answered;
     atomic_int dropped;
     atomic_int connections;
+    atomic_int metadata_writes;
+    atomic_int releases;
+    char proposed_id[40]; /* of the last acquire */
+    char released_id[40]; /* of the last release */
 };
+
+/* Copy the value of header @name in request head @req into @out[40]. */
+static void header_value(const char *req, const char *name, char *out)
+{
+    const char *p = strstr(req, name);
+    size_t n = 0;
+    if (p)
+        for (p += strlen(name); n < 39 && p[n] && p[n] != '\r'; n++)
+            out[n] = p[n];
+    out[n] = '\0';
+}
 
 /* A canned answer for the request head in @req. */
 static const char *answer_for(const char *req)
@@ -71,6 +89,21 @@ static void *serve(void *arg)
                 break;
             }
             const char *a = answer_for(buf);
+            if (strstr(buf, "x-ms-lease-action: acquire"))
+                header_value(buf, "x-ms-proposed-lease-id: ", f->proposed_id);
+            if (strstr(buf, "x-ms-lease-action: release")) {
+                header_value(buf, "x-ms-lease-id: ", f->released_id);
+                atomic_fetch_add(&f->releases, 1);
+            }
+            if (strstr(buf, "comp=metadata")) {
+                atomic_fetch_add(&f->metadata_writes, 1);
+                if (f->mode == METADATA_412)
+                    a = "HTTP/1.1 412 The condition specified using HTTP conditional header(s) "
+                        "is not met.\r\nx-ms-error-code: ConditionNotMet\r\n"
+                        "Content-Length: 0\r\n\r\n";
+            }
+            if (f->mode == HEAD_UNANSWERED && !strncmp(buf, "HEAD ", 5))
+                a = ""; /* the client times out and closes */
             if (write(fd, a, strlen(a)) < 0)
                 break;
             atomic_fetch_add(&f->answered, 1);
@@ -160,5 +193,55 @@ TEST(a_request_dropped_on_a_reused_connection_is_sent_once_more)
     fake_stop(&f);
 }
 
+/* The fake's release count when acquire_failed ran. */
+static struct fake *hooked;
+static int releases_at_failure = -1;
+
+static void failure_hook(const struct rec *r)
+{
+    if (r->ev == EV_ACQFAIL)
+        releases_at_failure = atomic_load(&hooked->releases);
+}
+
+/* A try-acquire against @mode: its lease step succeeds, a later step fails.
+ * Expect acquire_failed with @want, and the lease released before it. */
+static void failed_acquire_gives_the_lease_back(enum mode mode, int want)
+{
+    rec_setup();
+    struct fake f;
+    CHECK_OK(fake_start(&f, mode));
+    hooked = &f;
+    releases_at_failure = -1;
+    rec_hook = failure_hook;
+    struct lr_manager *m = mgr(&f);
+    CHECK(m);
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "job", NULL));
+    CHECK_OK(lr_lease_try_acquire(&l));
+    run_until(EV_ACQFAIL, 5000);
+    rec_hook = NULL;
+    CHECK(rec_first(EV_ACQFAIL, &l) != NULL);
+    CHECK_ERR(rec_first(EV_ACQFAIL, &l)->status, want);
+    printf("     %d metadata writes, %d release(s) by then, lease id %s released\n",
+           atomic_load(&f.metadata_writes), releases_at_failure, f.released_id);
+    CHECK_EQ(releases_at_failure, 1);
+    CHECK(f.proposed_id[0] && !strcmp(f.proposed_id, f.released_id));
+    lr_lease_deinit(&l);
+    close_mgr(m);
+    fake_stop(&f);
+}
+
+TEST(metadata_412_after_412_releases_the_lease_before_failing)
+{
+    failed_acquire_gives_the_lease_back(METADATA_412, LR_EBADREPLY);
+}
+
+TEST(unanswered_head_releases_the_lease_before_failing)
+{
+    failed_acquire_gives_the_lease_back(HEAD_UNANSWERED, -ETIMEDOUT);
+}
+
 TESTS(T(connections_closed_after_each_answer_are_reopened),
-      T(a_request_dropped_on_a_reused_connection_is_sent_once_more))
+      T(a_request_dropped_on_a_reused_connection_is_sent_once_more),
+      T(metadata_412_after_412_releases_the_lease_before_failing),
+      T(unanswered_head_releases_the_lease_before_failing))

@@ -2,7 +2,9 @@
 /*
  * test_rediss.c - rediss:// against TLS-only redis-server processes with a
  * throwaway CA: leases over TLS with the keys checked through redis-cli, a
- * wrong-hostname certificate and an untrusted CA refused (LR_ETLS), a kill
+ * wrong-hostname certificate and an untrusted CA refused (LR_ETLS) at once
+ * with the reason in lr_manager_last_error, rediss:// to a plain-text server
+ * failing at once with LR_ETLS after a handful of connections, a kill
  * and restart renegotiating TLS while the leases hold on, and renewals over
  * TLS making no allocations (wolfSSL's allocator routed to the pool).
  */
@@ -139,6 +141,79 @@ TEST(untrusted_ca_is_refused_and_skip_verify_must_be_spelled_out)
     redis_server_destroy(&s);
 }
 
+/* INFO stats total_connections_received of @s, or -1. */
+static long long connections_received(const struct redis_server *s)
+{
+    static char out[8192];
+    const char *args[] = {"INFO", "stats", NULL};
+    if (redis_cli(s, out, sizeof(out), args) != 0)
+        return -1;
+    const char *p = strstr(out, "total_connections_received:");
+    return p ? atoll(p + strlen("total_connections_received:")) : -1;
+}
+
+/* Acquire with a long deadline on @u and expect a definite LR_ETLS at once,
+ * with the cause in lr_manager_last_error. Returns the manager's text. */
+static void expect_tls_failure_at_once(const char *u, const char *why, char *text, size_t cap)
+{
+    struct lr_manager *m = mgr(u, 2000);
+    CHECK(m);
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "x", NULL));
+    uint64_t t0 = mono_ns();
+    CHECK_OK(lr_lease_acquire(&l, 20000)); /* a definite failure does not wait it out */
+    run_until(EV_ACQFAIL, 5000);
+    CHECK(rec_first(EV_ACQFAIL, &l) != NULL);
+    uint64_t took_ms = (rec_first(EV_ACQFAIL, &l)->at_ns - t0) / 1000000u;
+    printf("     %s: acquire_failed after %llu ms: %s\n", why, (unsigned long long)took_ms,
+           lr_err_name(rec_first(EV_ACQFAIL, &l)->status));
+    CHECK_ERR(rec_first(EV_ACQFAIL, &l)->status, LR_ETLS);
+    CHECK(took_ms < 1500); /* the handshake deadline: max(1 s, request timeout) */
+    CHECK_ERR(lr_manager_last_error(m, text, cap), LR_ETLS);
+    printf("     last error: %s\n", text);
+    CHECK(strstr(text, "TLS") != NULL);
+    /* a new attempt is refused at once too, without reconnecting in a loop */
+    nev = 0;
+    CHECK_OK(lr_lease_try_acquire(&l));
+    run_until(EV_ACQFAIL, 3000);
+    CHECK_ERR(rec_first(EV_ACQFAIL, &l)->status, LR_ETLS);
+    lr_lease_deinit(&l);
+    close_mgr(m);
+}
+
+TEST(rediss_to_a_plain_server_fails_at_once)
+{
+    rec_setup();
+    CHECK_OK(setup_certs());
+    struct redis_server s;
+    CHECK_OK(redis_server_start(&s, NULL));
+    long long before = connections_received(&s);
+    CHECK(before >= 0);
+    char text[200] = "";
+    snprintf(uri, sizeof(uri), "rediss://localhost:%d?cacert=%s", s.port, certs.ca);
+    expect_tls_failure_at_once(uri, "plain-text server", text, sizeof(text));
+    CHECK(strstr(text, "handshake") != NULL);
+    long long conns = connections_received(&s) - before - 1; /* minus our INFO */
+    printf("     %lld connections\n", conns);
+    CHECK(conns >= 1 && conns <= 3);
+    redis_server_destroy(&s);
+}
+
+TEST(certificate_that_fails_verification_fails_at_once)
+{
+    rec_setup();
+    CHECK_OK(setup_certs());
+    struct redis_server s;
+    CHECK_OK(redis_server_start_tls(&s, certs.wrong_cert, certs.wrong_key, certs.ca, NULL));
+    char text[200] = "";
+    expect_tls_failure_at_once(tls_uri(&s, "localhost", true), "wrong name", text, sizeof(text));
+    redis_server_destroy(&s);
+    CHECK_OK(redis_server_start_tls(&s, certs.server_cert, certs.server_key, certs.ca, NULL));
+    rec_setup();
+    expect_tls_failure_at_once(tls_uri(&s, "localhost", false), "unknown CA", text, sizeof(text));
+    redis_server_destroy(&s);
+}
+
 TEST(kill_and_restart_renegotiates_and_holds_on)
 {
     rec_setup();
@@ -205,4 +280,6 @@ TEST(renewals_over_tls_allocate_nothing)
 
 TESTS(T(leases_over_tls), T(wrong_hostname_certificate_is_refused),
       T(untrusted_ca_is_refused_and_skip_verify_must_be_spelled_out),
+      T(rediss_to_a_plain_server_fails_at_once),
+      T(certificate_that_fails_verification_fails_at_once),
       T(kill_and_restart_renegotiates_and_holds_on), T(renewals_over_tls_allocate_nothing))

@@ -23,7 +23,9 @@
  *       against FILE (PEM) or the system CA store, with the host name; cert
  *       and key add a client certificate. insecure_skip_verify=yes disables
  *       verification, for tests only. Certificate or handshake failures are
- *       LR_ETLS, and make acquisitions fail at once rather than retry.
+ *       LR_ETLS, and make acquisitions fail at once rather than retry (see
+ *       tls.h for what counts); lr_manager_last_error() says why. Refused
+ *       connections and resets before the handshake are retried as usual.
  *
  *   azblob://ACCOUNT:KEY@HOST[:PORT]/CONTAINER[?tls=yes|no][&cacert=FILE]
  *            [&path_style=yes|no][&insecure_skip_verify=yes]
@@ -31,7 +33,10 @@
  *       Azure Blob Storage (or Azurite): a lease named N is a native lease
  *       on blob CONTAINER/N, created when missing; its fencing token is the
  *       blob metadata "fence", incremented under each new lease with
- *       If-Match. KEY is the base64 account key, percent-encoded; Shared Key
+ *       If-Match; an acquire that fails after taking the lease (metadata
+ *       refused, the ETag moving under it, the connection lost) releases it
+ *       before acquire_failed, so another holder need not wait for the lease
+ *       to expire. KEY is the base64 account key, percent-encoded; Shared Key
  *       signing, or a SAS from the connection string. TLS defaults to on;
  *       path-style URLs (Azurite) default to on for localhost and addresses.
  *       The TTL must be a whole number of seconds from 15 to 60 (-ERANGE
