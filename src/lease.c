@@ -503,6 +503,9 @@ static void renew_done(struct lr_lease *l, const struct lr__result *r)
          * (else the holder was already past its stop point, whatever the
          * store says now) and the new one must leave time to act. */
         uint64_t now = fresh_ms(l);
+#ifdef LR_PLANT_LATE_REPLY /* planted bug, fault suite's test build only (tests/fault) */
+        now = 0;
+#endif
         if (now >= stop_at(l)) {
             lose(l, LR_EEXPIRED);
             return;
@@ -1059,6 +1062,9 @@ int64_t lr_lease_remaining_ms(const struct lr_lease *l)
     if (!l || !(l->flags & LR_LF_INIT) || !l->mgr || !held(l))
         return 0;
     uint64_t stop = stop_at(l), now = mono_ms();
+#ifdef LR_PLANT_STALE_STATE /* planted bug, fault suite's test build only (tests/fault) */
+    now = l->mgr->loop->now_ms;
+#endif
     return stop > now ? (int64_t)(stop - now) : 0;
 }
 
