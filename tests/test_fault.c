@@ -18,7 +18,8 @@
  *    then the primary SIGKILLed and restarted on its port from its AOF; then
  *    a controlled promotion of the replica (writes paused on the primary, the
  *    replica caught up, REPLICAOF NO ONE, proxies re-pointed, the old
- *    primary made a replica). Holders also release leases by themselves
+ *    primary made a replica; every other time the holders stay connected to
+ *    the demoted primary for 1 s of READONLY answers). Holders also release leases by themselves
  *    now and then (churn), so names change hands without faults too.
  *    Must: no violation, every holder acquired, acquisitions >= names.
  *  - plant_*: each check must be able to fail. A planted holder (a holder
@@ -28,7 +29,8 @@
  *    them by the planted holder.
  *
  * Every scenario prints a "| ... |" row for docs/RELIABILITY.md. Logs stay in
- * /tmp/leasering-fault-* when a scenario fails (removed when it passes).
+ * /tmp/leasering-fault-* when a scenario fails, or when LR_FAULT_KEEP is set
+ * (re-check them with build/.../tests/fault_observer DIR/h*.log).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -129,9 +131,22 @@ static void mark(const struct scenario *sc, int h, const char *what)
     close(fd);
 }
 
+/* What the test did and when, in <dir>/faults.log, on the holders' clock. */
+static void note(const struct scenario *sc, const char *what, int arg)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s/faults.log", sc->dir);
+    FILE *fp = fopen(path, "a");
+    if (!fp)
+        return;
+    fprintf(fp, "%" PRIu64 " %s %d\n", mono_ns(), what, arg);
+    fclose(fp);
+}
+
 static void stop_holder(struct scenario *sc, int h)
 {
     mark(sc, h, "sigstop"); /* before the stop: the window covers it */
+    note(sc, "sigstop", h);
     kill(sc->pid[h], SIGSTOP);
     sc->stops++;
 }
@@ -140,11 +155,13 @@ static void cont_holder(struct scenario *sc, int h)
 {
     kill(sc->pid[h], SIGCONT);
     mark(sc, h, "sigcont");
+    note(sc, "sigcont", h);
 }
 
 static void partition(struct scenario *sc, int h, bool on)
 {
     fproxy_silence(sc->proxy[h], on);
+    note(sc, on ? "partition" : "heal", h);
     if (on)
         sc->partitions++;
 }
@@ -152,6 +169,7 @@ static void partition(struct scenario *sc, int h, bool on)
 static void slow_callback(struct scenario *sc, int h)
 {
     kill(sc->pid[h], SIGUSR1);
+    note(sc, "slow_callback", h);
     sc->slows++;
 }
 
@@ -204,19 +222,25 @@ static void kill_restart(struct scenario *sc)
         sc->broken = true;
         return;
     }
-    if (redis_server_kill(p) < 0 || redis_server_restart(p) < 0) {
+    note(sc, "kill", p->port);
+    int rc = redis_server_kill(p);
+    note(sc, "restart", p->port);
+    if (rc < 0 || redis_server_restart(p) < 0) {
         fprintf(stderr, "kill_restart: could not restart :%d\n", p->port);
         sc->broken = true;
         return;
     }
+    note(sc, "restarted", p->port);
     sc->kills++;
 }
 
 /* A controlled failover (what redis's FAILOVER does, step by step): pause
  * writes on the primary, wait until the replica has every byte, promote it,
- * re-point the proxies (cutting their connections), make the old primary a
- * replica of the new one, unpause. The store loses nothing, so any
- * violation seen after it is ours, not the store's. */
+ * re-point the proxies, make the old primary a replica of the new one,
+ * unpause. The store loses nothing, so any violation seen after it is ours,
+ * not the store's. Every other time the holders' open connections stay on
+ * the demoted primary for one second, where every write is answered
+ * READONLY, before the proxies cut them; otherwise they are cut at once. */
 static void promote(struct scenario *sc)
 {
     struct redis_server *p = &sc->srv[sc->primary], *r = &sc->srv[1 - sc->primary];
@@ -242,11 +266,22 @@ static void promote(struct scenario *sc)
         sc->broken = true;
         return;
     }
+    bool readonly = sc->promotions % 2 == 1;
+    note(sc, readonly ? "promote_readonly_1s" : "promote", r->port);
     cli(r, out, sizeof(out), no_one);
-    for (int h = 0; h < sc->holders; h++)
+    for (int h = 0; h < sc->holders; h++) {
         fproxy_retarget(sc->proxy[h], r->port);
+        if (!readonly)
+            fproxy_cut(sc->proxy[h]);
+    }
     cli(p, out, sizeof(out), follow);
     cli(p, out, sizeof(out), unpause);
+    if (readonly) {
+        proc_sleep_ms(1000);
+        for (int h = 0; h < sc->holders; h++)
+            fproxy_cut(sc->proxy[h]);
+    }
+    note(sc, "promoted", r->port);
     sc->primary = 1 - sc->primary;
     sc->promotions++;
 }
@@ -412,6 +447,9 @@ static void teardown(struct scenario *sc, bool keep)
         snprintf(p, sizeof(p), "%s/h%d.err", sc->dir, h);
         unlink(p);
     }
+    char p[160];
+    snprintf(p, sizeof(p), "%s/faults.log", sc->dir);
+    unlink(p);
     rmdir(sc->dir);
 }
 
@@ -485,7 +523,7 @@ static int run_scenario(struct scenario *sc, struct obs_figures *f)
     if (v < 0)
         fprintf(stderr, "observe: %s\n", strerror(-v));
     bool failed = bad || v < 0 || sc->broken;
-    teardown(sc, failed || (v > 0 && !sc->planted));
+    teardown(sc, failed || (v > 0 && !sc->planted) || getenv("LR_FAULT_KEEP"));
     return failed ? -1 : v;
 }
 

@@ -31,6 +31,7 @@ struct event {
     uint64_t t;
     uint64_t fence;
     uint64_t vu;   /* ms */
+    int status;
     const char *line;
     uint32_t seq;  /* position in the holder's file */
     int32_t name;  /* -1: none */
@@ -176,6 +177,7 @@ static bool parse_line(struct obs *o, const char *p, const char *end, struct eve
     e->ev = (uint8_t)ev_of(w[1], len[1]);
     e->fence = strtoull(w[3], NULL, 10);
     e->vu = strtoull(w[4], NULL, 10);
+    e->status = nw > 5 ? atoi(w[5]) : 0;
     e->name = -1;
     if (e->ev != EV_OTHER && e->ev != EV_FREEZE_BEGIN && e->ev != EV_FREEZE_END) {
         e->name = name_id(o, w[2], len[2]);
@@ -369,6 +371,9 @@ static int walk(struct obs *o, size_t from, size_t to)
             break;
         case EV_LOST:
             f->losses++;
+            f->lost_taken += e->status == -4001;   /* LR_ELOST */
+            f->lost_expired += e->status == -4002; /* LR_EEXPIRED */
+            f->lost_unavail += e->status == -4006; /* LR_EUNAVAIL */
             if (open) {
                 int64_t late = (int64_t)e->t - (int64_t)(vu * 1000000u);
                 if (frozen_at(o, e->holder, vu * 1000000u)) {
@@ -504,11 +509,12 @@ void observe_print(const struct obs_figures *f, const char *scenario, FILE *out)
     ms(stalled, sizeof(stalled), f->worst_stalled_ns);
     fprintf(out,
             "%s: holders %d, names %u, seconds %.1f, acquisitions %u, renewals %u, losses %u "
-            "(%u in a freeze), releases %u, work %u, overlaps %u, fence regressions %u, "
+            "(%u in a freeze; ELOST %u, EEXPIRED %u, EUNAVAIL %u), releases %u, work %u, "
+            "overlaps %u, fence regressions %u, "
             "work after validity %u, renewed after validity %u, worst loss lateness %s "
             "(in a freeze: %s), bad lines %u\n",
             scenario, f->holders, f->names, f->seconds, f->acquisitions, f->renewals, f->losses,
-            f->stalled_losses, f->releases, f->works, f->overlaps, f->fence_regressions,
+            f->stalled_losses, f->lost_taken, f->lost_expired, f->lost_unavail, f->releases, f->works, f->overlaps, f->fence_regressions,
             f->work_after, f->renewed_after, late, stalled, f->bad_lines);
     for (int i = 0; i < f->holders; i++)
         fprintf(out, "  %s: acquisitions %u, violations %u\n", f->ids[i], f->acquired_by[i],

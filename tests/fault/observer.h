@@ -37,6 +37,9 @@ struct obs_figures {
     unsigned acquisitions, renewals, losses, releases, works, lines;
     unsigned overlaps, fence_regressions, work_after, renewed_after;
     unsigned stalled_losses;     /* losses whose validity ended in a freeze */
+    unsigned lost_taken;         /* losses by reason: LR_ELOST (the store said "not yours"), */
+    unsigned lost_expired;       /* LR_EEXPIRED (validity ran out), */
+    unsigned lost_unavail;       /* LR_EUNAVAIL (ran out while the store was unreachable) */
     int64_t worst_lateness_ns;   /* over the other losses; INT64_MIN if none */
     int64_t worst_stalled_ns;    /* over stalled losses; INT64_MIN if none */
     unsigned bad_lines;          /* lines that did not parse */

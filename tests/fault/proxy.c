@@ -39,7 +39,7 @@ struct fproxy {
     int lfd, port;
     atomic_int upstream;
     atomic_bool silent, quit;
-    atomic_uint cut;         /* bumped by fproxy_retarget */
+    atomic_uint cut;         /* bumped by fproxy_cut */
     unsigned cut_seen;
     struct pair pairs[MAX_PAIRS];
 };
@@ -218,6 +218,10 @@ void fproxy_silence(struct fproxy *p, bool on)
 void fproxy_retarget(struct fproxy *p, int upstream_port)
 {
     atomic_store(&p->upstream, upstream_port);
+}
+
+void fproxy_cut(struct fproxy *p)
+{
     atomic_fetch_add(&p->cut, 1);
 }
 

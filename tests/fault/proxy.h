@@ -5,8 +5,9 @@
  * proxy, and on command goes silent both ways -- it stops accepting, reading
  * and writing, keeps every socket open and sends no RST, so the peers see a
  * partition, not a failure -- then resumes, delivering whatever was held.
- * Re-pointing moves it to another upstream (a promoted replica): connections
- * are cut (closed) so the client reconnects, and new ones go to the new port.
+ * Re-pointing moves it to another upstream (a promoted replica): new
+ * connections go to the new port; the current ones stay on the old one until
+ * they are cut (closed, so the client reconnects).
  * A connection whose upstream refuses, or whose other side closes, is closed.
  */
 #ifndef LR_TEST_FAULT_PROXY_H
@@ -24,9 +25,10 @@ int fproxy_port(const struct fproxy *p);
 /* fproxy_silence - @on: go silent both ways (takes effect within ~10 ms);
  * off: resume. */
 void fproxy_silence(struct fproxy *p, bool on);
-/* fproxy_retarget - forward new connections to @upstream_port and close the
- * current ones. */
+/* fproxy_retarget - forward new connections to @upstream_port. */
 void fproxy_retarget(struct fproxy *p, int upstream_port);
+/* fproxy_cut - close every current connection (within ~10 ms). */
+void fproxy_cut(struct fproxy *p);
 /* fproxy_free - stop the thread, close everything, free. NULL is fine. */
 void fproxy_free(struct fproxy *p);
 
