@@ -455,6 +455,14 @@ static void teardown(struct scenario *sc, bool keep)
 
 static void row(const struct scenario *sc, const struct obs_figures *f)
 {
+    static bool header;
+    if (!header) {
+        header = true;
+        printf("| scenario | holders | names | seconds | faults injected | acquisitions | "
+               "overlaps | fence regressions | work after validity | renewed after validity | "
+               "worst loss lateness vs valid_until (losses in a freeze: count, worst) |\n"
+               "|---|---|---|---|---|---|---|---|---|---|---|\n");
+    }
     char late[32] = "-", stalled[32] = "-";
     if (f->worst_lateness_ns != INT64_MIN)
         snprintf(late, sizeof(late), "%+.1f ms", (double)f->worst_lateness_ns / 1e6);
