@@ -26,7 +26,8 @@
  *    that ignores "lost", or one linked against a library built with a
  *    planted bug) runs beside two correct ones with the fault that exposes
  *    it; the observer must report violations of the expected kind, all of
- *    them by the planted holder.
+ *    them by the planted holder. And a planted store (no persistence,
+ *    restarted empty) must show overlaps and fence regressions.
  *
  * Every scenario prints a "| ... |" row for docs/RELIABILITY.md. Logs stay in
  * /tmp/leasering-fault-* when a scenario fails, or when LR_FAULT_KEEP is set
@@ -74,6 +75,7 @@ struct scenario {
     unsigned churn_ms;
     unsigned jitter_ppm;     /* --renew-jitter-ppm, 0: the default */
     bool replica;
+    bool no_aof;             /* planted store: no persistence at all */
     bool planted;            /* holder 0 is planted: it starts 1 s ahead, so it
                               * holds names when its fault comes, and violations
                               * are expected */
@@ -217,7 +219,7 @@ static bool aof_quiet(const struct redis_server *s)
 static void kill_restart(struct scenario *sc)
 {
     struct redis_server *p = &sc->srv[sc->primary];
-    if (!aof_quiet(p)) {
+    if (!sc->no_aof && !aof_quiet(p)) {
         fprintf(stderr, "kill_restart: AOF never quiet on :%d\n", p->port);
         sc->broken = true;
         return;
@@ -335,6 +337,16 @@ static void planted_schedule(struct scenario *sc, enum plant_fault what)
             partition(sc, h, false);
         else if (what == STOP)
             cont_holder(sc, h);
+    }
+    until(sc, sc->seconds);
+}
+
+/* The store plant: the server killed and restarted (empty, without AOF). */
+static void restart_store(struct scenario *sc)
+{
+    for (double t0 = 3; t0 < sc->seconds - 2; t0 += 6) {
+        until(sc, t0);
+        kill_restart(sc);
     }
     until(sc, sc->seconds);
 }
@@ -484,7 +496,7 @@ static int run_scenario(struct scenario *sc, struct obs_figures *f)
         perror("mkdtemp");
         return -1;
     }
-    int rc = redis_server_start(&sc->srv[0], redis_args);
+    int rc = redis_server_start(&sc->srv[0], sc->no_aof ? NULL : redis_args);
     if (rc < 0) {
         fprintf(stderr, "redis_server_start: %s\n", strerror(-rc));
         rmdir(sc->dir);
@@ -612,5 +624,26 @@ TEST(plant_stale_state_is_caught)
     run_plant(&sc, WORK_AFTER);
 }
 
+/* (a) and (b) can fail too: a store that forgets (redis without persistence,
+ * killed and restarted empty, DESIGN.md "Stores keep the promise only if they
+ * are durable") lets a second holder in beside the first, with a fence that
+ * starts again at 1. The holders are all correct here: the plant is the
+ * store, so both sides of each overlap are blamed. */
+TEST(plant_volatile_store_is_caught)
+{
+    struct scenario sc = {.title = "plant: store without persistence (killed, restarted empty)",
+                          .exe = {FAULT_HOLDER, FAULT_HOLDER, FAULT_HOLDER},
+                          .holders = 3, .names = 60, .seconds = 15, .no_aof = true,
+                          .planted = true, .faults = restart_store};
+    struct obs_figures f;
+    int v = run_scenario(&sc, &f);
+    CHECK(v >= 0);
+    printf("volatile store: %u overlaps, %u fence regressions\n", f.overlaps,
+           f.fence_regressions);
+    CHECK(sc.kills >= 2);
+    CHECK(f.overlaps > 0);
+    CHECK(f.fence_regressions > 0);
+}
+
 TESTS(T(mixed_faults), T(plant_ignore_lost_is_caught), T(plant_late_reply_is_caught),
-      T(plant_stale_state_is_caught))
+      T(plant_stale_state_is_caught), T(plant_volatile_store_is_caught))

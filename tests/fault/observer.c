@@ -421,8 +421,12 @@ static void cross_check(struct obs *o)
             const struct hold *h = &o->holds[j];
             for (int k = 0; k < o->f->holders; k++) {
                 if (k != h->holder && last_by[k] && h->start < end_by[k]) {
+                    /* the earlier hold: where it began, and what ended it */
+                    char span[512];
+                    snprintf(span, sizeof(span), "%s\n    ... ended by: %s", last_by[k]->first,
+                             last_by[k]->last ? last_by[k]->last : "(end of log: valid_until)");
                     o->f->overlaps++;
-                    violation(o, "overlap", k, last_by[k]->first, h->holder, h->first);
+                    violation(o, "overlap", k, span, h->holder, h->first);
                 }
             }
             if (prev && h->fence <= prev->fence) {
