@@ -24,6 +24,7 @@ static const struct lr_errdesc lr_errors[] = {
     {LR_ECLOSED, "LR_ECLOSED", "closed before the operation completed"},
     {LR_EAUTH, "LR_EAUTH", "the store refused the credentials"},
     {LR_ETLS, "LR_ETLS", "TLS handshake or certificate verification failed"},
+    {LR_ESTORE, "LR_ESTORE", "the store refused the request (server error)"},
 };
 
 /* One lookup for both the text and the name of a code. */

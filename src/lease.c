@@ -332,8 +332,8 @@ static void acquire_gave_up(struct lr_lease *l, int status)
 
 static bool definite_error(int status)
 {
-    return status == LR_EAUTH || status == LR_ETLS || status == -EINVAL || status == -ENAMETOOLONG ||
-           status == -ERANGE || status == -EMSGSIZE;
+    return status == LR_EAUTH || status == LR_ETLS || status == LR_ESTORE || status == -EINVAL ||
+           status == -ENAMETOOLONG || status == -ERANGE || status == -EMSGSIZE;
 }
 
 static void attempt_failed(struct lr_lease *l, int status)

@@ -28,6 +28,8 @@ enum {
     LR_ECLOSED = -4007,      /* the object was closed before the operation completed */
     LR_EAUTH = -4008,        /* the store refused our credentials */
     LR_ETLS = -4009,         /* TLS handshake or certificate verification failed */
+    LR_ESTORE = -4010,       /* the store refused the request (server error); the text of
+                              * the refusal is in lr_manager_last_error() */
     LR_ERANGE_LAST = -4095,  /* no code; marks the end of our range */
 };
 
