@@ -20,7 +20,19 @@
  * never malloc). A request unanswered within the request timeout kills and
  * reconnects the connection: a pipeline cannot skip a reply. Requests pending
  * on a dead connection complete as ambiguous; ones never sent as
- * LR_EUNAVAIL. Reconnects back off exponentially with full jitter.
+ * LR_EUNAVAIL. Reconnects back off exponentially with full jitter, and each
+ * one looks the host up again (off the loop thread, resolve_int.h), so a
+ * DNS-based failover is followed.
+ *
+ * Server errors (the first word of the reply): NOAUTH, WRONGPASS, NOPERM
+ * are refused credentials (LR_EAUTH); READONLY and MOVED mean this is not
+ * (any longer) the primary -- a failover demoted it -- so the connection is
+ * dropped and made again, and what was in flight on it completes as
+ * ambiguous, as for a dropped connection; LOADING, BUSY, MASTERDOWN, TRYAGAIN
+ * and CLUSTERDOWN are a store that cannot serve right now (LR_EUNAVAIL, for
+ * that request only); OOM is a definite refusal (LR_ESTORE). Every
+ * connection-level failure and server error is told, with its text, through
+ * lr__manager_store_error.
  *
  * On (re)connect: AUTH, SELECT, then SCRIPT LOAD of each script; requests
  * are encoded only once the scripts are loaded. A NOSCRIPT reply (server
@@ -29,7 +41,7 @@
  * Layer: RESP + the backend interface; knows no other backend.
  */
 #include <errno.h>
-#include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,6 +51,7 @@
 #include "lease_int.h"
 #include "net_int.h"
 #include "fmt.h"
+#include "resolve_int.h"
 #include "resp.h"
 #include "tls_int.h"
 
@@ -100,10 +113,11 @@ static const char break_lua[] =
     "elseif pttl < period then redis.call('PEXPIRE', KEYS[1], period) end\n"
     "return 1\n";
 
-/* KEYS[1] lease hash; ARGV[1] owner token, ARGV[2] new token. 1 changed,
- * 0 not ours. */
+/* KEYS[1] lease hash; ARGV[1] owner token, ARGV[2] new token. 1 changed (or
+ * changed already: a retry after an answer was lost), 0 not ours. */
 static const char change_lua[] =
-    "if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then\n"
+    "local owner = redis.call('HGET', KEYS[1], 'owner')\n"
+    "if owner == ARGV[1] or owner == ARGV[2] then\n"
     "  redis.call('HSET', KEYS[1], 'owner', ARGV[2])\n"
     "  return 1\n"
     "end\n"
@@ -127,7 +141,9 @@ struct ireq {
     uint8_t script; /* K_LOAD: which script */
 };
 
-enum rstate { R_DOWN, R_CONNECTING, R_HANDSHAKE, R_READY, R_FAILING, R_CLOSING };
+/* R_RESOLVING: waiting for the address (the backend's lookup serves every
+ * connection that waits); requests queue as in R_CONNECTING. */
+enum rstate { R_DOWN, R_RESOLVING, R_CONNECTING, R_HANDSHAKE, R_READY, R_FAILING, R_CLOSING };
 
 /* The reply being assembled from tokens. A new reply clears every field
  * before @holder. */
@@ -144,7 +160,7 @@ struct reply {
     int64_t idx;     /* array elements seen */
     int64_t pttl;    /* conflict reply */
     char holder[LR_HOLDER_MAX + 1];
-    char err[64];    /* start of an error reply */
+    char err[128];   /* start of an error reply */
     char sha[40];
 };
 
@@ -174,8 +190,10 @@ struct rconn {
 
 struct lr__backend {
     struct lr_manager *m;
-    struct sockaddr_storage addr;
+    struct lr__resolver res;
+    struct sockaddr_storage addr; /* the last lookup's answer */
     socklen_t addrlen;
+    uint16_t port;
     bool has_user;
     bool has_password;
     bool closing;
@@ -191,6 +209,8 @@ struct lr__backend {
     char prefix[PREFIX_MAX + 1];
     char user[128];
     char password[256];
+    char host[256];
+    char endpoint[300]; /* "host:port", for error texts */
 };
 
 static const struct lr__conn_cbs net_cbs;
@@ -274,15 +294,86 @@ static void schedule_reconnect(struct rconn *c)
     lr_timer_start(&c->timer, lr_loop_now_ms(c->net.loop) + (delay < cap ? delay : cap));
 }
 
-static void start_connect(struct rconn *c)
+/* "redis host:port: <what>" to lr_manager_last_error and store_error. */
+static void report(struct lr__backend *b, int status, const char *what, const char *detail)
 {
+    lr__manager_store_error(b->m, status, "redis %s: %s%s", b->endpoint, what, detail);
+}
+
+/* A failure code as text for report(), lowercased like the rest of the line
+ * ("connection refused"). */
+static const char *err_text(int err, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", lr_strerror(err));
+    if (buf[0] >= 'A' && buf[0] <= 'Z' && buf[1] >= 'a' && buf[1] <= 'z')
+        buf[0] = (char)(buf[0] - 'A' + 'a');
+    return buf;
+}
+
+/* Connecting did not happen: what was queued cannot be sent; try later. */
+static void connect_failed(struct rconn *c, int err)
+{
+    c->last_error = err;
+    c->state = R_DOWN; /* submits now answer LR_EUNAVAIL */
+    fail_encq(c, LR_EUNAVAIL);
+    if (c->state == R_DOWN) /* a callback may have closed the manager */
+        schedule_reconnect(c);
+}
+
+static void connect_to(struct rconn *c)
+{
+    struct lr__backend *b = c->b;
     c->state = R_CONNECTING;
-    uint32_t to = lr__manager_opts(c->b->m)->request_timeout_ms;
-    int rc = lr__conn_connect(&c->net, (struct sockaddr *)&c->b->addr, c->b->addrlen,
+    uint32_t to = lr__manager_opts(b->m)->request_timeout_ms;
+    int rc = lr__conn_connect(&c->net, (struct sockaddr *)&b->addr, b->addrlen,
                               to < 1000 ? 1000 : to);
     if (rc < 0) {
-        c->last_error = rc;
-        schedule_reconnect(c);
+        char t[96];
+        report(b, rc, "connect: ", err_text(rc, t, sizeof(t)));
+        connect_failed(c, rc);
+    }
+}
+
+/* The backend's lookup finished: every connection waiting for it goes on. */
+static void resolved(struct lr__resolver *r, int status, const struct sockaddr *sa,
+                     socklen_t len)
+{
+    struct lr__backend *b = r->data;
+    if (status == 0) {
+        memcpy(&b->addr, sa, len);
+        b->addrlen = len;
+    } else {
+        char t[160];
+        snprintf(t, sizeof(t), "name not resolved (%s)", lr__resolver_why(r));
+        report(b, status, t, "");
+    }
+    for (unsigned i = 0; i < b->nconns && !b->closing; i++) {
+        struct rconn *c = &b->conns[i];
+        if (c->state != R_RESOLVING)
+            continue;
+        if (status == 0)
+            connect_to(c);
+        else
+            connect_failed(c, status);
+    }
+}
+
+/* Look the host up again (a failover may have moved the name), then connect. */
+static void start_connect(struct rconn *c)
+{
+    struct lr__backend *b = c->b;
+    c->state = R_RESOLVING;
+    if (b->res.busy)
+        return; /* the lookup under way answers this connection too */
+    int rc = lr__resolver_start(&b->res, b->host, b->port, &b->addr, &b->addrlen);
+    if (rc == 1) {
+        connect_to(c);
+    } else if (rc < 0) {
+        char t[160];
+        snprintf(t, sizeof(t), "name not resolved (%s)",
+                 lr__resolver_why(&b->res)[0] ? lr__resolver_why(&b->res) : lr_strerror(rc));
+        report(b, rc, t, "");
+        connect_failed(c, rc);
     }
 }
 
@@ -296,6 +387,7 @@ static void timer_fired(struct lr_timer *t)
     uint64_t now = loop_ns(c), limit = timeout_ns(c);
     struct lr_list *n = lr_list_first(&c->pending);
     if (n && sent_ns_of(hdr_of(n)) + limit <= now) {
+        report(c->b, -ETIMEDOUT, "no reply within the request timeout; reconnecting", "");
         conn_fail(c, -ETIMEDOUT); /* the pipeline cannot skip a reply */
         return;
     }
@@ -586,14 +678,46 @@ static void schedule_encode(struct rconn *c)
 
 /* ------------------------------------------------------------ replies */
 
+/* Not a status: "drop this connection and make it again" (READONLY, MOVED). */
+#define RECONNECT 1
+
+/* Does the error reply start with @word, as a whole word? */
+static bool err_is(const struct reply *r, const char *word)
+{
+    size_t n = strlen(word);
+    return r->err_len >= n && !memcmp(r->err, word, n) && (r->err_len == n || r->err[n] == ' ');
+}
+
+/* What a server error means for its request (see the top of the file). */
 static int error_status(const struct reply *r)
 {
     static const char *const auth[] = {"NOAUTH", "WRONGPASS", "NOPERM", "ERR invalid password",
                                        "ERR AUTH"};
+    static const char *const unavail[] = {"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN",
+                                          "CLUSTERDOWN"};
     for (size_t i = 0; i < sizeof(auth) / sizeof(auth[0]); i++)
         if (r->err_len >= strlen(auth[i]) && !memcmp(r->err, auth[i], strlen(auth[i])))
             return LR_EAUTH;
+    if (err_is(r, "READONLY") || err_is(r, "MOVED"))
+        return RECONNECT; /* standalone: not the primary any more */
+    for (size_t i = 0; i < sizeof(unavail) / sizeof(unavail[0]); i++)
+        if (err_is(r, unavail[i]))
+            return LR_EUNAVAIL;
+    if (err_is(r, "OOM"))
+        return LR_ESTORE;
     return LR_EBADREPLY;
+}
+
+/* Tell the store_error callback about a server error, once per reply. */
+static void report_reply_error(struct rconn *c, const struct reply *r, int status)
+{
+    char t[sizeof(r->err) + 32];
+    int n = r->err_len;
+    while (n && (r->err[n - 1] == '\r' || r->err[n - 1] == '\n'))
+        n--;
+    snprintf(t, sizeof(t), "%s%.*s%s", status == LR_EAUTH ? "auth refused: " : "", n, r->err,
+             status == RECONNECT ? "; reconnecting" : "");
+    report(c->b, status == RECONNECT ? -ECONNRESET : status, t, "");
 }
 
 static bool is_noscript(const struct reply *r)
@@ -613,7 +737,10 @@ static void internal_reply(struct rconn *c, struct ireq *q, const struct reply *
 {
     struct lr__backend *b = c->b;
     if (r->type == LR_RESP_ERROR) {
-        conn_fail(c, error_status(r));
+        /* the handshake failed: refused credentials stay definite; anything
+         * else (a loading or demoted server) is tried again on a new connection */
+        int st = error_status(r);
+        conn_fail(c, st == LR_EAUTH ? LR_EAUTH : st == RECONNECT ? -ECONNRESET : LR_EUNAVAIL);
         return;
     }
     switch (q->hdr.kind) {
@@ -655,6 +782,14 @@ static void lease_reply(struct rconn *c, struct lr_lease *l, const struct reply 
             return;
         }
         res.status = error_status(r);
+        if (res.status == RECONNECT) {
+            /* A demoted primary: nothing more on this connection is worth
+             * sending. This request fails with the rest of the pipeline, as
+             * ambiguous (the core retries within validity). */
+            lr_list_push_tail(c->pending.next, &l->req.link); /* to the front */
+            conn_fail(c, -ECONNRESET);
+            return;
+        }
     } else if (r->bad) {
         res.status = LR_EBADREPLY;
     } else if (l->req.kind == LR_OP_ACQUIRE) {
@@ -690,6 +825,8 @@ static void reply_done(struct rconn *c)
     if (r->oob)
         return;
     uint32_t seq = c->reply_seq++;
+    if (r->type == LR_RESP_ERROR && !is_noscript(r))
+        report_reply_error(c, r, error_status(r));
     struct lr_list *n;
     while ((n = lr_list_first(&c->pending))) {
         struct lr__reqhdr *h = lr_container_of(n, struct lr__reqhdr, link);
@@ -767,6 +904,7 @@ static void on_data(struct lr__conn *nc, const char *buf, size_t len)
         if (rc == -EAGAIN)
             return;
         if (rc < 0) {
+            report(c->b, LR_EBADREPLY, "malformed reply; reconnecting", "");
             conn_fail(c, LR_EBADREPLY); /* a broken stream cannot be resynchronised */
             return;
         }
@@ -806,10 +944,9 @@ static void on_connect(struct lr__conn *nc, int status)
     if (c->state == R_CLOSING)
         return;
     if (status < 0) {
-        c->last_error = status;
-        c->state = R_DOWN; /* submits now answer LR_EUNAVAIL */
-        fail_encq(c, LR_EUNAVAIL);
-        schedule_reconnect(c);
+        char t[96];
+        report(c->b, status, err_text(status, t, sizeof(t)), "");
+        connect_failed(c, status);
         return;
     }
     c->state = R_HANDSHAKE;
@@ -828,10 +965,20 @@ static void on_drain(struct lr__conn *nc)
 static void on_error(struct lr__conn *nc, int err)
 {
     struct rconn *c = nc->data;
+    char t[96];
     if (err == LR_ETLS) /* the lease sees only LR_ETLS: say why, once per failure */
         lr__manager_store_error(c->b->m, err, "rediss %s:%u: %s", lr__tls_host(c->tls),
                                 lr__conn_port(nc), lr__tls_error_text(c->tls));
+    else if (c->state == R_READY || c->state == R_HANDSHAKE)
+        report(c->b, err, "connection lost: ", err_text(err, t, sizeof(t)));
     conn_fail(c, err);
+}
+
+/* Closing: one more connection (or the resolver) is done; the last tells the core. */
+static void closed_one(struct lr__backend *b)
+{
+    if (++b->closed == b->nconns + 1)
+        b->close_done(b->m);
 }
 
 static void on_close(struct lr__conn *nc)
@@ -839,11 +986,15 @@ static void on_close(struct lr__conn *nc)
     struct rconn *c = nc->data;
     struct lr__backend *b = c->b;
     if (b->closing) {
-        if (++b->closed == b->nconns)
-            b->close_done(b->m);
+        closed_one(b);
         return;
     }
     schedule_reconnect(c);
+}
+
+static void resolver_closed(struct lr__resolver *r)
+{
+    closed_one(r->data);
 }
 
 static const struct lr__conn_cbs net_cbs = {
@@ -855,28 +1006,6 @@ static const struct lr__conn_cbs net_cbs = {
 };
 
 /* ------------------------------------------------------ backend ops */
-
-static int resolve(struct lr__backend *b, const struct lr__uri *u)
-{
-    char port[8];
-    unsigned p = u->has_port ? u->port : 6379;
-    int len = 0;
-    char rev[8];
-    for (; p; p /= 10)
-        rev[len++] = (char)('0' + p % 10);
-    for (int i = 0; i < len; i++)
-        port[i] = rev[len - 1 - i];
-    port[len] = '\0';
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(u->host[0] ? u->host : "127.0.0.1", port, &hints, &res);
-    if (rc != 0)
-        return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
-    memcpy(&b->addr, res->ai_addr, res->ai_addrlen);
-    b->addrlen = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
 
 static void backend_free(struct lr__backend *b)
 {
@@ -893,6 +1022,7 @@ static void backend_free(struct lr__backend *b)
     }
     lr__free(b->conns);
     lr__tls_ctx_free(b->tls_ctx);
+    lr__resolver_deinit(&b->res);
     explicit_bzero(b->password, sizeof(b->password));
     lr__free(b);
 }
@@ -934,18 +1064,29 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     if (!b)
         return -ENOMEM;
     b->m = m;
-    int rc = parse_db(u->path, &b->db);
+    b->res.data = b;
+    int rc = lr__resolver_init(&b->res, lr__manager_loop(m), resolved);
+    if (rc < 0) {
+        lr__free(b);
+        return rc;
+    }
+    rc = parse_db(u->path, &b->db);
     const char *prefix = lr__uri_param(u, "prefix");
     if (!prefix)
         prefix = DEFAULT_PREFIX;
     if (rc == 0 && strlen(prefix) > PREFIX_MAX)
         rc = -EINVAL;
-    if (rc == 0)
-        rc = resolve(b, u);
     if (rc < 0) {
-        lr__free(b);
+        backend_free(b);
         return rc;
     }
+    /* The host is looked up when connecting (asynchronously unless numeric):
+     * a name that does not resolve is a store error, not a creation error. */
+    snprintf(b->host, sizeof(b->host), "%s", u->host[0] ? u->host : "127.0.0.1");
+    b->port = u->has_port ? u->port : 6379;
+    bool v6 = strchr(b->host, ':') != NULL;
+    snprintf(b->endpoint, sizeof(b->endpoint), "%s%s%s:%u", v6 ? "[" : "", b->host, v6 ? "]" : "",
+             b->port);
     strcpy(b->prefix, prefix);
     b->prefix_len = strlen(prefix);
     b->has_user = u->has_user;
@@ -1025,6 +1166,7 @@ static int redis_submit(struct lr__backend *b, struct lr_lease *l)
     switch (c->state) {
     case R_READY:
     case R_HANDSHAKE:
+    case R_RESOLVING:
     case R_CONNECTING:
         lr_list_push_tail(&c->encq, &l->req.link);
         l->req.conn = (uint8_t)c->idx;
@@ -1063,6 +1205,7 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
         lr_list_init(&c->pending);
         lr__conn_close(&c->net);
     }
+    lr__resolver_close(&b->res, resolver_closed);
 }
 
 const struct lr__backend_ops lr__redis_backend = {
