@@ -28,7 +28,7 @@
  */
 #include <errno.h>
 #include <arpa/inet.h>
-#include <netdb.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -42,6 +42,7 @@
 #include "http.h"
 #include "lease_int.h"
 #include "net_int.h"
+#include "resolve_int.h"
 #include "tls_int.h"
 
 #define OUT_BYTES 16384u
@@ -89,8 +90,9 @@ struct aconn {
 
 struct lr__backend {
     struct lr_manager *m;
+    struct lr__resolver res; /* looked up at creation and after a failed connect */
     struct sockaddr_storage addr;
-    socklen_t addrlen;
+    socklen_t addrlen;       /* 0: no usable address yet */
     struct lr__az_conn conf;
     struct lr__az_key key;
     bool keyed;              /* Shared Key (else SAS, or nothing) */
@@ -370,9 +372,32 @@ static int encode(struct aconn *c, struct lr_lease *l)
 
 static void dispatch(struct lr__backend *b);
 
+/* The host did not resolve: what waits cannot be sent. */
+static void resolve_failed(struct lr__backend *b, int status)
+{
+    lr__manager_store_error(b->m, status, "azblob %s: name not resolved (%s)", b->host_header,
+                            lr__resolver_why(&b->res));
+    struct lr_list *n;
+    while ((n = lr_list_pop(&b->waiting)))
+        complete(lease_of_link(n), LR_EUNAVAIL, 0);
+}
+
+/* Look the host up; true when the address is known at once (numeric). */
+static bool lookup(struct lr__backend *b)
+{
+    if (b->res.busy)
+        return false;
+    int rc = lr__resolver_start(&b->res, b->conf.host, b->conf.port, &b->addr, &b->addrlen);
+    if (rc < 0)
+        resolve_failed(b, rc);
+    return rc == 1;
+}
+
 static void start_connect(struct aconn *c)
 {
     uint32_t to = lr__manager_opts(c->b->m)->request_timeout_ms;
+    if (!c->b->addrlen && !lookup(c->b))
+        return; /* stays down until the lookup answers */
     c->state = A_CONNECTING;
     c->sent = 0;
     if (lr__conn_connect(&c->net, (struct sockaddr *)&c->b->addr, c->b->addrlen,
@@ -661,6 +686,7 @@ static void on_connect(struct lr__conn *nc, int status)
         return;
     if (status < 0) {
         c->state = A_DOWN;
+        c->b->addrlen = 0; /* look the name up again: it may have moved */
         /* nothing in flight on a connecting socket; waiting requests time
          * out on their own or go to another connection */
         struct lr__backend *b = c->b;
@@ -695,13 +721,40 @@ static void on_error(struct lr__conn *nc, int err)
     conn_fail(c, err);
 }
 
+/* Closing: one more connection (or the resolver) is done; the last tells the core. */
+static void closed_one(struct lr__backend *b)
+{
+    if (++b->closed == b->nconns + 1)
+        b->close_done(b->m);
+}
+
+/* The lookup finished: connect, or fail what waits. */
+static void resolved(struct lr__resolver *r, int status, const struct sockaddr *sa,
+                     socklen_t len)
+{
+    struct lr__backend *b = r->data;
+    if (status < 0) {
+        resolve_failed(b, status);
+        return;
+    }
+    memcpy(&b->addr, sa, len);
+    b->addrlen = len;
+    for (unsigned i = 0; i < b->nconns && !b->closing; i++)
+        if (b->conns[i].state == A_DOWN)
+            start_connect(&b->conns[i]);
+}
+
+static void resolver_closed(struct lr__resolver *r)
+{
+    closed_one(r->data);
+}
+
 static void on_close(struct lr__conn *nc)
 {
     struct aconn *c = nc->data;
     struct lr__backend *b = c->b;
     if (b->closing) {
-        if (++b->closed == b->nconns)
-            b->close_done(b->m);
+        closed_one(b);
         return;
     }
     c->state = A_DOWN;
@@ -733,6 +786,7 @@ static void backend_free(struct lr__backend *b)
     lr__task_cancel(&b->dispatch_task);
     lr__free(b->conns);
     lr__tls_ctx_free(b->tls_ctx);
+    lr__resolver_deinit(&b->res);
     if (b->keyed)
         lr__az_key_deinit(&b->key);
     lr__az_conn_deinit(&b->conf);
@@ -814,8 +868,14 @@ static int azblob_create(struct lr__backend **out, struct lr_manager *m, const s
     lr_list_init(&b->waiting);
     lr__task_init(&b->dispatch_task, dispatch_run);
     lr__az_date_cache_init(&b->date);
+    b->res.data = b;
+    int rc = lr__resolver_init(&b->res, lr__manager_loop(m), resolved);
+    if (rc < 0) {
+        lr__free(b);
+        return rc;
+    }
     const char *skip = NULL;
-    int rc = configure(b, u, &skip);
+    rc = configure(b, u, &skip);
     if (rc == 0 && b->conf.key[0]) {
         rc = lr__az_key_init(&b->key, b->conf.account, b->conf.key);
         b->keyed = rc == 0;
@@ -824,18 +884,6 @@ static int azblob_create(struct lr__backend **out, struct lr_manager *m, const s
         int hl = snprintf(b->host_header, sizeof(b->host_header), "%s:%u", b->conf.host,
                           b->conf.port);
         b->host_len = hl > 0 && (size_t)hl < sizeof(b->host_header) ? (size_t)hl : 0;
-        char port[8];
-        snprintf(port, sizeof(port), "%u", b->conf.port);
-        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-        struct addrinfo *res = NULL;
-        int g = getaddrinfo(b->conf.host, port, &hints, &res);
-        if (g != 0) {
-            rc = -EHOSTUNREACH;
-        } else {
-            memcpy(&b->addr, res->ai_addr, res->ai_addrlen);
-            b->addrlen = res->ai_addrlen;
-            freeaddrinfo(res);
-        }
     }
     if (rc == 0 && b->conf.tls) {
         struct lr__tls_opts to = {.ca_file = lr__uri_param(u, "cacert"),
@@ -934,6 +982,7 @@ static void azblob_close(struct lr__backend *b, void (*done)(struct lr_manager *
         c->state = A_CLOSING;
         lr__conn_close(&c->net);
     }
+    lr__resolver_close(&b->res, resolver_closed);
 }
 
 const struct lr__backend_ops lr__azblob_backend = {
