@@ -6,7 +6,9 @@
  * (default: libc malloc/free). leasering allocates only in *_new and setup
  * calls; the steady state (renew, reply, reschedule, callbacks) allocates
  * nothing. Provided-buffer rings are page-aligned and are mapped with mmap,
- * not through this hook.
+ * not through this hook. The small state a manager shares with its name
+ * resolver's helper thread comes from libc's malloc too: it may be freed on
+ * that thread, and the hook need not be thread-safe.
  */
 #ifndef LEASERING_ALLOC_H
 #define LEASERING_ALLOC_H

@@ -202,12 +202,16 @@ struct lr_lease {
  * URIs: "mem://[name]" (in-process store shared by every manager in the
  * process that uses the same name), "redis://[user[:password]@]host[:port][/db][?prefix=P]",
  * and the others in backend.h, among them "chaos+URI" (faults for tests).
- * Connections to the store start at once (asynchronously).
+ * Connections to the store start at once (asynchronously). A host name is
+ * looked up off the loop thread, again at every reconnect (so a DNS-based
+ * failover is followed); a numeric address is used as is. A name that does
+ * not resolve is not an error here: requests complete with LR_EUNAVAIL and
+ * lr_manager_last_error() / the store_error callback say "name not resolved".
  * Returns: 0; -EINVAL for a NULL argument or an option out of range (TTL too
  * short or long for the backend, renew_fraction not in (0, 0.9], drift not in
  * [0, 0.5), request timeout not below ttl/2, ...); -EPROTONOSUPPORT for an
- * unknown scheme; -EINVAL for a malformed URI; -ENOMEM; a resolver or socket
- * error for an unusable host.
+ * unknown scheme; -EINVAL for a malformed URI; -ENOMEM; an eventfd() error
+ * (the resolver's).
  * Allocates: yes.  Context: the loop's thread.
  */
 LR_API int lr_manager_new(struct lr_manager **m, struct lr_loop *loop, const char *uri,
