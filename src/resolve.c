@@ -42,6 +42,12 @@ struct lr__resolve_shared {
 };
 
 static lr__getaddrinfo_fn hook;
+static int live; /* shared parts allocated and not yet freed (tests) */
+
+int lr__resolve_live(void)
+{
+    return __atomic_load_n(&live, __ATOMIC_ACQUIRE);
+}
 
 void lr__resolve_set_hook(lr__getaddrinfo_fn fn)
 {
@@ -54,6 +60,7 @@ static void shared_destroy(struct lr__resolve_shared *sh)
     pthread_cond_destroy(&sh->cv);
     close(sh->efd);
     free(sh);
+    __atomic_sub_fetch(&live, 1, __ATOMIC_RELEASE);
 }
 
 /* Drop one reference; the caller holds the mutex, which this releases. */
@@ -133,6 +140,7 @@ int lr__resolver_init(struct lr__resolver *r, struct lr_loop *loop, lr__resolve_
     pthread_mutex_init(&sh->mu, NULL);
     pthread_cond_init(&sh->cv, NULL);
     sh->refs = 1;
+    __atomic_add_fetch(&live, 1, __ATOMIC_RELEASE);
     r->sh = sh;
     return 0;
 }

@@ -86,5 +86,7 @@ void lr__resolver_deinit(struct lr__resolver *r);
 typedef int (*lr__getaddrinfo_fn)(const char *host, const char *port,
                                   const struct addrinfo *hints, struct addrinfo **res);
 void lr__resolve_set_hook(lr__getaddrinfo_fn fn);
+/* Tests: resolvers' shared states not freed yet (all threads included). */
+int lr__resolve_live(void);
 
 #endif

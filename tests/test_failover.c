@@ -489,6 +489,7 @@ TEST(a_slow_lookup_never_blocks_the_loop)
     CHECK_EQ(slow_lookups, 1);
     lr_lease_deinit(&l);
     close_mgr(m);
+    CHECK_EQ(lr__resolve_live(), 0); /* the idle helper thread was joined */
     redis_server_destroy(&s);
 }
 
@@ -523,9 +524,11 @@ TEST(closing_during_a_lookup_frees_everything)
     CHECK(close_done);
     CHECK(mono_ns() - t0 < 100000000u); /* the close does not wait for DNS */
     lr__resolve_set_hook(NULL);
-    /* the helper thread finishes its lookup and frees what it shared; the
-     * sanitizer's leak check at exit sees whether it did */
-    usleep(600000);
+    /* the helper thread finishes its lookup, then frees what it shared */
+    CHECK_EQ(lr__resolve_live(), 1);
+    for (int i = 0; i < 100 && lr__resolve_live(); i++)
+        usleep(10000);
+    CHECK_EQ(lr__resolve_live(), 0);
 }
 
 TESTS(T(replica_promoted_mid_run_leases_keep_renewing),
