@@ -26,6 +26,7 @@
 #include "forwarder.h"
 #include "harness.h"
 #include "recorder.h"
+#include "redis_scripts.h"
 #include "redis_server.h"
 
 static char uri[256];
@@ -103,7 +104,24 @@ static int wait_replication_up(const struct redis_server *r)
     return -ETIMEDOUT;
 }
 
-TEST(replica_promoted_mid_run_leases_keep_renewing)
+/* A DNS that answers 127.0.0.1:dns_port whatever the name and port asked. */
+static int dns_port;
+static int dns_lookups;
+
+static int moving_getaddrinfo(const char *host, const char *port, const struct addrinfo *hints,
+                              struct addrinfo **res)
+{
+    (void)host;
+    (void)port;
+    char p[16];
+    snprintf(p, sizeof(p), "%d", __atomic_load_n(&dns_port, __ATOMIC_ACQUIRE));
+    __atomic_add_fetch(&dns_lookups, 1, __ATOMIC_RELAXED);
+    return getaddrinfo("127.0.0.1", p, hints, res);
+}
+
+/* The failover, behind a forwarder (a virtual IP that moves) or behind a
+ * name whose DNS answer moves. */
+static void promote_mid_run(bool by_dns)
 {
     rec_setup();
     errs[0] = '\0';
@@ -120,8 +138,15 @@ TEST(replica_promoted_mid_run_leases_keep_renewing)
 
     struct lr_manager_opts o = {.ttl_ms = 2000, .cbs = &rec_cbs, .max_leases = NFAIL,
                                 .margin_ms = 25, .store_error = failover_store_error};
-    CHECK_OK(lr_manager_new(&fail_m, loop, uri_port("127.0.0.1", ntohs(vip.peer.addr.sin_port)),
-                            &o));
+    if (by_dns) {
+        __atomic_store_n(&dns_port, p.port, __ATOMIC_RELEASE);
+        dns_lookups = 0;
+        lr__resolve_set_hook(moving_getaddrinfo);
+        CHECK_OK(lr_manager_new(&fail_m, loop, uri_port("primary.example", 1), &o));
+    } else {
+        CHECK_OK(lr_manager_new(&fail_m, loop,
+                                uri_port("127.0.0.1", ntohs(vip.peer.addr.sin_port)), &o));
+    }
     for (int i = 0; i < NFAIL; i++) {
         char name[16];
         snprintf(name, sizeof(name), "f%d", i);
@@ -145,7 +170,10 @@ TEST(replica_promoted_mid_run_leases_keep_renewing)
     CHECK_OK(redis_cli(&r, out, sizeof(out), promote));
     const char *demote[] = {"REPLICAOF", "127.0.0.1", rport, NULL};
     CHECK_OK(redis_cli(&p, out, sizeof(out), demote));
-    forwarder_set_target(&vip, r.port);
+    if (by_dns)
+        __atomic_store_n(&dns_port, r.port, __ATOMIC_RELEASE);
+    else
+        forwarder_set_target(&vip, r.port);
     const char *set_args[] = {"SET", "probe", "x", NULL};
     CHECK_OK(redis_cli(&p, out, sizeof(out), set_args));
     CHECK(!strncmp(out, "READONLY", 8)); /* the old primary refuses writes now */
@@ -156,7 +184,10 @@ TEST(replica_promoted_mid_run_leases_keep_renewing)
            (unsigned long long)(lr_manager_stats(fail_m)->renewals - r0),
            (unsigned long long)lr_manager_stats(fail_m)->reconnects, errs);
     CHECK(readonly_seen >= 1);          /* the client saw READONLY, and said so */
-    CHECK(forwarder_accepted(&vip) > accepted); /* and reconnected */
+    if (by_dns) /* and reconnected, asking the DNS again */
+        CHECK(__atomic_load_n(&dns_lookups, __ATOMIC_RELAXED) >= 2);
+    else
+        CHECK(forwarder_accepted(&vip) > accepted); /* and reconnected */
     CHECK(lr_manager_stats(fail_m)->reconnects >= 1);
     CHECK_EQ(rec_count(EV_LOST, NULL), 0);
     CHECK_EQ(renewed_late, 0);
@@ -170,9 +201,52 @@ TEST(replica_promoted_mid_run_leases_keep_renewing)
     for (int i = 0; i < NFAIL; i++)
         lr_lease_deinit(&fl[i]);
     close_mgr(fail_m);
+    lr__resolve_set_hook(NULL);
     forwarder_stop(&vip);
     redis_server_destroy(&p);
     redis_server_destroy(&r);
+}
+
+TEST(replica_promoted_mid_run_leases_keep_renewing)
+{
+    promote_mid_run(false);
+}
+
+TEST(name_moved_to_the_promoted_replica_leases_keep_renewing)
+{
+    promote_mid_run(true);
+}
+
+/* ---- the change script, sent twice ---- */
+
+TEST(change_script_is_idempotent)
+{
+    struct redis_server s;
+    CHECK_OK(redis_server_start(&s, NULL));
+    const char *t1 = "11111111111111111111111111111111", *t2 = "22222222222222222222222222222222",
+               *t3 = "33333333333333333333333333333333";
+    char out[256];
+    const char *set_owner[] = {"HSET", "lr:{c}", "owner", t1, NULL};
+    CHECK_OK(redis_cli(&s, out, sizeof(out), set_owner));
+    const char *change[] = {"EVAL", change_lua, "1", "lr:{c}", t1, t2, NULL};
+    const char *get_owner[] = {"HGET", "lr:{c}", "owner", NULL};
+    CHECK_OK(redis_cli(&s, out, sizeof(out), change));
+    CHECK(!strcmp(out, "1"));
+    CHECK_OK(redis_cli(&s, out, sizeof(out), get_owner));
+    CHECK(!strcmp(out, t2));
+    /* the same change again (its first answer was lost): still "changed" */
+    CHECK_OK(redis_cli(&s, out, sizeof(out), change));
+    CHECK(!strcmp(out, "1"));
+    CHECK_OK(redis_cli(&s, out, sizeof(out), get_owner));
+    CHECK(!strcmp(out, t2));
+    /* someone else's lease is not ours, whichever token we name */
+    set_owner[3] = t3;
+    CHECK_OK(redis_cli(&s, out, sizeof(out), set_owner));
+    CHECK_OK(redis_cli(&s, out, sizeof(out), change));
+    CHECK(!strcmp(out, "0"));
+    CHECK_OK(redis_cli(&s, out, sizeof(out), get_owner));
+    CHECK(!strcmp(out, t3));
+    redis_server_destroy(&s);
 }
 
 /* ---- server errors from a fake Redis ---- */
@@ -532,6 +606,7 @@ TEST(closing_during_a_lookup_frees_everything)
 }
 
 TESTS(T(replica_promoted_mid_run_leases_keep_renewing),
+      T(name_moved_to_the_promoted_replica_leases_keep_renewing), T(change_script_is_idempotent),
       T(not_now_errors_fail_the_request_with_unavail_and_are_retried),
       T(moved_on_a_standalone_connection_reconnects), T(out_of_memory_refuses_an_acquire_with_estore),
       T(unresolvable_host_is_a_store_error_not_a_creation_error),
