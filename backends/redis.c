@@ -911,8 +911,9 @@ static void on_error(struct lr__conn *nc, int err)
     if (err == LR_ETLS) /* the lease sees only LR_ETLS: say why, once per failure */
         lr__manager_store_error(c->b->m, err, "rediss %s:%u: %s", lr__tls_host(c->tls),
                                 lr__conn_port(nc), lr__tls_error_text(c->tls));
-    else if (c->state == R_READY || c->state == R_HANDSHAKE)
-        report(c->b, err, "connection lost: ", err_text(err, t, sizeof(t)));
+    else if (c->state != R_CLOSING) /* also while connecting: a TLS handshake cut short */
+        report(c->b, err, c->state == R_CONNECTING ? "connect: " : "connection lost: ",
+               err_text(err, t, sizeof(t)));
     conn_fail(c, err);
 }
 

@@ -501,6 +501,37 @@ TEST(unresolvable_host_is_a_store_error_not_a_creation_error)
     close_mgr(m);
 }
 
+TEST(connection_failures_are_told_with_their_text)
+{
+    rec_setup();
+    errs[0] = '\0';
+    /* nobody listens */
+    struct sockaddr_in none;
+    CHECK_OK(free_port_sockaddr(&none));
+    struct lr_manager *m = mgr(uri_port("127.0.0.1", ntohs(none.sin_port)), 1200, 0);
+    CHECK(m);
+    run_until(0, 100);
+    char want[96];
+    snprintf(want, sizeof(want), "redis 127.0.0.1:%d: connection refused", ntohs(none.sin_port));
+    CHECK(last_error_has(m, want));
+    CHECK_ERR(lr_manager_last_error(m, NULL, 0), -ECONNREFUSED);
+    close_mgr(m);
+    /* a wrong password: the server's refusal is told, the password never */
+    struct redis_server s;
+    const char *const pw[] = {"--requirepass", "right-horse", NULL};
+    CHECK_OK(redis_server_start(&s, pw));
+    snprintf(uri, sizeof(uri), "redis://:wrong-staple@127.0.0.1:%d", s.port);
+    errs[0] = '\0';
+    m = mgr(uri, 1200, 0);
+    CHECK(m);
+    run_until(0, 200);
+    CHECK(last_error_has(m, "auth refused: WRONGPASS"));
+    CHECK_ERR(lr_manager_last_error(m, NULL, 0), LR_EAUTH);
+    CHECK(!strstr(errs, "wrong-staple"));
+    close_mgr(m);
+    redis_server_destroy(&s);
+}
+
 static unsigned slow_ms;
 static int slow_lookups;
 
@@ -610,4 +641,5 @@ TESTS(T(replica_promoted_mid_run_leases_keep_renewing),
       T(not_now_errors_fail_the_request_with_unavail_and_are_retried),
       T(moved_on_a_standalone_connection_reconnects), T(out_of_memory_refuses_an_acquire_with_estore),
       T(unresolvable_host_is_a_store_error_not_a_creation_error),
+      T(connection_failures_are_told_with_their_text),
       T(a_slow_lookup_never_blocks_the_loop), T(closing_during_a_lookup_frees_everything))
