@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,7 +244,12 @@ int lr__resolver_start(struct lr__resolver *r, const char *host, unsigned port,
     }
     pthread_mutex_lock(&sh->mu);
     if (!sh->started) {
+        /* The helper takes no signals: they stay the application's threads' */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
         int rc = pthread_create(&sh->thread, NULL, worker, sh);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (rc != 0) {
             pthread_mutex_unlock(&sh->mu);
             snprintf(r->why, sizeof(r->why), "no resolver thread: %s", strerror(rc));
