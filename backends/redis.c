@@ -109,6 +109,7 @@ struct rconn {
     enum rstate state;
     bool ever_ready;
     bool loading;           /* a SCRIPT LOAD round is in flight */
+    bool redirected;        /* READONLY/MOVED since the last request that succeeded */
     unsigned attempt;       /* reconnect attempts since the last success */
     int last_error;
     struct lr_list encq;    /* lr_lease.req.link, waiting to be encoded */
@@ -704,7 +705,8 @@ static void internal_reply(struct rconn *c, struct ireq *q, const struct reply *
                 if (c->ever_ready)
                     lr__manager_stats(b->m)->reconnects++;
                 c->ever_ready = true;
-                c->attempt = 0;
+                if (!c->redirected) /* a replica answers the handshake too */
+                    c->attempt = 0;
                 c->last_error = 0;
             }
             schedule_encode(c);
@@ -729,6 +731,7 @@ static void lease_reply(struct rconn *c, struct lr_lease *l, const struct reply 
              * sending. This request fails with the rest of the pipeline, as
              * ambiguous (the core retries within validity). */
             lr_list_push_tail(c->pending.next, &l->req.link); /* to the front */
+            c->redirected = true; /* back off until a request succeeds again */
             conn_fail(c, -ECONNRESET);
             return;
         }
@@ -756,6 +759,8 @@ static void lease_reply(struct rconn *c, struct lr_lease *l, const struct reply 
         else
             res.status = LR_EBADREPLY;
     }
+    if (res.status == 0)
+        c->redirected = false;
     lr__lease_complete(l, &res);
 }
 

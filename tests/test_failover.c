@@ -217,6 +217,46 @@ TEST(name_moved_to_the_promoted_replica_leases_keep_renewing)
     promote_mid_run(true);
 }
 
+/* A store that stays a replica (a misconfigured address, or a failover
+ * that never comes): every try meets READONLY. The client reconnects, but
+ * backs off between tries instead of reconnecting as fast as it can. */
+TEST(a_replica_that_stays_one_is_not_hammered)
+{
+    rec_setup();
+    errs[0] = '\0';
+    struct redis_server p, r;
+    CHECK_OK(redis_server_start(&p, NULL));
+    char pport[16];
+    snprintf(pport, sizeof(pport), "%d", p.port);
+    const char *const as_replica[] = {"--replicaof", "127.0.0.1", pport, NULL};
+    CHECK_OK(redis_server_start(&r, as_replica));
+    CHECK_OK(wait_replication_up(&r));
+    struct forwarder vip;
+    CHECK_OK(forwarder_start(&vip, r.port));
+    struct lr_manager *m = mgr(uri_port("127.0.0.1", ntohs(vip.peer.addr.sin_port)), 2000, 64);
+    CHECK(m);
+    static struct lr_lease ls[64]; /* retries from many leases keep requests coming */
+    for (int i = 0; i < 64; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "rep%d", i);
+        CHECK_OK(lr_lease_init(m, &ls[i], name, NULL));
+        CHECK_OK(lr_lease_acquire(&ls[i], 2000));
+    }
+    run_until(0, 2100);
+    unsigned long conns = forwarder_accepted(&vip);
+    printf("     %lu connections in 2 s\n", conns);
+    CHECK_EQ(rec_count(EV_ACQFAIL, NULL), 64);
+    CHECK(last_error_has(m, "READONLY"));
+    CHECK(conns >= 3);  /* it kept trying... */
+    CHECK(conns <= 30); /* ...with backoff (without it: about 60) */
+    for (int i = 0; i < 64; i++)
+        lr_lease_deinit(&ls[i]);
+    close_mgr(m);
+    forwarder_stop(&vip);
+    redis_server_destroy(&p);
+    redis_server_destroy(&r);
+}
+
 /* ---- the change script, sent twice ---- */
 
 TEST(change_script_is_idempotent)
@@ -637,7 +677,8 @@ TEST(closing_during_a_lookup_frees_everything)
 }
 
 TESTS(T(replica_promoted_mid_run_leases_keep_renewing),
-      T(name_moved_to_the_promoted_replica_leases_keep_renewing), T(change_script_is_idempotent),
+      T(name_moved_to_the_promoted_replica_leases_keep_renewing),
+      T(a_replica_that_stays_one_is_not_hammered), T(change_script_is_idempotent),
       T(not_now_errors_fail_the_request_with_unavail_and_are_retried),
       T(moved_on_a_standalone_connection_reconnects), T(out_of_memory_refuses_an_acquire_with_estore),
       T(unresolvable_host_is_a_store_error_not_a_creation_error),
