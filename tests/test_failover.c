@@ -58,6 +58,19 @@ static const char *uri_port(const char *host, int port)
     return uri;
 }
 
+/* Leases @prefix0.. @prefix<n-1> on @m; 0 or the first error. */
+static int init_leases(struct lr_manager *m, struct lr_lease *ls, int n, const char *prefix)
+{
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "%s%d", prefix, i);
+        int rc = lr_lease_init(m, &ls[i], name, NULL);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int last_error_has(struct lr_manager *m, const char *word)
 {
     char text[256];
@@ -147,11 +160,7 @@ static void promote_mid_run(bool by_dns)
         CHECK_OK(lr_manager_new(&fail_m, loop,
                                 uri_port("127.0.0.1", ntohs(vip.peer.addr.sin_port)), &o));
     }
-    for (int i = 0; i < NFAIL; i++) {
-        char name[16];
-        snprintf(name, sizeof(name), "f%d", i);
-        CHECK_OK(lr_lease_init(fail_m, &fl[i], name, NULL));
-    }
+    CHECK_OK(init_leases(fail_m, fl, NFAIL, "f"));
     renewed_late = readonly_seen = 0;
     rec_hook = failover_hook;
     for (int i = 0; i < NFAIL; i++)
@@ -236,12 +245,9 @@ TEST(a_replica_that_stays_one_is_not_hammered)
     struct lr_manager *m = mgr(uri_port("127.0.0.1", ntohs(vip.peer.addr.sin_port)), 2000, 64);
     CHECK(m);
     static struct lr_lease ls[64]; /* retries from many leases keep requests coming */
-    for (int i = 0; i < 64; i++) {
-        char name[16];
-        snprintf(name, sizeof(name), "rep%d", i);
-        CHECK_OK(lr_lease_init(m, &ls[i], name, NULL));
+    CHECK_OK(init_leases(m, ls, 64, "rep"));
+    for (int i = 0; i < 64; i++)
         CHECK_OK(lr_lease_acquire(&ls[i], 2000));
-    }
     run_until(0, 2100);
     unsigned long conns = forwarder_accepted(&vip);
     printf("     %lu connections in 2 s\n", conns);
