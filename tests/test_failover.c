@@ -547,6 +547,27 @@ TEST(unresolvable_host_is_a_store_error_not_a_creation_error)
     close_mgr(m);
 }
 
+/* The Azure Blob backend uses the same resolver. */
+TEST(azblob_unresolvable_host_is_a_store_error_too)
+{
+    rec_setup();
+    errs[0] = '\0';
+    uint64_t t0 = mono_ns();
+    struct lr_manager *m = mgr("azblob://acct:a2V5@no-such-host.invalid:10000/box?tls=no", 15000, 0);
+    uint64_t took = mono_ns() - t0;
+    CHECK(m);
+    CHECK(took < 50000000u);
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "nr", NULL));
+    CHECK_OK(lr_lease_acquire(&l, 1000));
+    run_until(EV_ACQFAIL, 3000);
+    CHECK(rec_first(EV_ACQFAIL, &l));
+    CHECK_ERR(rec_first(EV_ACQFAIL, &l)->status, LR_EUNAVAIL);
+    CHECK(last_error_has(m, "azblob no-such-host.invalid:10000: name not resolved"));
+    lr_lease_deinit(&l);
+    close_mgr(m);
+}
+
 TEST(connection_failures_are_told_with_their_text)
 {
     rec_setup();
@@ -688,5 +709,6 @@ TESTS(T(replica_promoted_mid_run_leases_keep_renewing),
       T(not_now_errors_fail_the_request_with_unavail_and_are_retried),
       T(moved_on_a_standalone_connection_reconnects), T(out_of_memory_refuses_an_acquire_with_estore),
       T(unresolvable_host_is_a_store_error_not_a_creation_error),
+      T(azblob_unresolvable_host_is_a_store_error_too),
       T(connection_failures_are_told_with_their_text),
       T(a_slow_lookup_never_blocks_the_loop), T(closing_during_a_lookup_frees_everything))
