@@ -122,6 +122,7 @@ static struct lr_lease comp[2][NAMES];
 static struct lr_manager *cm[2];
 static int holder[NAMES];        /* 0 none, else manager index + 1 */
 static uint64_t last_fence[NAMES];
+static uint64_t unseen[NAMES];   /* acquires that failed ambiguously (may have been applied) */
 static int overlaps, fence_regressions, handovers;
 
 static int side_of(const struct lr_lease *l, int *idx)
@@ -158,6 +159,9 @@ static void compete_hook(const struct rec *r)
         lr_lease_acquire(r->l, 5000); /* compete again */
         break;
     case EV_ACQFAIL:
+        /* a timed-out acquire may have been applied: a fence nobody saw */
+        if (r->status == -ETIMEDOUT || r->status == -ECONNRESET || r->status == LR_EEOF)
+            unseen[i]++;
         lr_lease_acquire(r->l, 5000);
         break;
     default:
@@ -193,6 +197,7 @@ TEST(two_managers_compete_for_1000_names)
     }
     memset(holder, 0, sizeof(holder));
     memset(last_fence, 0, sizeof(last_fence));
+    memset(unseen, 0, sizeof(unseen));
     overlaps = fence_regressions = handovers = 0;
     rec_hook = compete_hook;
     for (int i = 0; i < NAMES; i++)
@@ -214,12 +219,23 @@ TEST(two_managers_compete_for_1000_names)
     CHECK_EQ(overlaps, 0);
     CHECK_EQ(fence_regressions, 0);
     CHECK(handovers > NAMES * 3);
-    /* the store agrees: each fence counter is the last fence handed out */
+    /* the store agrees: each fence counter is the last fence handed out --
+     * or one more, when the run ended with an acquire of that name in flight
+     * (the store may have applied it; its reply was never read) */
     char out[64], key[32];
     for (int i = 0; i < NAMES; i += 97) {
         snprintf(key, sizeof(key), "lr:{c%d}:fence", i);
         CHECK_OK(cli(&s, out, sizeof(out), "GET", key, NULL));
-        CHECK_EQ(atoll(out), last_fence[i]);
+        uint64_t may = unseen[i];
+        for (int k = 0; k < 2; k++)
+            may += lr_lease_state(&comp[k][i]) == LR_LEASE_ACQUIRING ||
+                   lr_lease_state(&comp[k][i]) == LR_LEASE_RELEASING;
+        uint64_t got = (uint64_t)atoll(out);
+        if (got != last_fence[i])
+            printf("     c%d: store fence %llu, last seen %llu, %llu unseen possible\n", i,
+                   (unsigned long long)got, (unsigned long long)last_fence[i],
+                   (unsigned long long)may);
+        CHECK(got >= last_fence[i] && got <= last_fence[i] + may);
     }
     for (int k = 0; k < 2; k++) {
         for (int i = 0; i < NAMES; i++)
