@@ -16,5 +16,10 @@ make_certs() {
 # (e.g. "['renew_latency_us']['p99']").
 field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d$2)" "$1"; }
 
+# bench_ok CMD...: run a `leasering bench` command. Its exit 3 (some leases
+# not acquired or lost: the JSON says how many, and the tables show it) does
+# not stop the script; any other failure does.
+bench_ok() { local rc=0; "$@" || rc=$?; [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || exit "$rc"; }
+
 # median: the median of the numbers on stdin, one per line.
 median() { sort -g | awk '{a[NR]=$1} END{print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
