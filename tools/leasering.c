@@ -47,7 +47,7 @@ static const char usage[] =
     "divided by its renewals; cpu_user_s/cpu_sys_s come from getrusage, whose split\n"
     "the kernel may sample at the tick.\n"
     "--batch B: renewals per batched request (1 = no batching; default 64).\n"
-    "--coalesce MS: renewal-time grid (default TTL/1000, 1..20 ms).\n"
+    "--coalesce MS: renewal-time grid (default 20 ms, finer for short TTLs).\n"
     "--acquire-timeout MS: how long each lease keeps trying to be acquired\n"
     "(default 20000); the hold starts once every lease is acquired or gave up.\n"
     "not_acquired counts the leases still not acquired then; acquire_seconds is\n"
