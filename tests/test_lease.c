@@ -110,7 +110,8 @@ TEST(renewals_follow_the_schedule_with_jitter)
         }
     }
     double mean = sum / n, sd = sqrt(sum2 / n - mean * mean);
-    printf("     %d renewals: mean gap %.1f ms, sd %.1f ms, %d outside 89..%.0f ms (grid %.0f ms)\n",
+    printf("     %d renewals: mean gap %.1f ms, sd %.1f ms, %d outside 89..%.0f ms "
+           "(grid %.0f ms)\n",
            n, mean, sd, bad, 113 + q, q);
     CHECK(n >= 50 * 8);
     CHECK(bad <= n / 50); /* a shared machine may stall once or twice */
