@@ -51,9 +51,9 @@ start https; https=$port
 echo "machine: $(nproc) cpu, $(uname -r), azurite $($AZ --version), node $(node --version); date: $(date -u +%F)"
 echo "$N leases, TTL 15000 ms, hold $SECS s, $CONNS connections, $RUNS runs each, alternating"
 for r in $(seq 1 "$RUNS"); do
-  $TOOL bench --backend "azblob://devstoreaccount1:$KEY@127.0.0.1:$http/bench$r?tls=no" \
+  bench_ok $TOOL bench --backend "azblob://devstoreaccount1:$KEY@127.0.0.1:$http/bench$r?tls=no" \
     --leases "$N" --ttl 15000 --seconds "$SECS" --connections "$CONNS" --json >"$dir/http.$r.json"
-  $TOOL bench --backend "azblob://devstoreaccount1:$KEY@localhost:$https/bench$r?tls=yes&cacert=$dir/ca.pem" \
+  bench_ok $TOOL bench --backend "azblob://devstoreaccount1:$KEY@localhost:$https/bench$r?tls=yes&cacert=$dir/ca.pem" \
     --leases "$N" --ttl 15000 --seconds "$SECS" --connections "$CONNS" --json >"$dir/https.$r.json"
 done
 printf '%-6s %10s %12s %10s %6s %14s\n' scheme renew/s client_ns/r p99_us lost steady_allocs

@@ -16,5 +16,39 @@ make_certs() {
 # (e.g. "['renew_latency_us']['p99']").
 field() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d$2)" "$1"; }
 
+# bench_ok CMD...: run a `leasering bench` command. Its exit 3 (some leases
+# not acquired or lost: the JSON says how many, and the tables show it) does
+# not stop the script; any other failure does.
+bench_ok() { local rc=0; "$@" || rc=$?; [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || exit "$rc"; }
+
 # median: the median of the numbers on stdin, one per line.
 median() { sort -g | awk '{a[NR]=$1} END{print (NR%2)? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# A throwaway redis-server on a free loopback port, for the scripts that
+# measure against one. They set $dir (its working dir) first; start_server
+# sets $port and $pid, stop_server stops it and waits until it is gone.
+start_server() {
+  for _ in $(seq 1 20); do
+    port=$((20000 + RANDOM % 40000))
+    redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$dir" \
+      --logfile "$dir/redis.log" >/dev/null 2>&1 &
+    pid=$!
+    for _ in $(seq 1 100); do
+      [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ] && return 0
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill "$pid" 2>/dev/null || true
+  done
+  echo "could not start redis-server" >&2; exit 1
+}
+stop_server() {
+  if [ -n "${pid:-}" ] && kill -0 "$pid" 2>/dev/null; then
+    kill "$pid"; while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  fi
+  pid=
+}
+# server_cpu: used_cpu_sys + used_cpu_user of the server on $port, in seconds.
+server_cpu() {
+  redis-cli -p "$port" info cpu | awk -F: '/^used_cpu_(sys|user):/{s+=$2} END{printf "%.6f", s}'
+}

@@ -55,9 +55,9 @@ start tls; tls=$port
 echo "machine: $(nproc) cpu, $(uname -r), $(redis-server --version | awk '{print $3}'); date: $(date -u +%F)"
 echo "$N leases, TTL $TTL ms, hold $SECS s, $RUNS runs each, alternating"
 for r in $(seq 1 "$RUNS"); do
-  $TOOL bench --backend "redis://127.0.0.1:$plain?prefix=p$r:" --leases "$N" --ttl "$TTL" \
+  bench_ok $TOOL bench --backend "redis://127.0.0.1:$plain?prefix=p$r:" --leases "$N" --ttl "$TTL" \
     --seconds "$SECS" --json >"$dir/plain.$r.json"
-  $TOOL bench --backend "rediss://localhost:$tls?cacert=$dir/ca.pem&prefix=t$r:" --leases "$N" \
+  bench_ok $TOOL bench --backend "rediss://localhost:$tls?cacert=$dir/ca.pem&prefix=t$r:" --leases "$N" \
     --ttl "$TTL" --seconds "$SECS" --json >"$dir/tls.$r.json"
 done
 printf '%-8s %10s %12s %10s %6s %14s %10s\n' scheme renew/s client_ns/r p99_us lost steady_allocs B/lease

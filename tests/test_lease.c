@@ -86,7 +86,12 @@ TEST(renewals_follow_the_schedule_with_jitter)
         CHECK_OK(lr_lease_acquire(&ls[i], 1000));
     }
     run_until(0, 1000);
-    /* Each renewal is sent 1/3 TTL (100 ms) +- 10% after the previous send. */
+    /* Each renewal is sent 1/3 TTL (100 ms) +- 10% after the previous send,
+     * rounded up onto the renewal grid (the default step at this TTL is
+     * 11 ms: see renewals_land_on_the_grid_with_room_for_a_retry), so the
+     * gap is 90..110 ms plus less than one step. */
+    const double q = m->o.renew_coalesce_ms;
+    CHECK(q >= 1 && q <= 20);
     double sum = 0, sum2 = 0;
     int n = 0, bad = 0;
     for (int i = 0; i < 50; i++) {
@@ -97,7 +102,7 @@ TEST(renewals_follow_the_schedule_with_jitter)
                 continue;
             double gap = (double)(evs[k].at_ns - prev) / 1e6;
             prev = evs[k].at_ns;
-            if (gap < 89 || gap > 113) /* 90..110 ms, plus a tick and a reply */
+            if (gap < 89 || gap > 113 + q) /* 90..110 ms + the grid, a tick and a reply */
                 bad++;
             sum += gap;
             sum2 += gap * gap;
@@ -105,16 +110,96 @@ TEST(renewals_follow_the_schedule_with_jitter)
         }
     }
     double mean = sum / n, sd = sqrt(sum2 / n - mean * mean);
-    printf("     %d renewals: mean gap %.1f ms, sd %.1f ms, %d outside 89..113 ms\n", n, mean, sd,
-           bad);
+    printf("     %d renewals: mean gap %.1f ms, sd %.1f ms, %d outside 89..%.0f ms "
+           "(grid %.0f ms)\n",
+           n, mean, sd, bad, 113 + q, q);
     CHECK(n >= 50 * 8);
     CHECK(bad <= n / 50); /* a shared machine may stall once or twice */
     CHECK(sd > 2.0);       /* jitter spreads them */
-    CHECK(mean > 95 && mean < 106);
+    CHECK(mean > 95 && mean < 107 + q / 2); /* the round-up adds half a step on average */
     CHECK_EQ(rec_count(EV_JEOP, NULL), 0);
     CHECK_EQ(rec_count(EV_LOST, NULL), 0);
     for (int i = 0; i < 50; i++)
         lr_lease_deinit(&ls[i]);
+    close_mgr(m);
+}
+
+/* What the renewal-grid hook saw: per lease the previous grant's validity,
+ * and over all renewals the time left of it when the renewal was sent. */
+static struct lr_lease grid_ls[50];
+static uint64_t grid_prev_vu[50];
+static uint64_t grid_step_ms, grid_need_ms;
+static int grid_n, grid_short, grid_off;
+static double grid_min_room = 1e9;
+
+static void grid_hook(const struct rec *r)
+{
+    ptrdiff_t i = r->l - grid_ls;
+    if (i < 0 || i >= 50 || (r->ev != EV_ACQ && r->ev != EV_RENEW))
+        return;
+    if (r->ev == EV_RENEW) {
+        double sent_ms = (double)r->l->sent_ns / 1e6;
+        double room = (double)grid_prev_vu[i] - sent_ms;
+        grid_n++;
+        grid_short += room < (double)grid_need_ms;
+        if (room < grid_min_room)
+            grid_min_room = room;
+        /* sent when the grid point's timer fired: on it, or a tick or two late */
+        grid_off += (uint64_t)sent_ms % grid_step_ms > 2;
+    }
+    grid_prev_vu[i] = r->l->valid_until;
+}
+
+/* The default grid comes from a wake-up budget (20 ms) where validity has
+ * room for it and is finer for short TTLs; renewals land on it, and each is
+ * sent with room left for a retry: a renewal that waits out the whole
+ * request timeout can be sent once more and wait again before validity ends. */
+TEST(renewals_land_on_the_grid_with_room_for_a_retry)
+{
+    rec_setup();
+    static const struct {
+        uint32_t ttl, step;
+    } defaults[] = {{10, 1}, {100, 3}, {300, 11}, {1000, 20}, {3000, 20}, {30000, 20}};
+    for (size_t k = 0; k < sizeof(defaults) / sizeof(defaults[0]); k++) {
+        struct lr_manager *d = new_mgr(NULL, defaults[k].ttl);
+        CHECK(d);
+        CHECK_EQ(d->o.renew_coalesce_ms, defaults[k].step);
+        close_mgr(d);
+    }
+    /* an explicit grid is kept, and still refused past the safety checks */
+    struct lr_manager_opts o = {.ttl_ms = 3000, .cbs = &rec_cbs, .renew_coalesce_ms = 5};
+    struct lr_manager *m = NULL;
+    snprintf(store_uri, sizeof(store_uri), "mem://t%d", ++store_seq);
+    CHECK_OK(lr_manager_new(&m, loop, store_uri, &o));
+    CHECK_EQ(m->o.renew_coalesce_ms, 5);
+    close_mgr(m);
+    o.renew_coalesce_ms = 301; /* more than ttl/10 */
+    CHECK_ERR(lr_manager_new(&m, loop, store_uri, &o), -EINVAL);
+
+    m = new_mgr(NULL, 300);
+    CHECK(m);
+    grid_step_ms = m->o.renew_coalesce_ms;
+    grid_need_ms = 2 * (uint64_t)m->o.request_timeout_ms;
+    rec_hook = grid_hook;
+    for (int i = 0; i < 50; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "g%d", i);
+        CHECK_OK(lr_lease_init(m, &grid_ls[i], name, NULL));
+        CHECK_OK(lr_lease_acquire(&grid_ls[i], 1000));
+    }
+    run_until(0, 1000);
+    rec_hook = NULL;
+    printf("     %d renewals on a %" PRIu64 " ms grid: %d off it; validity left at the send "
+           "%.1f ms at least, %d under %" PRIu64 " ms (two request timeouts)\n",
+           grid_n, grid_step_ms, grid_off, grid_min_room, grid_short, grid_need_ms);
+    CHECK(grid_n >= 50 * 8);
+    CHECK(grid_off <= grid_n / 50);   /* a shared machine may stall once or twice */
+    CHECK(grid_short <= grid_n / 50);
+    CHECK(grid_min_room > 0);         /* never past validity, stalls included */
+    CHECK_EQ(rec_count(EV_JEOP, NULL), 0);
+    CHECK_EQ(rec_count(EV_LOST, NULL), 0);
+    for (int i = 0; i < 50; i++)
+        lr_lease_deinit(&grid_ls[i]);
     close_mgr(m);
 }
 
@@ -634,6 +719,7 @@ TEST(close_frees_what_leases_own)
 
 TESTS(T(acquire_conflict_and_holder), T(break_and_change), T(ambiguous_change_is_retried_not_lost),
       T(break_zero_waits_out_the_holder), T(close_frees_what_leases_own), T(renewals_follow_the_schedule_with_jitter),
+      T(renewals_land_on_the_grid_with_room_for_a_retry),
       T(unreachable_store_retries_then_loses_before_valid_until),
       T(stalled_store_jeopardy_then_lost_before_valid_until),
       T(reply_handled_after_a_stall_is_a_loss_not_a_renewal),

@@ -3,14 +3,16 @@
  * leasering - command-line tool. One command so far:
  *
  *   leasering bench --backend URI --leases N --ttl MS --seconds S
- *                   [--connections C] [--prefix P] [--batch B] [--json]
+ *                   [--connections C] [--prefix P] [--batch B] [--coalesce MS]
+ *                   [--acquire-timeout MS] [--json]
  *
  * Acquires N leases named P0 .. P(N-1) (default prefix "bench:"), holds them
  * with automatic renewal for S seconds, releases them all, and reports what
  * happened: counts, renewal latency, timer lateness, CPU per renewal, memory
  * per lease, and the libc allocations made in the steady state.
- * Exit status: 0 when the run completed (whatever the counts), 2 for bad
- * arguments, 1 when the backend could not be used.
+ * Exit status: 0 when every lease was acquired and none was lost, 3 when
+ * some were not acquired or were lost (the report still comes, and stderr
+ * says how many), 2 for bad arguments, 1 when the backend could not be used.
  * Layer: public API only.
  */
 #include <errno.h>
@@ -27,12 +29,13 @@
 #include "alloccount.h"
 
 #define ACQUIRE_TIMEOUT_MS 20000u
+#define EXIT_INCOMPLETE 3
 #define RELEASE_WAIT_MS 10000u
 
 static const char usage[] =
     "usage: leasering bench --backend URI --leases N --ttl MS --seconds S\n"
     "                       [--connections C] [--prefix P] [--batch B] [--coalesce MS]\n"
-    "                       [--json]\n"
+    "                       [--acquire-timeout MS] [--json]\n"
     "\n"
     "Acquires N leases named P0..P(N-1) (default prefix \"bench:\") from the store\n"
     "at URI (mem://NAME, redis://[user[:password]@]host[:port][/db][?prefix=...]),\n"
@@ -44,9 +47,15 @@ static const char usage[] =
     "divided by its renewals; cpu_user_s/cpu_sys_s come from getrusage, whose split\n"
     "the kernel may sample at the tick.\n"
     "--batch B: renewals per batched request (1 = no batching; default 64).\n"
-    "--coalesce MS: renewal-time grid (default TTL/1000, 1..20 ms).\n"
+    "--coalesce MS: renewal-time grid (default 20 ms, finer for short TTLs).\n"
+    "--acquire-timeout MS: how long each lease keeps trying to be acquired\n"
+    "(default 20000); the hold starts once every lease is acquired or gave up.\n"
+    "not_acquired counts the leases still not acquired then; acquire_seconds is\n"
+    "the time from the first acquire until the last lease was acquired or gave up.\n"
     "--json prints exactly one JSON object on stdout.\n"
-    "Exit: 0 the run completed, 2 bad arguments, 1 the backend could not be used.\n";
+    "Exit: 0 every lease acquired and none lost; 3 some not acquired or lost (the\n"
+    "report still comes, and stderr says how many); 2 bad arguments; 1 the backend\n"
+    "could not be used.\n";
 
 struct bench {
     const char *backend;
@@ -57,6 +66,7 @@ struct bench {
     unsigned long connections;
     unsigned long batch;
     unsigned long coalesce;
+    unsigned long acquire_timeout;
     int json;
     int tty;
 
@@ -76,6 +86,8 @@ struct bench {
     long to_release;
     unsigned long released;
     unsigned long lost;
+    uint64_t acquire_start_ns;
+    uint64_t acquire_end_ns; /* the last lease acquired or gave up */
     uint64_t hold_start_ns;
     uint64_t hold_end_ns;
     uint64_t renewals_at_hold;
@@ -207,6 +219,7 @@ static void start_hold(void)
 static void outcome(void)
 {
     if (++B.outcomes == B.leases) {
+        B.acquire_end_ns = mono_ns();
         if (!B.acquired && B.acq_failed && B.acq_error) {
             start_close(); /* nothing held: the backend is unusable */
             return;
@@ -324,6 +337,7 @@ static int parse(int argc, char **argv)
     B.prefix = "bench:";
     B.batch = 64;
     B.connections = 1;
+    B.acquire_timeout = ACQUIRE_TIMEOUT_MS;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
@@ -351,6 +365,8 @@ static int parse(int argc, char **argv)
             rc = number(a, v, 1, 1024, &B.batch);
         else if (!strcmp(a, "--coalesce"))
             rc = number(a, v, 1, 60000, &B.coalesce);
+        else if (!strcmp(a, "--acquire-timeout"))
+            rc = number(a, v, 0, 86400u * 1000u, &B.acquire_timeout);
         else {
             fprintf(stderr, "leasering bench: unknown option '%s'\n%s", a, usage);
             return -1;
@@ -390,10 +406,13 @@ static void report(void)
     double ns_per = ren ? (double)(B.cpu_end_ns - B.cpu_hold_ns) / (double)ren : 0;
     long grown = B.rss_end > B.rss_base ? B.rss_end - B.rss_base : 0;
     const struct lr_hist *lat = &s->renew_latency_us, *late = &s->timer_lateness_us;
+    uint64_t acq_end = B.acquire_end_ns ? B.acquire_end_ns : mono_ns();
+    double acq_s = (double)(acq_end - B.acquire_start_ns) / 1e9;
     if (B.json) {
         printf("{\"backend\":\"%s\",\"leases\":%lu,\"ttl_ms\":%lu,\"seconds\":%lu,"
                "\"connections\":%lu,\"batch\":%lu,"
-               "\"acquired\":%lu,\"conflicts\":%lu,\"renewals\":%" PRIu64 ","
+               "\"acquired\":%lu,\"not_acquired\":%lu,\"acquire_seconds\":%.3f,"
+               "\"conflicts\":%lu,\"renewals\":%" PRIu64 ","
                "\"renewals_per_sec\":%.1f,\"renew_failures\":%" PRIu64 ",\"lost\":%lu,"
                "\"renew_latency_us\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64
                ",\"max\":%" PRIu64 "},"
@@ -402,7 +421,8 @@ static void report(void)
                "\"steady_allocs\":%" PRIu64 ",\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,"
                "\"cpu_ns_per_renewal\":%.1f,\"rss_bytes\":%ld,\"rss_bytes_per_lease\":%.1f}\n",
                lr_manager_backend(B.m), B.leases, B.ttl_ms, B.seconds, B.connections, B.batch,
-               B.acquired, B.conflicts, ren, hold_s > 0 ? (double)ren / hold_s : 0.0,
+               B.acquired, B.leases - B.acquired, acq_s, B.conflicts, ren,
+               hold_s > 0 ? (double)ren / hold_s : 0.0,
                s->renew_failures, B.lost, lr_hist_quantile(lat, 0.5),
                lr_hist_quantile(lat, 0.99), lr_hist_quantile(lat, 0.999), lat->max,
                lr_hist_quantile(late, 0.5), lr_hist_quantile(late, 0.99), late->max,
@@ -411,7 +431,8 @@ static void report(void)
     }
     printf("leasering bench: %lu leases on %s, TTL %lu ms, held %.1f s\n", B.leases,
            lr_manager_backend(B.m), B.ttl_ms, hold_s);
-    printf("  acquired        %lu (conflicts %lu)\n", B.acquired, B.conflicts);
+    printf("  acquired        %lu (conflicts %lu), not acquired %lu, in %.2f s\n", B.acquired,
+           B.conflicts, B.leases - B.acquired, acq_s);
     printf("  renewals        %" PRIu64 " (%.0f/s), failures %" PRIu64 ", lost %lu\n", ren,
            hold_s > 0 ? (double)ren / hold_s : 0.0, s->renew_failures, B.lost);
     printf("  renew latency   p50 %" PRIu64 " us, p99 %" PRIu64 " us, p99.9 %" PRIu64
@@ -463,12 +484,13 @@ static int bench(int argc, char **argv)
         fprintf(stderr, "leasering bench: out of memory for %lu leases\n", B.leases);
         return 1;
     }
+    B.acquire_start_ns = mono_ns();
     for (unsigned long i = 0; i < B.leases; i++) {
         char name[LR_NAME_MAX + 1];
         snprintf(name, sizeof(name), "%s%lu", B.prefix, i);
         rc = lr_lease_init(B.m, &B.ls[i], name, NULL);
         if (rc == 0)
-            rc = lr_lease_acquire(&B.ls[i], ACQUIRE_TIMEOUT_MS);
+            rc = lr_lease_acquire(&B.ls[i], (uint32_t)B.acquire_timeout);
         if (rc < 0) {
             fprintf(stderr, "leasering bench: lease %s: %s\n", name, lr_strerror(rc));
             return 2;
@@ -492,12 +514,29 @@ static int bench(int argc, char **argv)
         return 1;
     }
     report();
+    fflush(stdout);
+    int status = 0;
+    unsigned long missing = B.leases - B.acquired;
+    if (missing) {
+        fprintf(stderr,
+                "leasering bench: %lu of %lu leases not acquired (%lu held by someone else",
+                missing, B.leases, B.conflicts);
+        if (B.acq_error)
+            fprintf(stderr, "; last other failure: %s", lr_strerror(B.acq_error));
+        fputs(")\n", stderr);
+        status = EXIT_INCOMPLETE;
+    }
+    if (B.lost) {
+        fprintf(stderr, "leasering bench: %lu of %lu acquired leases lost\n", B.lost,
+                B.acquired);
+        status = EXIT_INCOMPLETE;
+    }
     for (unsigned long i = 0; i < B.leases; i++)
         lr_lease_deinit(&B.ls[i]);
     free(B.ls);
     lr_manager_free(B.m);
     lr_loop_free(B.loop);
-    return 0;
+    return status;
 }
 
 int main(int argc, char **argv)

@@ -128,8 +128,12 @@ struct lr_manager_opts {
     uint32_t max_leases;         /* capacity, fixed at creation; default 1024 */
     uint32_t batch_max;          /* renewals per batched request (1 = no batching); default 64 */
     uint32_t renew_coalesce_ms;  /* renewal times are rounded up to a multiple of this, so
-                                  * renewals share wakeups and batches; default ttl/1000,
-                                  * clamped to 1..20 ms. Never delays past validity. */
+                                  * renewals share wakeups and batches; default 20 ms (a
+                                  * budget of ~50 grid points, ~100 loop wake-ups a
+                                  * second, whatever the lease count), less when that
+                                  * would take over 1/16 of the time a renewal has in
+                                  * hand for retries (short TTLs), at least 1. Never
+                                  * delays past validity; at most ttl/10. */
     uint32_t loss_guard_ms;      /* lost fires this long before valid_until, and
                                   * lr_lease_remaining_ms() counts down to it; default
                                   * the larger of 2 ms and 1% of the lease's TTL */
