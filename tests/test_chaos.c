@@ -232,7 +232,9 @@ TEST(delay_shows_in_latency)
 TEST(stall_longer_than_ttl_loses_before_valid_until)
 {
     rec_setup();
-    struct lr_manager_opts o = {.ttl_ms = 400, .request_timeout_ms = 60};
+    /* a 20 ms guard: "before valid_until" must hold on a loaded machine too
+     * (the default 4 ms at this TTL leaves little room for scheduling) */
+    struct lr_manager_opts o = {.ttl_ms = 400, .request_timeout_ms = 60, .loss_guard_ms = 20};
     struct lr_manager *m = chaos_mgr(NULL, "stall_ms=1000&ops=renew", &o);
     CHECK(m);
     struct lr_lease l;
