@@ -638,9 +638,9 @@ static void encode_batch(struct rconn *c, bool acq, struct lr_list *batch, size_
 }
 
 /* Encode from the head of @q while the window and the output buffer have
- * room: runs of batchable requests of one kind and TTL become one EVALSHA
- * each (up to b->batch names), the rest one command each. Touches only what
- * it sends. Returns false when it stopped for lack of room. */
+ * room: batchable requests of one kind and TTL become one EVALSHA each (up to
+ * b->batch names), the rest one command each. Touches what it sends and at
+ * most a batch's worth more. Returns false when it stopped for lack of room. */
 static bool encode_queue(struct rconn *c, struct lr_list *q)
 {
     struct lr__backend *b = c->b;
@@ -663,12 +663,20 @@ static bool encode_queue(struct rconn *c, struct lr_list *q)
         uint32_t most = room < b->batch ? room : b->batch;
         struct lr_list batch;
         lr_list_init(&batch);
-        size_t count = 0, items = 0, avail;
+        size_t count = 0, items = 0, skipped = 0, avail;
         lr__conn_wbuf(&c->net, &avail);
-        while ((n = lr_list_first(q)) && count < most) {
+        /* Requests of another kind or TTL are stepped over (they start a
+         * batch of their own next), but only a batch's worth of them, so
+         * that the look-ahead stays bounded. */
+        for (n = q->next; n != q && count < most;) {
+            struct lr_list *next = n->next;
             l = lease_of(hdr_of(n));
-            if (!batchable(l) || (l->req.kind == LR_OP_ACQUIRE) != acq || l->ttl_ms != ttl)
-                break;
+            if (!batchable(l) || (l->req.kind == LR_OP_ACQUIRE) != acq || l->ttl_ms != ttl) {
+                if (++skipped > b->batch)
+                    break;
+                n = next;
+                continue;
+            }
             size_t add = batch_item_size(b, l);
             if (batch_head_size(acq, count + 1, ttl) + items + add > avail)
                 break;
@@ -676,6 +684,7 @@ static bool encode_queue(struct rconn *c, struct lr_list *q)
             lr_list_push_tail(&batch, n);
             count++;
             items += add;
+            n = next;
         }
         if (!count)
             return false; /* output full: on_drain resumes */

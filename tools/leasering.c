@@ -3,7 +3,7 @@
  * leasering - command-line tool. One command so far:
  *
  *   leasering bench --backend URI --leases N --ttl MS --seconds S
- *                   [--connections C] [--prefix P] [--batch B] [--json]
+ *                   [--connections C] [--prefix P] [--batch B] [--inflight K] [--json]
  *
  * Acquires N leases named P0 .. P(N-1) (default prefix "bench:"), holds them
  * with automatic renewal for S seconds, releases them all, and reports what
@@ -32,7 +32,7 @@
 static const char usage[] =
     "usage: leasering bench --backend URI --leases N --ttl MS --seconds S\n"
     "                       [--connections C] [--prefix P] [--batch B] [--coalesce MS]\n"
-    "                       [--json]\n"
+    "                       [--inflight K] [--json]\n"
     "\n"
     "Acquires N leases named P0..P(N-1) (default prefix \"bench:\") from the store\n"
     "at URI (mem://NAME, redis://[user[:password]@]host[:port][/db][?prefix=...]),\n"
@@ -45,6 +45,9 @@ static const char usage[] =
     "the kernel may sample at the tick.\n"
     "--batch B: renewals per batched request (1 = no batching; default 64).\n"
     "--coalesce MS: renewal-time grid (default TTL/1000, 1..20 ms).\n"
+    "--inflight K: lease requests in flight per connection (default: the library's).\n"
+    "acquire_seconds is the time from making the first lease until every lease\n"
+    "was acquired or gave up; not_acquired counts those that gave up.\n"
     "--json prints exactly one JSON object on stdout.\n"
     "Exit: 0 the run completed, 2 bad arguments, 1 the backend could not be used.\n";
 
@@ -57,6 +60,7 @@ struct bench {
     unsigned long connections;
     unsigned long batch;
     unsigned long coalesce;
+    unsigned long inflight;
     int json;
     int tty;
 
@@ -70,12 +74,14 @@ struct bench {
     int phase; /* 0 acquiring, 1 holding, 2 releasing, 3 closing */
     unsigned long outcomes;
     unsigned long acquired;
+    unsigned long acquired_at_hold; /* acquired when the acquire phase ended */
     unsigned long conflicts;
     unsigned long acq_failed;
     int acq_error;
     long to_release;
     unsigned long released;
     unsigned long lost;
+    uint64_t acquire_start_ns;
     uint64_t hold_start_ns;
     uint64_t hold_end_ns;
     uint64_t renewals_at_hold;
@@ -190,6 +196,7 @@ static void start_hold(void)
 {
     B.phase = 1;
     B.hold_start_ns = mono_ns();
+    B.acquired_at_hold = B.acquired;
     getrusage(RUSAGE_SELF, &B.ru_hold);
     B.cpu_hold_ns = cpu_ns();
     B.renewals_at_hold = lr_manager_stats(B.m)->renewals;
@@ -351,6 +358,8 @@ static int parse(int argc, char **argv)
             rc = number(a, v, 1, 1024, &B.batch);
         else if (!strcmp(a, "--coalesce"))
             rc = number(a, v, 1, 60000, &B.coalesce);
+        else if (!strcmp(a, "--inflight"))
+            rc = number(a, v, 1, 1u << 20, &B.inflight);
         else {
             fprintf(stderr, "leasering bench: unknown option '%s'\n%s", a, usage);
             return -1;
@@ -390,10 +399,13 @@ static void report(void)
     double ns_per = ren ? (double)(B.cpu_end_ns - B.cpu_hold_ns) / (double)ren : 0;
     long grown = B.rss_end > B.rss_base ? B.rss_end - B.rss_base : 0;
     const struct lr_hist *lat = &s->renew_latency_us, *late = &s->timer_lateness_us;
+    double acq_s = (double)(B.hold_start_ns - B.acquire_start_ns) / 1e9;
+    unsigned long not_acq = B.leases - B.acquired_at_hold;
     if (B.json) {
         printf("{\"backend\":\"%s\",\"leases\":%lu,\"ttl_ms\":%lu,\"seconds\":%lu,"
                "\"connections\":%lu,\"batch\":%lu,"
-               "\"acquired\":%lu,\"conflicts\":%lu,\"renewals\":%" PRIu64 ","
+               "\"acquired\":%lu,\"not_acquired\":%lu,\"acquire_seconds\":%.3f,"
+               "\"conflicts\":%lu,\"renewals\":%" PRIu64 ","
                "\"renewals_per_sec\":%.1f,\"renew_failures\":%" PRIu64 ",\"lost\":%lu,"
                "\"renew_latency_us\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"p999\":%" PRIu64
                ",\"max\":%" PRIu64 "},"
@@ -402,7 +414,7 @@ static void report(void)
                "\"steady_allocs\":%" PRIu64 ",\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,"
                "\"cpu_ns_per_renewal\":%.1f,\"rss_bytes\":%ld,\"rss_bytes_per_lease\":%.1f}\n",
                lr_manager_backend(B.m), B.leases, B.ttl_ms, B.seconds, B.connections, B.batch,
-               B.acquired, B.conflicts, ren, hold_s > 0 ? (double)ren / hold_s : 0.0,
+               B.acquired, not_acq, acq_s, B.conflicts, ren, hold_s > 0 ? (double)ren / hold_s : 0.0,
                s->renew_failures, B.lost, lr_hist_quantile(lat, 0.5),
                lr_hist_quantile(lat, 0.99), lr_hist_quantile(lat, 0.999), lat->max,
                lr_hist_quantile(late, 0.5), lr_hist_quantile(late, 0.99), late->max,
@@ -411,7 +423,8 @@ static void report(void)
     }
     printf("leasering bench: %lu leases on %s, TTL %lu ms, held %.1f s\n", B.leases,
            lr_manager_backend(B.m), B.ttl_ms, hold_s);
-    printf("  acquired        %lu (conflicts %lu)\n", B.acquired, B.conflicts);
+    printf("  acquired        %lu in %.2f s, not acquired %lu (conflicts %lu)\n", B.acquired,
+           acq_s, not_acq, B.conflicts);
     printf("  renewals        %" PRIu64 " (%.0f/s), failures %" PRIu64 ", lost %lu\n", ren,
            hold_s > 0 ? (double)ren / hold_s : 0.0, s->renew_failures, B.lost);
     printf("  renew latency   p50 %" PRIu64 " us, p99 %" PRIu64 " us, p99.9 %" PRIu64
@@ -444,6 +457,7 @@ static int bench(int argc, char **argv)
         .max_leases = (uint32_t)B.leases,
         .batch_max = (uint32_t)B.batch,
         .renew_coalesce_ms = (uint32_t)B.coalesce,
+        .inflight_max = (uint32_t)B.inflight,
         .cbs = &cbs,
     };
     rc = lr_manager_new(&B.m, B.loop, B.backend, &o);
@@ -463,6 +477,8 @@ static int bench(int argc, char **argv)
         fprintf(stderr, "leasering bench: out of memory for %lu leases\n", B.leases);
         return 1;
     }
+    lr_loop_update_time(B.loop);
+    B.acquire_start_ns = mono_ns();
     for (unsigned long i = 0; i < B.leases; i++) {
         char name[LR_NAME_MAX + 1];
         snprintf(name, sizeof(name), "%s%lu", B.prefix, i);
