@@ -18,17 +18,6 @@
 #include "redis_scripts.h"
 #include "redis_server.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 static char uri[128];
 
 static const char *server_uri(const struct redis_server *s, const char *query)
@@ -37,20 +26,11 @@ static const char *server_uri(const struct redis_server *s, const char *query)
     return uri;
 }
 
-static struct lr_manager *mgr(const char *u, const struct lr_manager_opts *base)
+/* One redis-cli command of up to three words. */
+static int cli(const struct redis_server *s, char *out, size_t cap, const char *cmd,
+               const char *key, const char *field)
 {
-    struct lr_manager_opts o = *base;
-    struct lr_manager *m = NULL;
-    int rc = lr_manager_new(&m, loop, u, &o);
-    if (rc < 0)
-        fprintf(stderr, "lr_manager_new(%s): %s\n", u, lr_strerror(rc));
-    return m;
-}
-
-static int cli(const struct redis_server *s, char *out, size_t cap, const char *a0,
-               const char *a1, const char *a2)
-{
-    const char *args[] = {a0, a1, a2, NULL};
+    const char *args[] = {cmd, key, field, NULL};
     return redis_cli(s, out, cap, args);
 }
 
@@ -66,9 +46,9 @@ TEST(batched_acquire_answers_each_name)
     /* margin 25 ms, as test_redis.c: room for a loaded CI machine */
     struct lr_manager_opts o = {.ttl_ms = 3000, .cbs = &rec_cbs, .batch_max = 64,
                                 .max_leases = 4096, .margin_ms = 25};
-    struct lr_manager *a = mgr(server_uri(&s, NULL), &o);
-    struct lr_manager *b = mgr(uri, &o);
-    CHECK(a && b);
+    struct lr_manager *a = NULL, *b = NULL;
+    CHECK_OK(lr_manager_new(&a, loop, server_uri(&s, NULL), &o));
+    CHECK_OK(lr_manager_new(&b, loop, uri, &o));
     static struct lr_lease la[NB], lb[NB];
     for (int i = 0; i < NB; i++) {
         char name[32];
@@ -253,8 +233,8 @@ TEST(a_flood_of_acquires_through_a_small_window)
     struct lr_manager_opts o = {.ttl_ms = 10000, .cbs = &f_cbs, .max_leases = n + hot,
                                 .margin_ms = 25, .request_timeout_ms = 500,
                                 .inflight_max = 512};
-    struct lr_manager *m = mgr(server_uri(&s, NULL), &o);
-    CHECK(m);
+    struct lr_manager *m = NULL;
+    CHECK_OK(lr_manager_new(&m, loop, server_uri(&s, NULL), &o));
     struct lr_lease *ls = calloc(n + hot, sizeof(*ls));
     CHECK(ls != NULL);
     struct lr_lease_opts short_ttl = {.ttl_ms = 1000};
