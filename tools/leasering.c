@@ -414,7 +414,8 @@ static void report(void)
                "\"steady_allocs\":%" PRIu64 ",\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,"
                "\"cpu_ns_per_renewal\":%.1f,\"rss_bytes\":%ld,\"rss_bytes_per_lease\":%.1f}\n",
                lr_manager_backend(B.m), B.leases, B.ttl_ms, B.seconds, B.connections, B.batch,
-               B.acquired, not_acq, acq_s, B.conflicts, ren, hold_s > 0 ? (double)ren / hold_s : 0.0,
+               B.acquired, not_acq, acq_s, B.conflicts, ren,
+               hold_s > 0 ? (double)ren / hold_s : 0.0,
                s->renew_failures, B.lost, lr_hist_quantile(lat, 0.5),
                lr_hist_quantile(lat, 0.99), lr_hist_quantile(lat, 0.999), lat->max,
                lr_hist_quantile(late, 0.5), lr_hist_quantile(late, 0.99), late->max,

@@ -127,7 +127,8 @@ struct lr_manager_opts {
                                   * its connection; default min(2000, ttl/4) */
     uint32_t connections;        /* connections per endpoint; default 1 */
     uint32_t max_leases;         /* capacity, fixed at creation; default 1024 */
-    uint32_t batch_max;          /* renewals per batched request (1 = no batching); default 64 */
+    uint32_t batch_max;          /* renewals, or acquisitions without metadata, per batched
+                                  * request (1 = no batching); default 64 */
     uint32_t renew_coalesce_ms;  /* renewal times are rounded up to a multiple of this, so
                                   * renewals share wakeups and batches; default ttl/1000,
                                   * clamped to 1..20 ms. Never delays past validity. */
