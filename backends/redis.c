@@ -61,13 +61,24 @@
 #define KEY_MAX (PREFIX_MAX + LR_NAME_MAX + 2 + 6)
 #define DEFAULT_PREFIX "lr:"
 
-enum { SCRIPT_ACQUIRE, SCRIPT_RENEW, SCRIPT_RELEASE, SCRIPT_BREAK, SCRIPT_CHANGE, NSCRIPTS };
+enum {
+    SCRIPT_ACQUIRE,
+    SCRIPT_ACQUIRE_BATCH,
+    SCRIPT_RENEW,
+    SCRIPT_RELEASE,
+    SCRIPT_BREAK,
+    SCRIPT_CHANGE,
+    NSCRIPTS
+};
 
 static const struct lr_resp_arg scripts[NSCRIPTS] = {
-    {acquire_lua, sizeof(acquire_lua) - 1}, {renew_lua, sizeof(renew_lua) - 1},
-    {release_lua, sizeof(release_lua) - 1}, {break_lua, sizeof(break_lua) - 1},
-    {change_lua, sizeof(change_lua) - 1},
+    {acquire_lua, sizeof(acquire_lua) - 1}, {acquire_batch_lua, sizeof(acquire_batch_lua) - 1},
+    {renew_lua, sizeof(renew_lua) - 1},     {release_lua, sizeof(release_lua) - 1},
+    {break_lua, sizeof(break_lua) - 1},     {change_lua, sizeof(change_lua) - 1},
 };
+
+/* lr__reqhdr.batch of a request still on an encode queue (never sent). */
+#define UNSENT 0xffffu
 
 /* Request kinds beyond the lease ops (lr__reqhdr.kind). */
 enum { K_AUTH = 16, K_SELECT, K_LOAD, K_PING };
@@ -77,6 +88,15 @@ struct ireq {
     struct lr__reqhdr hdr;
     uint64_t sent_ns;
     uint8_t script; /* K_LOAD: which script */
+};
+
+/* One name's answer inside a batched acquire reply: a fence, or a conflict. */
+struct slot {
+    int64_t value;   /* fence (conflict false), or the holder's PTTL */
+    bool conflict;
+    bool bad;
+    uint8_t holder_len;
+    char holder[LR_HOLDER_MAX + 1];
 };
 
 /* R_RESOLVING: waiting for the address (the backend's lookup serves every
@@ -96,6 +116,7 @@ struct reply {
     uint16_t err_len;
     int64_t integer; /* top-level INT, or the array's count */
     int64_t idx;     /* array elements seen */
+    int64_t sub;     /* elements seen inside the current element (batched acquire) */
     int64_t pttl;    /* conflict reply */
     char holder[LR_HOLDER_MAX + 1];
     char err[128];   /* start of an error reply */
@@ -112,8 +133,14 @@ struct rconn {
     bool redirected;        /* READONLY/MOVED since the last request that succeeded */
     unsigned attempt;       /* reconnect attempts since the last success */
     int last_error;
-    struct lr_list encq;    /* lr_lease.req.link, waiting to be encoded */
+    /* Requests wait on an encode queue until the window has room: renewals
+     * on renq, served first (a held lease's validity is running), everything
+     * else on encq. Both link lr_lease.req.link, with req.batch UNSENT. */
+    struct lr_list renq;
+    struct lr_list encq;
     struct lr_list pending; /* lr__reqhdr.link, sent, in reply order */
+    uint32_t inflight;      /* lease requests (keys) on pending: at most b->window */
+    uint64_t rx_ns;         /* when bytes last arrived */
     uint32_t next_seq;
     uint32_t reply_seq;
     struct lr__task enc_task;
@@ -125,6 +152,7 @@ struct rconn {
     struct ireq load[NSCRIPTS];
     struct lr__tls *tls;    /* rediss:// */
     int8_t vals[1024];      /* per-element results of a batched renewal reply */
+    struct slot *slots;     /* b->batch per-name results of a batched acquire reply */
 };
 
 struct lr__backend {
@@ -139,6 +167,7 @@ struct lr__backend {
     int db;
     size_t prefix_len;
     uint32_t batch;
+    uint32_t window; /* keys in flight per connection (lr_manager_opts.inflight_max) */
     unsigned nconns;
     unsigned closed;
     void (*close_done)(struct lr_manager *m);
@@ -187,18 +216,42 @@ static uint64_t sent_ns_of(struct lr__reqhdr *h)
 
 /* ------------------------------------------------------------- timers */
 
-/* In a live state: the earliest request deadline (queued or sent). */
+/* The oldest request on an encode queue, for timing out requests that wait
+ * for a connection to come up (lr_lease.sent_ns is still the submit time). */
+static uint64_t queued_since(const struct rconn *c)
+{
+    uint64_t due = UINT64_MAX;
+    const struct lr_list *qs[2] = {&c->renq, &c->encq};
+    for (int i = 0; i < 2; i++) {
+        struct lr_list *n = lr_list_first(qs[i]);
+        if (n && lease_of(hdr_of(n))->sent_ns < due)
+            due = lease_of(hdr_of(n))->sent_ns;
+    }
+    return due;
+}
+
+/* In a live state: the earliest request deadline. A sent request times out
+ * a request timeout after its send, and only if nothing at all arrived
+ * meanwhile (replies come in order: a connection still delivering them is
+ * working through a deep pipeline, not stalled). Queued requests time out
+ * only while the connection is not ready; on a ready one they wait for the
+ * window, which the replies open. */
 static void rearm(struct rconn *c)
 {
     if (c->state == R_DOWN || c->state == R_CLOSING || c->state == R_FAILING)
         return;
     uint64_t due = UINT64_MAX;
     struct lr_list *n = lr_list_first(&c->pending);
-    if (n)
+    if (n) {
         due = sent_ns_of(hdr_of(n));
-    n = lr_list_first(&c->encq);
-    if (n && lease_of(hdr_of(n))->sent_ns < due)
-        due = lease_of(hdr_of(n))->sent_ns;
+        if (c->rx_ns > due)
+            due = c->rx_ns;
+    }
+    if (c->state != R_READY) {
+        uint64_t q = queued_since(c);
+        if (q < due)
+            due = q;
+    }
     if (due == UINT64_MAX) {
         lr_timer_stop(&c->timer);
         return;
@@ -217,7 +270,7 @@ static void complete(struct lr_lease *l, int status)
 static void fail_encq(struct rconn *c, int status)
 {
     struct lr_list *n;
-    while ((n = lr_list_pop(&c->encq)))
+    while ((n = lr_list_pop(&c->renq)) || (n = lr_list_pop(&c->encq)))
         complete(lease_of(hdr_of(n)), status);
 }
 
@@ -325,17 +378,21 @@ static void timer_fired(struct lr_timer *t)
     }
     uint64_t now = loop_ns(c), limit = timeout_ns(c);
     struct lr_list *n = lr_list_first(&c->pending);
-    if (n && sent_ns_of(hdr_of(n)) + limit <= now) {
+    if (n && sent_ns_of(hdr_of(n)) + limit <= now && c->rx_ns + limit <= now) {
+        lr__manager_stats(c->b->m)->request_timeouts++;
         report(c->b, -ETIMEDOUT, "no reply within the request timeout; reconnecting", "");
         conn_fail(c, -ETIMEDOUT); /* the pipeline cannot skip a reply */
         return;
     }
-    while ((n = lr_list_first(&c->encq))) {
-        struct lr_lease *l = lease_of(hdr_of(n));
-        if (l->sent_ns + limit > now)
-            break;
-        lr_list_unlink(n);
-        complete(l, LR_EUNAVAIL); /* never sent */
+    for (int i = 0; i < 2 && c->state != R_READY; i++) {
+        struct lr_list *q = i ? &c->encq : &c->renq;
+        while ((n = lr_list_first(q)) && c->state != R_READY) {
+            struct lr_lease *l = lease_of(hdr_of(n));
+            if (l->sent_ns + limit > now)
+                break;
+            lr_list_unlink(n);
+            complete(l, LR_EUNAVAIL); /* never sent */
+        }
     }
     rearm(c);
 }
@@ -364,6 +421,16 @@ static void push_pending(struct rconn *c, struct lr__reqhdr *h, uint16_t batch)
     h->batch = batch;
     h->conn = (uint8_t)c->idx;
     lr_list_push_tail(&c->pending, &h->link);
+}
+
+/* @l's request was just written into the output buffer, which leaves in
+ * this pass: from now on it is in flight, and its validity and request
+ * timeout count from here, not from when it was queued. */
+static void lease_sent(struct rconn *c, struct lr_lease *l, uint16_t batch)
+{
+    push_pending(c, &l->req, batch);
+    lr__lease_sent(l, loop_ns(c));
+    c->inflight++;
 }
 
 /* Encode an internal command; false if it did not fit. */
@@ -448,13 +515,14 @@ static bool encode_other(struct rconn *c, struct lr_lease *l, const char *key, s
     if (n < 0)
         return false;
     lr__conn_commit(&c->net, (size_t)n);
-    push_pending(c, &l->req, 0);
+    lease_sent(c, l, 0);
     c->next_seq++;
     lr__manager_stats(b->m)->requests++;
     return true;
 }
 
-/* ACQUIRE or RELEASE of one lease, written in place; false if it did not fit. */
+/* ACQUIRE with metadata, or RELEASE, of one lease, written in place; false
+ * if it did not fit. */
 static bool encode_single(struct rconn *c, struct lr_lease *l)
 {
     struct lr__backend *b = c->b;
@@ -501,41 +569,59 @@ static bool encode_single(struct rconn *c, struct lr_lease *l)
         }
     }
     lr__conn_commit(&c->net, (size_t)(p - w));
-    push_pending(c, &l->req, 0);
+    lease_sent(c, l, 0);
     c->next_seq++;
     lr__manager_stats(b->m)->requests++;
     return true;
 }
 
-/* Bytes one lease adds to a batched renewal, and the batch's fixed part. */
-static size_t batch_item_size(const struct lr__backend *b, const struct lr_lease *l)
+/* Renewals, and acquisitions without metadata, go out in batches: one
+ * EVALSHA over many names sharing a TTL. */
+static bool batchable(const struct lr_lease *l)
 {
-    return lr_resp_bulk_size(b->prefix_len + l->name_len + 2) + lr_resp_bulk_size(32);
+    return l->req.kind == LR_OP_RENEW || (l->req.kind == LR_OP_ACQUIRE && !l->meta_len);
 }
 
-static size_t batch_head_size(size_t count, uint32_t ttl)
+/* Bytes one lease adds to a batch, and the batch's fixed part: a renewal
+ * adds its key and token, an acquisition its key, fence key and token. */
+static size_t batch_item_size(const struct lr__backend *b, const struct lr_lease *l)
 {
-    return lr_resp_array_header_size(4 + 2 * count) + lr_resp_bulk_size(7) +
-           lr_resp_bulk_size(40) + lr_resp_bulk_size(lr_u64_digits(count)) +
+    size_t key = b->prefix_len + l->name_len + 2;
+    size_t n = lr_resp_bulk_size(key) + lr_resp_bulk_size(32);
+    if (l->req.kind == LR_OP_ACQUIRE)
+        n += lr_resp_bulk_size(key + 6);
+    return n;
+}
+
+static size_t batch_head_size(bool acq, size_t count, uint32_t ttl)
+{
+    return lr_resp_array_header_size(4 + (acq ? 3 : 2) * count) + lr_resp_bulk_size(7) +
+           lr_resp_bulk_size(40) + lr_resp_bulk_size(lr_u64_digits((acq ? 2 : 1) * count)) +
            lr_resp_bulk_size(lr_u64_digits(ttl));
 }
 
-/* One EVALSHA renewing every lease on @batch, all with TTL @ttl (the caller
- * checked it fits): the keys, then the TTL once, then a token per key. */
-static void encode_batch(struct rconn *c, struct lr_list *batch, size_t count, uint32_t ttl)
+/* One EVALSHA over every lease on @batch, all of one kind (renew, or acquire
+ * without metadata) and one TTL @ttl (the caller checked it fits): the keys
+ * (an acquisition's hash and fence counter), then the TTL once, then a
+ * token per lease. */
+static void encode_batch(struct rconn *c, bool acq, struct lr_list *batch, size_t count,
+                         uint32_t ttl)
 {
     struct lr__backend *b = c->b;
     size_t avail;
     char *w = lr__conn_wbuf(&c->net, &avail);
     char *p = w, *end = w + avail;
     char num[24], key[KEY_MAX], tok[32];
-    p += lr_resp_write_array_header(p, (size_t)(end - p), 4 + 2 * count);
+    p += lr_resp_write_array_header(p, (size_t)(end - p), 4 + (acq ? 3 : 2) * count);
     p += lr_resp_write_bulk(p, (size_t)(end - p), "EVALSHA", 7);
-    p += lr_resp_write_bulk(p, (size_t)(end - p), b->sha[SCRIPT_RENEW], 40);
-    p += lr_resp_write_bulk(p, (size_t)(end - p), num, u64_format(count, num));
+    p += lr_resp_write_bulk(p, (size_t)(end - p),
+                            b->sha[acq ? SCRIPT_ACQUIRE_BATCH : SCRIPT_RENEW], 40);
+    p += lr_resp_write_bulk(p, (size_t)(end - p), num, u64_format((acq ? 2 : 1) * count, num));
     for (struct lr_list *n = batch->next; n != batch; n = n->next) {
         struct lr_lease *l = lease_of(hdr_of(n));
         p += lr_resp_write_bulk(p, (size_t)(end - p), key, key_of(b, l, key, false));
+        if (acq)
+            p += lr_resp_write_bulk(p, (size_t)(end - p), key, key_of(b, l, key, true));
     }
     p += lr_resp_write_bulk_u64(p, (size_t)(end - p), ttl);
     uint16_t i = 0;
@@ -544,74 +630,85 @@ static void encode_batch(struct rconn *c, struct lr_list *batch, size_t count, u
         struct lr_lease *l = lease_of(hdr_of(n));
         lr__hex(l->token, 16, tok);
         p += lr_resp_write_bulk(p, (size_t)(end - p), tok, 32);
-        push_pending(c, &l->req, i++);
+        lease_sent(c, l, i++);
     }
     lr__conn_commit(&c->net, (size_t)(p - w));
     c->next_seq++;
     lr__manager_stats(b->m)->requests++;
 }
 
+/* Encode from the head of @q while the window and the output buffer have
+ * room: batchable requests of one kind and TTL become one EVALSHA each (up to
+ * b->batch names), the rest one command each. Touches what it sends and at
+ * most a batch's worth more. Returns false when it stopped for lack of room. */
+static bool encode_queue(struct rconn *c, struct lr_list *q)
+{
+    struct lr__backend *b = c->b;
+    struct lr_list *n;
+    while ((n = lr_list_first(q))) {
+        if (c->inflight >= b->window)
+            return false; /* replies reopen it (reply_done) */
+        struct lr_lease *l = lease_of(hdr_of(n));
+        if (!batchable(l)) {
+            lr_list_unlink(n);
+            if (!encode_single(c, l)) {
+                lr_list_push_tail(q->next, n); /* back in front, until on_drain */
+                return false;
+            }
+            continue;
+        }
+        bool acq = l->req.kind == LR_OP_ACQUIRE;
+        uint32_t ttl = l->ttl_ms;
+        uint32_t room = b->window - c->inflight;
+        uint32_t most = room < b->batch ? room : b->batch;
+        struct lr_list batch;
+        lr_list_init(&batch);
+        size_t count = 0, items = 0, skipped = 0, avail;
+        lr__conn_wbuf(&c->net, &avail);
+        /* Requests of another kind or TTL are stepped over (they start a
+         * batch of their own next), but only a batch's worth of them, so
+         * that the look-ahead stays bounded. */
+        for (n = q->next; n != q && count < most;) {
+            struct lr_list *next = n->next;
+            l = lease_of(hdr_of(n));
+            if (!batchable(l) || (l->req.kind == LR_OP_ACQUIRE) != acq || l->ttl_ms != ttl) {
+                if (++skipped > b->batch)
+                    break;
+                n = next;
+                continue;
+            }
+            size_t add = batch_item_size(b, l);
+            if (batch_head_size(acq, count + 1, ttl) + items + add > avail)
+                break;
+            lr_list_unlink(n);
+            lr_list_push_tail(&batch, n);
+            count++;
+            items += add;
+            n = next;
+        }
+        if (!count)
+            return false; /* output full: on_drain resumes */
+        encode_batch(c, acq, &batch, count, ttl);
+    }
+    return true;
+}
+
 static void encode_run(struct lr__task *t)
 {
     struct rconn *c = lr_container_of(t, struct rconn, enc_task);
-    struct lr__backend *b = c->b;
     if (c->state != R_READY || c->loading)
         return;
-    /* Pass 1: acquires and releases, one command each. */
-    struct lr_list *n = c->encq.next;
-    while (n != &c->encq) {
-        struct lr_list *next = n->next;
-        struct lr_lease *l = lease_of(hdr_of(n));
-        if (l->req.kind != LR_OP_RENEW) {
-            lr_list_unlink(n);
-            if (!encode_single(c, l)) {
-                /* Output full: back in front of the rest, until on_drain. */
-                lr_list_push_tail(next, n);
-                rearm(c);
-                return;
-            }
-        }
-        n = next;
-    }
-    /* Pass 2: what is left are renewals, batched up to b->batch per EVALSHA;
-     * a batch carries one TTL, so a lease with another TTL starts a new one. */
-    struct lr_list batch;
-    lr_list_init(&batch);
-    size_t count = 0, items = 0;
-    uint32_t ttl = 0;
-    while ((n = lr_list_first(&c->encq))) {
-        struct lr_lease *l = lease_of(hdr_of(n));
-        if (count && l->ttl_ms != ttl) {
-            encode_batch(c, &batch, count, ttl);
-            count = items = 0;
-        }
-        size_t add = batch_item_size(b, l), avail;
-        lr__conn_wbuf(&c->net, &avail);
-        if (batch_head_size(count + 1, l->ttl_ms) + items + add > avail) {
-            if (!count)
-                break; /* output full: on_drain resumes */
-            encode_batch(c, &batch, count, ttl);
-            count = items = 0;
-            continue;
-        }
-        lr_list_unlink(n);
-        lr_list_push_tail(&batch, n);
-        ttl = l->ttl_ms;
-        count++;
-        items += add;
-        if (count == b->batch) {
-            encode_batch(c, &batch, count, ttl);
-            count = items = 0;
-        }
-    }
-    if (count)
-        encode_batch(c, &batch, count, ttl);
+    /* Renewals first: they keep held leases. Acquisitions and the rest take
+     * the room left, so a flood of acquires cannot starve renewals. */
+    if (encode_queue(c, &c->renq))
+        encode_queue(c, &c->encq);
     rearm(c);
 }
 
 static void schedule_encode(struct rconn *c)
 {
-    if (c->state == R_READY && !c->loading && !lr_list_is_empty(&c->encq))
+    if (c->state == R_READY && !c->loading && c->inflight < c->b->window &&
+        (!lr_list_is_empty(&c->renq) || !lr_list_is_empty(&c->encq)))
         lr__loop_defer(c->net.loop, &c->enc_task);
 }
 
@@ -671,7 +768,8 @@ static bool is_noscript(const struct reply *r)
 /* A NOSCRIPT answer: reload on this connection and send the request again. */
 static void requeue(struct rconn *c, struct lr_lease *l)
 {
-    lr_list_push_tail(&c->encq, &l->req.link);
+    l->req.batch = UNSENT;
+    lr_list_push_tail(l->req.kind == LR_OP_RENEW ? &c->renq : &c->encq, &l->req.link);
     if (!c->loading)
         encode_loads(c);
 }
@@ -731,12 +829,29 @@ static void lease_reply(struct rconn *c, struct lr_lease *l, const struct reply 
              * sending. This request fails with the rest of the pipeline, as
              * ambiguous (the core retries within validity). */
             lr_list_push_tail(c->pending.next, &l->req.link); /* to the front */
+            c->inflight++;
             c->redirected = true; /* back off until a request succeeds again */
             conn_fail(c, -ECONNRESET);
             return;
         }
     } else if (r->bad) {
         res.status = LR_EBADREPLY;
+    } else if (l->req.kind == LR_OP_ACQUIRE && !l->meta_len) {
+        /* batched: this name's element of the reply */
+        const struct slot *s = l->req.batch < r->idx && r->type == LR_RESP_ARRAY &&
+                                       l->req.batch < c->b->batch
+                                   ? &c->slots[l->req.batch]
+                                   : NULL;
+        if (!s || s->bad) {
+            res.status = LR_EBADREPLY;
+        } else if (s->conflict) {
+            res.status = LR_ECONFLICT;
+            res.holder = s->holder;
+            res.holder_len = s->holder_len;
+            res.holder_ttl_ms = s->value;
+        } else {
+            res.fence = (uint64_t)s->value;
+        }
     } else if (l->req.kind == LR_OP_ACQUIRE) {
         if (r->type == LR_RESP_INT && r->integer > 0) {
             res.fence = (uint64_t)r->integer;
@@ -780,13 +895,16 @@ static void reply_done(struct rconn *c)
         if (h->seq != seq)
             break; /* the owner of this reply was abandoned */
         lr_list_unlink(n);
-        if (h->kind >= K_AUTH)
+        if (h->kind >= K_AUTH) {
             internal_reply(c, ireq_of(h), r);
-        else
+        } else {
+            c->inflight--;
             lease_reply(c, lease_of(h), r);
+        }
         if (c->state != R_READY && c->state != R_HANDSHAKE)
             return; /* the connection failed under us */
     }
+    schedule_encode(c); /* the window may have room again */
     rearm(c);
 }
 
@@ -818,8 +936,32 @@ static void on_token(struct rconn *c, const struct lr_resp_token *t)
         } else if (t->type == LR_RESP_ATTR) {
             r->bad = true; /* RESP2 servers never send attributes */
         }
+    } else if (t->depth == 2 && r->type == LR_RESP_ARRAY && r->idx > 0) {
+        /* inside element idx-1 of a batched acquire reply: {holder, pttl} */
+        int64_t i = r->idx - 1, k = r->sub++;
+        struct slot *s = i < (int64_t)c->b->batch ? &c->slots[i] : NULL;
+        if (!s) {
+            r->bad = true;
+        } else if (k == 0 && t->type == LR_RESP_BULK && !t->nil) {
+            size_t n = t->len < LR_HOLDER_MAX ? t->len : LR_HOLDER_MAX;
+            memcpy(s->holder, t->str, n);
+            s->holder_len = (uint8_t)n;
+        } else if (k == 1 && t->type == LR_RESP_INT) {
+            s->value = t->integer;
+        } else {
+            s->bad = true;
+        }
     } else if (t->depth == 1 && r->type == LR_RESP_ARRAY) {
         int64_t i = r->idx++;
+        struct slot *s = i < (int64_t)c->b->batch ? &c->slots[i] : NULL;
+        if (s) {
+            s->conflict = t->type == LR_RESP_ARRAY;
+            s->bad = !(t->type == LR_RESP_INT && t->integer > 0) &&
+                     !(s->conflict && t->integer == 2);
+            s->value = t->type == LR_RESP_INT ? t->integer : -1;
+            s->holder_len = 0;
+            r->sub = 0;
+        }
         if (t->type == LR_RESP_INT) {
             if (i < (int64_t)sizeof(c->vals))
                 c->vals[i] = t->integer == 1 ? 1 : t->integer == 0 ? 0 : -1;
@@ -845,6 +987,7 @@ static void on_data(struct lr__conn *nc, const char *buf, size_t len)
 {
     struct rconn *c = nc->data;
     size_t off = 0;
+    c->rx_ns = loop_ns(c);
     while (off < len && (c->state == R_READY || c->state == R_HANDSHAKE)) {
         struct lr_resp_token t;
         int rc = lr_resp_parse(&c->parser, buf + off, len - off, &t);
@@ -876,6 +1019,7 @@ static void conn_fail(struct rconn *c, int err)
     bool definite = err == LR_EAUTH || err == LR_ETLS;
     int ambiguous = err;
     struct lr_list *n;
+    c->inflight = 0;
     while ((n = lr_list_pop(&c->pending))) {
         struct lr__reqhdr *h = lr_container_of(n, struct lr__reqhdr, link);
         if (h->kind < K_AUTH)
@@ -900,6 +1044,7 @@ static void on_connect(struct lr__conn *nc, int status)
     lr_resp_parser_init(&c->parser);
     c->cur.active = false;
     c->next_seq = c->reply_seq = 0;
+    c->inflight = 0;
     handshake(c);
     rearm(c);
 }
@@ -967,6 +1112,7 @@ static void backend_free(struct lr__backend *b)
         if (b->conns[i].net.out)
             lr__conn_deinit(&b->conns[i].net);
         lr__tls_free(b->conns[i].tls);
+        lr__free(b->conns[i].slots);
     }
     lr__free(b->conns);
     lr__tls_ctx_free(b->tls_ctx);
@@ -1043,6 +1189,7 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     strcpy(b->password, u->password);
     b->batch = o->batch_max < sizeof(((struct rconn *)0)->vals) ? o->batch_max
                                                                  : sizeof(((struct rconn *)0)->vals);
+    b->window = o->inflight_max;
     b->nconns = o->connections;
     b->conns = lr__calloc(b->nconns, sizeof(*b->conns));
     if (!b->conns) {
@@ -1068,8 +1215,14 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         c->b = b;
         c->idx = i;
         c->state = R_DOWN;
+        lr_list_init(&c->renq);
         lr_list_init(&c->encq);
         lr_list_init(&c->pending);
+        c->slots = lr__calloc(b->batch, sizeof(*c->slots));
+        if (!c->slots) {
+            backend_free(b);
+            return -ENOMEM;
+        }
         lr__task_init(&c->enc_task, encode_run);
         lr_timer_init(loop, &c->timer, timer_fired);
         c->timer.data = c;
@@ -1116,8 +1269,9 @@ static int redis_submit(struct lr__backend *b, struct lr_lease *l)
     case R_HANDSHAKE:
     case R_RESOLVING:
     case R_CONNECTING:
-        lr_list_push_tail(&c->encq, &l->req.link);
+        lr_list_push_tail(l->req.kind == LR_OP_RENEW ? &c->renq : &c->encq, &l->req.link);
         l->req.conn = (uint8_t)c->idx;
+        l->req.batch = UNSENT;
         if (c->state == R_READY) {
             schedule_encode(c);
             if (!lr_timer_is_active(&c->timer))
@@ -1133,9 +1287,10 @@ static int redis_submit(struct lr__backend *b, struct lr_lease *l)
 
 static void redis_cancel(struct lr__backend *b, struct lr_lease *l)
 {
-    (void)b;
-    /* Off the encode queue or the pending FIFO alike: a reply that still
+    /* Off an encode queue or the pending FIFO alike: a reply that still
      * comes finds no owner with its sequence and is dropped. */
+    if (lr_list_is_linked(&l->req.link) && l->req.batch != UNSENT)
+        b->conns[l->req.conn].inflight--;
     lr_list_unlink(&l->req.link);
 }
 
@@ -1149,8 +1304,10 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
         c->state = R_CLOSING;
         lr_timer_stop(&c->timer);
         lr__task_cancel(&c->enc_task);
-        lr_list_init(&c->encq); /* the core detached every lease already */
+        lr_list_init(&c->renq); /* the core detached every lease already */
+        lr_list_init(&c->encq);
         lr_list_init(&c->pending);
+        c->inflight = 0;
         lr__conn_close(&c->net);
     }
     lr__resolver_close(&b->res, resolver_closed);

@@ -24,6 +24,32 @@ static const char acquire_lua[] =
     "end\n"
     "return {owner, redis.call('PTTL', KEYS[1])}\n";
 
+/* Many acquisitions in one call, the way renewals batch: KEYS[2i-1] the
+ * lease hash of name i, KEYS[2i] its fence counter; ARGV[1] TTL ms (one per
+ * batch: batches are grouped by TTL), ARGV[1 + i] owner token of name i.
+ * Per name, as acquire_lua without metadata: create if absent (INCR fence,
+ * PEXPIRE), or re-acquire idempotently under the same token. Returns one
+ * element per name: its fence, or {holder, pttl} when someone else holds it.
+ * Leases with metadata use acquire_lua. */
+static const char acquire_batch_lua[] =
+    "local call, ttl, r = redis.call, ARGV[1], {}\n"
+    "for i = 1, #KEYS / 2 do\n"
+    "  local k, tok = KEYS[2 * i - 1], ARGV[i + 1]\n"
+    "  local owner = call('HGET', k, 'owner')\n"
+    "  if owner == false then\n"
+    "    local fence = call('INCR', KEYS[2 * i])\n"
+    "    call('HSET', k, 'owner', tok, 'fence', fence)\n"
+    "    call('PEXPIRE', k, ttl)\n"
+    "    r[i] = fence\n"
+    "  elseif owner == tok then\n"
+    "    call('PEXPIRE', k, ttl)\n"
+    "    r[i] = tonumber(call('HGET', k, 'fence'))\n"
+    "  else\n"
+    "    r[i] = {owner, call('PTTL', k)}\n"
+    "  end\n"
+    "end\n"
+    "return r\n";
+
 /* KEYS[i] lease hashes; ARGV[1] TTL ms (one per batch: batches are grouped by
  * TTL), ARGV[1 + i] owner token of KEYS[i]. Returns one integer per key: 1
  * renewed, 0 not ours. A single renewal is a batch of 1. */

@@ -85,6 +85,19 @@ extern const struct lr__backend_ops lr__chaos_backend;
 int lr__backend_find(const char *scheme, const struct lr__backend_ops **ops,
                      const struct lr__backend_ops **store);
 
+/* A backend that keeps requests waiting locally (flow control: a bounded
+ * window in flight per connection) calls this when it actually hands @l's
+ * request to the connection -- encodes it into the output buffer that leaves
+ * in this loop pass -- with the loop's clock then (@now_ns, never later than
+ * the real send). Validity, the renewal latency and the request timeout
+ * count from this moment, so waiting behind the window costs the lease no
+ * validity. submit() stamps the submit time first, which is right as is for
+ * a backend that sends what it is given at once. */
+static inline void lr__lease_sent(struct lr_lease *l, uint64_t now_ns)
+{
+    l->sent_ns = now_ns;
+}
+
 /* Core entry points for backends. */
 void lr__lease_complete(struct lr_lease *l, const struct lr__result *r);
 /* For decorators: hand a result to the core, bypassing intercept(). @r and

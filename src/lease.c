@@ -7,8 +7,10 @@
  * local validity deadline. So "lost" is decided by a timer a guard interval
  * before valid_until, never by waiting for a reply; and every decision about
  * validity reads a fresh clock, since the pass's cached one is stale after a
- * stall. Validity is computed from the time a request
- * was queued, which is no later than when the store received it.
+ * stall. Validity is computed from the time a request was handed to the
+ * store's connection (the backend stamps it, lr__lease_sent; submit() stamps
+ * the submit time for backends that send at once), which is no later than
+ * when the store received it.
  * Layer: knows the wheel and the backend interface; no protocol.
  */
 #include <errno.h>
@@ -686,6 +688,10 @@ static int check_opts(struct lr_manager_opts *o, const struct lr__backend_ops *o
         o->request_timeout_ms = o->ttl_ms / 4 < 2000 ? o->ttl_ms / 4 : 2000;
         if (!o->request_timeout_ms)
             o->request_timeout_ms = 1;
+    }
+    if (!o->inflight_max) {
+        uint64_t w = (uint64_t)o->request_timeout_ms * 25u;
+        o->inflight_max = w < 4096 ? (uint32_t)w : 4096;
     }
     if (o->ttl_ms < ops->min_ttl_ms || o->ttl_ms > ops->max_ttl_ms)
         return -ERANGE;

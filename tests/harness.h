@@ -18,6 +18,19 @@
 
 static int lrt_failed_checks;
 
+/* 1 in a build with AddressSanitizer (gcc or clang), where tests that
+ * measure or load the machine run smaller. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
 #define TEST(name) static void name(void)
 
 #define CHECK(cond)                                                                        \

@@ -356,14 +356,16 @@ static void fake_answer(struct fake_redis *f, int fd, const char *arg[3], size_t
 {
     char out[16384];
     if (alen[0] == 6 && !strncasecmp(arg[0], "SCRIPT", 6)) {
-        snprintf(out, sizeof(out), "$40\r\n%040u\r\n", (*loads)++ % 5);
+        snprintf(out, sizeof(out), "$40\r\n%040u\r\n", (*loads)++ % 6);
     } else if (alen[0] == 7 && !strncasecmp(arg[0], "EVALSHA", 7)) {
         const char *err = __atomic_load_n(&f->err, __ATOMIC_ACQUIRE);
         unsigned script = (unsigned)atoi(arg[1]);
         if (err) {
             snprintf(out, sizeof(out), "%s", err);
-        } else if (script == 1) { /* renew: one 1 per key */
-            int keys = atoi(arg[2]);
+        } else if (script == 1 || script == 2) {
+            /* batched acquire (script 1: two keys a name; fence 1 each) or
+             * renew (script 2: one 1 per key) */
+            int keys = atoi(arg[2]) / (script == 1 ? 2 : 1);
             int o = snprintf(out, sizeof(out), "*%d\r\n", keys);
             for (int k = 0; k < keys && o < (int)sizeof(out) - 8; k++)
                 o += snprintf(out + o, sizeof(out) - (size_t)o, ":1\r\n");

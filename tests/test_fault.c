@@ -49,17 +49,6 @@
 #include "proc.h"
 #include "redis_server.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 #define MAXH 4
 #define TTL 2500u
 /* drift margin = ttl * drift + margin_ms + loss_guard, at the defaults */

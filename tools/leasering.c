@@ -4,7 +4,7 @@
  *
  *   leasering bench --backend URI --leases N --ttl MS --seconds S
  *                   [--connections C] [--prefix P] [--batch B] [--coalesce MS]
- *                   [--acquire-timeout MS] [--json]
+ *                   [--inflight K] [--acquire-timeout MS] [--json]
  *
  * Acquires N leases named P0 .. P(N-1) (default prefix "bench:"), holds them
  * with automatic renewal for S seconds, releases them all, and reports what
@@ -35,7 +35,7 @@
 static const char usage[] =
     "usage: leasering bench --backend URI --leases N --ttl MS --seconds S\n"
     "                       [--connections C] [--prefix P] [--batch B] [--coalesce MS]\n"
-    "                       [--acquire-timeout MS] [--json]\n"
+    "                       [--inflight K] [--acquire-timeout MS] [--json]\n"
     "\n"
     "Acquires N leases named P0..P(N-1) (default prefix \"bench:\") from the store\n"
     "at URI (mem://NAME, redis://[user[:password]@]host[:port][/db][?prefix=...]),\n"
@@ -48,6 +48,7 @@ static const char usage[] =
     "the kernel may sample at the tick.\n"
     "--batch B: renewals per batched request (1 = no batching; default 64).\n"
     "--coalesce MS: renewal-time grid (default 20 ms, finer for short TTLs).\n"
+    "--inflight K: lease requests in flight per connection (default: the library's).\n"
     "--acquire-timeout MS: how long each lease keeps trying to be acquired\n"
     "(default 20000); the hold starts once every lease is acquired or gave up.\n"
     "not_acquired counts the leases still not acquired then; acquire_seconds is\n"
@@ -67,6 +68,7 @@ struct bench {
     unsigned long batch;
     unsigned long coalesce;
     unsigned long acquire_timeout;
+    unsigned long inflight;
     int json;
     int tty;
 
@@ -367,6 +369,8 @@ static int parse(int argc, char **argv)
             rc = number(a, v, 1, 60000, &B.coalesce);
         else if (!strcmp(a, "--acquire-timeout"))
             rc = number(a, v, 0, 86400u * 1000u, &B.acquire_timeout);
+        else if (!strcmp(a, "--inflight"))
+            rc = number(a, v, 1, 1u << 20, &B.inflight);
         else {
             fprintf(stderr, "leasering bench: unknown option '%s'\n%s", a, usage);
             return -1;
@@ -465,6 +469,7 @@ static int bench(int argc, char **argv)
         .max_leases = (uint32_t)B.leases,
         .batch_max = (uint32_t)B.batch,
         .renew_coalesce_ms = (uint32_t)B.coalesce,
+        .inflight_max = (uint32_t)B.inflight,
         .cbs = &cbs,
     };
     rc = lr_manager_new(&B.m, B.loop, B.backend, &o);
@@ -484,6 +489,7 @@ static int bench(int argc, char **argv)
         fprintf(stderr, "leasering bench: out of memory for %lu leases\n", B.leases);
         return 1;
     }
+    lr_loop_update_time(B.loop);
     B.acquire_start_ns = mono_ns();
     for (unsigned long i = 0; i < B.leases; i++) {
         char name[LR_NAME_MAX + 1];

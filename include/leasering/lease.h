@@ -122,11 +122,13 @@ struct lr_manager_opts {
     uint32_t retry_base_ms;      /* first backoff step; default 50 */
     uint32_t retry_cap_ms;       /* largest backoff step; default 2000 */
     uint32_t retry_max;          /* acquire attempts at most (0 = until the timeout) */
-    uint32_t request_timeout_ms; /* a request unanswered this long kills its connection;
-                                  * default min(2000, ttl/4) */
+    uint32_t request_timeout_ms; /* a request unanswered this long after its send, with
+                                  * nothing at all heard from the store meanwhile, kills
+                                  * its connection; default min(2000, ttl/4) */
     uint32_t connections;        /* connections per endpoint; default 1 */
     uint32_t max_leases;         /* capacity, fixed at creation; default 1024 */
-    uint32_t batch_max;          /* renewals per batched request (1 = no batching); default 64 */
+    uint32_t batch_max;          /* renewals, or acquisitions without metadata, per batched
+                                  * request (1 = no batching); default 64 */
     uint32_t renew_coalesce_ms;  /* renewal times are rounded up to a multiple of this, so
                                   * renewals share wakeups and batches; default 20 ms (a
                                   * budget of ~50 grid points, ~100 loop wake-ups a
@@ -134,6 +136,13 @@ struct lr_manager_opts {
                                   * would take over 1/16 of the time a renewal has in
                                   * hand for retries (short TTLs), at least 1. Never
                                   * delays past validity; at most ttl/10. */
+    uint32_t inflight_max;       /* flow control: lease requests (a batch counts each name)
+                                  * in flight per connection; the rest wait in the process,
+                                  * renewals first, and their validity counts from their
+                                  * send, not from the wait. Default the smaller of 4096
+                                  * and request_timeout_ms * 25 (a store answering a key in
+                                  * 10 us then queues them for at most a quarter of the
+                                  * request timeout) */
     uint32_t loss_guard_ms;      /* lost fires this long before valid_until, and
                                   * lr_lease_remaining_ms() counts down to it; default
                                   * the larger of 2 ms and 1% of the lease's TTL */
@@ -179,7 +188,8 @@ struct lr_lease {
     struct lr_manager *mgr;
     const struct lr_lease_cbs *cbs;
     uint64_t fence;
-    uint64_t sent_ns;             /* when the in-flight request was queued */
+    uint64_t sent_ns;             /* when the in-flight request was handed to the store's
+                                   * connection (lr__lease_sent), or submitted */
     uint64_t valid_until;         /* ms */
     uint64_t last_renewed;        /* ms */
     uint64_t deadline;            /* ms: acquire gives up / request times out */

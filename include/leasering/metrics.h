@@ -44,6 +44,8 @@ struct lr_manager_stats {
     uint64_t released;         /* releases completed */
     uint64_t requests;         /* store requests sent (a batched renewal counts once) */
     uint64_t reconnects;       /* connections re-established after a failure */
+    uint64_t request_timeouts; /* connections killed: a request unanswered and the store
+                                * silent for a whole request timeout */
     uint32_t leases;           /* leases initialised on the manager */
     uint32_t held;             /* leases HELD or in JEOPARDY now */
     struct lr_hist renew_latency_us;  /* send to reply of successful renewals */
