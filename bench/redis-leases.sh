@@ -46,7 +46,7 @@ echo "machine: $(nproc) cpu, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /
 
 # The server's ceiling for one renewal script call.
 start_server
-sha=$(redis-cli -p "$port" script load "$(sed -n '/^static const char renew_lua\[\] =/,/;$/p' backends/redis.c | sed -e '1d' -e 's/^ *"//' -e 's/\\n";*$//' -e 's/\\n"$//')")
+sha=$(redis-cli -p "$port" script load "$(sed -n '/^static const char renew_lua\[\] =/,/;$/p' backends/redis_scripts.h | sed -e '1d' -e 's/^ *"//' -e 's/\\n";*$//' -e 's/\\n"$//')")
 redis-cli -p "$port" hset 'lr:{ceiling}' owner 0123456789abcdef0123456789abcdef >/dev/null
 ceiling=$(redis-benchmark -p "$port" -n 2000000 -P 64 -c 50 -q \
   evalsha "$sha" 1 'lr:{ceiling}' "$TTL" 0123456789abcdef0123456789abcdef 2>/dev/null \
