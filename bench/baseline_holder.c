@@ -251,10 +251,14 @@ static void renew_reply(redisAsyncContext *ac, void *reply, void *privdata)
     } else {
         if (counted)
             B.renew_failures++;
-        if (t + RETRY_MS * 1000000u < l->valid_until_ns && !B.stopping)
-            arm(l, (struct timeval){.tv_sec = 0, .tv_usec = RETRY_MS * 1000});
-        else if (t >= l->valid_until_ns)
+        if (t >= l->valid_until_ns) {
             mark_lost(l);
+        } else if (!B.stopping) {
+            /* Retry while validity lasts: after RETRY_MS, or sooner near the end. */
+            uint64_t left_us = (l->valid_until_ns - t) / 2000u;
+            uint64_t us = left_us < RETRY_MS * 1000u ? left_us : RETRY_MS * 1000u;
+            arm(l, (struct timeval){.tv_sec = 0, .tv_usec = (suseconds_t)us});
+        }
     }
     if (B.stopping && l->held)
         release(l);
@@ -398,9 +402,9 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"port", required_argument, NULL, 'p'},    {"leases", required_argument, NULL, 'n'},
-        {"ttl", required_argument, NULL, 't'},     {"seconds", required_argument, NULL, 's'},
-        {"prefix", required_argument, NULL, 'x'},  {NULL, 0, NULL, 0},
+        {"port", required_argument, NULL, 'p'},   {"leases", required_argument, NULL, 'n'},
+        {"ttl", required_argument, NULL, 't'},    {"seconds", required_argument, NULL, 's'},
+        {"prefix", required_argument, NULL, 'x'}, {NULL, 0, NULL, 0},
     };
     unsigned long port = 0;
     int c;
@@ -409,12 +413,23 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         int bad = 0;
         switch (c) {
-        case 'p': bad = parse_ul(optarg, 1, 65535, &port); break;
-        case 'n': bad = parse_ul(optarg, 1, 100000000, &B.n); break;
-        case 't': bad = parse_ul(optarg, 3, 86400000, &B.ttl_ms); break;
-        case 's': bad = parse_ul(optarg, 1, 86400, &B.seconds); break;
-        case 'x': B.prefix = optarg; break;
-        default: bad = 1;
+        case 'p':
+            bad = parse_ul(optarg, 1, 65535, &port);
+            break;
+        case 'n':
+            bad = parse_ul(optarg, 1, 100000000, &B.n);
+            break;
+        case 't':
+            bad = parse_ul(optarg, 3, 86400000, &B.ttl_ms);
+            break;
+        case 's':
+            bad = parse_ul(optarg, 1, 86400, &B.seconds);
+            break;
+        case 'x':
+            B.prefix = optarg;
+            break;
+        default:
+            bad = 1;
         }
         if (bad) {
             usage();
