@@ -3,7 +3,10 @@
  * harness.h - the in-house test harness: TEST(name) functions collected in a
  * table, CHECK macros that print both values with file:line, and a main that
  * runs the table (or the tests named on the command line) and ends with the
- * line "N passed, N failed". Include it in exactly one file per executable,
+ * line "N passed, N failed". The first failed test ends the run (it says
+ * so): a CHECK returns from the middle of its test and may leave that
+ * test's stack timers linked into a loop, so later tests would run on
+ * corrupted state and could crash, hiding the first failure. Include it in exactly one file per executable,
  * then list the tests with TESTS(...).
  */
 #ifndef LR_TEST_HARNESS_H
@@ -96,6 +99,12 @@ struct lrt_case {
             } else {                                                                       \
                 printf("FAIL %s\n", lrt_cases[i].name);                                    \
                 failed++;                                                                  \
+                /* a failed CHECK returns early and may leave timers, loops or */          \
+                /* connections of its test behind: what runs next is untrusted */          \
+                if (i + 1 < sizeof(lrt_cases) / sizeof(lrt_cases[0]))                      \
+                    printf("stopping after the first failure: the tests after %s "         \
+                           "were not run\n", lrt_cases[i].name);                           \
+                break;                                                                     \
             }                                                                              \
         }                                                                                  \
         printf("%d passed, %d failed\n", passed, failed);                                  \
