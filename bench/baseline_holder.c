@@ -426,9 +426,12 @@ static int write_hist(const char *path, const struct hist *h)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"port", required_argument, NULL, 'p'},   {"leases", required_argument, NULL, 'n'},
-        {"ttl", required_argument, NULL, 't'},    {"seconds", required_argument, NULL, 's'},
-        {"prefix", required_argument, NULL, 'x'}, {"latency-hist", required_argument, NULL, 'l'},
+        {"port", required_argument, NULL, 'p'},
+        {"leases", required_argument, NULL, 'n'},
+        {"ttl", required_argument, NULL, 't'},
+        {"seconds", required_argument, NULL, 's'},
+        {"prefix", required_argument, NULL, 'x'},
+        {"latency-hist", required_argument, NULL, 'l'},
         {NULL, 0, NULL, 0},
     };
     unsigned long port = 0;
