@@ -84,10 +84,10 @@ plot_kinds() {
 
 head="set terminal svg size 820,500 dynamic enhanced font 'sans,12' background rgb 'white'
 set grid
-set key outside right top
+set key inside right top box opaque
 set logscale x
-set format x '10^{%T}'
-set label 1 \"$machine\" at screen 0.01,0.02 font 'sans,8'"
+set format x '%.0f'
+set label 1 \"$machine\" at screen 0.01,0.975 font 'sans,8'"
 
 {
   echo "$head"
@@ -109,7 +109,7 @@ set label 1 \"$machine\" at screen 0.01,0.02 font 'sans,8'"
     echo "set output '$DOCS/density-latency.svg'"
     echo "set title 'Renew latency distribution: share of renewals slower than x'"
     echo "set xlabel 'renew latency, microseconds'; set ylabel 'fraction slower'"
-    echo "set format x '10^{%T}'; set format y '10^{%T}'"
+    echo "set format x '%.0f'; set format y '%g'; set key inside right top"
     printf 'plot '
     sep=
     counts=$(printf '%s\n' "${curves[@]}" | awk '{print $2}' | sort -un)
