@@ -141,7 +141,11 @@ load0=$(cut -d' ' -f1-3 /proc/loadavg)
   echo "machine: $machine"
   echo "date: $started; loadavg at start: $load0"
   echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-  echo "leases: $LEASES; modes: $MODES; ttl $TTL ms (from $BIG_FROM leases: $BIG_TTL ms); hold $SECS s (big: $BIG_SECS s); runs $RUNS"
+  if [ -n "$SOAK" ]; then
+    echo "soak: $SOAK_N leases, per-lease mode, TTL $BIG_TTL ms, held $SOAK s"
+  else
+    echo "leases: $LEASES; modes: $MODES; ttl $TTL ms (from $BIG_FROM leases: $BIG_TTL ms); hold $SECS s (big: $BIG_SECS s); runs $RUNS"
+  fi
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
