@@ -36,7 +36,9 @@
 # Soak (--soak SECONDS): one per-lease run of --soak-leases (default
 # 1000000) at --big-ttl for SECONDS; prints lost, renew failures, steady
 # allocations, renew latency p99, keys per renewal EVALSHA, and CPU per
-# renewal; exits 3 when a lease was lost or a renewal failed.
+# renewal, with the leases lost during the hold, those held at its end and the
+# fewest lease keys alive in Redis over the sampled window (keys with a TTL);
+# exits 3 when a lease was lost or a renewal failed.
 #
 # A mode the binary rejects (session mode needs a build that has it) stops the
 # script with exit 1 before anything is measured. Builds build/release
@@ -176,15 +178,18 @@ json() {
       print out }' "$f"
 }
 
-# redis_sample: "time_s cpu_s used_memory" of the server on $port.
+# redis_sample: "time_s cpu_s used_memory keys_with_ttl" of the server on
+# $port (keys with a TTL: the lease keys alive; fence counters have none).
 redis_sample() {
   local t
   t=$(date +%s.%N)
-  redis-cli -p "$port" info cpu memory 2>/dev/null | tr -d '\r' |
-    awk -F: -v t="$t" '/^used_cpu_(sys|user):/{c+=$2} /^used_memory:/{m=$2} END{if (m != "") printf "%s %.6f %s\n", t, c, m}'
+  redis-cli -p "$port" info cpu memory keyspace 2>/dev/null | tr -d '\r' |
+    awk -F: -v t="$t" '/^used_cpu_(sys|user):/{c+=$2} /^used_memory:/{m=$2}
+      /^db0:/{if (match($2, /expires=[0-9]+/)) e=substr($2, RSTART+8, RLENGTH-8)}
+      END{if (m != "") printf "%s %.6f %s %d\n", t, c, m, e}'
 }
 
-COLS="n kind round ttl_ms acquired not_acquired acquire_s renewals renew_failures lost client_ns redis_ns redis_ns_lease_s b_lease p50 p99 p999 late_p50 late_p99 keys_req steady_allocs redis_b_lease"
+COLS="n kind round ttl_ms acquired not_acquired acquire_s renewals renew_failures lost client_ns redis_ns redis_ns_lease_s b_lease p50 p99 p999 late_p50 late_p99 keys_req steady_allocs redis_b_lease lost_in_hold held_at_end ttl_keys_min"
 [ -s "$OUT/runs.tsv" ] || printf '%s\n' "$COLS" | tr ' ' '\t' >"$OUT/runs.tsv"
 
 # one KIND N ROUND: one run on a fresh server; appends to runs.jsonl/runs.tsv.
@@ -224,14 +229,17 @@ one() {
   red=$(awk -v t0="$t_launch" -v acq="$acq_s" -v ttl="$ttl" -v secs="$secs" -v rps="$rps" \
     -v held="$acquired" -v n="$n" '
     BEGIN { ws = t0 + acq + ttl / 2000 + 1; we = t0 + acq + secs - 1 }
-    $1 >= ws && $1 <= we { if (!got) { ta = $1; ca = $2; got = 1 } tb = $1; cb = $2; mb = $3 }
+    $1 >= ws && $1 <= we {
+      if (!got) { ta = $1; ca = $2; emin = $4; got = 1 }
+      tb = $1; cb = $2; mb = $3; if ($4 < emin) emin = $4
+    }
     END {
-      if (!got || tb - ta < 1) { print "NA NA NA 0"; exit }
+      if (!got || tb - ta < 1) { print "NA NA NA 0 NA"; exit }
       dt = tb - ta; cpu = cb - ca
-      printf "%.1f %.1f %.1f %.3f\n", (rps > 0 ? cpu * 1e9 / (rps * dt) : 0),
-        (held > 0 ? cpu * 1e9 / (held * dt) : 0), mb / n, dt
+      printf "%.1f %.1f %.1f %.3f %d\n", (rps > 0 ? cpu * 1e9 / (rps * dt) : 0),
+        (held > 0 ? cpu * 1e9 / (held * dt) : 0), mb / n, dt, emin
     }' "$OUT/redis.$tag.tsv")
-  read -r redis_ns redis_ns_lease_s redis_b_lease window <<<"$red"
+  read -r redis_ns redis_ns_lease_s redis_b_lease window ttl_keys_min <<<"$red"
   [ "$redis_ns" != NA ] || echo "density.sh: $tag: no Redis samples inside the hold window" >&2
   sed "s/}[[:space:]]*\$/,\"kind\":\"$kind\",\"round\":$r,\"redis_window_s\":$window,\"redis_ns_per_renewal\":$redis_ns,\"redis_ns_per_lease_second\":$redis_ns_lease_s,\"redis_used_memory_per_lease\":$redis_b_lease}/" \
     "$out" | sed 's/:NA,/:null,/g; s/:NA}/:null}/g' >>"$OUT/runs.jsonl"
@@ -243,7 +251,9 @@ one() {
     json "$out" rss_bytes_per_lease renew_latency_us.p50 renew_latency_us.p99 \
       renew_latency_us.p999 timer_lateness_us.p50 timer_lateness_us.p99 \
       renew_keys_per_request steady_allocs | tr ' ' '\t' | tr -d '\n'
-    printf '\t%s\n' "$redis_b_lease"
+    printf '\t%s\t' "$redis_b_lease"
+    json "$out" lost_in_hold held_at_hold_end | tr ' ' '\t' | tr -d '\n'
+    printf '\t%s\n' "$ttl_keys_min"
   } >>"$OUT/runs.tsv"
   tail -1 "$OUT/runs.tsv" | awk -F'\t' -v tag="$tag" '{printf "  %-22s acquired %s/%s in %s s, lost %s, client %s ns/r, redis %s ns/r, p99 %s us, %s keys/EVALSHA\n", tag, $5, $1, $7, $10, $11, $12, $16, $20}' >&2
   [ $rc -eq 0 ] || echo "  ($tag: $(tail -1 "$dir/run.err"))" >&2
@@ -256,9 +266,9 @@ if [ -n "$SOAK" ]; then
   printf '%s\n' "$jq" >"$OUT/soak.json"
   tail -1 "$OUT/runs.tsv" | awk -F'\t' -v secs="$SOAK" -v machine="$machine" -v started="$started" '{
     printf "soak: %s leases, TTL %s ms, %s s held (per-lease mode); %s; %s\n", $1, $4, secs, machine, started
-    printf "| acquired | acquire s | renewals | renew failures | lost | steady allocs | renew p50 us | renew p99 us | renew p99.9 us | timer late p99 us | keys/EVALSHA | client ns/renewal | Redis ns/renewal |\n"
-    printf "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $5, $7, $8, $9, $10, $21, $15, $16, $17, $19, $20, $11, $12
+    printf "| acquired | acquire s | renewals | renew failures | lost | lost in hold | held at hold end | fewest lease keys in Redis | steady allocs | renew p50 us | renew p99 us | renew p99.9 us | timer late p99 us | keys/EVALSHA | client ns/renewal | Redis ns/renewal |\n"
+    printf "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $5, $7, $8, $9, $10, $23, $24, $25, $21, $15, $16, $17, $19, $20, $11, $12
   }' | tee "$OUT/soak.md"
   echo "(loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg); data in $OUT)"
   read -r lost fails <<<"$(tail -1 "$OUT/runs.tsv" | awk -F'\t' '{print $10, $9}')"

@@ -59,6 +59,8 @@ static const char usage[] =
     "the first acquire) to FILE, one \"upper_bound_us count\" line per non-empty\n"
     "bucket, in increasing order (exit 1 if it cannot be written).\n"
     "renew_keys_per_request: leases per batched renewal request in the hold.\n"
+    "lost counts the whole run; lost_in_hold until the hold ended, and\n"
+    "held_at_hold_end the leases still held then.\n"
     "--json prints exactly one JSON object on stdout.\n"
     "Exit: 0 every lease acquired and none lost; 3 some not acquired or lost (the\n"
     "report still comes, and stderr says how many); 2 bad arguments; 1 the backend\n"
@@ -105,6 +107,8 @@ struct bench {
     uint64_t renew_keys_at_hold;
     uint64_t renew_requests_at_end;
     uint64_t renew_keys_at_end;
+    unsigned long lost_at_end;    /* B.lost when the hold ended */
+    uint32_t held_at_end;         /* leases held when the hold ended */
     int counting;
     struct alloc_counts allocs;
     struct rusage ru_hold;
@@ -186,6 +190,8 @@ static void end_hold(void)
     B.renewals_at_end = lr_manager_stats(B.m)->renewals;
     B.renew_requests_at_end = lr_manager_stats(B.m)->renew_requests;
     B.renew_keys_at_end = lr_manager_stats(B.m)->renew_keys;
+    B.lost_at_end = B.lost;
+    B.held_at_end = lr_manager_stats(B.m)->held;
     B.rss_end = rss_bytes();
     B.phase = 2;
     B.to_release = lr_manager_release_all(B.m);
@@ -463,7 +469,8 @@ static void report(void)
                "},"
                "\"steady_allocs\":%" PRIu64 ",\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,"
                "\"cpu_ns_per_renewal\":%.1f,\"rss_bytes\":%ld,\"rss_bytes_per_lease\":%.1f,"
-               "\"renew_requests\":%" PRIu64 ",\"renew_keys_per_request\":%.2f}\n",
+               "\"renew_requests\":%" PRIu64 ",\"renew_keys_per_request\":%.2f,"
+               "\"lost_in_hold\":%lu,\"held_at_hold_end\":%" PRIu32 "}\n",
                lr_manager_backend(B.m), B.leases, B.ttl_ms, B.seconds, B.connections, B.batch,
                B.acquired, B.leases - B.acquired, acq_s, B.conflicts, ren,
                hold_s > 0 ? (double)ren / hold_s : 0.0,
@@ -471,7 +478,7 @@ static void report(void)
                lr_hist_quantile(lat, 0.99), lr_hist_quantile(lat, 0.999), lat->max,
                lr_hist_quantile(late, 0.5), lr_hist_quantile(late, 0.99), late->max,
                B.allocs.allocs, user, sys, ns_per, B.rss_end, (double)grown / (double)B.leases,
-               rreq, keys_per);
+               rreq, keys_per, B.lost_at_end, B.held_at_end);
         return;
     }
     printf("leasering bench: %lu leases on %s, TTL %lu ms, held %.1f s\n", B.leases,
