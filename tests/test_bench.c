@@ -7,7 +7,8 @@
  * acquired"), and when a held lease is lost because the server stopped
  * answering for longer than the TTL (exit 3, lost 1). The conflicting holder
  * is a manager in this process, so the test knows nothing of the key layout.
- * Also the --latency-hist file and the renew_keys_per_request field.
+ * Also the --latency-hist file and the fields renew_keys_per_request,
+ * lost_in_hold and held_at_hold_end.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -223,6 +224,8 @@ TEST(latency_hist_and_batch_fields)
     CHECK(renewals > 0);
     CHECK(field(out, "renew_requests") > 0);
     CHECK(keys >= 1 && keys <= 8);
+    CHECK_EQ(field(out, "lost_in_hold"), 0);
+    CHECK_EQ(field(out, "held_at_hold_end"), 50);
 
     FILE *f = fopen(path, "r");
     CHECK(f != NULL);

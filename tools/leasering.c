@@ -107,8 +107,8 @@ struct bench {
     uint64_t renew_keys_at_hold;
     uint64_t renew_requests_at_end;
     uint64_t renew_keys_at_end;
-    unsigned long lost_at_end;    /* B.lost when the hold ended */
-    uint32_t held_at_end;         /* leases held when the hold ended */
+    unsigned long lost_at_end; /* B.lost when the hold ended */
+    uint32_t held_at_end;      /* leases held when the hold ended */
     int counting;
     struct alloc_counts allocs;
     struct rusage ru_hold;
