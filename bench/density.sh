@@ -31,7 +31,8 @@
 # kind, round and the Redis figures added), runs.tsv (a row per run),
 # density.tsv (the medians: bench/plot-density.sh reads it), table.md,
 # machine.txt, and per run hist.KIND.N.R.txt (renew-latency histogram,
-# "upper_bound_us count") and redis.KIND.N.R.tsv (the Redis samples).
+# "upper_bound_us count"), redis.KIND.N.R.tsv (the Redis samples: time, CPU
+# seconds, used_memory, keys with a TTL) and stderr.KIND.N.R.txt.
 #
 # Soak (--soak SECONDS): one per-lease run of --soak-leases (default
 # 1000000) at --big-ttl for SECONDS; prints lost, renew failures, steady
@@ -209,13 +210,16 @@ one() {
       >"$out" 2>"$dir/run.err" &
   fi
   holder=$!
-  (while kill -0 "$holder" 2>/dev/null; do redis_sample; sleep 0.5; done) >>"$OUT/redis.$tag.tsv" &
+  # (a sample that fails, say a redis-cli that could not connect, is skipped:
+  # set -e must not end the sampler with the run still going)
+  (while kill -0 "$holder" 2>/dev/null; do redis_sample || true; sleep 0.5; done) >>"$OUT/redis.$tag.tsv" &
   sampler=$!
   wait "$holder" || rc=$?
   holder=
   wait "$sampler" 2>/dev/null || true
   sampler=
   stop_server
+  cp "$dir/run.err" "$OUT/stderr.$tag.txt"
   if [ $rc -ne 0 ] && [ $rc -ne 3 ]; then
     sed 's/^/  /' "$dir/run.err" >&2
     die "$kind run with $n leases failed (exit $rc)"

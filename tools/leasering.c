@@ -470,7 +470,8 @@ static void report(void)
                "\"steady_allocs\":%" PRIu64 ",\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,"
                "\"cpu_ns_per_renewal\":%.1f,\"rss_bytes\":%ld,\"rss_bytes_per_lease\":%.1f,"
                "\"renew_requests\":%" PRIu64 ",\"renew_keys_per_request\":%.2f,"
-               "\"lost_in_hold\":%lu,\"held_at_hold_end\":%" PRIu32 "}\n",
+               "\"lost_in_hold\":%lu,\"held_at_hold_end\":%" PRIu32 ",\"reconnects\":%" PRIu64
+               ",\"request_timeouts\":%" PRIu64 "}\n",
                lr_manager_backend(B.m), B.leases, B.ttl_ms, B.seconds, B.connections, B.batch,
                B.acquired, B.leases - B.acquired, acq_s, B.conflicts, ren,
                hold_s > 0 ? (double)ren / hold_s : 0.0,
@@ -478,7 +479,7 @@ static void report(void)
                lr_hist_quantile(lat, 0.99), lr_hist_quantile(lat, 0.999), lat->max,
                lr_hist_quantile(late, 0.5), lr_hist_quantile(late, 0.99), late->max,
                B.allocs.allocs, user, sys, ns_per, B.rss_end, (double)grown / (double)B.leases,
-               rreq, keys_per, B.lost_at_end, B.held_at_end);
+               rreq, keys_per, B.lost_at_end, B.held_at_end, s->reconnects, s->request_timeouts);
         return;
     }
     printf("leasering bench: %lu leases on %s, TTL %lu ms, held %.1f s\n", B.leases,
