@@ -635,6 +635,8 @@ static void encode_batch(struct rconn *c, bool acq, struct lr_list *batch, size_
     lr__conn_commit(&c->net, (size_t)(p - w));
     c->next_seq++;
     lr__manager_stats(b->m)->requests++;
+    lr__manager_stats(b->m)->renew_requests += !acq;
+    lr__manager_stats(b->m)->renew_keys += acq ? 0 : count;
 }
 
 /* Encode from the head of @q while the window and the output buffer have

@@ -5,6 +5,7 @@
  * libevent, with one libevent timer per lease and one EVALSHA per renewal.
  *
  *   bench-baseline-holder --port P --leases N --ttl MS --seconds S [--prefix P]
+ *                         [--latency-hist FILE]
  *
  * It speaks leasering's Redis layout and scripts (backends/redis_scripts.h),
  * so the server does the same work per key: lease hash lr:{name} with field
@@ -19,7 +20,11 @@
  * in it; rss_bytes_per_lease is the RSS growth from before the first lease
  * was created until the end of the hold, / N; a lease is lost when a renewal
  * did not succeed before its TTL (counted from the send of the previous
- * successful call) or the store says someone else holds it.
+ * successful call) or the store says someone else holds it. renew_latency_us
+ * is send to reply of the renewals in the hold; timer_lateness_us is how
+ * late libevent ran a renewal timer against the time it was armed for.
+ * --latency-hist FILE writes the renew-latency histogram as
+ * "upper_bound_us count" lines (non-empty buckets), like `leasering bench`.
  * Exit: 0 all acquired and none lost, 3 otherwise, 2 bad arguments, 1 Redis
  * could not be used.
  */
@@ -51,6 +56,7 @@ struct lease {
     char *key;
     uint64_t sent_ns;        /* send time of the call in flight */
     uint64_t valid_until_ns; /* send time of the last success + TTL */
+    uint64_t due_ns;         /* when the armed timer should fire */
     unsigned held : 1;
     unsigned inflight : 1;
 };
@@ -68,6 +74,7 @@ struct hist {
 
 static struct {
     const char *prefix;
+    const char *latency_hist;
     int port;
     unsigned long n;
     unsigned long ttl_ms;
@@ -102,6 +109,7 @@ static struct {
     uint64_t renew_failures;
     unsigned long lost;
     struct hist lat;
+    struct hist late;
 } B;
 
 static uint64_t now_ns(void)
@@ -184,6 +192,7 @@ static struct timeval renew_delay(void)
 
 static void arm(struct lease *l, struct timeval tv)
 {
+    l->due_ns = now_ns() + (uint64_t)tv.tv_sec * 1000000000u + (uint64_t)tv.tv_usec * 1000u;
     evtimer_add(l->timer, &tv);
 }
 
@@ -273,6 +282,8 @@ static void renew_fire(evutil_socket_t fd, short what, void *arg)
     if (!l->held || B.stopping || l->inflight)
         return;
     l->sent_ns = now_ns();
+    if (B.holding)
+        hist_add(&B.late, l->sent_ns > l->due_ns ? (l->sent_ns - l->due_ns) / 1000u : 0);
     if (redisAsyncCommand(B.ac, renew_reply, l, "EVALSHA %s 1 %s %s %s", B.renew_sha, l->key,
                           B.ttl_str, B.token) != REDIS_OK)
         return;
@@ -396,15 +407,32 @@ static int parse_ul(const char *s, unsigned long min, unsigned long max, unsigne
 static void usage(void)
 {
     fprintf(stderr, "usage: bench-baseline-holder --port P --leases N --ttl MS --seconds S "
-                    "[--prefix P]\n");
+                    "[--prefix P] [--latency-hist FILE]\n");
+}
+
+/* @h as "upper_bound_us count" lines, non-empty buckets only. */
+static int write_hist(const char *path, const struct hist *h)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    for (unsigned i = 0; i < HIST_BUCKETS; i++)
+        if (h->count[i])
+            fprintf(f, "%" PRIu64 " %" PRIu64 "\n",
+                    i + 1 < HIST_BUCKETS ? hist_value(i + 1) - 1 : h->max, h->count[i]);
+    return fclose(f);
 }
 
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"port", required_argument, NULL, 'p'},   {"leases", required_argument, NULL, 'n'},
-        {"ttl", required_argument, NULL, 't'},    {"seconds", required_argument, NULL, 's'},
-        {"prefix", required_argument, NULL, 'x'}, {NULL, 0, NULL, 0},
+        {"port", required_argument, NULL, 'p'},
+        {"leases", required_argument, NULL, 'n'},
+        {"ttl", required_argument, NULL, 't'},
+        {"seconds", required_argument, NULL, 's'},
+        {"prefix", required_argument, NULL, 'x'},
+        {"latency-hist", required_argument, NULL, 'l'},
+        {NULL, 0, NULL, 0},
     };
     unsigned long port = 0;
     int c;
@@ -427,6 +455,9 @@ int main(int argc, char **argv)
             break;
         case 'x':
             B.prefix = optarg;
+            break;
+        case 'l':
+            B.latency_hist = optarg;
             break;
         default:
             bad = 1;
@@ -497,14 +528,22 @@ int main(int argc, char **argv)
            "\"seconds\":%lu,\"acquired\":%lu,\"not_acquired\":%lu,\"acquire_seconds\":%.3f,"
            "\"renewals\":%" PRIu64 ",\"renewals_per_sec\":%.1f,\"renew_failures\":%" PRIu64 ","
            "\"lost\":%lu,\"renew_latency_us\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64
-           ",\"max\":%" PRIu64 "},\"cpu_s\":%.3f,\"cpu_ns_per_renewal\":%.1f,"
-           "\"rss_bytes\":%ld,\"rss_bytes_per_lease\":%.1f}\n",
+           ",\"p999\":%" PRIu64 ",\"max\":%" PRIu64 "},\"timer_lateness_us\":{\"p50\":%" PRIu64
+           ",\"p99\":%" PRIu64 ",\"max\":%" PRIu64 "},\"cpu_s\":%.3f,"
+           "\"cpu_ns_per_renewal\":%.1f,\"rss_bytes\":%ld,\"rss_bytes_per_lease\":%.1f,"
+           "\"renew_requests\":%" PRIu64 ",\"renew_keys_per_request\":1.00}\n",
            B.n, B.ttl_ms, B.seconds, B.acquired, B.n - B.acquired,
            (double)(B.acquire_t1_ns - B.acquire_t0_ns) * 1e-9, B.renewals,
            hold_s > 0 ? (double)B.renewals / hold_s : 0.0, B.renew_failures, B.lost,
-           hist_quantile(&B.lat, 0.5), hist_quantile(&B.lat, 0.99), B.lat.max, cpu,
+           hist_quantile(&B.lat, 0.5), hist_quantile(&B.lat, 0.99), hist_quantile(&B.lat, 0.999),
+           B.lat.max, hist_quantile(&B.late, 0.5), hist_quantile(&B.late, 0.99), B.late.max, cpu,
            B.renewals ? cpu * 1e9 / (double)B.renewals : 0.0, B.rss_end,
-           (double)(B.rss_end - B.rss_base) / (double)B.n);
+           (double)(B.rss_end - B.rss_base) / (double)B.n, B.renewals);
+    fflush(stdout);
+    if (B.latency_hist && write_hist(B.latency_hist, &B.lat) != 0) {
+        fprintf(stderr, "baseline: cannot write --latency-hist %s\n", B.latency_hist);
+        return 1;
+    }
 
     for (unsigned long i = 0; i < B.n; i++) {
         event_free(B.leases[i].timer);

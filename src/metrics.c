@@ -62,6 +62,11 @@ uint64_t lr_hist_quantile(const struct lr_hist *h, double q)
     return h->max;
 }
 
+uint64_t lr_hist_bucket_max(unsigned b)
+{
+    return bucket_top(b < LR_HIST_BUCKETS ? b : LR_HIST_BUCKETS - 1);
+}
+
 void lr_hist_reset(struct lr_hist *h)
 {
     memset(h, 0, sizeof(*h));

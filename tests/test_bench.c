@@ -7,8 +7,11 @@
  * acquired"), and when a held lease is lost because the server stopped
  * answering for longer than the TTL (exit 3, lost 1). The conflicting holder
  * is a manager in this process, so the test knows nothing of the key layout.
+ * Also the --latency-hist file and the fields renew_keys_per_request,
+ * lost_in_hold and held_at_hold_end.
  */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -203,4 +206,51 @@ TEST(lost_exits_3)
     redis_server_destroy(&s);
 }
 
-TESTS(T(all_acquired_exits_0), T(conflicts_exit_3), T(lost_exits_3))
+/* --latency-hist FILE: "upper_bound_us count" lines, bounds increasing,
+ * counts summing to at least the hold's renewals (the file covers every
+ * renewal since the first acquire); renew_keys_per_request within the batch
+ * size. A file that cannot be written makes the run exit 1. */
+TEST(latency_hist_and_batch_fields)
+{
+    struct redis_server s;
+    CHECK_EQ(redis_server_start(&s, NULL), 0);
+    char path[256];
+    snprintf(path, sizeof(path), "%s/hist.txt", s.dir);
+    const char *args[] = {"--leases", "50", "--ttl", "1000", "--seconds", "2", "--prefix",
+                          "hist:", "--batch", "8", "--latency-hist", path, NULL};
+    CHECK_EQ(run_bench(&s, args), 0);
+    double renewals = field(out, "renewals");
+    double keys = field(out, "renew_keys_per_request");
+    CHECK(renewals > 0);
+    CHECK(field(out, "renew_requests") > 0);
+    CHECK(keys >= 1 && keys <= 8);
+    CHECK_EQ(field(out, "lost_in_hold"), 0);
+    CHECK_EQ(field(out, "held_at_hold_end"), 50);
+
+    FILE *f = fopen(path, "r");
+    CHECK(f != NULL);
+    unsigned long long bound = 0, count = 0, prev = 0, total = 0;
+    int lines = 0;
+    while (fscanf(f, "%llu %llu", &bound, &count) == 2) {
+        CHECK(lines == 0 || bound > prev);
+        CHECK(count > 0);
+        prev = bound;
+        total += count;
+        lines++;
+    }
+    CHECK(feof(f));
+    fclose(f);
+    CHECK(lines > 0);
+    CHECK((double)total >= renewals);
+
+    char bad[300];
+    snprintf(bad, sizeof(bad), "%s/no-such-dir/hist.txt", s.dir);
+    const char *args2[] = {"--leases", "5", "--ttl", "1000", "--seconds", "1", "--prefix",
+                           "hist2:", "--latency-hist", bad, NULL};
+    CHECK_EQ(run_bench(&s, args2), 1);
+    CHECK(strstr(out, "--latency-hist"));
+    redis_server_destroy(&s);
+}
+
+TESTS(T(all_acquired_exits_0), T(conflicts_exit_3), T(lost_exits_3),
+      T(latency_hist_and_batch_fields))

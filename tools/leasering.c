@@ -4,7 +4,8 @@
  *
  *   leasering bench --backend URI --leases N --ttl MS --seconds S
  *                   [--connections C] [--prefix P] [--batch B] [--coalesce MS]
- *                   [--inflight K] [--acquire-timeout MS] [--json]
+ *                   [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]
+ *                   [--json]
  *
  * Acquires N leases named P0 .. P(N-1) (default prefix "bench:"), holds them
  * with automatic renewal for S seconds, releases them all, and reports what
@@ -35,7 +36,8 @@
 static const char usage[] =
     "usage: leasering bench --backend URI --leases N --ttl MS --seconds S\n"
     "                       [--connections C] [--prefix P] [--batch B] [--coalesce MS]\n"
-    "                       [--inflight K] [--acquire-timeout MS] [--json]\n"
+    "                       [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]\n"
+    "                       [--json]\n"
     "\n"
     "Acquires N leases named P0..P(N-1) (default prefix \"bench:\") from the store\n"
     "at URI (mem://NAME, redis://[user[:password]@]host[:port][/db][?prefix=...]),\n"
@@ -53,6 +55,12 @@ static const char usage[] =
     "(default 20000); the hold starts once every lease is acquired or gave up.\n"
     "not_acquired counts the leases still not acquired then; acquire_seconds is\n"
     "the time from the first acquire until the last lease was acquired or gave up.\n"
+    "--latency-hist FILE: write the renew-latency histogram (every renewal since\n"
+    "the first acquire) to FILE, one \"upper_bound_us count\" line per non-empty\n"
+    "bucket, in increasing order (exit 1 if it cannot be written).\n"
+    "renew_keys_per_request: leases per batched renewal request in the hold.\n"
+    "lost counts the whole run; lost_in_hold until the hold ended, and\n"
+    "held_at_hold_end the leases still held then.\n"
     "--json prints exactly one JSON object on stdout.\n"
     "Exit: 0 every lease acquired and none lost; 3 some not acquired or lost (the\n"
     "report still comes, and stderr says how many); 2 bad arguments; 1 the backend\n"
@@ -61,6 +69,7 @@ static const char usage[] =
 struct bench {
     const char *backend;
     const char *prefix;
+    const char *latency_hist;
     unsigned long leases;
     unsigned long ttl_ms;
     unsigned long seconds;
@@ -94,6 +103,12 @@ struct bench {
     uint64_t hold_end_ns;
     uint64_t renewals_at_hold;
     uint64_t renewals_at_end;
+    uint64_t renew_requests_at_hold; /* batched renewal requests and their keys */
+    uint64_t renew_keys_at_hold;
+    uint64_t renew_requests_at_end;
+    uint64_t renew_keys_at_end;
+    unsigned long lost_at_end; /* B.lost when the hold ended */
+    uint32_t held_at_end;      /* leases held when the hold ended */
     int counting;
     struct alloc_counts allocs;
     struct rusage ru_hold;
@@ -173,6 +188,10 @@ static void end_hold(void)
     getrusage(RUSAGE_SELF, &B.ru_end);
     B.cpu_end_ns = cpu_ns();
     B.renewals_at_end = lr_manager_stats(B.m)->renewals;
+    B.renew_requests_at_end = lr_manager_stats(B.m)->renew_requests;
+    B.renew_keys_at_end = lr_manager_stats(B.m)->renew_keys;
+    B.lost_at_end = B.lost;
+    B.held_at_end = lr_manager_stats(B.m)->held;
     B.rss_end = rss_bytes();
     B.phase = 2;
     B.to_release = lr_manager_release_all(B.m);
@@ -207,6 +226,8 @@ static void start_hold(void)
     getrusage(RUSAGE_SELF, &B.ru_hold);
     B.cpu_hold_ns = cpu_ns();
     B.renewals_at_hold = lr_manager_stats(B.m)->renewals;
+    B.renew_requests_at_hold = lr_manager_stats(B.m)->renew_requests;
+    B.renew_keys_at_hold = lr_manager_stats(B.m)->renew_keys;
     lr_loop_update_time(B.loop);
     uint64_t now = lr_loop_now_ms(B.loop);
     lr_timer_start(&B.phase_timer, now + B.seconds * 1000u);
@@ -355,6 +376,8 @@ static int parse(int argc, char **argv)
             B.backend = v;
         else if (!strcmp(a, "--prefix"))
             B.prefix = v;
+        else if (!strcmp(a, "--latency-hist"))
+            B.latency_hist = v;
         else if (!strcmp(a, "--leases"))
             rc = number(a, v, 1, 1u << 24, &B.leases);
         else if (!strcmp(a, "--ttl"))
@@ -400,6 +423,25 @@ static int parse(int argc, char **argv)
 
 /* ---- report ---- */
 
+/* The renew-latency histogram as "upper_bound_us count" lines, non-empty
+ * buckets only. Returns 0, or -1 after saying why on stderr. */
+static int write_hist(const char *path, const struct lr_hist *h)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "leasering bench: --latency-hist %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    for (unsigned b = 0; b < LR_HIST_BUCKETS; b++)
+        if (h->buckets[b])
+            fprintf(f, "%" PRIu64 " %" PRIu32 "\n", lr_hist_bucket_max(b), h->buckets[b]);
+    if (fclose(f) != 0) {
+        fprintf(stderr, "leasering bench: --latency-hist %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static void report(void)
 {
     const struct lr_manager_stats *s = lr_manager_stats(B.m);
@@ -412,6 +454,9 @@ static void report(void)
     const struct lr_hist *lat = &s->renew_latency_us, *late = &s->timer_lateness_us;
     uint64_t acq_end = B.acquire_end_ns ? B.acquire_end_ns : mono_ns();
     double acq_s = (double)(acq_end - B.acquire_start_ns) / 1e9;
+    uint64_t rreq = B.renew_requests_at_end - B.renew_requests_at_hold;
+    double keys_per = rreq ? (double)(B.renew_keys_at_end - B.renew_keys_at_hold) / (double)rreq
+                           : 0.0;
     if (B.json) {
         printf("{\"backend\":\"%s\",\"leases\":%lu,\"ttl_ms\":%lu,\"seconds\":%lu,"
                "\"connections\":%lu,\"batch\":%lu,"
@@ -423,14 +468,18 @@ static void report(void)
                "\"timer_lateness_us\":{\"p50\":%" PRIu64 ",\"p99\":%" PRIu64 ",\"max\":%" PRIu64
                "},"
                "\"steady_allocs\":%" PRIu64 ",\"cpu_user_s\":%.3f,\"cpu_sys_s\":%.3f,"
-               "\"cpu_ns_per_renewal\":%.1f,\"rss_bytes\":%ld,\"rss_bytes_per_lease\":%.1f}\n",
+               "\"cpu_ns_per_renewal\":%.1f,\"rss_bytes\":%ld,\"rss_bytes_per_lease\":%.1f,"
+               "\"renew_requests\":%" PRIu64 ",\"renew_keys_per_request\":%.2f,"
+               "\"lost_in_hold\":%lu,\"held_at_hold_end\":%" PRIu32 ",\"reconnects\":%" PRIu64
+               ",\"request_timeouts\":%" PRIu64 "}\n",
                lr_manager_backend(B.m), B.leases, B.ttl_ms, B.seconds, B.connections, B.batch,
                B.acquired, B.leases - B.acquired, acq_s, B.conflicts, ren,
                hold_s > 0 ? (double)ren / hold_s : 0.0,
                s->renew_failures, B.lost, lr_hist_quantile(lat, 0.5),
                lr_hist_quantile(lat, 0.99), lr_hist_quantile(lat, 0.999), lat->max,
                lr_hist_quantile(late, 0.5), lr_hist_quantile(late, 0.99), late->max,
-               B.allocs.allocs, user, sys, ns_per, B.rss_end, (double)grown / (double)B.leases);
+               B.allocs.allocs, user, sys, ns_per, B.rss_end, (double)grown / (double)B.leases,
+               rreq, keys_per, B.lost_at_end, B.held_at_end, s->reconnects, s->request_timeouts);
         return;
     }
     printf("leasering bench: %lu leases on %s, TTL %lu ms, held %.1f s\n", B.leases,
@@ -451,6 +500,7 @@ static void report(void)
     printf("  memory          rss %.1f MiB, %.0f bytes per lease\n", (double)B.rss_end / 1048576.0,
            (double)grown / (double)B.leases);
     printf("  steady allocs   %" PRIu64 "\n", B.allocs.allocs);
+    printf("  renew batches   %" PRIu64 " requests, %.1f keys each\n", rreq, keys_per);
 }
 
 static int bench(int argc, char **argv)
@@ -522,6 +572,8 @@ static int bench(int argc, char **argv)
     report();
     fflush(stdout);
     int status = 0;
+    int hist_failed =
+        B.latency_hist && write_hist(B.latency_hist, &lr_manager_stats(B.m)->renew_latency_us) < 0;
     unsigned long missing = B.leases - B.acquired;
     if (missing) {
         fprintf(stderr,
@@ -542,7 +594,7 @@ static int bench(int argc, char **argv)
     free(B.ls);
     lr_manager_free(B.m);
     lr_loop_free(B.loop);
-    return status;
+    return hist_failed ? 1 : status;
 }
 
 int main(int argc, char **argv)

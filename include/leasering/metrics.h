@@ -30,6 +30,9 @@ LR_API void lr_hist_add(struct lr_hist *h, uint64_t v);
  * (the bucket's upper bound, never above the recorded max); 0 if empty. */
 LR_API uint64_t lr_hist_quantile(const struct lr_hist *h, double q);
 LR_API void lr_hist_reset(struct lr_hist *h);
+/* The largest value that lands in bucket @b (0 <= b < LR_HIST_BUCKETS), to
+ * print a histogram as "upper bound, count" pairs. Allocates: never. */
+LR_API uint64_t lr_hist_bucket_max(unsigned b);
 
 struct lr_manager;
 
@@ -43,6 +46,8 @@ struct lr_manager_stats {
     uint64_t lost;             /* leases lost */
     uint64_t released;         /* releases completed */
     uint64_t requests;         /* store requests sent (a batched renewal counts once) */
+    uint64_t renew_requests;   /* batched renewal requests sent (one EVALSHA each) */
+    uint64_t renew_keys;       /* leases those carried: / renew_requests = keys per batch */
     uint64_t reconnects;       /* connections re-established after a failure */
     uint64_t request_timeouts; /* connections killed: a request unanswered and the store
                                 * silent for a whole request timeout */
