@@ -192,23 +192,22 @@ struct lr__reqhdr {
  */
 struct lr_lease {
     void *data; /* yours */
-    /* private: everything below */
+    /* private: everything below. What renewals touch comes first. */
     struct lr_timer timer;        /* next action: renew, retry, attempt, or expiry */
     struct lr__reqhdr req;        /* the one store request this lease may have in flight */
-    struct lr_list mgr_link;      /* on the manager's list of leases */
     struct lr_manager *mgr;
     const struct lr_lease_cbs *cbs;
     const char *name;             /* NUL-terminated, in the manager's name arena */
-    char *meta;                   /* "key\0value\0..." (lr_lease_set_meta) */
-    uint64_t fence;
     uint64_t sent_ns;             /* when the in-flight request was handed to the store's
                                    * connection (lr__lease_sent), or submitted */
-    uint64_t last_renewed;        /* ms */
-    uint64_t deadline;            /* ms: acquire gives up */
+    uint32_t ttl_ms;
+    uint16_t flags;
+    uint8_t state;
+    uint8_t name_len;
     union {
         struct {                  /* meaningful while held */
-            uint8_t next_token[16]; /* lr_lease_change: the token being installed */
             uint64_t valid_until; /* ms */
+            uint8_t next_token[16]; /* lr_lease_change: the token being installed */
         };
         struct {                  /* meaningful while not held, after a conflict */
             char holder[20];      /* 32 hex digits packed to 16 bytes, or text */
@@ -216,15 +215,17 @@ struct lr_lease {
         };
     };
     uint8_t token[16];            /* owner token of the current acquisition */
+    uint64_t last_renewed;        /* ms */
     struct lr_lease_stats stats;
-    uint32_t ttl_ms;
     int32_t last_error;
-    uint32_t break_ms;            /* lr_lease_break: the break period asked for */
-    uint16_t flags;
     uint16_t meta_len;
-    uint8_t state;
     uint8_t attempt;
-    uint8_t name_len;
+    /* cold: */
+    struct lr_list mgr_link;      /* on the manager's list of leases */
+    char *meta;                   /* "key\0value\0..." (lr_lease_set_meta) */
+    uint64_t fence;
+    uint64_t deadline;            /* ms: acquire gives up */
+    uint32_t break_ms;            /* lr_lease_break: the break period asked for */
 };
 
 /*
