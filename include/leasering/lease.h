@@ -185,10 +185,10 @@ struct lr__reqhdr {
 /*
  * Caller-embeddable; everything after @data is private. Kept small because a
  * process may hold a million of these (the _Static_assert in lease.c bounds
- * it): the name lives in the manager's name arena, fields that only matter in
- * some states share storage, and times the lease core schedules by stay in
- * the timer. Lists the lease is on: @timer on the loop's wheel, @req on one
- * connection's queues, @mgr_link on its manager's list of leases.
+ * it): the name lives in the manager's name arena, and fields that only
+ * matter in some states share storage. Lists the lease is on: @timer on the
+ * loop's wheel, @req on one connection's queues, @mgr_link on its manager's
+ * list of leases.
  */
 struct lr_lease {
     void *data; /* yours */
