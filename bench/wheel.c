@@ -8,13 +8,23 @@
  * deadline, which is what every lease renewal does. Deadlines are uniform over 10 s, like
  * lease renewals. Each figure is the median of several runs.
  *
+ * --renew runs the pattern of leases renewed at density instead (issue 10):
+ * N timers embedded in real struct lr_lease records, each re-armed from its
+ * own expiry the way the lease core does it -- first at the lease's stop
+ * point (the renewal is sent, arm(stop_at)), then, when the "reply" comes
+ * after the batch, at TTL/3 +- 10% jitter rounded up to the 20 ms grid
+ * (schedule_renewal) -- with the clock jumping from one deadline to the next
+ * as the sleeping loop does. Figures: ns per expiry, re-arms included.
+ *
  *   bench-wheel [--runs R] [--sizes 1000,100000,1000000]
+ *   bench-wheel --renew [--runs R] [--sizes 100000] [--seconds S]
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <leasering/lease.h>
 #include "list.h"
 #include "median.h"
 #include "wheel_int.h"
@@ -223,27 +233,108 @@ static struct result run_heap(size_t n)
     return r;
 }
 
+/* ---- the renewal pattern (--renew) ---- */
+
+#define RENEW_TTL_MS 3000u
+#define RENEW_GRID_MS 20u
+#define RENEW_STOP_MS (RENEW_TTL_MS * 97u / 100u) /* validity less drift and guard */
+
+/* TTL/3 after @from, +- 10%, rounded up onto the grid (schedule_renewal). */
+static uint64_t renew_deadline(uint64_t from)
+{
+    uint64_t interval = RENEW_TTL_MS / 3u, j = interval / 10u;
+    uint64_t when = from + interval - j + rnd() % (2 * j + 1);
+    return (when + RENEW_GRID_MS - 1) / RENEW_GRID_MS * RENEW_GRID_MS;
+}
+
+/* ns per expiry over @seconds of simulated time; *@expiries gets the count. */
+static double run_renew(size_t n, unsigned seconds, uint64_t *expiries)
+{
+    const uint64_t base = 1u << 20;
+    struct lr__wheel *w = malloc(sizeof(*w));
+    struct lr_lease *l = calloc(n, sizeof(*l));
+    struct lr_timer **sent = malloc(n * sizeof(*sent));
+    if (!w || !l || !sent)
+        exit(1);
+    lr__wheel_init(w, base);
+    /* acquired over the first renew interval, as a ramp-up leaves them */
+    for (size_t i = 0; i < n; i++) {
+        lr__timer_reset(&l[i].timer);
+        lr__wheel_insert(w, &l[i].timer, renew_deadline(base - rnd() % (RENEW_TTL_MS / 3u)));
+    }
+    struct lr_list batch;
+    lr_list_init(&batch);
+    uint64_t fired = 0, end = base + (uint64_t)seconds * 1000u;
+    double a = now_ns();
+    for (;;) {
+        uint64_t now = lr__wheel_next(w);
+        if (now > end)
+            break;
+        lr__wheel_advance(w, now, &batch);
+        size_t k = 0;
+        struct lr_timer *t;
+        while ((t = lr__wheel_batch_pop(&batch))) {
+            lr__wheel_insert(w, t, now + RENEW_STOP_MS); /* sent: lost if no reply */
+            sent[k++] = t;
+        }
+        for (size_t i = 0; i < k; i++) /* the replies */
+            lr__wheel_insert(w, sent[i], renew_deadline(now));
+        fired += k;
+    }
+    double ns = (now_ns() - a) / (double)(fired ? fired : 1);
+    *expiries = fired;
+    free(sent);
+    free(l);
+    free(w);
+    return ns;
+}
+
+static int main_renew(int runs, const size_t *sizes, int nsizes, unsigned seconds)
+{
+    printf("renewal pattern: TTL %u ms, re-armed at TTL/3 +- 10%% on a %u ms grid, timers in "
+           "%zu-byte leases, %u s simulated, median of %d runs\n",
+           RENEW_TTL_MS, RENEW_GRID_MS, sizeof(struct lr_lease), seconds, runs);
+    printf("%-9s %12s %10s\n", "leases", "expiries", "ns/expiry");
+    for (int s = 0; s < nsizes; s++) {
+        double v[99];
+        uint64_t count = 0;
+        for (int k = 0; k < runs; k++)
+            v[k] = run_renew(sizes[s], seconds, &count);
+        printf("%-9zu %12llu %10.1f\n", sizes[s], (unsigned long long)count, median(v, runs));
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int runs = 5;
     size_t sizes[8] = {1000, 100000, 1000000};
     int nsizes = 3;
+    int renew = 0;
+    unsigned seconds = 30;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--renew")) {
+            renew = 1;
+        } else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) {
+            seconds = (unsigned)atoi(argv[++i]);
+        } else if (!strcmp(argv[i], "--runs") && i + 1 < argc) {
             runs = atoi(argv[++i]);
         } else if (!strcmp(argv[i], "--sizes") && i + 1 < argc) {
             nsizes = 0;
             for (char *s = strtok(argv[++i], ","); s && nsizes < 8; s = strtok(NULL, ","))
                 sizes[nsizes++] = strtoull(s, NULL, 10);
         } else {
-            fprintf(stderr, "usage: %s [--runs R] [--sizes N,N,...]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--renew [--seconds S]] [--runs R] [--sizes N,N,...]\n",
+                    argv[0]);
             return 2;
         }
     }
-    if (runs < 1 || runs > 99 || nsizes < 1) {
-        fprintf(stderr, "bench-wheel: --runs must be 1..99 and --sizes non-empty\n");
+    if (runs < 1 || runs > 99 || nsizes < 1 || seconds < 1) {
+        fprintf(stderr, "bench-wheel: --runs must be 1..99, --sizes non-empty, --seconds >= 1\n");
         return 2;
     }
+    if (renew)
+        return main_renew(runs, sizes, nsizes, seconds);
     size_t maxn = 0;
     for (int s = 0; s < nsizes; s++)
         if (sizes[s] > maxn)

@@ -41,6 +41,12 @@
  * of it, so short TTLs get a finer grid. */
 #define RENEW_GRID_ROOM_SHARE 16u
 
+/* Issue 10: a million leases must fit in ~128 MB plus their names. The lease
+ * is not there yet (see docs/BENCHMARKS.md, "Lease struct and wheel at
+ * density"); this bound keeps it from growing back. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct lr_lease) <= 248,
+               "struct lr_lease grew: see docs/BENCHMARKS.md before adding to it");
+
 /* ---------------------------------------------------------------- helpers */
 
 static uint64_t xoroshiro(uint64_t s[2])
@@ -287,14 +293,71 @@ static void schedule_renewal(struct lr_lease *l)
     arm(l, when, true);
 }
 
+/* ----------------------------------------------------------- name arena */
+
+static char *names_alloc(struct lr__names *a, size_t n)
+{
+    size_t cls = n / 8; /* n bytes with the NUL: 8 * (cls + 1) */
+    size_t size = 8 * (cls + 1);
+    char *p = a->free[cls];
+    if (p) {
+        memcpy(&a->free[cls], p, sizeof(char *));
+        return p;
+    }
+    if (!a->chunk || a->used + size > LR_NAMES_CHUNK) {
+        char *c = lr__malloc(LR_NAMES_CHUNK);
+        if (!c)
+            return NULL;
+        memcpy(c, &a->chunk, sizeof(char *));
+        a->chunk = c;
+        a->used = 8;
+    }
+    p = a->chunk + a->used;
+    a->used += size;
+    return p;
+}
+
+static void names_put(struct lr__names *a, char *p, size_t n)
+{
+    size_t cls = n / 8;
+    memcpy(p, &a->free[cls], sizeof(char *));
+    a->free[cls] = p;
+}
+
+static void names_free_all(struct lr__names *a)
+{
+    while (a->chunk) {
+        char *prev;
+        memcpy(&prev, a->chunk, sizeof(char *));
+        lr__free(a->chunk);
+        a->chunk = prev;
+    }
+}
+
 /* ------------------------------------------------------------ transitions */
+
+/* valid_until and next_token share storage with a conflict's holder report
+ * (lr_lease_holder), which matters only while the lease is not held. */
+static void set_valid_until(struct lr_lease *l, uint64_t v)
+{
+    l->flags &= (uint16_t)~(LR_LF_HOLDER | LR_LF_HOLDER_HEX);
+    l->valid_until = v;
+}
+
+/* Leaving the held states: no validity, but a holder report kept meanwhile
+ * (released while acquiring after a conflict) stays readable. */
+static void clear_validity(struct lr_lease *l)
+{
+    if (!(l->flags & LR_LF_HOLDER))
+        l->valid_until = 0;
+}
 
 static void lose(struct lr_lease *l, int reason)
 {
     drop_request(l);
     lr_timer_stop(&l->timer);
     set_state(l, LR_LEASE_LOST);
-    l->valid_until = 0;
+    clear_validity(l);
     l->last_error = reason;
     l->mgr->stats.lost++;
     if (cbs(l)->lost)
@@ -310,7 +373,7 @@ static void finish_release(struct lr_lease *l, int status)
 {
     lr_timer_stop(&l->timer);
     set_state(l, LR_LEASE_IDLE);
-    l->valid_until = 0;
+    clear_validity(l);
     l->flags &= (uint16_t)~LR_LF_RELEASE_PENDING;
     l->mgr->stats.released++;
     if (status)
@@ -465,12 +528,44 @@ static void lease_timer(struct lr_timer *t)
 
 /* ------------------------------------------------------- backend results */
 
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A conflict's report, in the storage that is free while the lease is not
+ * held: 32 lowercase hex digits (what lr__hex writes as owner) packed to 16
+ * bytes, any other identity cut to what fits. */
+static void keep_holder(struct lr_lease *l, const struct lr__result *r)
+{
+    size_t n = r->holder ? r->holder_len : 0;
+    bool hex = n == 32;
+    for (size_t i = 0; hex && i < n; i++)
+        hex = hex_digit(r->holder[i]) >= 0;
+    l->flags |= LR_LF_HOLDER;
+    if (hex) {
+        for (size_t i = 0; i < 16; i++)
+            l->holder[i] = (char)(hex_digit(r->holder[2 * i]) << 4 | hex_digit(r->holder[2 * i + 1]));
+        l->flags |= LR_LF_HOLDER_HEX;
+    } else {
+        if (n >= sizeof(l->holder))
+            n = sizeof(l->holder) - 1;
+        if (n)
+            memcpy(l->holder, r->holder, n);
+        l->holder[n] = '\0';
+        l->flags &= (uint16_t)~LR_LF_HOLDER_HEX;
+    }
+    int64_t ttl = r->holder_ttl_ms;
+    l->holder_ttl_ms = ttl > INT32_MAX ? INT32_MAX : ttl < -1 ? -1 : (int32_t)ttl;
+}
+
+
 static void acquire_done(struct lr_lease *l, const struct lr__result *r)
 {
     struct lr_manager *m = l->mgr;
     if (r->status == 0) {
         l->fence = r->fence;
-        l->valid_until = validity(l);
+        set_valid_until(l, validity(l));
         if (l->state == LR_LEASE_RELEASING) { /* released while acquiring: give it back */
             start_release(l);
             return;
@@ -495,14 +590,7 @@ static void acquire_done(struct lr_lease *l, const struct lr__result *r)
         return;
     }
     if (r->status == LR_ECONFLICT) {
-        size_t n = r->holder && r->holder_len < sizeof(l->holder) ? r->holder_len
-                   : r->holder                                    ? sizeof(l->holder) - 1
-                                                                  : 0;
-        if (n)
-            memcpy(l->holder, r->holder, n);
-        l->holder[n] = '\0';
-        l->holder_len = (uint8_t)n;
-        l->holder_ttl_ms = r->holder_ttl_ms;
+        keep_holder(l, r);
         l->stats.conflicts++;
         m->stats.conflicts++;
     }
@@ -524,7 +612,7 @@ static void renew_done(struct lr_lease *l, const struct lr__result *r)
             lose(l, LR_EEXPIRED);
             return;
         }
-        l->valid_until = validity(l);
+        set_valid_until(l, validity(l));
         if (now >= stop_at(l)) {
             lose(l, LR_EEXPIRED);
             return;
@@ -803,6 +891,7 @@ void lr_manager_free(struct lr_manager *m)
         return;
     lr__task_cancel(&m->close_task);
     m->ops->free(m->be);
+    names_free_all(&m->names);
     lr__free(m);
 }
 
@@ -838,6 +927,10 @@ int lr_lease_init(struct lr_manager *m, struct lr_lease *l, const char *name,
         return -ERANGE;
     if (m->stats.leases >= m->o.max_leases)
         return -ENOSPC;
+    char *copy = names_alloc(&m->names, n);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, name, n + 1);
     memset(l, 0, sizeof(*l));
     lr_timer_init(m->loop, &l->timer, lease_timer);
     lr__timer_set_urgent(&l->timer); /* losses first in a late pass */
@@ -845,11 +938,10 @@ int lr_lease_init(struct lr_manager *m, struct lr_lease *l, const char *name,
     l->mgr = m;
     l->cbs = opts && opts->cbs ? opts->cbs : m->o.cbs;
     l->ttl_ms = ttl;
-    l->holder_ttl_ms = -1;
     l->flags = LR_LF_INIT;
     if (opts && opts->no_auto_renew)
         l->flags |= LR_LF_NO_AUTO;
-    memcpy(l->name, name, n + 1);
+    l->name = copy;
     l->name_len = (uint8_t)n;
     lr_list_push_tail(&m->leases, &l->mgr_link);
     m->stats.leases++;
@@ -866,7 +958,12 @@ void lr_lease_deinit(struct lr_lease *l)
         set_state(l, LR_LEASE_IDLE);
         lr_list_unlink(&l->mgr_link);
         l->mgr->stats.leases--;
+        names_put(&l->mgr->names, (char *)l->name, l->name_len);
     }
+    /* Detached by lr_manager_close, the name stays in the arena until
+     * lr_manager_free; either way the lease lets go of it. */
+    l->name = "";
+    l->name_len = 0;
     lr__free(l->meta);
     l->meta = NULL;
     l->meta_len = 0;
@@ -978,9 +1075,7 @@ int lr_lease_acquire(struct lr_lease *l, uint32_t timeout_ms)
     set_state(l, LR_LEASE_ACQUIRING);
     l->attempt = 0;
     l->last_error = 0;
-    l->holder[0] = '\0';
-    l->holder_len = 0;
-    l->holder_ttl_ms = -1;
+    l->flags &= (uint16_t)~(LR_LF_HOLDER | LR_LF_HOLDER_HEX);
     l->flags &= (uint16_t)~(LR_LF_TRY | LR_LF_UNAVAIL | LR_LF_RELEASE_PENDING);
     if (!timeout_ms)
         l->flags |= LR_LF_TRY;
@@ -1041,6 +1136,7 @@ int lr_lease_change(struct lr_lease *l)
         return -EINVAL;
     if (!held(l) || !l->mgr || l->req.kind != LR_OP_NONE || (l->flags & LR_LF_CHANGE))
         return -EBUSY;
+    l->flags &= (uint16_t)~(LR_LF_HOLDER | LR_LF_HOLDER_HEX); /* held: it is stale */
     new_token(l->mgr, l->next_token);
     l->flags |= LR_LF_CHANGE;
     arm(l, now_ms(l), false);
@@ -1117,12 +1213,19 @@ uint64_t lr_lease_last_renewed(const struct lr_lease *l)
 
 const char *lr_lease_holder(const struct lr_lease *l)
 {
-    return l->holder;
+    static _Thread_local char text[33];
+    if (!(l->flags & LR_LF_HOLDER))
+        return "";
+    if (!(l->flags & LR_LF_HOLDER_HEX))
+        return l->holder;
+    lr__hex((const uint8_t *)l->holder, 16, text);
+    text[32] = '\0';
+    return text;
 }
 
 int64_t lr_lease_holder_ttl_ms(const struct lr_lease *l)
 {
-    return l->holder_ttl_ms;
+    return (l->flags & LR_LF_HOLDER) ? l->holder_ttl_ms : -1;
 }
 
 int lr_lease_last_error(const struct lr_lease *l)

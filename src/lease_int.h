@@ -22,6 +22,20 @@ enum {
     LR_LF_CHANGE_AMBIG = 1u << 9,  /* a change may have been applied: resend it
                                     * (the stores accept a change to the token
                                     * that is already current) until definite */
+    LR_LF_HOLDER = 1u << 10,       /* holder/holder_ttl_ms hold a conflict's report */
+    LR_LF_HOLDER_HEX = 1u << 11,   /* ... with the holder packed from 32 hex digits */
+};
+
+/* Lease names, carved from chunks in 8-byte units: a name costs its length
+ * rounded up to 8, not LR_NAME_MAX. A deinitialised lease's name goes on the
+ * free list of its size class, so leases re-initialised with names of that
+ * class reuse it; chunks go back only with the manager. */
+#define LR_NAMES_CHUNK 65536u
+#define LR_NAMES_CLASSES ((LR_NAME_MAX + 1 + 7) / 8)
+struct lr__names {
+    char *chunk;                   /* newest chunk; its first 8 bytes link the previous */
+    size_t used;                   /* bytes of it carved so far */
+    char *free[LR_NAMES_CLASSES];  /* per size class, linked through their first 8 bytes */
 };
 
 struct lr_manager {
@@ -38,6 +52,7 @@ struct lr_manager {
     uint64_t rng[2];
     unsigned pool_used;
     uint8_t pool[256]; /* getrandom bytes for owner tokens */
+    struct lr__names names;
     struct lr_manager_stats stats;
     int err_status;      /* lr_manager_last_error */
     char err_text[160];

@@ -73,6 +73,45 @@ TEST(acquire_conflict_and_holder)
     close_mgr(b);
 }
 
+/* Names live in the manager's arena, in 8-byte units: a deinitialised
+ * lease's name goes back to it and the next name of its size is carved from
+ * there, so init/deinit cycles do not grow the arena. */
+TEST(lease_names_reuse_the_arena)
+{
+    rec_setup();
+    struct lr_manager *m = new_mgr(NULL, 1000);
+    CHECK(m);
+    static struct lr_lease ls[2000];
+    char name[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(name, sizeof(name), "arena-%05d", i); /* 11 bytes + NUL: 16 */
+        CHECK_OK(lr_lease_init(m, &ls[i], name, NULL));
+    }
+    const char *chunk = m->names.chunk;
+    size_t used = m->names.used;
+    CHECK_EQ(used, 8 + 2000 * 16);
+    for (int round = 1; round <= 3; round++) {
+        for (int i = 0; i < 2000; i++)
+            lr_lease_deinit(&ls[i]);
+        CHECK(!strcmp(lr_lease_name(&ls[7]), ""));
+        for (int i = 0; i < 2000; i++) {
+            snprintf(name, sizeof(name), "round%d-%04d", round, i);
+            CHECK_OK(lr_lease_init(m, &ls[i], name, NULL));
+        }
+    }
+    CHECK(m->names.chunk == chunk);
+    CHECK_EQ(m->names.used, used); /* every name came from the free list */
+    CHECK(!strcmp(lr_lease_name(&ls[1234]), "round3-1234"));
+    /* a longer name is another size class: carved fresh */
+    lr_lease_deinit(&ls[0]);
+    CHECK_OK(lr_lease_init(m, &ls[0], "a-name-of-twenty-bytes", NULL));
+    CHECK_EQ(m->names.used, used + 24);
+    CHECK(!strcmp(lr_lease_name(&ls[0]), "a-name-of-twenty-bytes"));
+    for (int i = 0; i < 2000; i++)
+        lr_lease_deinit(&ls[i]);
+    close_mgr(m);
+}
+
 TEST(renewals_follow_the_schedule_with_jitter)
 {
     rec_setup();
@@ -718,7 +757,8 @@ TEST(close_frees_what_leases_own)
 }
 
 TESTS(T(acquire_conflict_and_holder), T(break_and_change), T(ambiguous_change_is_retried_not_lost),
-      T(break_zero_waits_out_the_holder), T(close_frees_what_leases_own), T(renewals_follow_the_schedule_with_jitter),
+      T(break_zero_waits_out_the_holder), T(close_frees_what_leases_own), T(lease_names_reuse_the_arena),
+      T(renewals_follow_the_schedule_with_jitter),
       T(renewals_land_on_the_grid_with_room_for_a_retry),
       T(unreachable_store_retries_then_loses_before_valid_until),
       T(stalled_store_jeopardy_then_lost_before_valid_until),

@@ -47,8 +47,9 @@
  * A callback may call any function here on any lease, including releasing,
  * re-acquiring or deinitialising its own lease.
  *
- * Allocation: lr_manager_new, lr_lease_new and lr_lease_set_meta allocate;
- * acquire, renew, release, reply handling, rescheduling and callbacks never do.
+ * Allocation: lr_manager_new, lr_lease_init (a name arena chunk now and
+ * then), lr_lease_new and lr_lease_set_meta allocate; acquire, renew,
+ * release, reply handling, rescheduling and callbacks never do.
  */
 #ifndef LEASERING_LEASE_H
 #define LEASERING_LEASE_H
@@ -66,7 +67,9 @@ struct lr_lease;
 
 /* Longest lease name, in bytes, excluding the terminating NUL. */
 #define LR_NAME_MAX 127
-/* Longest holder identity kept from a conflict reply. */
+/* Longest holder identity a backend reports from a conflict reply. A lease
+ * keeps a 32-hex-digit identity (the owner token leasering writes) whole and
+ * the first 19 bytes of any other (lr_lease_holder). */
 #define LR_HOLDER_MAX 47
 
 enum lr_lease_state {
@@ -179,36 +182,50 @@ struct lr__reqhdr {
     uint8_t conn;        /* which connection */
 };
 
+/*
+ * Caller-embeddable; everything after @data is private. Kept small because a
+ * process may hold a million of these (the _Static_assert in lease.c bounds
+ * it): the name lives in the manager's name arena, and fields that only
+ * matter in some states share storage. Lists the lease is on: @timer on the
+ * loop's wheel, @req on one connection's queues, @mgr_link on its manager's
+ * list of leases.
+ */
 struct lr_lease {
     void *data; /* yours */
-    /* private: everything below */
+    /* private: everything below. What renewals touch comes first. */
     struct lr_timer timer;        /* next action: renew, retry, attempt, or expiry */
     struct lr__reqhdr req;        /* the one store request this lease may have in flight */
-    struct lr_list mgr_link;      /* on the manager's list of leases */
     struct lr_manager *mgr;
     const struct lr_lease_cbs *cbs;
-    uint64_t fence;
+    const char *name;             /* NUL-terminated, in the manager's name arena */
     uint64_t sent_ns;             /* when the in-flight request was handed to the store's
                                    * connection (lr__lease_sent), or submitted */
-    uint64_t valid_until;         /* ms */
-    uint64_t last_renewed;        /* ms */
-    uint64_t deadline;            /* ms: acquire gives up / request times out */
     uint32_t ttl_ms;
-    int32_t last_error;
-    int64_t holder_ttl_ms;
-    struct lr_lease_stats stats;
-    uint8_t token[16];            /* owner token of the current acquisition */
-    uint8_t next_token[16];       /* lr_lease_change: the token being installed */
-    uint32_t break_ms;            /* lr_lease_break: the break period asked for */
-    uint8_t state;
     uint16_t flags;
-    uint8_t attempt;
+    uint8_t state;
     uint8_t name_len;
-    uint8_t holder_len;
+    union {
+        struct {                  /* meaningful while held */
+            uint64_t valid_until; /* ms */
+            uint8_t next_token[16]; /* lr_lease_change: the token being installed */
+        };
+        struct {                  /* meaningful while not held, after a conflict */
+            char holder[20];      /* 32 hex digits packed to 16 bytes, or text */
+            int32_t holder_ttl_ms;
+        };
+    };
+    uint8_t token[16];            /* owner token of the current acquisition */
+    uint64_t last_renewed;        /* ms */
+    struct lr_lease_stats stats;
+    int32_t last_error;
     uint16_t meta_len;
+    uint8_t attempt;
+    /* cold: */
+    struct lr_list mgr_link;      /* on the manager's list of leases */
     char *meta;                   /* "key\0value\0..." (lr_lease_set_meta) */
-    char holder[LR_HOLDER_MAX + 1];
-    char name[LR_NAME_MAX + 1];
+    uint64_t fence;
+    uint64_t deadline;            /* ms: acquire gives up */
+    uint32_t break_ms;            /* lr_lease_break: the break period asked for */
 };
 
 /*
@@ -271,17 +288,22 @@ LR_API struct lr_loop *lr_manager_loop(const struct lr_manager *m);
 
 /*
  * lr_lease_init - prepare caller-owned @l, named @name (copied; 1..LR_NAME_MAX
- * bytes), for use with @m. The lease starts IDLE.
+ * bytes), for use with @m. The lease starts IDLE. The copy of the name goes
+ * to the manager's name arena (its length rounded up to 8 bytes; a name freed
+ * by lr_lease_deinit is reused by a later name of the same rounded length).
  * Returns: 0; -EINVAL (NULL argument, empty name), -ENAMETOOLONG (name too
  * long), -ERANGE (TTL out of range for the backend), -ENOSPC (the manager's
- * capacity is used up).  Allocates: never.  Context: the loop's thread.
+ * capacity is used up), -ENOMEM.
+ * Allocates: a 64 KiB arena chunk when the current one is full (setup: never
+ * on the renewal path).  Context: the loop's thread.
  */
 LR_API int lr_lease_init(struct lr_manager *m, struct lr_lease *l, const char *name,
                          const struct lr_lease_opts *opts);
 
 /*
  * lr_lease_deinit - forget @l: its timer stops, an in-flight request is
- * abandoned, no more callbacks; metadata is freed. A held lease is NOT
+ * abandoned, no more callbacks; metadata is freed, the name goes back to
+ * the manager's arena (lr_lease_name() reads "" from then on). A held lease is NOT
  * released (it expires at the store): release it first if you can wait.
  * Allocates: never.  Context: the loop's thread, callbacks included.
  */
@@ -375,6 +397,8 @@ LR_API void lr_lease_set_auto_renew(struct lr_lease *l, int on);
  * lost callback follows on the next pass). */
 LR_API enum lr_lease_state lr_lease_state(const struct lr_lease *l);
 LR_API const char *lr_lease_state_name(enum lr_lease_state s);
+/* The lease's name: valid until lr_lease_deinit, and for a lease detached by
+ * lr_manager_close, until lr_manager_free (the manager's arena holds it). */
 LR_API const char *lr_lease_name(const struct lr_lease *l);
 /* Fencing token of the current (or last) acquisition; 0 before the first. */
 LR_API uint64_t lr_lease_fence(const struct lr_lease *l);
@@ -391,9 +415,16 @@ LR_API uint64_t lr_lease_valid_until(const struct lr_lease *l);
 LR_API int64_t lr_lease_remaining_ms(const struct lr_lease *l);
 /* Loop time of the last successful acquire or renewal; 0 if none. */
 LR_API uint64_t lr_lease_last_renewed(const struct lr_lease *l);
-/* After a conflict: who holds it, as the store says ("" if it did not say). */
+/* After a conflict: who holds it, as the store says ("" if it did not say, or
+ * no conflict was met since the lease was last held or lr_lease_acquire was
+ * last called). A 32-hex-digit identity (leasering's owner tokens) is kept
+ * whole, others to their first 19 bytes: the report shares storage with
+ * fields that matter only while the lease is held. The string is valid until
+ * the next lr_lease_holder call on this thread or the next change to @l,
+ * whichever comes first: copy it to keep it. */
 LR_API const char *lr_lease_holder(const struct lr_lease *l);
-/* After a conflict: the holder's remaining TTL in ms as the store says, or -1. */
+/* After a conflict (as for lr_lease_holder): the holder's remaining TTL in ms
+ * as the store says, at most INT32_MAX, or -1. */
 LR_API int64_t lr_lease_holder_ttl_ms(const struct lr_lease *l);
 /* The last error this lease met (0 if none). */
 LR_API int lr_lease_last_error(const struct lr_lease *l);

@@ -33,9 +33,9 @@ struct lr_timer {
     lr_timer_cb cb;
     struct lr_loop *loop;
     uint8_t level;
-    uint8_t slot;
     uint8_t where;
     uint8_t urgent; /* runs in a pass's first timer phase, before completions */
+    uint16_t slot;
 };
 
 /*
