@@ -175,7 +175,7 @@ struct rconn {
  * one session renewal keeps any number of leases. The core still submits a
  * RENEW per lease; here it is served from session renewals instead:
  *  - A RENEW is never answered inside submit(): it goes on the session's
- *    ready list, served in the deferred phase.
+ *    ready list, served in the deferred phase, SERVE_PER_PASS at a time.
  *  - Served, it completes with success from the latest *confirmed* session
  *    renewal if that was sent after the lease's current validity start (the
  *    lease's send time is then stamped with that renewal's send time, so
@@ -218,6 +218,10 @@ struct rconn {
 #define MAX_SESSIONS 16            /* distinct TTLs per manager in session mode */
 #define BROKEN_MAX 4096u           /* broken-token table entries (power of two) */
 #define SESSION_REPORT_MAX 1024u   /* tokens one renewal reply may carry */
+/* RENEWs answered per loop pass: a renewal reply may release a million at
+ * once, and answering them in one go would stall the loop for seconds (its
+ * replies unread, its connections' request timeouts running). */
+#define SERVE_PER_PASS 2048u
 #define SESSION_KEY_MAX (PREFIX_MAX + 8 + 32 + 7 + 1)
 
 struct broken {
@@ -245,7 +249,9 @@ struct session {
     uint64_t confirmed_ns;    /* send time of the latest confirmed renewal, or 0 */
     uint64_t last_sent_ns;    /* of the latest renewal, or 0 */
     struct lr_list parked;    /* lr_lease.req.link: RENEWs waiting for a renewal */
-    struct lr_list ready;     /* lr_lease.req.link: RENEWs to serve next deferred phase */
+    struct lr_list ready;     /* lr_lease.req.link: RENEWs to serve (deferred phase) */
+    struct lr_list failing;   /* lr_lease.req.link: RENEWs to fail with @fail_status */
+    int fail_status;
     struct ireq req;          /* the session renewal (K_SESSION) */
     struct lr_timer timer;    /* when to send the next renewal */
     size_t key_len;
@@ -1001,37 +1007,39 @@ static void session_serve(struct session *s, struct lr_lease *l)
     session_kick(s, v);
 }
 
-/* Serve every lease on @list (each is taken off first: a callback may
- * release, deinitialise or renew any lease). */
-static void session_serve_list(struct session *s, struct lr_list *list)
-{
-    struct lr_list todo;
-    lr_list_init(&todo);
-    lr_list_splice_tail(&todo, list);
-    broken_expire(&s->b->broken, lr_loop_now_ms(lr__manager_loop(s->b->m)));
-    struct lr_list *n;
-    while ((n = lr_list_pop(&todo)))
-        session_serve(s, lease_of(hdr_of(n)));
-}
-
+/* Answer what waits on the sessions' failing and ready lists, at most
+ * SERVE_PER_PASS RENEWs a pass; the rest in the next pass. Each lease is
+ * taken off its list before its callback, which may release, deinitialise
+ * or renew any lease. */
 static void serve_run(struct lr__task *t)
 {
     struct lr__backend *b = lr_container_of(t, struct lr__backend, serve_task);
+    struct lr_loop *loop = lr__manager_loop(b->m);
+    broken_expire(&b->broken, lr_loop_now_ms(loop));
+    unsigned budget = SERVE_PER_PASS;
+    for (unsigned i = 0; i < MAX_SESSIONS && budget && !b->closing; i++) {
+        struct session *s = &b->sessions[i];
+        struct lr_list *n;
+        for (; budget && (n = lr_list_pop(&s->failing)); budget--) {
+            struct lr_lease *l = lease_of(hdr_of(n));
+            complete(l, validity_start(s, l) < s->lost_before_ms ? LR_ELOST : s->fail_status);
+        }
+        for (; budget && (n = lr_list_pop(&s->ready)); budget--)
+            session_serve(s, lease_of(hdr_of(n)));
+    }
     for (unsigned i = 0; i < MAX_SESSIONS && !b->closing; i++)
-        if (!lr_list_is_empty(&b->sessions[i].ready))
-            session_serve_list(&b->sessions[i], &b->sessions[i].ready);
+        if (!lr_list_is_empty(&b->sessions[i].failing) ||
+            !lr_list_is_empty(&b->sessions[i].ready))
+            lr__loop_defer(loop, &b->serve_task);
 }
 
 /* Complete every parked RENEW with @status (the renewal they waited for
- * failed, or the session is gone). */
+ * failed, or the session is gone), from the deferred phase. */
 static void session_fail_parked(struct session *s, int status)
 {
-    struct lr_list todo;
-    lr_list_init(&todo);
-    lr_list_splice_tail(&todo, &s->parked);
-    struct lr_list *n;
-    while ((n = lr_list_pop(&todo)))
-        complete(lease_of(hdr_of(n)), status);
+    s->fail_status = status;
+    lr_list_splice_tail(&s->failing, &s->parked);
+    lr__loop_defer(lr__manager_loop(s->b->m), &s->b->serve_task);
 }
 
 /* The renewal in flight failed without a definite answer (or was refused):
@@ -1161,7 +1169,8 @@ static void session_reply(struct rconn *c, struct session *s, const struct reply
     else
         s->retry = true;
     c->redirected = false;
-    session_serve_list(s, &s->parked);
+    lr_list_splice_tail(&s->ready, &s->parked);
+    lr__loop_defer(c->net.loop, &s->b->serve_task);
 }
 
 static void session_submit(struct lr__backend *b, struct session *s, struct lr_lease *l)
@@ -1657,6 +1666,7 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         s->idx = i;
         lr_list_init(&s->parked);
         lr_list_init(&s->ready);
+        lr_list_init(&s->failing);
         lr_list_init(&s->req.hdr.link);
         lr_timer_init(sloop, &s->timer, session_timer);
         s->timer.data = s;
@@ -1843,6 +1853,7 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
         lr_timer_stop(&s->timer);
         lr_list_init(&s->parked); /* the core detached every lease already */
         lr_list_init(&s->ready);
+        lr_list_init(&s->failing);
         lr_list_init(&s->req.hdr.link);
         s->inflight = false;
     }

@@ -11,6 +11,7 @@
  * The steady state allocates nothing.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -38,6 +39,29 @@ static struct lr_manager *mgr(const char *u, uint32_t ttl, uint32_t cap)
     if (rc < 0)
         fprintf(stderr, "lr_manager_new(%s): %s\n", u, lr_strerror(rc));
     return m;
+}
+
+/* A redis-server and two session-mode managers on it, A and B. */
+struct two {
+    struct redis_server s;
+    struct lr_manager *a, *b;
+};
+
+static bool two_start(struct two *t, const char *prefix, uint32_t ttl)
+{
+    rec_setup();
+    if (redis_server_start(&t->s, NULL) < 0)
+        return false;
+    t->a = mgr(session_uri(&t->s, prefix), ttl, 0);
+    t->b = mgr(uri, ttl, 0);
+    return t->a && t->b;
+}
+
+static void two_stop(struct two *t)
+{
+    close_mgr(t->a);
+    close_mgr(t->b);
+    redis_server_destroy(&t->s);
 }
 
 static int cli(const struct redis_server *s, char *out, size_t cap, const char *a0,
@@ -152,12 +176,10 @@ TEST(many_leases_few_calls_and_the_keys)
 
 TEST(conflict_reports_the_holder_and_its_session_ttl)
 {
-    rec_setup();
-    struct redis_server s;
-    CHECK_OK(redis_server_start(&s, NULL));
-    struct lr_manager *a = mgr(session_uri(&s, "c:"), 3000, 0);
-    struct lr_manager *b = mgr(uri, 3000, 0);
-    CHECK(a && b);
+    struct two t;
+    CHECK(two_start(&t, "c:", 3000));
+    struct redis_server *sv = &t.s;
+    struct lr_manager *a = t.a, *b = t.b;
     struct lr_lease la, lb;
     CHECK_OK(lr_lease_init(a, &la, "x", NULL));
     CHECK_OK(lr_lease_init(b, &lb, "x", NULL));
@@ -168,7 +190,7 @@ TEST(conflict_reports_the_holder_and_its_session_ttl)
     run_until(EV_ACQFAIL, 3000);
     CHECK_ERR(rec_first(EV_ACQFAIL, &lb)->status, LR_ECONFLICT);
     char out[256];
-    CHECK_OK(cli(&s, out, sizeof(out), "HGET", "c:{x}", "owner"));
+    CHECK_OK(cli(sv, out, sizeof(out), "HGET", "c:{x}", "owner"));
     CHECK(!strcmp(out, lr_lease_holder(&lb)));
     CHECK(lr_lease_holder_ttl_ms(&lb) > 0 && lr_lease_holder_ttl_ms(&lb) <= 3000);
     /* metadata is not for session mode; an unknown mode is refused */
@@ -179,14 +201,12 @@ TEST(conflict_reports_the_holder_and_its_session_ttl)
     run_until(EV_ACQFAIL, 3000);
     CHECK_ERR(rec_first(EV_ACQFAIL, &lm)->status, -EINVAL);
     struct lr_manager *bad = NULL;
-    snprintf(uri, sizeof(uri), "redis://127.0.0.1:%d?mode=sessions", s.port);
+    snprintf(uri, sizeof(uri), "redis://127.0.0.1:%d?mode=sessions", sv->port);
     CHECK_ERR(lr_manager_new(&bad, loop, uri, NULL), -EINVAL);
     lr_lease_deinit(&lm);
     lr_lease_deinit(&la);
     lr_lease_deinit(&lb);
-    close_mgr(a);
-    close_mgr(b);
-    redis_server_destroy(&s);
+    two_stop(&t);
 }
 
 #define FEW 20
@@ -203,12 +223,10 @@ static void init_few(struct lr_manager *m, struct lr_lease *ls)
 
 TEST(an_expired_session_loses_its_leases_and_others_take_over)
 {
-    rec_setup();
-    struct redis_server s;
-    CHECK_OK(redis_server_start(&s, NULL));
-    struct lr_manager *a = mgr(session_uri(&s, "e:"), 1000, 0);
-    struct lr_manager *b = mgr(uri, 1000, 0);
-    CHECK(a && b);
+    struct two t;
+    CHECK(two_start(&t, "e:", 1000));
+    struct redis_server *sv = &t.s;
+    struct lr_manager *a = t.a, *b = t.b;
     init_few(a, fa);
     init_few(b, fb);
     acquire_all(fa, FEW);
@@ -232,9 +250,9 @@ TEST(an_expired_session_loses_its_leases_and_others_take_over)
     /* 2: B's session key is deleted under it: the next session renewal
      * finds it gone and every lease of the session is lost (LR_ELOST) */
     char key[256], out[256];
-    session_key(&s, "e:", key, sizeof(key));
+    session_key(sv, "e:", key, sizeof(key));
     CHECK(key[0]);
-    CHECK_OK(cli(&s, out, sizeof(out), "DEL", key, NULL));
+    CHECK_OK(cli(sv, out, sizeof(out), "DEL", key, NULL));
     int lost0 = rec_count(EV_LOST, NULL);
     for (int spin = 0; spin < 40 && rec_count(EV_LOST, NULL) < lost0 + FEW; spin++)
         run_until(0, 50);
@@ -257,19 +275,15 @@ TEST(an_expired_session_loses_its_leases_and_others_take_over)
         lr_lease_deinit(&fa[i]);
         lr_lease_deinit(&fb[i]);
     }
-    close_mgr(a);
-    close_mgr(b);
-    redis_server_destroy(&s);
+    two_stop(&t);
 }
 
 TEST(a_break_is_delivered_through_the_session)
 {
-    rec_setup();
-    struct redis_server s;
-    CHECK_OK(redis_server_start(&s, NULL));
-    struct lr_manager *a = mgr(session_uri(&s, "b:"), 3000, 0);
-    struct lr_manager *b = mgr(uri, 3000, 0);
-    CHECK(a && b);
+    struct two t;
+    CHECK(two_start(&t, "b:", 3000));
+    struct redis_server *sv = &t.s;
+    struct lr_manager *a = t.a, *b = t.b;
     struct lr_lease la, keep, lb;
     CHECK_OK(lr_lease_init(a, &la, "x", NULL));
     CHECK_OK(lr_lease_init(a, &keep, "y", NULL)); /* same session, not broken */
@@ -285,7 +299,7 @@ TEST(a_break_is_delivered_through_the_session)
     CHECK_OK(rec_first(EV_BROKEN, &lb)->status);
     uint64_t broke = rec_first(EV_BROKEN, &lb)->at_ns;
     char out[256];
-    CHECK_OK(cli(&s, out, sizeof(out), "PTTL", "b:{x}", NULL));
+    CHECK_OK(cli(sv, out, sizeof(out), "PTTL", "b:{x}", NULL));
     long pttl = atol(out);
     CHECK(pttl > 100 && pttl <= 3000); /* the holder session's TTL, not the period */
     /* nobody acquires while the break lasts */
@@ -311,30 +325,26 @@ TEST(a_break_is_delivered_through_the_session)
     lr_lease_deinit(&la);
     lr_lease_deinit(&keep);
     lr_lease_deinit(&lb);
-    close_mgr(a);
-    close_mgr(b);
-    redis_server_destroy(&s);
+    two_stop(&t);
 }
 
 TEST(release_reacquire_and_change)
 {
-    rec_setup();
-    struct redis_server s;
-    CHECK_OK(redis_server_start(&s, NULL));
-    struct lr_manager *a = mgr(session_uri(&s, "r:"), 1500, 0);
-    struct lr_manager *b = mgr(uri, 1500, 0);
-    CHECK(a && b);
+    struct two t;
+    CHECK(two_start(&t, "r:", 1500));
+    struct redis_server *sv = &t.s;
+    struct lr_manager *a = t.a, *b = t.b;
     struct lr_lease la, lb;
     CHECK_OK(lr_lease_init(a, &la, "x", NULL));
     CHECK_OK(lr_lease_init(b, &lb, "x", NULL));
     CHECK_OK(lr_lease_acquire(&la, 2000));
     run_until(EV_ACQ, 3000);
     char before[64], out[256];
-    CHECK_OK(cli(&s, before, sizeof(before), "HGET", "r:{x}", "owner"));
+    CHECK_OK(cli(sv, before, sizeof(before), "HGET", "r:{x}", "owner"));
     CHECK_OK(lr_lease_change(&la));
     run_until(EV_CHANGED, 3000);
     CHECK_OK(rec_first(EV_CHANGED, &la)->status);
-    CHECK_OK(cli(&s, out, sizeof(out), "HGET", "r:{x}", "owner"));
+    CHECK_OK(cli(sv, out, sizeof(out), "HGET", "r:{x}", "owner"));
     CHECK(strcmp(out, before) && strlen(out) == 32);
     run_until(0, 1600); /* renewals go on under the new token */
     CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
@@ -342,7 +352,7 @@ TEST(release_reacquire_and_change)
     CHECK_OK(lr_lease_release(&la));
     run_until(EV_REL, 3000);
     CHECK_OK(rec_first(EV_REL, &la)->status);
-    CHECK_OK(cli(&s, out, sizeof(out), "EXISTS", "r:{x}", NULL));
+    CHECK_OK(cli(sv, out, sizeof(out), "EXISTS", "r:{x}", NULL));
     CHECK(!strcmp(out, "0"));
     CHECK_OK(lr_lease_try_acquire(&lb));
     run_until(EV_ACQ, 3000);
@@ -351,9 +361,7 @@ TEST(release_reacquire_and_change)
     CHECK_EQ(rec_count(EV_LOST, NULL), 0);
     lr_lease_deinit(&la);
     lr_lease_deinit(&lb);
-    close_mgr(a);
-    close_mgr(b);
-    redis_server_destroy(&s);
+    two_stop(&t);
 }
 
 TEST(a_renewal_that_times_out_is_jeopardy_not_loss)
