@@ -75,9 +75,12 @@ enum {
 };
 
 static const struct lr_resp_arg scripts[NSCRIPTS] = {
-    {acquire_lua, sizeof(acquire_lua) - 1}, {acquire_batch_lua, sizeof(acquire_batch_lua) - 1},
-    {renew_lua, sizeof(renew_lua) - 1},     {release_lua, sizeof(release_lua) - 1},
-    {break_lua, sizeof(break_lua) - 1},     {change_lua, sizeof(change_lua) - 1},
+    {acquire_lua, sizeof(acquire_lua) - 1},
+    {acquire_batch_lua, sizeof(acquire_batch_lua) - 1},
+    {renew_lua, sizeof(renew_lua) - 1},
+    {release_lua, sizeof(release_lua) - 1},
+    {break_lua, sizeof(break_lua) - 1},
+    {change_lua, sizeof(change_lua) - 1},
     {acquire_session_lua, sizeof(acquire_session_lua) - 1},
     {session_renew_lua, sizeof(session_renew_lua) - 1},
     {break_session_lua, sizeof(break_session_lua) - 1},
@@ -128,8 +131,8 @@ struct reply {
     int64_t sub;     /* elements seen inside the current element (batched acquire) */
     int64_t pttl;    /* conflict reply */
     struct session *sess; /* a session renewal's reply (K_SESSION) */
-    int64_t more;    /* session renewal: breaks the store has for the session */
-    bool overflow;   /* session renewal: a reported break did not fit the table */
+    int64_t more;         /* session renewal: breaks the store has for the session */
+    bool overflow;        /* session renewal: a reported break did not fit the table */
     char holder[LR_HOLDER_MAX + 1];
     char err[128];   /* start of an error reply */
     char sha[40];
@@ -215,9 +218,9 @@ struct rconn {
  * slot (a key "<prefix>session:{<slot tag>}:<id>" next to the names of that
  * slot), which this file does not do.
  */
-#define MAX_SESSIONS 16            /* distinct TTLs per manager in session mode */
-#define BROKEN_MAX 4096u           /* broken-token table entries (power of two) */
-#define SESSION_REPORT_MAX 1024u   /* tokens one renewal reply may carry */
+#define MAX_SESSIONS 16          /* distinct TTLs per manager in session mode */
+#define BROKEN_MAX 4096u         /* broken-token table entries (power of two) */
+#define SESSION_REPORT_MAX 1024u /* tokens one renewal reply may carry */
 /* RENEWs answered per loop pass: a renewal reply may release a million at
  * once, and answering them in one go would stall the loop for seconds (its
  * replies unread, its connections' request timeouts running). */
@@ -240,20 +243,20 @@ struct broken_tab {
 
 struct session {
     struct lr__backend *b;
-    uint32_t ttl_ms;          /* 0: slot unused */
-    uint32_t keep_ms;         /* ttl(1-drift)-margin: validity = send + keep (lease.c) */
+    uint32_t ttl_ms;  /* 0: slot unused */
+    uint32_t keep_ms; /* ttl(1-drift)-margin: validity = send + keep (lease.c) */
     unsigned idx;
-    bool inflight;            /* @req is on a connection */
-    bool retry;               /* the last renewal failed: the next may go early */
-    uint64_t lost_before_ms;  /* leases whose validity started before this are lost */
-    uint64_t confirmed_ns;    /* send time of the latest confirmed renewal, or 0 */
-    uint64_t last_sent_ns;    /* of the latest renewal, or 0 */
-    struct lr_list parked;    /* lr_lease.req.link: RENEWs waiting for a renewal */
-    struct lr_list ready;     /* lr_lease.req.link: RENEWs to serve (deferred phase) */
-    struct lr_list failing;   /* lr_lease.req.link: RENEWs to fail with @fail_status */
+    bool inflight;           /* @req is on a connection */
+    bool retry;              /* the last renewal failed: the next may go early */
+    uint64_t lost_before_ms; /* leases whose validity started before this are lost */
+    uint64_t confirmed_ns;   /* send time of the latest confirmed renewal, or 0 */
+    uint64_t last_sent_ns;   /* of the latest renewal, or 0 */
+    struct lr_list parked;   /* lr_lease.req.link: RENEWs waiting for a renewal */
+    struct lr_list ready;    /* lr_lease.req.link: RENEWs to serve (deferred phase) */
+    struct lr_list failing;  /* lr_lease.req.link: RENEWs to fail with @fail_status */
     int fail_status;
-    struct ireq req;          /* the session renewal (K_SESSION) */
-    struct lr_timer timer;    /* when to send the next renewal */
+    struct ireq req;       /* the session renewal (K_SESSION) */
+    struct lr_timer timer; /* when to send the next renewal */
     size_t key_len;
     char key[SESSION_KEY_MAX];
 };
@@ -605,10 +608,7 @@ static bool encode_other(struct rconn *c, struct lr_lease *l, const char *key, s
     bool brk = l->req.kind == LR_OP_BREAK;
     char tok[32], next[32], num[24];
     int script = !brk ? SCRIPT_CHANGE : b->session_mode ? SCRIPT_BREAK_SESSION : SCRIPT_BREAK;
-    struct lr_resp_arg argv[6] = {{"EVALSHA", 7},
-                                  {b->sha[script], 40},
-                                  {"1", 1},
-                                  {key, klen}};
+    struct lr_resp_arg argv[6] = {{"EVALSHA", 7}, {b->sha[script], 40}, {"1", 1}, {key, klen}};
     size_t argc = 4;
     if (brk) {
         argv[argc++] = (struct lr_resp_arg){num, u64_format(l->break_ms, num)};
@@ -707,8 +707,7 @@ static size_t batch_head_size(const struct lr__backend *b, bool acq, size_t coun
     /* session mode: an acquisition batch starts with the session key */
     size_t sess = acq && b->session_mode ? 1 : 0;
     return lr_resp_array_header_size(4 + sess + (acq ? 3 : 2) * count) + lr_resp_bulk_size(7) +
-           lr_resp_bulk_size(40) +
-           lr_resp_bulk_size(lr_u64_digits((acq ? 2 : 1) * count + sess)) +
+           lr_resp_bulk_size(40) + lr_resp_bulk_size(lr_u64_digits((acq ? 2 : 1) * count + sess)) +
            lr_resp_bulk_size(lr_u64_digits(ttl)) + (sess ? lr_resp_bulk_size(SESSION_KEY_MAX) : 0);
 }
 
@@ -968,13 +967,14 @@ static void session_kick(struct session *s, uint64_t v)
     const struct lr_manager_opts *o = lr__manager_opts(b->m);
     uint64_t now = lr_loop_now_ms(lr__manager_loop(b->m));
     uint64_t period = session_period_ms(s), gap = period / 8 ? period / 8 : 1;
-    uint64_t guard = o->loss_guard_ms ? o->loss_guard_ms : s->ttl_ms / 100 > 2 ? s->ttl_ms / 100 : 2;
+    uint64_t guard = o->loss_guard_ms      ? o->loss_guard_ms
+                     : s->ttl_ms / 100 > 2 ? s->ttl_ms / 100
+                                           : 2;
     uint64_t last = s->last_sent_ns / 1000000u;
     uint64_t due = s->last_sent_ns ? last + (s->retry ? gap : period) : now;
     /* the latest send that still answers before the lease's stop point */
-    uint64_t room = s->keep_ms > guard + o->request_timeout_ms
-                        ? s->keep_ms - guard - o->request_timeout_ms
-                        : 0;
+    uint64_t room =
+        s->keep_ms > guard + o->request_timeout_ms ? s->keep_ms - guard - o->request_timeout_ms : 0;
     uint64_t latest = v + room;
     if (due > latest)
         due = latest > last + gap ? latest : last + gap;
@@ -1028,8 +1028,7 @@ static void serve_run(struct lr__task *t)
             session_serve(s, lease_of(hdr_of(n)));
     }
     for (unsigned i = 0; i < MAX_SESSIONS && !b->closing; i++)
-        if (!lr_list_is_empty(&b->sessions[i].failing) ||
-            !lr_list_is_empty(&b->sessions[i].ready))
+        if (!lr_list_is_empty(&b->sessions[i].failing) || !lr_list_is_empty(&b->sessions[i].ready))
             lr__loop_defer(loop, &b->serve_task);
 }
 
@@ -1182,7 +1181,6 @@ static void session_submit(struct lr__backend *b, struct session *s, struct lr_l
 }
 
 /* ------------------------------------------------------------ replies */
-
 
 /* Does the error reply start with @word, as a whole word? */
 static bool err_is(const struct reply *r, const char *word)
@@ -1407,8 +1405,7 @@ static void on_token(struct rconn *c, const struct lr_resp_token *t)
         r->pttl = -1;
         r->oob = t->type == LR_RESP_PUSH;
         struct lr_list *head = lr_list_first(&c->pending);
-        if (head && !r->oob && hdr_of(head)->seq == c->reply_seq &&
-            hdr_of(head)->kind == K_SESSION)
+        if (head && !r->oob && hdr_of(head)->seq == c->reply_seq && hdr_of(head)->kind == K_SESSION)
             r->sess = lr_container_of(ireq_of(hdr_of(head)), struct session, req);
         if (t->type == LR_RESP_ERROR || t->type == LR_RESP_BLOBERR) {
             r->type = LR_RESP_ERROR;

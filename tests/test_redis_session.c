@@ -15,12 +15,12 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include <leasering.h>
 #include "alloccount.h"
 #include "harness.h"
 #include "lease_int.h"
 #include "recorder.h"
 #include "redis_server.h"
+#include <leasering.h>
 
 static char uri[256];
 
@@ -32,8 +32,8 @@ static const char *session_uri(const struct redis_server *s, const char *prefix)
 
 static struct lr_manager *mgr(const char *u, uint32_t ttl, uint32_t cap)
 {
-    struct lr_manager_opts o = {.ttl_ms = ttl, .cbs = &rec_cbs, .max_leases = cap ? cap : 4096,
-                                .margin_ms = 25};
+    struct lr_manager_opts o = {
+        .ttl_ms = ttl, .cbs = &rec_cbs, .max_leases = cap ? cap : 4096, .margin_ms = 25};
     struct lr_manager *m = NULL;
     int rc = lr_manager_new(&m, loop, u, &o);
     if (rc < 0)
@@ -64,8 +64,8 @@ static void two_stop(struct two *t)
     redis_server_destroy(&t->s);
 }
 
-static int cli(const struct redis_server *s, char *out, size_t cap, const char *a0,
-               const char *a1, const char *a2)
+static int cli(const struct redis_server *s, char *out, size_t cap, const char *a0, const char *a1,
+               const char *a2)
 {
     const char *args[] = {a0, a1, a2, NULL};
     return redis_cli(s, out, cap, args);
