@@ -68,20 +68,32 @@ enum {
     SCRIPT_RELEASE,
     SCRIPT_BREAK,
     SCRIPT_CHANGE,
+    SCRIPT_ACQUIRE_SESSION,
+    SCRIPT_SESSION_RENEW,
+    SCRIPT_BREAK_SESSION,
     NSCRIPTS
 };
 
 static const struct lr_resp_arg scripts[NSCRIPTS] = {
-    {acquire_lua, sizeof(acquire_lua) - 1}, {acquire_batch_lua, sizeof(acquire_batch_lua) - 1},
-    {renew_lua, sizeof(renew_lua) - 1},     {release_lua, sizeof(release_lua) - 1},
-    {break_lua, sizeof(break_lua) - 1},     {change_lua, sizeof(change_lua) - 1},
+    {acquire_lua, sizeof(acquire_lua) - 1},
+    {acquire_batch_lua, sizeof(acquire_batch_lua) - 1},
+    {renew_lua, sizeof(renew_lua) - 1},
+    {release_lua, sizeof(release_lua) - 1},
+    {break_lua, sizeof(break_lua) - 1},
+    {change_lua, sizeof(change_lua) - 1},
+    {acquire_session_lua, sizeof(acquire_session_lua) - 1},
+    {session_renew_lua, sizeof(session_renew_lua) - 1},
+    {break_session_lua, sizeof(break_session_lua) - 1},
 };
+
+/* Not a status: "drop this connection and make it again" (READONLY, MOVED). */
+#define RECONNECT 1
 
 /* lr__reqhdr.batch of a request still on an encode queue (never sent). */
 #define UNSENT 0xffffu
 
 /* Request kinds beyond the lease ops (lr__reqhdr.kind). */
-enum { K_AUTH = 16, K_SELECT, K_LOAD, K_PING };
+enum { K_AUTH = 16, K_SELECT, K_LOAD, K_PING, K_SESSION };
 
 /* A connection-internal request (handshake, script load). */
 struct ireq {
@@ -118,6 +130,9 @@ struct reply {
     int64_t idx;     /* array elements seen */
     int64_t sub;     /* elements seen inside the current element (batched acquire) */
     int64_t pttl;    /* conflict reply */
+    struct session *sess; /* a session renewal's reply (K_SESSION) */
+    int64_t more;         /* session renewal: breaks the store has for the session */
+    bool overflow;        /* session renewal: a reported break did not fit the table */
     char holder[LR_HOLDER_MAX + 1];
     char err[128];   /* start of an error reply */
     char sha[40];
@@ -155,6 +170,97 @@ struct rconn {
     struct slot *slots;     /* b->batch per-name results of a batched acquire reply */
 };
 
+/* ------------------------------------------------------ session mode
+ *
+ * With ?mode=session the manager keeps one session per TTL (struct session):
+ * a key "<prefix>session:<32 hex>" that only session renewals keep alive
+ * (PEXPIRE), and lease hashes that name it and have no TTL of their own, so
+ * one session renewal keeps any number of leases. The core still submits a
+ * RENEW per lease; here it is served from session renewals instead:
+ *  - A RENEW is never answered inside submit(): it goes on the session's
+ *    ready list, served in the deferred phase, SERVE_PER_PASS at a time.
+ *  - Served, it completes with success from the latest *confirmed* session
+ *    renewal if that was sent after the lease's current validity start (the
+ *    lease's send time is then stamped with that renewal's send time, so
+ *    validity = that send + TTL(1-drift) - margin); otherwise it parks until
+ *    the next renewal, which is sent early if none is due in time. Renewals
+ *    go out at most about once per renew_fraction of the TTL (1/8 of that
+ *    after a failure), and only while some lease waits for one.
+ *  - Why success is safe: the lease's last success came from a request sent
+ *    at V that left the session key alive until at least V + TTL at the
+ *    store; the core accepts a new success only before V + TTL(1-drift), so
+ *    the renewal that gives it ran before the key could expire: the session
+ *    lived throughout, and no takeover (which needs the key gone) happened.
+ *    A session key that expired is never made again under its name: a
+ *    session found gone gets a new id (session_lost), and leases whose
+ *    validity started before that moment get LR_ELOST.
+ *  - Breaks: the break script records the holder's owner token in the
+ *    holder session's broken set for one TTL, and every session renewal
+ *    meanwhile returns the set. The tokens go into a bounded table (struct
+ *    broken_tab), checked whenever a RENEW would complete with success: a
+ *    broken lease gets LR_ELOST. We keep tokens rather than an index
+ *    name -> lease because the index would need a core hook for every lease
+ *    the core forgets (deinit, manager close) and memory per lease, while
+ *    breaks are rare operator actions: the table costs nothing per lease and
+ *    no core change. An entry stays one TTL after the reply that reported it
+ *    arrived: any lease it names had its validity start before that reply,
+ *    so it can no longer be renewed after that. Tokens are unique per
+ *    acquisition, so a stale entry cannot hit a later holder of the name. A
+ *    reply whose breaks do not all fit (table full, or more than
+ *    SESSION_REPORT_MAX reported) confirms nothing: losing is safe,
+ *    double-holding is not.
+ *  - Ambiguous outcomes (timeout, dropped connection) of a session renewal
+ *    complete the RENEWs waiting on it with that status: jeopardy, as in
+ *    per-lease mode; no break is missed, since the next renewal reports the
+ *    set again.
+ * Cluster (a later issue): a session key, its broken set and the lease
+ * hashes are in different slots; session mode there needs a session per
+ * slot (a key "<prefix>session:{<slot tag>}:<id>" next to the names of that
+ * slot), which this file does not do.
+ */
+#define MAX_SESSIONS 16          /* distinct TTLs per manager in session mode */
+#define BROKEN_MAX 4096u         /* broken-token table entries (power of two) */
+#define SESSION_REPORT_MAX 1024u /* tokens one renewal reply may carry */
+/* RENEWs answered per loop pass: a renewal reply may release a million at
+ * once, and answering them in one go would stall the loop for seconds (its
+ * replies unread, its connections' request timeouts running). */
+#define SERVE_PER_PASS 2048u
+#define SESSION_KEY_MAX (PREFIX_MAX + 8 + 32 + 7 + 1)
+
+struct broken {
+    uint8_t token[16];
+    uint64_t until_ms; /* dropped after this */
+    int32_t next;      /* hash chain, -1 ends */
+};
+
+/* A ring of BROKEN_MAX entries in report order, hashed by token. */
+struct broken_tab {
+    struct broken *e;
+    int32_t *heads; /* BROKEN_MAX buckets */
+    uint32_t head;
+    uint32_t count;
+};
+
+struct session {
+    struct lr__backend *b;
+    uint32_t ttl_ms;  /* 0: slot unused */
+    uint32_t keep_ms; /* ttl(1-drift)-margin: validity = send + keep (lease.c) */
+    unsigned idx;
+    bool inflight;           /* @req is on a connection */
+    bool retry;              /* the last renewal failed: the next may go early */
+    uint64_t lost_before_ms; /* leases whose validity started before this are lost */
+    uint64_t confirmed_ns;   /* send time of the latest confirmed renewal, or 0 */
+    uint64_t last_sent_ns;   /* of the latest renewal, or 0 */
+    struct lr_list parked;   /* lr_lease.req.link: RENEWs waiting for a renewal */
+    struct lr_list ready;    /* lr_lease.req.link: RENEWs to serve (deferred phase) */
+    struct lr_list failing;  /* lr_lease.req.link: RENEWs to fail with @fail_status */
+    int fail_status;
+    struct ireq req;       /* the session renewal (K_SESSION) */
+    struct lr_timer timer; /* when to send the next renewal */
+    size_t key_len;
+    char key[SESSION_KEY_MAX];
+};
+
 struct lr__backend {
     struct lr_manager *m;
     struct lr__resolver res;
@@ -173,6 +279,10 @@ struct lr__backend {
     void (*close_done)(struct lr_manager *m);
     struct rconn *conns;
     struct lr__tls_ctx *tls_ctx; /* rediss:// */
+    bool session_mode;           /* ?mode=session */
+    struct broken_tab broken;    /* session mode */
+    struct lr__task serve_task;  /* serves the sessions' ready lists */
+    struct session sessions[MAX_SESSIONS];
     char sha[NSCRIPTS][40];
     char prefix[PREFIX_MAX + 1];
     char user[128];
@@ -183,6 +293,7 @@ struct lr__backend {
 
 static const struct lr__conn_cbs net_cbs;
 static void conn_fail(struct rconn *c, int err);
+static struct session *session_find(struct lr__backend *b, uint32_t ttl, bool create);
 
 static inline uint64_t loop_ns(const struct rconn *c)
 {
@@ -496,10 +607,8 @@ static bool encode_other(struct rconn *c, struct lr_lease *l, const char *key, s
     struct lr__backend *b = c->b;
     bool brk = l->req.kind == LR_OP_BREAK;
     char tok[32], next[32], num[24];
-    struct lr_resp_arg argv[6] = {{"EVALSHA", 7},
-                                  {b->sha[brk ? SCRIPT_BREAK : SCRIPT_CHANGE], 40},
-                                  {"1", 1},
-                                  {key, klen}};
+    int script = !brk ? SCRIPT_CHANGE : b->session_mode ? SCRIPT_BREAK_SESSION : SCRIPT_BREAK;
+    struct lr_resp_arg argv[6] = {{"EVALSHA", 7}, {b->sha[script], 40}, {"1", 1}, {key, klen}};
     size_t argc = 4;
     if (brk) {
         argv[argc++] = (struct lr_resp_arg){num, u64_format(l->break_ms, num)};
@@ -593,11 +702,13 @@ static size_t batch_item_size(const struct lr__backend *b, const struct lr_lease
     return n;
 }
 
-static size_t batch_head_size(bool acq, size_t count, uint32_t ttl)
+static size_t batch_head_size(const struct lr__backend *b, bool acq, size_t count, uint32_t ttl)
 {
-    return lr_resp_array_header_size(4 + (acq ? 3 : 2) * count) + lr_resp_bulk_size(7) +
-           lr_resp_bulk_size(40) + lr_resp_bulk_size(lr_u64_digits((acq ? 2 : 1) * count)) +
-           lr_resp_bulk_size(lr_u64_digits(ttl));
+    /* session mode: an acquisition batch starts with the session key */
+    size_t sess = acq && b->session_mode ? 1 : 0;
+    return lr_resp_array_header_size(4 + sess + (acq ? 3 : 2) * count) + lr_resp_bulk_size(7) +
+           lr_resp_bulk_size(40) + lr_resp_bulk_size(lr_u64_digits((acq ? 2 : 1) * count + sess)) +
+           lr_resp_bulk_size(lr_u64_digits(ttl)) + (sess ? lr_resp_bulk_size(SESSION_KEY_MAX) : 0);
 }
 
 /* One EVALSHA over every lease on @batch, all of one kind (renew, or acquire
@@ -612,11 +723,17 @@ static void encode_batch(struct rconn *c, bool acq, struct lr_list *batch, size_
     char *w = lr__conn_wbuf(&c->net, &avail);
     char *p = w, *end = w + avail;
     char num[24], key[KEY_MAX], tok[32];
-    p += lr_resp_write_array_header(p, (size_t)(end - p), 4 + (acq ? 3 : 2) * count);
+    /* session mode: acquisitions run acquire_session_lua, KEYS[1] the session */
+    const struct session *sess = acq && b->session_mode ? session_find(c->b, ttl, false) : NULL;
+    size_t nsess = sess ? 1 : 0;
+    int script = sess ? SCRIPT_ACQUIRE_SESSION : acq ? SCRIPT_ACQUIRE_BATCH : SCRIPT_RENEW;
+    p += lr_resp_write_array_header(p, (size_t)(end - p), 4 + nsess + (acq ? 3 : 2) * count);
     p += lr_resp_write_bulk(p, (size_t)(end - p), "EVALSHA", 7);
-    p += lr_resp_write_bulk(p, (size_t)(end - p),
-                            b->sha[acq ? SCRIPT_ACQUIRE_BATCH : SCRIPT_RENEW], 40);
-    p += lr_resp_write_bulk(p, (size_t)(end - p), num, u64_format((acq ? 2 : 1) * count, num));
+    p += lr_resp_write_bulk(p, (size_t)(end - p), b->sha[script], 40);
+    p += lr_resp_write_bulk(p, (size_t)(end - p), num,
+                            u64_format((acq ? 2 : 1) * count + nsess, num));
+    if (sess)
+        p += lr_resp_write_bulk(p, (size_t)(end - p), sess->key, sess->key_len);
     for (struct lr_list *n = batch->next; n != batch; n = n->next) {
         struct lr_lease *l = lease_of(hdr_of(n));
         p += lr_resp_write_bulk(p, (size_t)(end - p), key, key_of(b, l, key, false));
@@ -680,7 +797,7 @@ static bool encode_queue(struct rconn *c, struct lr_list *q)
                 continue;
             }
             size_t add = batch_item_size(b, l);
-            if (batch_head_size(acq, count + 1, ttl) + items + add > avail)
+            if (batch_head_size(b, acq, count + 1, ttl) + items + add > avail)
                 break;
             lr_list_unlink(n);
             lr_list_push_tail(&batch, n);
@@ -714,10 +831,358 @@ static void schedule_encode(struct rconn *c)
         lr__loop_defer(c->net.loop, &c->enc_task);
 }
 
-/* ------------------------------------------------------------ replies */
+/* ------------------------------------------------------ session mode */
 
-/* Not a status: "drop this connection and make it again" (READONLY, MOVED). */
-#define RECONNECT 1
+static int error_status(const struct reply *r);
+static bool is_noscript(const struct reply *r);
+
+static uint32_t broken_bucket(const uint8_t token[16])
+{
+    uint32_t h;
+    memcpy(&h, token, sizeof(h)); /* tokens are random */
+    return h & (BROKEN_MAX - 1);
+}
+
+static int32_t broken_find(const struct broken_tab *t, const uint8_t token[16])
+{
+    if (!t->count)
+        return -1;
+    for (int32_t i = t->heads[broken_bucket(token)]; i >= 0; i = t->e[i].next)
+        if (!memcmp(t->e[i].token, token, 16))
+            return i;
+    return -1;
+}
+
+/* Drop the entries, oldest first, whose time is up. */
+static void broken_expire(struct broken_tab *t, uint64_t now_ms)
+{
+    while (t->count && t->e[t->head].until_ms <= now_ms) {
+        int32_t i = (int32_t)t->head;
+        int32_t *p = &t->heads[broken_bucket(t->e[i].token)];
+        while (*p != i)
+            p = &t->e[*p].next;
+        *p = t->e[i].next;
+        t->head = (t->head + 1) & (BROKEN_MAX - 1);
+        t->count--;
+    }
+}
+
+/* Remember @token until @until_ms; false if the table is full. */
+static bool broken_add(struct broken_tab *t, const uint8_t token[16], uint64_t until_ms)
+{
+    int32_t i = broken_find(t, token);
+    if (i >= 0) {
+        if (t->e[i].until_ms < until_ms)
+            t->e[i].until_ms = until_ms;
+        return true;
+    }
+    if (t->count == BROKEN_MAX)
+        return false;
+    i = (int32_t)((t->head + t->count) & (BROKEN_MAX - 1));
+    memcpy(t->e[i].token, token, 16);
+    t->e[i].until_ms = until_ms;
+    uint32_t bk = broken_bucket(token);
+    t->e[i].next = t->heads[bk];
+    t->heads[bk] = i;
+    t->count++;
+    return true;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    return -1;
+}
+
+/* 32 lowercase hex digits (lr__hex of a token) back to 16 bytes. */
+static bool unhex_token(const char *in, size_t len, uint8_t out[16])
+{
+    if (len != 32)
+        return false;
+    for (size_t i = 0; i < 16; i++) {
+        int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[i] = (uint8_t)(hi << 4 | lo);
+    }
+    return true;
+}
+
+/* A fresh random session id, so a session found gone is never revived. */
+static void session_new_id(struct session *s)
+{
+    struct lr__backend *b = s->b;
+    uint8_t id[16];
+    uint64_t r[2] = {lr__manager_rand(b->m), lr__manager_rand(b->m)};
+    memcpy(id, r, sizeof(id));
+    memcpy(s->key, b->prefix, b->prefix_len);
+    memcpy(s->key + b->prefix_len, "session:", 8);
+    lr__hex(id, 16, s->key + b->prefix_len + 8);
+    s->key_len = b->prefix_len + 8 + 32;
+}
+
+/* The session of TTL @ttl; with @create, made when missing (NULL if all
+ * MAX_SESSIONS are used). */
+static struct session *session_find(struct lr__backend *b, uint32_t ttl, bool create)
+{
+    for (unsigned i = 0; i < MAX_SESSIONS; i++) {
+        struct session *s = &b->sessions[i];
+        if (s->ttl_ms == ttl)
+            return s;
+        if (!s->ttl_ms) {
+            if (!create)
+                return NULL;
+            const struct lr_manager_opts *o = lr__manager_opts(b->m);
+            /* as lease.c's validity(): send + keep */
+            uint64_t keep = (uint64_t)((double)ttl * (1.0 - o->drift));
+            s->keep_ms = (uint32_t)(keep > o->margin_ms ? keep - o->margin_ms : 0);
+            s->ttl_ms = ttl;
+            session_new_id(s);
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* Where @l's current validity started (ms; the send that gave it). */
+static uint64_t validity_start(const struct session *s, const struct lr_lease *l)
+{
+    return l->valid_until > s->keep_ms ? l->valid_until - s->keep_ms : 0;
+}
+
+static uint64_t session_period_ms(const struct session *s)
+{
+    uint64_t p = (uint64_t)((double)s->ttl_ms * lr__manager_opts(s->b->m)->renew_fraction);
+    return p ? p : 1;
+}
+
+/* A lease whose validity started at @v waits: make sure a renewal goes out
+ * in time for it, but no sooner than the rate limit allows. */
+static void session_kick(struct session *s, uint64_t v)
+{
+    if (s->inflight)
+        return; /* its reply serves what it can and kicks again */
+    struct lr__backend *b = s->b;
+    const struct lr_manager_opts *o = lr__manager_opts(b->m);
+    uint64_t now = lr_loop_now_ms(lr__manager_loop(b->m));
+    uint64_t period = session_period_ms(s), gap = period / 8 ? period / 8 : 1;
+    uint64_t guard = o->loss_guard_ms      ? o->loss_guard_ms
+                     : s->ttl_ms / 100 > 2 ? s->ttl_ms / 100
+                                           : 2;
+    uint64_t last = s->last_sent_ns / 1000000u;
+    uint64_t due = s->last_sent_ns ? last + (s->retry ? gap : period) : now;
+    /* the latest send that still answers before the lease's stop point */
+    uint64_t room =
+        s->keep_ms > guard + o->request_timeout_ms ? s->keep_ms - guard - o->request_timeout_ms : 0;
+    uint64_t latest = v + room;
+    if (due > latest)
+        due = latest > last + gap ? latest : last + gap;
+    if (due < now)
+        due = now;
+    if (!lr_timer_is_active(&s->timer) || lr_timer_deadline(&s->timer) > due)
+        lr_timer_start(&s->timer, due);
+}
+
+/* Answer @l's RENEW from what the session knows, or park it. */
+static void session_serve(struct session *s, struct lr_lease *l)
+{
+    uint64_t v = validity_start(s, l);
+#ifndef LR_PLANT_SKIP_BROKEN /* planted bug, for checking that the tests see it */
+    bool broken = broken_find(&s->b->broken, l->token) >= 0;
+#else
+    bool broken = false;
+#endif
+    if (v < s->lost_before_ms || broken) {
+        complete(l, LR_ELOST);
+        return;
+    }
+    if (s->confirmed_ns && s->confirmed_ns / 1000000u > v) {
+        /* sent strictly after the validity start (a later millisecond) */
+        lr__lease_sent(l, s->confirmed_ns);
+        complete(l, 0);
+        return;
+    }
+    lr_list_push_tail(&s->parked, &l->req.link);
+    session_kick(s, v);
+}
+
+/* Answer what waits on the sessions' failing and ready lists, at most
+ * SERVE_PER_PASS RENEWs a pass; the rest in the next pass. Each lease is
+ * taken off its list before its callback, which may release, deinitialise
+ * or renew any lease. */
+static void serve_run(struct lr__task *t)
+{
+    struct lr__backend *b = lr_container_of(t, struct lr__backend, serve_task);
+    struct lr_loop *loop = lr__manager_loop(b->m);
+    broken_expire(&b->broken, lr_loop_now_ms(loop));
+    unsigned budget = SERVE_PER_PASS;
+    for (unsigned i = 0; i < MAX_SESSIONS && budget && !b->closing; i++) {
+        struct session *s = &b->sessions[i];
+        struct lr_list *n;
+        for (; budget && (n = lr_list_pop(&s->failing)); budget--) {
+            struct lr_lease *l = lease_of(hdr_of(n));
+            complete(l, validity_start(s, l) < s->lost_before_ms ? LR_ELOST : s->fail_status);
+        }
+        for (; budget && (n = lr_list_pop(&s->ready)); budget--)
+            session_serve(s, lease_of(hdr_of(n)));
+    }
+    for (unsigned i = 0; i < MAX_SESSIONS && !b->closing; i++)
+        if (!lr_list_is_empty(&b->sessions[i].failing) || !lr_list_is_empty(&b->sessions[i].ready))
+            lr__loop_defer(loop, &b->serve_task);
+}
+
+/* Complete every parked RENEW with @status (the renewal they waited for
+ * failed, or the session is gone), from the deferred phase. */
+static void session_fail_parked(struct session *s, int status)
+{
+    s->fail_status = status;
+    lr_list_splice_tail(&s->failing, &s->parked);
+    lr__loop_defer(lr__manager_loop(s->b->m), &s->b->serve_task);
+}
+
+/* The renewal in flight failed without a definite answer (or was refused):
+ * what waited for it is in jeopardy; the core retries, and the next renewal
+ * may go early. */
+static void session_failed(struct session *s, int status)
+{
+    s->inflight = false;
+    s->retry = true;
+    session_fail_parked(s, status);
+}
+
+/* The session key is gone: every lease of the session is lost, and the
+ * session goes on under a new id (the old key must never come back while
+ * lease hashes name it: they would be held by nobody, for ever). */
+static void session_lost(struct session *s)
+{
+    struct lr__backend *b = s->b;
+    s->inflight = false;
+    s->retry = false;
+    s->confirmed_ns = 0;
+    s->last_sent_ns = 0;
+    s->lost_before_ms = lr_loop_now_ms(lr__manager_loop(b->m)) + 1;
+    char t[SESSION_KEY_MAX + 64];
+    snprintf(t, sizeof(t), "session %.*s expired; its leases are lost", (int)s->key_len, s->key);
+    report(b, LR_ELOST, t, "");
+    session_new_id(s);
+    session_fail_parked(s, LR_ELOST);
+}
+
+static void session_send(struct session *s, struct rconn *c)
+{
+    struct lr__backend *b = s->b;
+    char bkey[SESSION_KEY_MAX], num[24], cap[24];
+    memcpy(bkey, s->key, s->key_len);
+    memcpy(bkey + s->key_len, ":broken", 7);
+    struct lr_resp_arg argv[7] = {{"EVALSHA", 7},
+                                  {b->sha[SCRIPT_SESSION_RENEW], 40},
+                                  {"2", 1},
+                                  {s->key, s->key_len},
+                                  {bkey, s->key_len + 7},
+                                  {num, u64_format(s->ttl_ms, num)},
+                                  {cap, u64_format(SESSION_REPORT_MAX, cap)}};
+    if (!encode_internal(c, &s->req, K_SESSION, 7, argv)) {
+        /* the output buffer is full: try again when it has drained a bit */
+        lr_timer_start(&s->timer, lr_loop_now_ms(c->net.loop) + 1);
+        return;
+    }
+    s->inflight = true;
+    s->last_sent_ns = s->req.sent_ns;
+    lr__manager_stats(b->m)->requests++;
+    rearm(c);
+}
+
+static void session_timer(struct lr_timer *t)
+{
+    struct session *s = t->data;
+    struct lr__backend *b = s->b;
+    if (s->inflight || lr_list_is_empty(&s->parked) || b->closing)
+        return; /* renewals go out only for leases that wait for one */
+    struct rconn *c = &b->conns[s->idx % b->nconns];
+    if (c->state == R_READY && !c->loading) {
+        session_send(s, c);
+    } else if (c->state == R_DOWN || c->state == R_FAILING) {
+        bool definite = c->last_error == LR_EAUTH || c->last_error == LR_ETLS;
+        session_failed(s, definite ? c->last_error : LR_EUNAVAIL); /* never sent */
+    } else {
+        lr_timer_start(&s->timer, lr_loop_now_ms(c->net.loop) + 10); /* coming up */
+    }
+}
+
+/* One element of a session renewal's reply: {1, count, token...}. */
+static void session_token(struct rconn *c, struct reply *r, const struct lr_resp_token *t)
+{
+    int64_t i = r->idx++;
+    uint8_t tok[16];
+    if (i == 0) {
+        if (t->type != LR_RESP_INT || t->integer != 1)
+            r->bad = true;
+    } else if (i == 1) {
+        if (t->type != LR_RESP_INT || t->integer < 0)
+            r->bad = true;
+        else
+            r->more = t->integer;
+    } else if (t->type == LR_RESP_BULK && !t->nil && unhex_token(t->str, t->len, tok)) {
+        uint64_t now = lr_loop_now_ms(c->net.loop);
+        if (!broken_add(&c->b->broken, tok, now + r->sess->ttl_ms))
+            r->overflow = true;
+    } else {
+        r->bad = true;
+    }
+}
+
+static void session_reply(struct rconn *c, struct session *s, const struct reply *r)
+{
+    s->inflight = false;
+    if (r->type == LR_RESP_ERROR) {
+        if (is_noscript(r)) { /* not applied: reload, then send again */
+            if (!c->loading)
+                encode_loads(c);
+            lr_timer_start(&s->timer, lr_loop_now_ms(c->net.loop));
+            return;
+        }
+        int st = error_status(r);
+        if (st == RECONNECT) {
+            session_failed(s, -ECONNRESET);
+            c->redirected = true;
+            conn_fail(c, -ECONNRESET);
+            return;
+        }
+        session_failed(s, st);
+        return;
+    }
+    if (r->type == LR_RESP_INT && !r->bad && r->integer == 0) {
+        session_lost(s);
+        return;
+    }
+    if (r->bad || r->type != LR_RESP_ARRAY || r->idx < 2) {
+        session_failed(s, LR_EBADREPLY);
+        return;
+    }
+    s->retry = false;
+    /* Confirmed only when every break the store has for the session is in
+     * the table: a lease missing from it might be one of those. */
+    if (!r->overflow && r->more <= r->idx - 2)
+        s->confirmed_ns = s->req.sent_ns;
+    else
+        s->retry = true;
+    c->redirected = false;
+    lr_list_splice_tail(&s->ready, &s->parked);
+    lr__loop_defer(c->net.loop, &s->b->serve_task);
+}
+
+static void session_submit(struct lr__backend *b, struct session *s, struct lr_lease *l)
+{
+    l->req.batch = UNSENT;
+    l->req.conn = (uint8_t)(s->idx % b->nconns);
+    lr_list_push_tail(&s->ready, &l->req.link);
+    lr__loop_defer(lr__manager_loop(b->m), &b->serve_task);
+}
+
+/* ------------------------------------------------------------ replies */
 
 /* Does the error reply start with @word, as a whole word? */
 static bool err_is(const struct reply *r, const char *word)
@@ -779,6 +1244,10 @@ static void requeue(struct rconn *c, struct lr_lease *l)
 static void internal_reply(struct rconn *c, struct ireq *q, const struct reply *r)
 {
     struct lr__backend *b = c->b;
+    if (q->hdr.kind == K_SESSION) {
+        session_reply(c, lr_container_of(q, struct session, req), r);
+        return;
+    }
     if (r->type == LR_RESP_ERROR) {
         /* the handshake failed: refused credentials stay definite; anything
          * else (a loading or demoted server) is tried again on a new connection */
@@ -853,6 +1322,14 @@ static void lease_reply(struct rconn *c, struct lr_lease *l, const struct reply 
             res.holder_ttl_ms = s->value;
         } else {
             res.fence = (uint64_t)s->value;
+            /* Sent under a session found gone since: its leases are lost,
+             * so do not start one. Not applied as far as we are concerned:
+             * the core retries, and the same token re-acquires idempotently
+             * under the new session (same fence) unless someone took it. */
+            const struct session *ss =
+                c->b->session_mode ? session_find(c->b, l->ttl_ms, false) : NULL;
+            if (ss && l->sent_ns / 1000000u < ss->lost_before_ms)
+                res.status = LR_EUNAVAIL;
         }
     } else if (l->req.kind == LR_OP_ACQUIRE) {
         if (r->type == LR_RESP_INT && r->integer > 0) {
@@ -929,6 +1406,9 @@ static void on_token(struct rconn *c, const struct lr_resp_token *t)
         r->integer = t->integer;
         r->pttl = -1;
         r->oob = t->type == LR_RESP_PUSH;
+        struct lr_list *head = lr_list_first(&c->pending);
+        if (head && !r->oob && hdr_of(head)->seq == c->reply_seq && hdr_of(head)->kind == K_SESSION)
+            r->sess = lr_container_of(ireq_of(hdr_of(head)), struct session, req);
         if (t->type == LR_RESP_ERROR || t->type == LR_RESP_BLOBERR) {
             r->type = LR_RESP_ERROR;
             copy_prefix(r->err, sizeof(r->err), &r->err_len, t);
@@ -938,6 +1418,11 @@ static void on_token(struct rconn *c, const struct lr_resp_token *t)
         } else if (t->type == LR_RESP_ATTR) {
             r->bad = true; /* RESP2 servers never send attributes */
         }
+    } else if (r->sess) {
+        if (t->depth == 1 && r->type == LR_RESP_ARRAY)
+            session_token(c, r, t);
+        else
+            r->bad = true;
     } else if (t->depth == 2 && r->type == LR_RESP_ARRAY && r->idx > 0) {
         /* inside element idx-1 of a batched acquire reply: {holder, pttl} */
         int64_t i = r->idx - 1, k = r->sub++;
@@ -1026,6 +1511,8 @@ static void conn_fail(struct rconn *c, int err)
         struct lr__reqhdr *h = lr_container_of(n, struct lr__reqhdr, link);
         if (h->kind < K_AUTH)
             complete(lease_of(h), ambiguous);
+        else if (h->kind == K_SESSION)
+            session_failed(lr_container_of(ireq_of(h), struct session, req), ambiguous);
     }
     fail_encq(c, definite ? err : LR_EUNAVAIL);
     lr__conn_close(&c->net);
@@ -1116,6 +1603,12 @@ static void backend_free(struct lr__backend *b)
         lr__tls_free(b->conns[i].tls);
         lr__free(b->conns[i].slots);
     }
+    for (unsigned i = 0; i < MAX_SESSIONS; i++)
+        if (b->sessions[i].b)
+            lr_timer_stop(&b->sessions[i].timer);
+    lr__task_cancel(&b->serve_task);
+    lr__free(b->broken.e);
+    lr__free(b->broken.heads);
     lr__free(b->conns);
     lr__tls_ctx_free(b->tls_ctx);
     lr__resolver_deinit(&b->res);
@@ -1145,7 +1638,7 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     bool tls = !strcmp(u->scheme, "rediss");
     static const char *const tls_params[] = {"cacert", "cert", "key", "insecure_skip_verify"};
     for (unsigned i = 0; i < u->nparams; i++) {
-        bool known = !strcmp(u->params[i].key, "prefix");
+        bool known = !strcmp(u->params[i].key, "prefix") || !strcmp(u->params[i].key, "mode");
         for (size_t k = 0; tls && k < sizeof(tls_params) / sizeof(tls_params[0]); k++)
             known |= !strcmp(u->params[i].key, tls_params[k]);
         if (!known)
@@ -1156,13 +1649,43 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         return -EINVAL;
     if (u->has_user && !u->has_password)
         return -EINVAL; /* an ACL user needs a password */
+    const char *mode = lr__uri_param(u, "mode");
+    if (mode && strcmp(mode, "session") && strcmp(mode, "lease"))
+        return -EINVAL;
     struct lr__backend *b = lr__calloc(1, sizeof(*b));
     if (!b)
         return -ENOMEM;
     b->m = m;
+    b->session_mode = mode && !strcmp(mode, "session");
+    lr__task_init(&b->serve_task, serve_run);
+    struct lr_loop *sloop = lr__manager_loop(m);
+    for (unsigned i = 0; i < MAX_SESSIONS; i++) {
+        struct session *s = &b->sessions[i];
+        s->b = b;
+        s->idx = i;
+        lr_list_init(&s->parked);
+        lr_list_init(&s->ready);
+        lr_list_init(&s->failing);
+        lr_list_init(&s->req.hdr.link);
+        lr_timer_init(sloop, &s->timer, session_timer);
+        s->timer.data = s;
+    }
+    if (b->session_mode) {
+        b->broken.e = lr__calloc(BROKEN_MAX, sizeof(*b->broken.e));
+        b->broken.heads = lr__malloc(BROKEN_MAX * sizeof(*b->broken.heads));
+        if (!b->broken.e || !b->broken.heads) {
+            lr__free(b->broken.e);
+            lr__free(b->broken.heads);
+            lr__free(b);
+            return -ENOMEM;
+        }
+        memset(b->broken.heads, 0xff, BROKEN_MAX * sizeof(*b->broken.heads)); /* all -1 */
+    }
     b->res.data = b;
     int rc = lr__resolver_init(&b->res, lr__manager_loop(m), resolved);
     if (rc < 0) {
+        lr__free(b->broken.e);
+        lr__free(b->broken.heads);
         lr__free(b);
         return rc;
     }
@@ -1259,6 +1782,18 @@ static uint64_t name_hash(const struct lr_lease *l)
 
 static int redis_submit(struct lr__backend *b, struct lr_lease *l)
 {
+    if (b->session_mode) {
+        /* one session per TTL: made with the first acquisition of a TTL */
+        struct session *s = session_find(b, l->ttl_ms, l->req.kind == LR_OP_ACQUIRE);
+        if (l->req.kind == LR_OP_ACQUIRE && (!s || l->meta_len))
+            return !s ? -ENOSPC : -EINVAL; /* no metadata in session mode */
+        if (l->req.kind == LR_OP_RENEW) {
+            if (!s)
+                return LR_EBADREPLY; /* cannot happen: a held lease has its session */
+            session_submit(b, s, l);
+            return 0;
+        }
+    }
     struct rconn *c = &b->conns[b->nconns == 1 ? 0 : name_hash(l) % b->nconns];
     /* Refused certificates or credentials stay refused until a connection
      * gets through again: answer at once rather than queue the request
@@ -1312,6 +1847,16 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
         c->inflight = 0;
         lr__conn_close(&c->net);
     }
+    for (unsigned i = 0; i < MAX_SESSIONS; i++) {
+        struct session *s = &b->sessions[i];
+        lr_timer_stop(&s->timer);
+        lr_list_init(&s->parked); /* the core detached every lease already */
+        lr_list_init(&s->ready);
+        lr_list_init(&s->failing);
+        lr_list_init(&s->req.hdr.link);
+        s->inflight = false;
+    }
+    lr__task_cancel(&b->serve_task);
     lr__resolver_close(&b->res, resolver_closed);
 }
 

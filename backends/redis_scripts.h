@@ -97,4 +97,92 @@ static const char change_lua[] =
     "end\n"
     "return 0\n";
 
+/* ---- session mode (redis://...?mode=session) ----
+ * A manager keeps one session key per TTL, "<prefix>session:<32 hex>", whose
+ * value is its TTL in ms and which expires by PEXPIRE; its lease hashes carry
+ * a field "session" naming that key and no TTL of their own. The sorted set
+ * "<session key>:broken" holds the owner tokens of the session's leases that
+ * were broken, scored by the server's clock at the break, for one TTL. */
+
+/* KEYS[1] the session key, KEYS[2i] the lease hash of name i, KEYS[2i+1]
+ * its fence counter; ARGV[1] TTL ms, ARGV[1 + i] owner token of name i.
+ * Creates or refreshes the session first (validity counts from this send).
+ * Per name: our token already there -> the same fence (idempotent retry;
+ * moved to this session if it was recorded under an older one); absent, or
+ * recorded under a session key that no longer exists -> taken (takeover),
+ * fence = INCR; broken (owner "") or a hash without a session (a per-lease
+ * mode lease) -> {owner, PTTL of the hash}; else {holder, PTTL of the
+ * holder's session}. Returns one element per name, as acquire_batch_lua. */
+static const char acquire_session_lua[] =
+    "local call, ttl, s, r = redis.call, ARGV[1], KEYS[1], {}\n"
+    "call('SET', s, ttl, 'PX', ttl)\n"
+    "for i = 1, (#KEYS - 1) / 2 do\n"
+    "  local k, tok = KEYS[2 * i], ARGV[i + 1]\n"
+    "  local h = call('HMGET', k, 'owner', 'session')\n"
+    "  local owner, hs = h[1], h[2]\n"
+    "  if owner == tok then\n"
+    "    if hs ~= s then call('HSET', k, 'session', s) end\n"
+    "    r[i] = tonumber(call('HGET', k, 'fence'))\n"
+    "  elseif owner == false or (owner ~= '' and hs and call('EXISTS', hs) == 0) then\n"
+    "    local fence = call('INCR', KEYS[2 * i + 1])\n"
+    "    call('DEL', k)\n"
+    "    call('HSET', k, 'owner', tok, 'fence', fence, 'session', s)\n"
+    "    r[i] = fence\n"
+    "  elseif owner == '' or not hs then\n"
+    "    r[i] = {owner, call('PTTL', k)}\n"
+    "  else\n"
+    "    r[i] = {owner, call('PTTL', hs)}\n"
+    "  end\n"
+    "end\n"
+    "return r\n";
+
+/* KEYS[1] the session key, KEYS[2] its broken set; ARGV[1] TTL ms, ARGV[2]
+ * the most tokens to return. 0 if the session key is gone (the session is
+ * lost: never re-created under this name). Else PEXPIREs it, drops breaks
+ * older than one TTL, and returns {1, count, token...}: count the breaks of
+ * the last TTL, then up to ARGV[2] of their owner tokens. Breaks stay for a
+ * TTL and are returned by every renewal meanwhile, so a reply that is lost
+ * loses no break: any renewal that could extend a broken lease reports it. */
+static const char session_renew_lua[] =
+    "local call, ttl = redis.call, tonumber(ARGV[1])\n"
+    "if call('PEXPIRE', KEYS[1], ttl) == 0 then return 0 end\n"
+    "if call('EXISTS', KEYS[2]) == 0 then return {1, 0} end\n"
+    "local t = call('TIME')\n"
+    "call('ZREMRANGEBYSCORE', KEYS[2], '-inf', t[1] * 1000 + math.floor(t[2] / 1000) - ttl)\n"
+    "local r = {1, call('ZCARD', KEYS[2])}\n"
+    "if r[2] > 0 then\n"
+    "  local m = call('ZRANGE', KEYS[2], 0, tonumber(ARGV[2]) - 1)\n"
+    "  for i = 1, #m do r[i + 2] = m[i] end\n"
+    "end\n"
+    "return r\n";
+
+/* KEYS[1] lease hash; ARGV[1] break period ms. As break_lua, for a lease
+ * held by a session: its owner token goes into the holder session's broken
+ * set (whose next renewal reports it) and the owner becomes ""; the hash
+ * then expires after the later of the period and the holder session's
+ * remaining TTL -- the holder may act until its validity, which that TTL
+ * covers, ends. A hash without a session (per-lease mode) is broken as
+ * break_lua does. 1 broken, 0 nothing was held. */
+static const char break_session_lua[] =
+    "local call = redis.call\n"
+    "local h = call('HMGET', KEYS[1], 'owner', 'session')\n"
+    "local owner, s = h[1], h[2]\n"
+    "if owner == false then return 0 end\n"
+    "local keep = 0\n"
+    "if owner ~= '' and s then\n"
+    "  local sp = call('PTTL', s)\n"
+    "  if sp > 0 then\n"
+    "    local t, z = call('TIME'), s .. ':broken'\n"
+    "    call('ZADD', z, t[1] * 1000 + math.floor(t[2] / 1000), owner)\n"
+    "    local sttl = tonumber(call('GET', s)) or sp\n"
+    "    if call('PTTL', z) < sttl then call('PEXPIRE', z, sttl) end\n"
+    "    keep = sp\n"
+    "  end\n"
+    "end\n"
+    "call('HSET', KEYS[1], 'owner', '')\n"
+    "local want = math.max(tonumber(ARGV[1]), keep, 1)\n"
+    "local pttl = call('PTTL', KEYS[1])\n"
+    "if pttl < want then call('PEXPIRE', KEYS[1], want) end\n"
+    "return 1\n";
+
 #endif

@@ -8,7 +8,7 @@
  *       for names exactly as separate processes do against a server. For
  *       tests, and for programs that want leases without a server.
  *
- *   redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=PREFIX]
+ *   redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=PREFIX][&mode=lease|session]
  *       A Redis server (default port 6379, database 0, prefix "lr:").
  *       USER and PASSWORD are percent-decoded; with PASSWORD alone the
  *       connection sends AUTH PASSWORD, with both AUTH USER PASSWORD (an ACL
@@ -16,6 +16,52 @@
  *       (the holder's 32-hex-digit token), fence, and the lease's metadata,
  *       expiring by PEXPIRE; its fencing counter is "PREFIX{N}:fence". The
  *       host is resolved once, when the manager is created.
+ *       mode=lease (the default) is this: one key, one TTL per lease.
+ *
+ *   redis://...?mode=session   (also rediss://...?mode=session)
+ *       Session leases: one renewal keeps any number of leases. The manager
+ *       keeps one session key per TTL, "PREFIX" "session:" and 32 random hex
+ *       digits, that expires by PEXPIRE; each lease hash "PREFIX{N}" holds
+ *       owner, fence and session (the session key's name) and has no TTL of
+ *       its own while the session lives. Acquisitions are batched, one script
+ *       call over many names, and refresh the session key (validity counts
+ *       from that send). Renewals: lr_lease_renew and the automatic schedule
+ *       behave as usual, but Redis sees about one call per session per
+ *       renew_fraction of the TTL, whatever the number of leases; a renewal
+ *       completes from a session renewal sent after the lease's validity
+ *       started, and validity counts from that send.
+ *       Fate sharing: all leases of a session live and die together. A
+ *       session renewal that finds the key gone (it expired: the loop did not
+ *       run for a TTL, or the store lost it) makes every lease of the session
+ *       lost (LR_ELOST, or LR_EEXPIRED locally first), and the session goes
+ *       on under a new key; a renewal that times out or loses its connection
+ *       puts the session's waiting leases in jeopardy, as in per-lease mode.
+ *       Takeover: an acquisition finding a name recorded under a session key
+ *       that no longer exists takes it, with a new fence; since a holder's
+ *       validity always ends before its session key can expire, the holder
+ *       has stopped by then.
+ *       Break: lr_lease_break blanks the owner and records the holder's
+ *       token in the holder session's set "<session key>:broken" (scored by
+ *       the server's clock, kept one TTL); every session renewal returns
+ *       that set, and the holder's lease is lost (LR_ELOST) at its session's
+ *       next renewal. Nobody acquires the name before the later of the break
+ *       period and the holder session's remaining TTL. A manager keeps at
+ *       most 4096 reported breaks for a TTL; a renewal reporting more than
+ *       fit (or over 1024) confirms nothing, so the session's leases may be
+ *       lost, never held twice.
+ *       Release deletes the hash if it is still ours; change installs a new
+ *       owner token (idempotent, as in per-lease mode).
+ *       Cleanup: a session key and its broken set expire by themselves; the
+ *       hash of a lease whose session died (its holder crashed) stays until
+ *       the name is acquired again (a takeover) or deleted -- like the fence
+ *       counters, which never expire in either mode.
+ *       Limits: at most 16 distinct TTLs per manager (-ENOSPC for a 17th);
+ *       no metadata (an acquisition of a lease with metadata fails with
+ *       -EINVAL). Do not mix modes on one prefix: a per-lease manager does
+ *       not see that a session lease's holder died, and its break would
+ *       shorten a session lease. Standalone Redis only: in a Cluster, a
+ *       session key and the leases it keeps live in different slots (a
+ *       session per slot would be needed).
  *
  *   rediss://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=P][&cacert=FILE]
  *            [&cert=FILE&key=FILE][&insecure_skip_verify=yes]
