@@ -22,7 +22,8 @@
  * on a dead connection complete as ambiguous; ones never sent as
  * LR_EUNAVAIL. Reconnects back off exponentially with full jitter, and each
  * one looks the host up again (off the loop thread, resolve_int.h), so a
- * DNS-based failover is followed.
+ * DNS-based failover is followed. A unix socket (redis:///PATH, unix:///PATH)
+ * has nothing to look up: its address is made once, at create.
  *
  * Server errors (the first word of the reply): NOAUTH, WRONGPASS, NOPERM
  * are refused credentials (LR_EAUTH); READONLY and MOVED mean this is not
@@ -44,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include <leasering/error.h>
 #include "alloc_int.h"
@@ -264,8 +266,9 @@ struct session {
 struct lr__backend {
     struct lr_manager *m;
     struct lr__resolver res;
-    struct sockaddr_storage addr; /* the last lookup's answer */
+    struct sockaddr_storage addr; /* the last lookup's answer; a unix socket's path */
     socklen_t addrlen;
+    bool unix_sock;               /* redis:///PATH, unix:///PATH: no lookup */
     uint16_t port;
     bool has_user;
     bool has_password;
@@ -288,7 +291,7 @@ struct lr__backend {
     char user[128];
     char password[256];
     char host[256];
-    char endpoint[300]; /* "host:port", for error texts */
+    char endpoint[300]; /* "host:port" or the socket's path, for error texts */
 };
 
 static const struct lr__conn_cbs net_cbs;
@@ -465,6 +468,10 @@ static void resolved(struct lr__resolver *r, int status, const struct sockaddr *
 static void start_connect(struct rconn *c)
 {
     struct lr__backend *b = c->b;
+    if (b->unix_sock) { /* a path: nothing to resolve */
+        connect_to(c);
+        return;
+    }
     c->state = R_RESOLVING;
     if (b->res.busy)
         return; /* the lookup under way answers this connection too */
@@ -1638,7 +1645,8 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     bool tls = !strcmp(u->scheme, "rediss");
     static const char *const tls_params[] = {"cacert", "cert", "key", "insecure_skip_verify"};
     for (unsigned i = 0; i < u->nparams; i++) {
-        bool known = !strcmp(u->params[i].key, "prefix") || !strcmp(u->params[i].key, "mode");
+        bool known = !strcmp(u->params[i].key, "prefix") || !strcmp(u->params[i].key, "mode") ||
+                     !strcmp(u->params[i].key, "db");
         for (size_t k = 0; tls && k < sizeof(tls_params) / sizeof(tls_params[0]); k++)
             known |= !strcmp(u->params[i].key, tls_params[k]);
         if (!known)
@@ -1652,6 +1660,21 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     const char *mode = lr__uri_param(u, "mode");
     if (mode && strcmp(mode, "session") && strcmp(mode, "lease"))
         return -EINVAL;
+    /* A unix socket: unix:///PATH, or redis:///PATH (no host, a path). The
+     * database is then only ?db=N; TLS is not offered over a socket. */
+    bool unix_sock = !strcmp(u->scheme, "unix") || (!u->host[0] && u->path[0]);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (unix_sock) {
+        if (tls || u->host[0] || u->has_port || !u->path[0])
+            return -EINVAL;
+        if (strlen(u->path) + 2 > sizeof(sun.sun_path))
+            return -ENAMETOOLONG;
+        sun.sun_path[0] = '/';
+        memcpy(sun.sun_path + 1, u->path, strlen(u->path) + 1);
+    }
+    const char *dbp = lr__uri_param(u, "db");
+    if (dbp && (!dbp[0] || (!unix_sock && u->path[0])))
+        return -EINVAL; /* empty, or given twice (/DB and ?db=) */
     struct lr__backend *b = lr__calloc(1, sizeof(*b));
     if (!b)
         return -ENOMEM;
@@ -1689,7 +1712,7 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         lr__free(b);
         return rc;
     }
-    rc = parse_db(u->path, &b->db);
+    rc = parse_db(dbp ? dbp : unix_sock ? "" : u->path, &b->db);
     const char *prefix = lr__uri_param(u, "prefix");
     if (!prefix)
         prefix = DEFAULT_PREFIX;
@@ -1706,6 +1729,12 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     bool v6 = strchr(b->host, ':') != NULL;
     snprintf(b->endpoint, sizeof(b->endpoint), "%s%s%s:%u", v6 ? "[" : "", b->host, v6 ? "]" : "",
              b->port);
+    if (unix_sock) {
+        b->unix_sock = true;
+        memcpy(&b->addr, &sun, sizeof(sun));
+        b->addrlen = (socklen_t)sizeof(sun);
+        snprintf(b->endpoint, sizeof(b->endpoint), "%s", sun.sun_path);
+    }
     strcpy(b->prefix, prefix);
     b->prefix_len = strlen(prefix);
     b->has_user = u->has_user;
@@ -1862,6 +1891,18 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
 
 const struct lr__backend_ops lr__redis_backend = {
     .scheme = "redis",
+    .min_ttl_ms = 10,
+    .max_ttl_ms = 30u * 86400u * 1000u,
+    .create = redis_create,
+    .submit = redis_submit,
+    .cancel = redis_cancel,
+    .close = redis_close,
+    .free = backend_free,
+};
+
+/* unix:///PATH: the same backend over a unix socket (redis:///PATH too). */
+const struct lr__backend_ops lr__unix_backend = {
+    .scheme = "unix",
     .min_ttl_ms = 10,
     .max_ttl_ms = 30u * 86400u * 1000u,
     .create = redis_create,
