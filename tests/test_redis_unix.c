@@ -16,21 +16,10 @@
 #include "redis_server.h"
 
 static char uri[512];
-static char errs[4096]; /* every store_error text, one per line */
-
-static void on_store_error(struct lr_manager *m, int status, const char *text, void *arg)
-{
-    (void)m;
-    (void)status;
-    (void)arg;
-    size_t n = strlen(errs);
-    snprintf(errs + n, sizeof(errs) - n, "%s\n", text);
-}
-
 static struct lr_manager *mgr(const char *u, uint32_t ttl)
 {
     struct lr_manager_opts o = {.ttl_ms = ttl, .cbs = &rec_cbs, .max_leases = 64,
-                                .margin_ms = 25, .store_error = on_store_error};
+                                .margin_ms = 25, .store_error = rec_store_error};
     struct lr_manager *m = NULL;
     int rc = lr_manager_new(&m, loop, u, &o);
     if (rc < 0)
@@ -142,7 +131,7 @@ TEST(auth_over_the_socket)
 TEST(missing_socket_is_unavailable_and_named)
 {
     rec_setup();
-    errs[0] = '\0';
+    rec_errs[0] = '\0';
     const char *path = "/tmp/leasering-no-such-dir/redis.sock";
     snprintf(uri, sizeof(uri), "unix://%s", path);
     struct lr_manager *m = mgr(uri, 3000);
@@ -158,7 +147,7 @@ TEST(missing_socket_is_unavailable_and_named)
         fprintf(stderr, "last error: %s\n", text);
     CHECK(strstr(text, path) != NULL);
     CHECK(strstr(text, "o such file") != NULL);
-    CHECK(strstr(errs, path) != NULL);
+    CHECK(strstr(rec_errs, path) != NULL);
     lr_lease_deinit(&l);
     close_mgr(m);
 }

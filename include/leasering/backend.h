@@ -9,6 +9,7 @@
  *       tests, and for programs that want leases without a server.
  *
  *   redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=PREFIX][&db=DB][&mode=lease|session]
+ *           [&allow_eviction=yes|no]
  *       A Redis server (default port 6379, database 0, prefix "lr:"); the
  *       database is /DB or ?db=DB (0..99999; both at once is -EINVAL).
  *       USER and PASSWORD are percent-decoded; with PASSWORD alone the
@@ -16,11 +17,29 @@
  *       user). A lease named N is the hash "PREFIX{N}" with fields owner
  *       (the holder's 32-hex-digit token), fence, and the lease's metadata,
  *       expiring by PEXPIRE; its fencing counter is "PREFIX{N}:fence". The
- *       host is resolved once, when the manager is created.
+ *       host is looked up at each (re)connect, off the loop thread.
  *       mode=lease (the default) is this: one key, one TTL per lease.
+ *       Store checks, on every (re)connect, before any lease request: CONFIG
+ *       GET maxmemory-policy, CONFIG GET append*, ROLE.
+ *        - maxmemory-policy allkeys-*: Redis may evict any key, a fence
+ *          counter too, and the next acquisition of that name would start
+ *          again at 1 (a token that went backwards). Refused: the
+ *          connection is dropped and made again later (backoff), requests
+ *          fail with LR_ESTORE at once until a connection gets through, and
+ *          store_error / lr_manager_last_error say why. ?allow_eviction=yes
+ *          (values yes|no) accepts the risk.
+ *        - ROLE slave (a replica): not the primary; as READONLY, dropped and
+ *          made again (LR_EUNAVAIL, retried). ROLE sentinel: LR_ESTORE.
+ *        - Told once per manager through store_error, status LR_ESTORE, text
+ *          starting "warning:", nothing refused: appendonly no (a restart
+ *          loses fence counters: tokens may repeat); a volatile-* policy
+ *          (lease keys have a TTL and can be evicted early: a name could
+ *          have two holders, the fence still grows); CONFIG GET refused by
+ *          the server (renamed, ACL): nothing of the above was checked.
+ *       What each Redis set-up keeps of leasering's promise: docs/STORES.md.
  *
- *   redis://[USER:PASSWORD@]/PATH[?db=DB][&prefix=PREFIX][&mode=lease|session]
- *   unix://[USER:PASSWORD@]/PATH[?db=DB][&prefix=PREFIX][&mode=lease|session]
+ *   redis://[USER:PASSWORD@]/PATH[?db=DB][&prefix=PREFIX][&mode=...][&allow_eviction=...]
+ *   unix://[USER:PASSWORD@]/PATH[?db=DB][&prefix=PREFIX][&mode=...][&allow_eviction=...]
  *       The same Redis backend over the unix socket at /PATH (redis-server
  *       --unixsocket /PATH): "redis:///run/redis/redis.sock?db=2",
  *       "unix://:pw@/run/redis/redis.sock". No host and no port; the
