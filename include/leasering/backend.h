@@ -27,7 +27,8 @@
  *          connection is dropped and made again later (backoff), requests
  *          fail with LR_ESTORE at once until a connection gets through, and
  *          store_error / lr_manager_last_error say why. ?allow_eviction=yes
- *          (values yes|no) accepts the risk.
+ *          (values yes|no) accepts the risk (and silences the volatile-*
+ *          warning below).
  *        - ROLE slave (a replica): not the primary; as READONLY, dropped and
  *          made again (LR_EUNAVAIL, retried). ROLE sentinel: LR_ESTORE.
  *        - Told once per manager through store_error, status LR_ESTORE, text
