@@ -22,7 +22,8 @@
  * on a dead connection complete as ambiguous; ones never sent as
  * LR_EUNAVAIL. Reconnects back off exponentially with full jitter, and each
  * one looks the host up again (off the loop thread, resolve_int.h), so a
- * DNS-based failover is followed.
+ * DNS-based failover is followed. A unix socket (redis:///PATH, unix:///PATH)
+ * has nothing to look up: its address is made once, at create.
  *
  * Server errors (the first word of the reply): NOAUTH, WRONGPASS, NOPERM
  * are refused credentials (LR_EAUTH); READONLY and MOVED mean this is not
@@ -34,8 +35,18 @@
  * connection-level failure and server error is told, with its text, through
  * lr__manager_store_error.
  *
- * On (re)connect: AUTH, SELECT, then SCRIPT LOAD of each script; requests
- * are encoded only once the scripts are loaded. A NOSCRIPT reply (server
+ * On (re)connect: AUTH, SELECT, the store checks, then SCRIPT LOAD of each
+ * script; requests are encoded only once the scripts are loaded.
+ * Store checks (a fence is only as durable as the store): CONFIG GET
+ * maxmemory-policy, CONFIG GET append*, ROLE, answered before the loads. A
+ * policy that may evict any key (allkeys-*) could evict a fence counter and
+ * let a later holder get a smaller token: refused (LR_ESTORE, the connection
+ * is dropped and tried again later) unless ?allow_eviction=yes. A replica
+ * (role "slave") is not the primary: dropped and made again, as READONLY. A
+ * Sentinel is no data server: LR_ESTORE. Persistence off (appendonly no),
+ * a volatile-* policy, or CONFIG GET refused (renamed, ACL) are told once per
+ * manager through lr__manager_store_error, text starting "warning:", and do
+ * not stop anything. A NOSCRIPT reply (server
  * restart, SCRIPT FLUSH, failover) reloads the scripts on that connection and
  * re-queues the request, transparently.
  * Layer: RESP + the backend interface; knows no other backend.
@@ -44,6 +55,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 
 #include <leasering/error.h>
 #include "alloc_int.h"
@@ -93,7 +105,12 @@ static const struct lr_resp_arg scripts[NSCRIPTS] = {
 #define UNSENT 0xffffu
 
 /* Request kinds beyond the lease ops (lr__reqhdr.kind). */
-enum { K_AUTH = 16, K_SELECT, K_LOAD, K_PING, K_SESSION };
+enum { K_AUTH = 16, K_SELECT, K_LOAD, K_PING, K_SESSION, K_CHK_POLICY, K_CHK_AOF, K_CHK_ROLE };
+
+static inline bool is_check(uint8_t kind)
+{
+    return kind >= K_CHK_POLICY && kind <= K_CHK_ROLE;
+}
 
 /* A connection-internal request (handshake, script load). */
 struct ireq {
@@ -131,6 +148,7 @@ struct reply {
     int64_t sub;     /* elements seen inside the current element (batched acquire) */
     int64_t pttl;    /* conflict reply */
     struct session *sess; /* a session renewal's reply (K_SESSION) */
+    uint8_t chk;          /* a store check's reply: its kind (K_CHK_*), else 0 */
     int64_t more;         /* session renewal: breaks the store has for the session */
     bool overflow;        /* session renewal: a reported break did not fit the table */
     char holder[LR_HOLDER_MAX + 1];
@@ -165,6 +183,15 @@ struct rconn {
     struct ireq auth;
     struct ireq select;
     struct ireq load[NSCRIPTS];
+    struct ireq chk[3];     /* the store checks: policy, persistence, role */
+    /* What the checks found on this connection ("" / -1: not said). */
+    char policy[24];        /* maxmemory-policy */
+    char fsync[12];         /* appendfsync */
+    char role[12];          /* ROLE's first element: master, slave, sentinel */
+    char role_of[64];       /* a replica's master, "host:port" */
+    int8_t aof;             /* appendonly: 1 yes, 0 no, -1 not said */
+    bool cfg_refused;       /* CONFIG GET answered an error (renamed, ACL) */
+    char cfg_err[64];       /* its text */
     struct lr__tls *tls;    /* rediss:// */
     int8_t vals[1024];      /* per-element results of a batched renewal reply */
     struct slot *slots;     /* b->batch per-name results of a batched acquire reply */
@@ -264,8 +291,9 @@ struct session {
 struct lr__backend {
     struct lr_manager *m;
     struct lr__resolver res;
-    struct sockaddr_storage addr; /* the last lookup's answer */
+    struct sockaddr_storage addr; /* the last lookup's answer; a unix socket's path */
     socklen_t addrlen;
+    bool unix_sock;               /* redis:///PATH, unix:///PATH: no lookup */
     uint16_t port;
     bool has_user;
     bool has_password;
@@ -280,6 +308,10 @@ struct lr__backend {
     struct rconn *conns;
     struct lr__tls_ctx *tls_ctx; /* rediss:// */
     bool session_mode;           /* ?mode=session */
+    bool allow_eviction;         /* ?allow_eviction=yes */
+    bool warned_persistence;     /* the store checks' warnings, once per manager */
+    bool warned_policy;
+    bool warned_config;
     struct broken_tab broken;    /* session mode */
     struct lr__task serve_task;  /* serves the sessions' ready lists */
     struct session sessions[MAX_SESSIONS];
@@ -288,7 +320,7 @@ struct lr__backend {
     char user[128];
     char password[256];
     char host[256];
-    char endpoint[300]; /* "host:port", for error texts */
+    char endpoint[300]; /* "host:port" or the socket's path, for error texts */
 };
 
 static const struct lr__conn_cbs net_cbs;
@@ -465,6 +497,10 @@ static void resolved(struct lr__resolver *r, int status, const struct sockaddr *
 static void start_connect(struct rconn *c)
 {
     struct lr__backend *b = c->b;
+    if (b->unix_sock) { /* a path: nothing to resolve */
+        connect_to(c);
+        return;
+    }
     c->state = R_RESOLVING;
     if (b->res.busy)
         return; /* the lookup under way answers this connection too */
@@ -597,6 +633,16 @@ static void handshake(struct rconn *c)
         struct lr_resp_arg argv[2] = {{"SELECT", 6}, {num, u64_format((uint64_t)b->db, num)}};
         encode_internal(c, &c->select, K_SELECT, 2, argv);
     }
+    static const struct lr_resp_arg config = {"CONFIG", 6}, get = {"GET", 3};
+    struct lr_resp_arg policy[3] = {config, get, {"maxmemory-policy", 16}};
+    struct lr_resp_arg aof[3] = {config, get, {"append*", 7}};
+    struct lr_resp_arg role[1] = {{"ROLE", 4}};
+    c->policy[0] = c->fsync[0] = c->role[0] = c->role_of[0] = c->cfg_err[0] = '\0';
+    c->aof = -1;
+    c->cfg_refused = false;
+    encode_internal(c, &c->chk[0], K_CHK_POLICY, 3, policy);
+    encode_internal(c, &c->chk[1], K_CHK_AOF, 3, aof);
+    encode_internal(c, &c->chk[2], K_CHK_ROLE, 1, role);
     encode_loads(c);
 }
 
@@ -1105,7 +1151,8 @@ static void session_timer(struct lr_timer *t)
     if (c->state == R_READY && !c->loading) {
         session_send(s, c);
     } else if (c->state == R_DOWN || c->state == R_FAILING) {
-        bool definite = c->last_error == LR_EAUTH || c->last_error == LR_ETLS;
+        bool definite = c->last_error == LR_EAUTH || c->last_error == LR_ETLS ||
+                        c->last_error == LR_ESTORE;
         session_failed(s, definite ? c->last_error : LR_EUNAVAIL); /* never sent */
     } else {
         lr_timer_start(&s->timer, lr_loop_now_ms(c->net.loop) + 10); /* coming up */
@@ -1241,9 +1288,133 @@ static void requeue(struct rconn *c, struct lr_lease *l)
         encode_loads(c);
 }
 
+/* Copy a token's string into @dst (NUL-terminated, truncated to @cap). */
+static void copy_str(char *dst, size_t cap, const struct lr_resp_token *t)
+{
+    size_t n = t->len < cap - 1 ? t->len : cap - 1;
+    memcpy(dst, t->str, n);
+    dst[n] = '\0';
+}
+
+/* One element of a store check's reply. CONFIG GET (RESP2): name, value,
+ * name, value... ROLE: {"master", offset, [replicas]} or {"slave", host,
+ * port, state, offset} or {"sentinel", [names]}. Nested elements are
+ * skipped; anything else unexpected is ignored (the check then says less). */
+static void check_token(struct rconn *c, struct reply *r, const struct lr_resp_token *t)
+{
+    if (t->depth != 1)
+        return;
+    int64_t i = r->idx++;
+    bool str = (t->type == LR_RESP_BULK || t->type == LR_RESP_SIMPLE) && !t->nil;
+    if (r->chk == K_CHK_ROLE) {
+        if (i == 0 && str) {
+            copy_str(c->role, sizeof(c->role), t);
+        } else if (i == 1 && str && !strcmp(c->role, "slave")) {
+            copy_str(c->role_of, sizeof(c->role_of) - 8, t);
+        } else if (i == 2 && t->type == LR_RESP_INT && !strcmp(c->role, "slave")) {
+            size_t n = strlen(c->role_of);
+            snprintf(c->role_of + n, sizeof(c->role_of) - n, ":%u", (unsigned)t->integer & 0xffff);
+        }
+        return;
+    }
+    if (!(i & 1)) { /* a parameter's name: kept until its value */
+        if (str) {
+            size_t n = t->len < LR_HOLDER_MAX ? t->len : LR_HOLDER_MAX;
+            memcpy(r->holder, t->str, n);
+            r->holder_len = (uint8_t)n;
+        } else {
+            r->holder_len = 0;
+        }
+        return;
+    }
+    if (!str)
+        return;
+#define NAME_IS(lit) (r->holder_len == sizeof(lit) - 1 && !memcmp(r->holder, lit, sizeof(lit) - 1))
+    if (NAME_IS("maxmemory-policy"))
+        copy_str(c->policy, sizeof(c->policy), t);
+    else if (NAME_IS("appendonly"))
+        c->aof = t->len == 3 && !memcmp(t->str, "yes", 3);
+    else if (NAME_IS("appendfsync"))
+        copy_str(c->fsync, sizeof(c->fsync), t);
+#undef NAME_IS
+}
+
+/* Every check answered (ROLE comes last): go on, warn, or refuse. */
+static void check_verdict(struct rconn *c)
+{
+    struct lr__backend *b = c->b;
+    char t[256];
+    if (!strcmp(c->role, "slave")) {
+        /* a replica does not keep what we write for the primary: as READONLY */
+        snprintf(t, sizeof(t), "is a replica (of %s), not the primary; reconnecting",
+                 c->role_of[0] ? c->role_of : "?");
+        report(b, LR_EUNAVAIL, t, "");
+        c->redirected = true;
+        conn_fail(c, LR_EUNAVAIL);
+        return;
+    }
+    if (!strcmp(c->role, "sentinel")) {
+        report(b, LR_ESTORE, "is a Sentinel, not a data server", "");
+        conn_fail(c, LR_ESTORE);
+        return;
+    }
+    if (!strncmp(c->policy, "allkeys-", 8) && !b->allow_eviction) {
+        snprintf(t, sizeof(t),
+                 "maxmemory-policy %s can evict fence counters (tokens could repeat); refused: "
+                 "use noeviction or allow_eviction=yes",
+                 c->policy);
+        report(b, LR_ESTORE, t, "");
+        conn_fail(c, LR_ESTORE);
+        return;
+    }
+    if (c->cfg_refused && !b->warned_config) {
+        b->warned_config = true;
+        snprintf(t, sizeof(t),
+                 "warning: CONFIG GET refused (%s): eviction and persistence not checked",
+                 c->cfg_err);
+        report(b, LR_ESTORE, t, "");
+    }
+    if (!strncmp(c->policy, "volatile-", 9) && !b->allow_eviction && !b->warned_policy) {
+        b->warned_policy = true;
+        snprintf(t, sizeof(t),
+                 "warning: maxmemory-policy %s can evict lease keys early (two holders; "
+                 "fences still grow)",
+                 c->policy);
+        report(b, LR_ESTORE, t, "");
+    }
+    if (c->aof == 0 && !b->warned_persistence) {
+        b->warned_persistence = true;
+        report(b, LR_ESTORE,
+               "warning: appendonly is no: a restart loses fence counters; tokens may repeat",
+               "");
+    }
+}
+
+/* An error, or a reply of another shape (a proxy or a look-alike server),
+ * checks nothing and stops nothing: the verdict then warns that CONFIG GET
+ * was refused, and an unknown role is taken as a primary (a write to a
+ * replica still meets READONLY). */
+static void check_reply(struct rconn *c, struct ireq *q, const struct reply *r)
+{
+    if ((r->type == LR_RESP_ERROR || r->type != LR_RESP_ARRAY) && q->hdr.kind != K_CHK_ROLE &&
+        !c->cfg_refused) {
+        int n = r->type == LR_RESP_ERROR ? r->err_len : 0;
+        while (n && (r->err[n - 1] == '\r' || r->err[n - 1] == '\n'))
+            n--;
+        snprintf(c->cfg_err, sizeof(c->cfg_err), "%.*s", n, n ? r->err : "not an array");
+        c->cfg_refused = true;
+    }
+    if (q->hdr.kind == K_CHK_ROLE)
+        check_verdict(c);
+}
+
 static void internal_reply(struct rconn *c, struct ireq *q, const struct reply *r)
 {
     struct lr__backend *b = c->b;
+    if (is_check(q->hdr.kind)) {
+        check_reply(c, q, r);
+        return;
+    }
     if (q->hdr.kind == K_SESSION) {
         session_reply(c, lr_container_of(q, struct session, req), r);
         return;
@@ -1366,7 +1537,7 @@ static void reply_done(struct rconn *c)
     if (r->oob)
         return;
     uint32_t seq = c->reply_seq++;
-    if (r->type == LR_RESP_ERROR && !is_noscript(r))
+    if (r->type == LR_RESP_ERROR && !is_noscript(r) && !r->chk) /* checks say it their way */
         report_reply_error(c, r, error_status(r));
     struct lr_list *n;
     while ((n = lr_list_first(&c->pending))) {
@@ -1409,6 +1580,8 @@ static void on_token(struct rconn *c, const struct lr_resp_token *t)
         struct lr_list *head = lr_list_first(&c->pending);
         if (head && !r->oob && hdr_of(head)->seq == c->reply_seq && hdr_of(head)->kind == K_SESSION)
             r->sess = lr_container_of(ireq_of(hdr_of(head)), struct session, req);
+        if (head && !r->oob && hdr_of(head)->seq == c->reply_seq && is_check(hdr_of(head)->kind))
+            r->chk = hdr_of(head)->kind;
         if (t->type == LR_RESP_ERROR || t->type == LR_RESP_BLOBERR) {
             r->type = LR_RESP_ERROR;
             copy_prefix(r->err, sizeof(r->err), &r->err_len, t);
@@ -1418,6 +1591,9 @@ static void on_token(struct rconn *c, const struct lr_resp_token *t)
         } else if (t->type == LR_RESP_ATTR) {
             r->bad = true; /* RESP2 servers never send attributes */
         }
+    } else if (r->chk) {
+        if (r->type == LR_RESP_ARRAY)
+            check_token(c, r, t);
     } else if (r->sess) {
         if (t->depth == 1 && r->type == LR_RESP_ARRAY)
             session_token(c, r, t);
@@ -1503,7 +1679,7 @@ static void conn_fail(struct rconn *c, int err)
     lr__task_cancel(&c->enc_task);
     /* Sent requests are ambiguous: the server may have applied them. Refused
      * credentials or certificates are definite, for queued requests too. */
-    bool definite = err == LR_EAUTH || err == LR_ETLS;
+    bool definite = err == LR_EAUTH || err == LR_ETLS || err == LR_ESTORE;
     int ambiguous = err;
     struct lr_list *n;
     c->inflight = 0;
@@ -1638,7 +1814,9 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     bool tls = !strcmp(u->scheme, "rediss");
     static const char *const tls_params[] = {"cacert", "cert", "key", "insecure_skip_verify"};
     for (unsigned i = 0; i < u->nparams; i++) {
-        bool known = !strcmp(u->params[i].key, "prefix") || !strcmp(u->params[i].key, "mode");
+        bool known = !strcmp(u->params[i].key, "prefix") || !strcmp(u->params[i].key, "mode") ||
+                     !strcmp(u->params[i].key, "db") ||
+                     !strcmp(u->params[i].key, "allow_eviction");
         for (size_t k = 0; tls && k < sizeof(tls_params) / sizeof(tls_params[0]); k++)
             known |= !strcmp(u->params[i].key, tls_params[k]);
         if (!known)
@@ -1652,11 +1830,30 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     const char *mode = lr__uri_param(u, "mode");
     if (mode && strcmp(mode, "session") && strcmp(mode, "lease"))
         return -EINVAL;
+    /* A unix socket: unix:///PATH, or redis:///PATH (no host, a path). The
+     * database is then only ?db=N; TLS is not offered over a socket. */
+    bool unix_sock = !strcmp(u->scheme, "unix") || (!u->host[0] && u->path[0]);
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (unix_sock) {
+        if (tls || u->host[0] || u->has_port || !u->path[0])
+            return -EINVAL;
+        if (strlen(u->path) + 2 > sizeof(sun.sun_path))
+            return -ENAMETOOLONG;
+        sun.sun_path[0] = '/';
+        memcpy(sun.sun_path + 1, u->path, strlen(u->path) + 1);
+    }
+    const char *evict = lr__uri_param(u, "allow_eviction");
+    if (evict && strcmp(evict, "yes") && strcmp(evict, "no"))
+        return -EINVAL;
+    const char *dbp = lr__uri_param(u, "db");
+    if (dbp && (!dbp[0] || (!unix_sock && u->path[0])))
+        return -EINVAL; /* empty, or given twice (/DB and ?db=) */
     struct lr__backend *b = lr__calloc(1, sizeof(*b));
     if (!b)
         return -ENOMEM;
     b->m = m;
     b->session_mode = mode && !strcmp(mode, "session");
+    b->allow_eviction = evict && !strcmp(evict, "yes");
     lr__task_init(&b->serve_task, serve_run);
     struct lr_loop *sloop = lr__manager_loop(m);
     for (unsigned i = 0; i < MAX_SESSIONS; i++) {
@@ -1689,7 +1886,7 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         lr__free(b);
         return rc;
     }
-    rc = parse_db(u->path, &b->db);
+    rc = parse_db(dbp ? dbp : unix_sock ? "" : u->path, &b->db);
     const char *prefix = lr__uri_param(u, "prefix");
     if (!prefix)
         prefix = DEFAULT_PREFIX;
@@ -1706,6 +1903,12 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     bool v6 = strchr(b->host, ':') != NULL;
     snprintf(b->endpoint, sizeof(b->endpoint), "%s%s%s:%u", v6 ? "[" : "", b->host, v6 ? "]" : "",
              b->port);
+    if (unix_sock) {
+        b->unix_sock = true;
+        memcpy(&b->addr, &sun, sizeof(sun));
+        b->addrlen = (socklen_t)sizeof(sun);
+        snprintf(b->endpoint, sizeof(b->endpoint), "%s", sun.sun_path);
+    }
     strcpy(b->prefix, prefix);
     b->prefix_len = strlen(prefix);
     b->has_user = u->has_user;
@@ -1753,6 +1956,8 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         c->timer.data = c;
         lr_list_init(&c->auth.hdr.link);
         lr_list_init(&c->select.hdr.link);
+        for (unsigned k = 0; k < 3; k++)
+            lr_list_init(&c->chk[k].hdr.link);
         for (unsigned s = 0; s < NSCRIPTS; s++)
             lr_list_init(&c->load[s].hdr.link);
         rc = lr__conn_init(&c->net, loop, OUT_BYTES, &net_cbs);
@@ -1799,7 +2004,8 @@ static int redis_submit(struct lr__backend *b, struct lr_lease *l)
      * gets through again: answer at once rather than queue the request
      * behind a reconnect that will most likely meet the same refusal (and
      * let it time out as "unavailable" first). */
-    if (c->state != R_READY && (c->last_error == LR_EAUTH || c->last_error == LR_ETLS))
+    if (c->state != R_READY &&
+        (c->last_error == LR_EAUTH || c->last_error == LR_ETLS || c->last_error == LR_ESTORE))
         return c->last_error;
     switch (c->state) {
     case R_READY:
@@ -1862,6 +2068,18 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
 
 const struct lr__backend_ops lr__redis_backend = {
     .scheme = "redis",
+    .min_ttl_ms = 10,
+    .max_ttl_ms = 30u * 86400u * 1000u,
+    .create = redis_create,
+    .submit = redis_submit,
+    .cancel = redis_cancel,
+    .close = redis_close,
+    .free = backend_free,
+};
+
+/* unix:///PATH: the same backend over a unix socket (redis:///PATH too). */
+const struct lr__backend_ops lr__unix_backend = {
+    .scheme = "unix",
     .min_ttl_ms = 10,
     .max_ttl_ms = 30u * 86400u * 1000u,
     .create = redis_create,

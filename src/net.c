@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <leasering/error.h>
@@ -112,14 +113,18 @@ int lr__conn_connect(struct lr__conn *c, const struct sockaddr *sa, socklen_t sa
 {
     if (c->state != LR_CONN_IDLE || lr_list_is_linked(&c->close_task.link))
         return -EBUSY;
-    if (!sa || salen > sizeof(c->addr) || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6))
+    if (!sa || salen > sizeof(c->addr) ||
+        (sa->sa_family != AF_INET && sa->sa_family != AF_INET6 && sa->sa_family != AF_UNIX))
         return -EINVAL;
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+    bool tcp = sa->sa_family != AF_UNIX;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                    tcp ? IPPROTO_TCP : 0);
     if (fd < 0)
         return -errno;
     int one = 1;
-    /* Small pipelined requests must not wait for Nagle. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* Small pipelined requests must not wait for Nagle (TCP only). */
+    if (tcp)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     memcpy(&c->addr, sa, salen);
     c->addrlen = salen;
     c->fd = fd;

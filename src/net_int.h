@@ -88,7 +88,8 @@ int lr__conn_init(struct lr__conn *c, struct lr_loop *loop, size_t out_cap,
  * closed with on_close delivered). */
 void lr__conn_deinit(struct lr__conn *c);
 
-/* Start connecting to @sa; on_connect follows. @timeout_ms 0 means none.
+/* Start connecting to @sa (AF_INET, AF_INET6: TCP; AF_UNIX: a stream socket
+ * at a path); on_connect follows. @timeout_ms 0 means none.
  * Returns 0, -EINVAL (bad address), -EBUSY (not idle), or socket()'s error. */
 int lr__conn_connect(struct lr__conn *c, const struct sockaddr *sa, socklen_t salen,
                      uint64_t timeout_ms);
@@ -111,7 +112,8 @@ void lr__conn_set_tls(struct lr__conn *c, struct lr__tls *t);
 /* Begin closing; on_close follows from the deferred phase. Idempotent. */
 void lr__conn_close(struct lr__conn *c);
 
-/* The port of the address last connected to (host order), for messages. */
+/* The port of the address last connected to (host order), for messages
+ * (TCP addresses only). */
 static inline unsigned lr__conn_port(const struct lr__conn *c)
 {
     /* sin_port and sin6_port sit at the same offset */

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* recorder.c - see recorder.h. */
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "recorder.h"
@@ -117,4 +119,15 @@ void close_mgr(struct lr_manager *m)
 {
     lr_manager_close(m, closed, NULL);
     lr_loop_run(loop);
+}
+
+char rec_errs[8192];
+
+void rec_store_error(struct lr_manager *m, int status, const char *text, void *arg)
+{
+    (void)m;
+    (void)status;
+    (void)arg;
+    size_t n = strlen(rec_errs);
+    snprintf(rec_errs + n, sizeof(rec_errs) - n, "%s\n", text);
 }

@@ -37,4 +37,9 @@ void run_until(int e, uint64_t ms);
 /* Close @m, run until closed, free it. */
 void close_mgr(struct lr_manager *m);
 
+/* A store_error callback that appends each text and a newline to rec_errs
+ * (truncated when full); clear it with rec_errs[0] = '\0'. */
+extern char rec_errs[8192];
+void rec_store_error(struct lr_manager *m, int status, const char *text, void *arg);
+
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "proc.h"
@@ -28,11 +29,31 @@ static const char cli_hint[] = "redis-cli not found: install it with "
 
 /* ---- the server ---- */
 
-/* 1 if a RESP PING on a fresh connection is answered +PONG or -NOAUTH. */
-static int probe(int port)
+/* A connected unix stream socket to @path, or -1. */
+static int connect_unix(const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sun.sun_path))
+        return -1;
+    strcpy(sun.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = {.tv_sec = 0, .tv_usec = PROBE_TIMEOUT_MS * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* 1 if a RESP PING on a fresh connection (TCP to @port, or the unix socket
+ * @sock when it is not empty) is answered +PONG or -NOAUTH. */
+static int probe(int port, const char *sock)
 {
     int up = 0;
-    int fd = proc_connect(port, PROBE_TIMEOUT_MS);
+    int fd = sock[0] ? connect_unix(sock) : proc_connect(port, PROBE_TIMEOUT_MS);
     if (fd < 0)
         return 0;
     static const char ping[] = "*1\r\n$4\r\nPING\r\n";
@@ -91,7 +112,8 @@ static void print_log_tail(const struct redis_server *s, const char *what, int r
 
 static int ready_tcp(void *ctx)
 {
-    return probe(((const struct redis_server *)ctx)->port);
+    const struct redis_server *s = ctx;
+    return probe(s->port, s->sock);
 }
 
 static int ready_tls(void *ctx)
@@ -105,7 +127,8 @@ static int launch(struct redis_server *s)
 {
     char port[16];
     snprintf(port, sizeof(port), "%d", s->port);
-    const char *tcp_port = is_tls(s) ? "0" : port; /* TLS-only: no plain TCP */
+    /* TLS-only or unix-socket-only: no plain TCP */
+    const char *tcp_port = is_tls(s) || s->sock[0] ? "0" : port;
     const char *argv[32 + REDIS_SERVER_MAX_EXTRA] = {
         "redis-server", "--save", "",       "--appendonly", "no",       "--dir",       s->dir,
         "--bind",       "127.0.0.1", "--port", tcp_port,     "--logfile", s->logfile, "--daemonize",
@@ -122,6 +145,12 @@ static int launch(struct redis_server *s)
         };
         for (size_t i = 0; tls[i]; i++)
             argv[argc++] = tls[i];
+    }
+    if (s->sock[0]) {
+        argv[argc++] = "--unixsocket";
+        argv[argc++] = s->sock;
+        argv[argc++] = "--unixsocketperm";
+        argv[argc++] = "700";
     }
     for (size_t i = 0; s->extra[i]; i++)
         argv[argc++] = s->extra[i];
@@ -146,7 +175,7 @@ static int launch(struct redis_server *s)
 }
 
 /* redis_server_start after the memset (TLS fields already set). */
-static int start(struct redis_server *s, const char *const *extra)
+static int start(struct redis_server *s, const char *const *extra, int unix_sock)
 {
     for (size_t i = 0; extra && extra[i]; i++) {
         if (i == REDIS_SERVER_MAX_EXTRA)
@@ -157,10 +186,12 @@ static int start(struct redis_server *s, const char *const *extra)
     if (rc < 0)
         return rc;
     snprintf(s->logfile, sizeof(s->logfile), "%s/redis.log", s->dir);
+    if (unix_sock)
+        snprintf(s->sock, sizeof(s->sock), "%s/redis.sock", s->dir);
 
     rc = -EADDRINUSE;
     for (int i = 0; i < PORT_TRIES && rc == -EADDRINUSE; i++) {
-        rc = proc_pick_port(&s->port);
+        rc = unix_sock ? 0 : proc_pick_port(&s->port);
         if (rc == 0)
             rc = launch(s);
     }
@@ -175,7 +206,13 @@ static int start(struct redis_server *s, const char *const *extra)
 int redis_server_start(struct redis_server *s, const char *const *extra)
 {
     memset(s, 0, sizeof(*s));
-    return start(s, extra);
+    return start(s, extra, 0);
+}
+
+int redis_server_start_unix(struct redis_server *s, const char *const *extra)
+{
+    memset(s, 0, sizeof(*s));
+    return start(s, extra, 1);
 }
 
 int redis_server_start_tls(struct redis_server *s, const char *cert, const char *key,
@@ -190,14 +227,14 @@ int redis_server_start_tls(struct redis_server *s, const char *cert, const char 
         memset(s, 0, sizeof(*s));
         return rc;
     }
-    return start(s, extra);
+    return start(s, extra, 0);
 }
 
 int redis_server_restart(struct redis_server *s)
 {
     if (s->pid)
         return -EBUSY;
-    if (!s->port || !s->dir[0])
+    if ((!s->port && !s->sock[0]) || !s->dir[0])
         return -EINVAL;
     int rc = launch(s);
     if (rc < 0 && rc != -ENOENT)
@@ -312,6 +349,11 @@ static int cli_run(const struct redis_server *s, char *out, size_t cap, const ch
     snprintf(port, sizeof(port), "%d", s->port);
     const char *argv[15 + CLI_MAX_ARGS + 1] = {"redis-cli", "-h", "127.0.0.1", "-p", port};
     size_t argc = 5;
+    if (s->sock[0]) {
+        argv[1] = "-s";
+        argv[2] = s->sock;
+        argc = 3;
+    }
     if (is_tls(s)) {
         argv[argc++] = "--tls";
         argv[argc++] = "--cacert";

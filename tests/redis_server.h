@@ -45,6 +45,7 @@ struct redis_server {
     char tls_cert[256]; /* TLS-only server (redis_server_start_tls) when tls_ca[0]: */
     char tls_key[256];  /* copies of the paths it was started with; all "" for a */
     char tls_ca[256];   /* plain-TCP server */
+    char sock[160];     /* unix-socket-only server (redis_server_start_unix): its path; else "" */
 };
 
 /*
@@ -89,6 +90,18 @@ int redis_server_start(struct redis_server *s, const char *const *extra);
  */
 int redis_server_start_tls(struct redis_server *s, const char *cert, const char *key,
                            const char *ca, const char *const *extra);
+
+/*
+ * redis_server_start_unix - like redis_server_start, but listening only on a
+ * unix socket, s->sock = "<dir>/redis.sock" (TCP off: --port 0).
+ * Runs `redis-server <the fixed words of redis_server_start, with --port 0>
+ * --unixsocket <sock> --unixsocketperm 700 <extra...>` and waits until a PING
+ * over the socket is answered +PONG or -NOAUTH. s->port is unused (0).
+ * redis_cli (as `redis-cli -s <sock>`), restart, stop, kill, pause and
+ * resume work on it unchanged.
+ * Returns: as redis_server_start.
+ */
+int redis_server_start_unix(struct redis_server *s, const char *const *extra);
 
 /*
  * redis_server_restart - start again on the same port and dir with the same

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <leasering.h>
@@ -159,8 +160,14 @@ TEST(connection_refused_is_a_clear_code)
     CHECK_OK(lr_loop_run(loop));
     CHECK_ERR(cl.connect_status, -ECONNREFUSED);
     CHECK_EQ(cl.conn.state, LR_CONN_IDLE);
+    /* A unix socket path that does not exist: ENOENT through the callback. */
+    struct sockaddr_un sun = {.sun_family = AF_UNIX, .sun_path = "/tmp/leasering-none/r.sock"};
+    CHECK_OK(lr__conn_connect(&cl.conn, (struct sockaddr *)&sun, sizeof(sun), 2000));
+    CHECK_OK(lr_loop_run(loop));
+    CHECK_ERR(cl.connect_status, -ENOENT);
+    CHECK_EQ(cl.conn.state, LR_CONN_IDLE);
     /* A bad address is refused synchronously, without a callback. */
-    struct sockaddr bad = {.sa_family = AF_UNIX};
+    struct sockaddr bad = {.sa_family = AF_PACKET};
     CHECK_ERR(lr__conn_connect(&cl.conn, &bad, sizeof(bad), 0), -EINVAL);
     lr__conn_deinit(&cl.conn);
     lr_loop_free(loop);

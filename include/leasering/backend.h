@@ -8,15 +8,53 @@
  *       for names exactly as separate processes do against a server. For
  *       tests, and for programs that want leases without a server.
  *
- *   redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=PREFIX][&mode=lease|session]
- *       A Redis server (default port 6379, database 0, prefix "lr:").
+ *   redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=PREFIX][&db=DB][&mode=lease|session]
+ *           [&allow_eviction=yes|no]
+ *       A Redis server (default port 6379, database 0, prefix "lr:"); the
+ *       database is /DB or ?db=DB (0..99999; both at once is -EINVAL).
  *       USER and PASSWORD are percent-decoded; with PASSWORD alone the
  *       connection sends AUTH PASSWORD, with both AUTH USER PASSWORD (an ACL
  *       user). A lease named N is the hash "PREFIX{N}" with fields owner
  *       (the holder's 32-hex-digit token), fence, and the lease's metadata,
  *       expiring by PEXPIRE; its fencing counter is "PREFIX{N}:fence". The
- *       host is resolved once, when the manager is created.
+ *       host is looked up at each (re)connect, off the loop thread.
  *       mode=lease (the default) is this: one key, one TTL per lease.
+ *       Store checks, on every (re)connect, before any lease request: CONFIG
+ *       GET maxmemory-policy, CONFIG GET append*, ROLE.
+ *        - maxmemory-policy allkeys-*: Redis may evict any key, a fence
+ *          counter too, and the next acquisition of that name would start
+ *          again at 1 (a token that went backwards). Refused: the
+ *          connection is dropped and made again later (backoff), requests
+ *          fail with LR_ESTORE at once until a connection gets through, and
+ *          store_error / lr_manager_last_error say why. ?allow_eviction=yes
+ *          (values yes|no) accepts the risk (and silences the volatile-*
+ *          warning below).
+ *        - ROLE slave (a replica): not the primary; as READONLY, dropped and
+ *          made again (LR_EUNAVAIL, retried). ROLE sentinel: LR_ESTORE.
+ *        - Told once per manager through store_error, status LR_ESTORE, text
+ *          starting "warning:", nothing refused: appendonly no (a restart
+ *          loses fence counters: tokens may repeat); a volatile-* policy
+ *          (lease keys have a TTL and can be evicted early: a name could
+ *          have two holders, the fence still grows); CONFIG GET refused by
+ *          the server (renamed, ACL): nothing of the above was checked.
+ *       What each Redis set-up keeps of leasering's promise: docs/STORES.md.
+ *
+ *   redis://[USER:PASSWORD@]/PATH[?db=DB][&prefix=PREFIX][&mode=...][&allow_eviction=...]
+ *   unix://[USER:PASSWORD@]/PATH[?db=DB][&prefix=PREFIX][&mode=...][&allow_eviction=...]
+ *       The same Redis backend over the unix socket at /PATH (redis-server
+ *       --unixsocket /PATH): "redis:///run/redis/redis.sock?db=2",
+ *       "unix://:pw@/run/redis/redis.sock". No host and no port; the
+ *       database is only ?db=DB (a path is the socket's). Nothing is looked
+ *       up: the address is made at creation, and each (re)connect connects
+ *       to the path. A socket that is missing or refuses (ENOENT,
+ *       ECONNREFUSED, EACCES) is a store that is unavailable: requests fail
+ *       with LR_EUNAVAIL (acquisitions retry within their timeout), and
+ *       lr_manager_last_error() / store_error give the errno and a text
+ *       naming the path ("redis /run/redis/redis.sock: connect: no such
+ *       file or directory"). -EINVAL: a host or port, no path, rediss:///
+ *       (no TLS over a socket); -ENAMETOOLONG: a path over 107 bytes.
+ *       lr_manager_backend() says "unix" for unix://, "redis" for redis:///.
+ *       Everything else (keys, modes, errors) is as for redis://.
  *
  *   redis://...?mode=session   (also rediss://...?mode=session)
  *       Session leases: one renewal keeps any number of leases. The manager
@@ -63,7 +101,7 @@
  *       session key and the leases it keeps live in different slots (a
  *       session per slot would be needed).
  *
- *   rediss://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=P][&cacert=FILE]
+ *   rediss://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=P][&db=DB][&cacert=FILE]
  *            [&cert=FILE&key=FILE][&insecure_skip_verify=yes]
  *       The same over TLS (see tls.h): the server certificate is verified
  *       against FILE (PEM) or the system CA store, with the host name; cert
