@@ -75,6 +75,8 @@ struct lr__backend_ops {
 extern const struct lr__backend_ops lr__mem_backend;
 extern const struct lr__backend_ops lr__redis_backend;
 extern const struct lr__backend_ops lr__rediss_backend;
+extern const struct lr__backend_ops lr__redis_sentinel_backend;
+extern const struct lr__backend_ops lr__rediss_sentinel_backend;
 extern const struct lr__backend_ops lr__azblob_backend;
 extern const struct lr__backend_ops lr__chaos_backend;
 
