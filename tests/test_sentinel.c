@@ -16,21 +16,26 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #include <leasering.h>
+#include "echo.h"
 #include "harness.h"
 #include "proc.h"
 #include "recorder.h"
 #include "redis_server.h"
 
 static char errs[16384]; /* every store_error text, one per line */
+static int badreply_told;  /* store_error calls with LR_EBADREPLY */
 
 static void on_store_error(struct lr_manager *m, int status, const char *text, void *arg)
 {
     (void)m;
     (void)arg;
-    (void)status;
+    badreply_told += status == LR_EBADREPLY;
     size_t n = strlen(errs);
     snprintf(errs + n, sizeof(errs) - n, "%s\n", text);
 }
@@ -381,6 +386,210 @@ TEST(a_dead_first_sentinel_is_skipped)
     redis_server_destroy(&p);
 }
 
+/* ---- a fake sentinel: one canned answer per connection ---- */
+
+static const char *canned; /* written after the first bytes of each connection */
+
+static void *fake_sentinel(void *arg)
+{
+    struct tcp_peer *p = arg;
+    for (;;) {
+        int fd = accept(p->listen_fd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        struct timeval tv = {.tv_sec = 2};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        char buf[1024];
+        if (read(fd, buf, sizeof(buf)) > 0 && write(fd, canned, strlen(canned)) > 0)
+            while (read(fd, buf, sizeof(buf)) > 0)
+                ; /* until the client closes */
+        close(fd);
+    }
+}
+
+static char answer[512];
+
+/* The reply to GET-MASTER-ADDR-BY-NAME naming @port, the subscription's
+ * confirmation, then @tail. */
+static const char *addr_answer(int port, const char *tail)
+{
+    char p[8];
+    int n = snprintf(p, sizeof(p), "%d", port);
+    snprintf(answer, sizeof(answer),
+             "*2\r\n$9\r\n127.0.0.1\r\n$%d\r\n%s\r\n"
+             "*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n%s",
+             n, p, tail);
+    return answer;
+}
+
+TEST(bad_sentinel_replies_are_ebadreply_never_a_crash)
+{
+    static const char *const bad[] = {
+        "*2\r\n$3\r\nabc\r\n$4\r\n6379\r\n",               /* not an ip */
+        "*2\r\n$9\r\n127.0.0.1\r\n$5\r\n99999\r\n",         /* not a port */
+        "*3\r\n$9\r\n127.0.0.1\r\n$4\r\n6379\r\n$1\r\nx\r\n", /* three elements */
+        "*2\r\n:1\r\n:2\r\n",                                /* integers */
+        "*2\r\n*1\r\n:1\r\n$4\r\n6379\r\n",                  /* nested */
+        "+OK\r\n",                                           /* a status */
+        ":12\r\n",                                           /* an integer */
+        "?garbage\r\n",                                      /* not RESP */
+        "$-5\r\n",                                           /* malformed length */
+    };
+    struct tcp_peer fake;
+    CHECK_OK(peer_start(&fake, fake_sentinel, &fake));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        rec_setup();
+        errs[0] = 0;
+        badreply_told = 0;
+        canned = bad[i];
+        char u[128];
+        snprintf(u, sizeof(u), "redis+sentinel://127.0.0.1:%d/lm", ntohs(fake.addr.sin_port));
+        struct lr_manager *m = mgr(u, 2000, 0);
+        CHECK(m);
+        struct lr_lease l;
+        CHECK_OK(lr_lease_init(m, &l, "x", NULL));
+        CHECK_OK(lr_lease_acquire(&l, 600));
+        run_until(EV_ACQFAIL, 3000);
+        if (!badreply_told)
+            fprintf(stderr, "case %zu: %s", i, errs);
+        CHECK_EQ(rec_count(EV_ACQFAIL, &l), 1);
+        CHECK_EQ(rec_first(EV_ACQFAIL, &l)->status, LR_EUNAVAIL);
+        CHECK(badreply_told > 0);
+        CHECK(strstr(errs, "unexpected reply") != NULL);
+        lr_lease_deinit(&l);
+        close_mgr(m);
+    }
+    peer_stop(&fake);
+}
+
+TEST(a_stale_answer_naming_a_replica_is_caught_by_role)
+{
+    rec_setup();
+    errs[0] = 0;
+    struct redis_server p, r;
+    CHECK_OK(redis_server_start(&p, fast_sync));
+    char mport[16];
+    snprintf(mport, sizeof(mport), "%d", p.port);
+    const char *as_replica[] = {"--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1",
+                                mport, NULL};
+    CHECK_OK(redis_server_start(&r, as_replica));
+    struct tcp_peer fake;
+    canned = addr_answer(r.port, ""); /* the sentinel says: the replica */
+    CHECK_OK(peer_start(&fake, fake_sentinel, &fake));
+    char u[128];
+    snprintf(u, sizeof(u), "redis+sentinel://127.0.0.1:%d/lm", ntohs(fake.addr.sin_port));
+    struct lr_manager *m = mgr(u, 2000, 0);
+    CHECK(m);
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "x", NULL));
+    CHECK_OK(lr_lease_acquire(&l, 800));
+    run_until(EV_ACQFAIL, 3000);
+    CHECK_EQ(rec_count(EV_ACQFAIL, &l), 1);
+    CHECK(strstr(errs, "ROLE: not a master") != NULL);
+    CHECK(strstr(errs, "READONLY") == NULL); /* caught before any write */
+    lr_lease_deinit(&l);
+    close_mgr(m);
+    /* a garbled +switch-master is told, and does not move us */
+    rec_setup();
+    errs[0] = 0;
+    badreply_told = 0;
+    canned = addr_answer(p.port, "*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$5\r\nlm a \r\n");
+    m = mgr(u, 2000, 0);
+    CHECK(m);
+    CHECK_OK(lr_lease_init(m, &l, "x", NULL));
+    CHECK_OK(lr_lease_acquire(&l, 2000));
+    run_until(EV_ACQ, 3000);
+    CHECK_EQ(lr_lease_state(&l), LR_LEASE_HELD);
+    run_until(0, 300);
+    CHECK(strstr(errs, "+switch-master message is not 5 words") != NULL);
+    CHECK(badreply_told > 0);
+    CHECK_EQ(lr_lease_state(&l), LR_LEASE_HELD);
+    lr_lease_deinit(&l);
+    close_mgr(m);
+    peer_stop(&fake);
+    redis_server_destroy(&r);
+    redis_server_destroy(&p);
+}
+
+TEST(a_manual_failover_is_followed_through_the_subscription)
+{
+    rec_setup();
+    errs[0] = 0;
+    struct redis_server p, r;
+    struct sentinel s;
+    CHECK_OK(redis_server_start(&p, fast_sync));
+    char mport[16];
+    snprintf(mport, sizeof(mport), "%d", p.port);
+    const char *as_replica[] = {"--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1",
+                                mport, NULL};
+    CHECK_OK(redis_server_start(&r, as_replica));
+    CHECK_OK(wait_replication_up(&r));
+    CHECK_OK(sentinel_start(&s, "lm", p.port));
+    CHECK_OK(wait_sentinel_sees_replica(&s, "lm", r.port));
+    char u[256];
+    snprintf(u, sizeof(u), "redis+sentinel://127.0.0.1:%d/lm?prefix=mf:", s.port);
+    struct lr_manager *m = mgr(u, 10000, 64);
+    CHECK(m);
+    static struct lr_lease ls[50];
+    for (int i = 0; i < 50; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "m%d", i);
+        CHECK_OK(lr_lease_init(m, &ls[i], name, NULL));
+        CHECK_OK(lr_lease_acquire(&ls[i], 3000));
+    }
+    for (int i = 0; i < 60 && lr_manager_stats(m)->held < 50; i++)
+        run_until(0, 50);
+    CHECK_EQ(lr_manager_stats(m)->held, 50);
+    /* both servers stay up: only the subscription says the master moved */
+    char out[256];
+    const char *wait_args[] = {"WAIT", "1", "1000", NULL};
+    CHECK_OK(redis_cli(&p, out, sizeof(out), wait_args));
+    CHECK(!strcmp(out, "1")); /* the replica has every lease */
+    const char *fo[] = {"SENTINEL", "FAILOVER", "lm", NULL};
+    CHECK_OK(sentinel_cli(&s, out, sizeof(out), fo));
+    CHECK(!strcmp(out, "OK"));
+    uint64_t r0 = lr_manager_stats(m)->renewals;
+    for (int i = 0; i < 100 && !strstr(errs, "+switch-master"); i++)
+        run_until(0, 50);
+    CHECK(strstr(errs, "+switch-master") != NULL);
+    run_until(0, 7000); /* two renewal periods on the new master */
+    if (getenv("LR_TEST_VERBOSE"))
+        fputs(errs, stdout);
+    if (rec_first(EV_LOST, NULL)) {
+        const char *dbg[] = {"HGETALL", "mf:{m0}", NULL};
+        redis_cli(&r, out, sizeof(out), dbg);
+        printf("     r (port %d) has: %s\n", r.port, out);
+        redis_cli(&p, out, sizeof(out), dbg);
+        printf("     p (port %d) has: %s\n", p.port, out);
+        const char *rl[] = {"ROLE", NULL};
+        redis_cli(&p, out, sizeof(out), rl);
+        printf("     p role: %s\n", out);
+        redis_cli(&r, out, sizeof(out), rl);
+        printf("     r role: %s\n", out);
+        const struct rec *e = rec_first(EV_LOST, NULL);
+        printf("     lost at +%d ms; switch seen\n", (int)((e->at_ns - mono_ns()) / 1000000));
+    }
+    if (rec_first(EV_LOST, NULL))
+        printf("     lost: %s after %d renewals\n", lr_strerror(rec_first(EV_LOST, NULL)->status),
+               (int)(lr_manager_stats(m)->renewals - r0));
+    CHECK_EQ(rec_count(EV_LOST, NULL), 0);
+    CHECK_EQ(lr_manager_stats(m)->held, 50);
+    CHECK(lr_manager_stats(m)->renewals - r0 >= 50);
+    const char *role[] = {"ROLE", NULL};
+    CHECK_OK(redis_cli(&r, out, sizeof(out), role));
+    CHECK(!strncmp(out, "master", 6));
+    /* the keys are renewed on the new master */
+    const char *owner[] = {"HGET", "mf:{m0}", "owner", NULL};
+    CHECK_OK(redis_cli(&r, out, sizeof(out), owner));
+    CHECK_EQ(strlen(out), 32);
+    for (int i = 0; i < 50; i++)
+        lr_lease_deinit(&ls[i]);
+    close_mgr(m);
+    sentinel_destroy(&s);
+    redis_server_destroy(&r);
+    redis_server_destroy(&p);
+}
+
 TEST(uri_forms)
 {
     rec_setup();
@@ -405,5 +614,8 @@ TEST(uri_forms)
 }
 
 TESTS(T(uri_forms), T(every_sentinel_down_is_unavail_with_a_clear_text),
+      T(bad_sentinel_replies_are_ebadreply_never_a_crash),
+      T(a_stale_answer_naming_a_replica_is_caught_by_role),
       T(an_unknown_master_name_is_a_clear_error), T(a_dead_first_sentinel_is_skipped),
+      T(a_manual_failover_is_followed_through_the_subscription),
       T(master_killed_leases_follow_the_promoted_replica_never_held_by_two))
