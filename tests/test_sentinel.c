@@ -207,6 +207,27 @@ static void rival_tick(struct lr_timer *t)
 
 static const char *const fast_sync[] = {"--repl-diskless-sync-delay", "0", NULL};
 
+/* A master @p, its replica @r (in sync) and a sentinel @s watching "lm",
+ * which knows the replica. */
+static int start_trio(struct redis_server *p, struct redis_server *r, struct sentinel *s)
+{
+    int rc = redis_server_start(p, fast_sync);
+    if (rc < 0)
+        return rc;
+    static char mport[16];
+    snprintf(mport, sizeof(mport), "%d", p->port);
+    static const char *as_replica[] = {"--repl-diskless-sync-delay", "0", "--replicaof",
+                                       "127.0.0.1", mport, NULL};
+    rc = redis_server_start(r, as_replica);
+    if (rc == 0)
+        rc = wait_replication_up(r);
+    if (rc == 0)
+        rc = sentinel_start(s, "lm", p->port);
+    if (rc == 0)
+        rc = wait_sentinel_sees_replica(s, "lm", r->port);
+    return rc;
+}
+
 TEST(master_killed_leases_follow_the_promoted_replica_never_held_by_two)
 {
     rec_setup();
@@ -215,15 +236,7 @@ TEST(master_killed_leases_follow_the_promoted_replica_never_held_by_two)
     memset(max_fence, 0, sizeof(max_fence));
     struct redis_server p, r;
     struct sentinel s;
-    CHECK_OK(redis_server_start(&p, fast_sync));
-    char mport[16];
-    snprintf(mport, sizeof(mport), "%d", p.port);
-    const char *as_replica[] = {"--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1",
-                                mport, NULL};
-    CHECK_OK(redis_server_start(&r, as_replica));
-    CHECK_OK(wait_replication_up(&r));
-    CHECK_OK(sentinel_start(&s, "lm", p.port));
-    CHECK_OK(wait_sentinel_sees_replica(&s, "lm", r.port));
+    CHECK_OK(start_trio(&p, &r, &s));
 
     char u[256];
     snprintf(u, sizeof(u), "redis+sentinel://127.0.0.1:%d/lm?prefix=sf:", s.port);
@@ -517,15 +530,7 @@ TEST(a_manual_failover_is_followed_through_the_subscription)
     errs[0] = 0;
     struct redis_server p, r;
     struct sentinel s;
-    CHECK_OK(redis_server_start(&p, fast_sync));
-    char mport[16];
-    snprintf(mport, sizeof(mport), "%d", p.port);
-    const char *as_replica[] = {"--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1",
-                                mport, NULL};
-    CHECK_OK(redis_server_start(&r, as_replica));
-    CHECK_OK(wait_replication_up(&r));
-    CHECK_OK(sentinel_start(&s, "lm", p.port));
-    CHECK_OK(wait_sentinel_sees_replica(&s, "lm", r.port));
+    CHECK_OK(start_trio(&p, &r, &s));
     char u[256];
     snprintf(u, sizeof(u), "redis+sentinel://127.0.0.1:%d/lm?prefix=mf:", s.port);
     struct lr_manager *m = mgr(u, 10000, 64);
