@@ -56,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
 
 #include <leasering/error.h>
 #include "alloc_int.h"
@@ -64,6 +65,7 @@
 #include "net_int.h"
 #include "fmt.h"
 #include "redis_scripts.h"
+#include "redis_sentinel.h"
 #include "resolve_int.h"
 #include "resp.h"
 #include "tls_int.h"
@@ -105,7 +107,8 @@ static const struct lr_resp_arg scripts[NSCRIPTS] = {
 #define UNSENT 0xffffu
 
 /* Request kinds beyond the lease ops (lr__reqhdr.kind). */
-enum { K_AUTH = 16, K_SELECT, K_LOAD, K_PING, K_SESSION, K_CHK_POLICY, K_CHK_AOF, K_CHK_ROLE };
+enum { K_AUTH = 16, K_SELECT, K_LOAD, K_PING, K_SESSION, K_CHK_POLICY, K_CHK_AOF, K_CHK_ROLE,
+       K_ROLE };
 
 static inline bool is_check(uint8_t kind)
 {
@@ -192,6 +195,7 @@ struct rconn {
     int8_t aof;             /* appendonly: 1 yes, 0 no, -1 not said */
     bool cfg_refused;       /* CONFIG GET answered an error (renamed, ACL) */
     char cfg_err[64];       /* its text */
+    struct ireq role_q;     /* redis+sentinel: is it the master? */
     struct lr__tls *tls;    /* rediss:// */
     int8_t vals[1024];      /* per-element results of a batched renewal reply */
     struct slot *slots;     /* b->batch per-name results of a batched acquire reply */
@@ -307,6 +311,7 @@ struct lr__backend {
     void (*close_done)(struct lr_manager *m);
     struct rconn *conns;
     struct lr__tls_ctx *tls_ctx; /* rediss:// */
+    struct lr__sentinel *sent;   /* redis+sentinel://: where the master is */
     bool session_mode;           /* ?mode=session */
     bool allow_eviction;         /* ?allow_eviction=yes */
     bool warned_persistence;     /* the store checks' warnings, once per manager */
@@ -502,6 +507,14 @@ static void start_connect(struct rconn *c)
         return;
     }
     c->state = R_RESOLVING;
+    if (b->sent) { /* the sentinels say where the master is (redis_sentinel.c) */
+        int rc = lr__sentinel_lookup(b->sent, &b->addr, &b->addrlen);
+        if (rc == 1)
+            connect_to(c);
+        else if (rc < 0)
+            connect_failed(c, rc);
+        return;
+    }
     if (b->res.busy)
         return; /* the lookup under way answers this connection too */
     int rc = lr__resolver_start(&b->res, b->host, b->port, &b->addr, &b->addrlen);
@@ -632,6 +645,11 @@ static void handshake(struct rconn *c)
         char num[24];
         struct lr_resp_arg argv[2] = {{"SELECT", 6}, {num, u64_format((uint64_t)b->db, num)}};
         encode_internal(c, &c->select, K_SELECT, 2, argv);
+    }
+    if (b->sent) { /* a sentinel's answer may be stale: check before use, before
+                   * the store checks (a replica found here asks the sentinels again) */
+        static const struct lr_resp_arg role_arg = {"ROLE", 4};
+        encode_internal(c, &c->role_q, K_ROLE, 1, &role_arg);
     }
     static const struct lr_resp_arg config = {"CONFIG", 6}, get = {"GET", 3};
     struct lr_resp_arg policy[3] = {config, get, {"maxmemory-policy", 16}};
@@ -1432,6 +1450,14 @@ static void internal_reply(struct rconn *c, struct ireq *q, const struct reply *
         if (r->type != LR_RESP_SIMPLE)
             conn_fail(c, LR_EBADREPLY);
         return;
+    case K_ROLE: /* ["master", offset, replicas] (on_token kept element 0 in holder) */
+        if (r->type != LR_RESP_ARRAY || r->holder_len != 6 || memcmp(r->holder, "master", 6)) {
+            report(b, -ECONNRESET, "ROLE: not a master (a stale sentinel answer); ",
+                   "asking the sentinels again");
+            lr__sentinel_stale(b->sent);
+            conn_fail(c, -ECONNRESET);
+        }
+        return;
     case K_LOAD:
         if (r->type != LR_RESP_BULK || r->nil || r->sha_len != 40) {
             conn_fail(c, LR_EBADREPLY);
@@ -1735,7 +1761,7 @@ static void on_error(struct lr__conn *nc, int err)
 /* Closing: one more connection (or the resolver) is done; the last tells the core. */
 static void closed_one(struct lr__backend *b)
 {
-    if (++b->closed == b->nconns + 1)
+    if (++b->closed == b->nconns + 1 + (b->sent != NULL))
         b->close_done(b->m);
 }
 
@@ -1754,6 +1780,66 @@ static void resolver_closed(struct lr__resolver *r)
 {
     closed_one(r->data);
 }
+
+/* ------------------------------------ redis+sentinel (redis_sentinel.c) */
+
+static void sentinel_closed(void *arg)
+{
+    closed_one(arg);
+}
+
+/* Error texts name the master's address once the sentinels gave one. */
+static void endpoint_of(struct lr__backend *b, const struct sockaddr *sa)
+{
+    char ip[64] = "?";
+    unsigned port = 0;
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+        port = ntohs(a->sin6_port);
+    } else {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+        port = ntohs(a->sin_port);
+    }
+    snprintf(b->endpoint, sizeof(b->endpoint), "%s%s%s:%u (master %s)",
+             sa->sa_family == AF_INET6 ? "[" : "", ip, sa->sa_family == AF_INET6 ? "]" : "",
+             port, lr__sentinel_master(b->sent));
+}
+
+/* The answer to lr__sentinel_lookup: connect every waiting connection. */
+static void sentinel_found(void *owner, int status, const struct sockaddr *sa, socklen_t len)
+{
+    struct lr__backend *b = owner;
+    if (status == 0) {
+        endpoint_of(b, sa);
+        resolved(&b->res, 0, sa, len);
+        return;
+    }
+    for (unsigned i = 0; i < b->nconns && !b->closing; i++)
+        if (b->conns[i].state == R_RESOLVING)
+            connect_failed(&b->conns[i], status); /* the sentinel said why */
+}
+
+/* +switch-master: drop every data connection now; each reconnects to the new
+ * master (what was in flight completes as ambiguous, as on any drop). */
+static void sentinel_moved(void *owner, const struct sockaddr *sa, socklen_t len)
+{
+    struct lr__backend *b = owner;
+    memcpy(&b->addr, sa, len);
+    b->addrlen = len;
+    endpoint_of(b, sa);
+    for (unsigned i = 0; i < b->nconns && !b->closing; i++) {
+        struct rconn *c = &b->conns[i];
+        if (c->state == R_CONNECTING || c->state == R_HANDSHAKE || c->state == R_READY)
+            conn_fail(c, -ECONNRESET);
+    }
+}
+
+static const struct lr__sentinel_cbs sentinel_cbs = {
+    .found = sentinel_found,
+    .moved = sentinel_moved,
+};
 
 static const struct lr__conn_cbs net_cbs = {
     .on_connect = on_connect,
@@ -1787,6 +1873,7 @@ static void backend_free(struct lr__backend *b)
     lr__free(b->broken.heads);
     lr__free(b->conns);
     lr__tls_ctx_free(b->tls_ctx);
+    lr__sentinel_free(b->sent);
     lr__resolver_deinit(&b->res);
     explicit_bzero(b->password, sizeof(b->password));
     lr__free(b);
@@ -1811,12 +1898,16 @@ static int parse_db(const char *s, int *db)
 static int redis_create(struct lr__backend **out, struct lr_manager *m, const struct lr__uri *u)
 {
     const struct lr_manager_opts *o = lr__manager_opts(m);
-    bool tls = !strcmp(u->scheme, "rediss");
-    static const char *const tls_params[] = {"cacert", "cert", "key", "insecure_skip_verify"};
+    bool tls = !strncmp(u->scheme, "rediss", 6);
+    bool sentinel = strstr(u->scheme, "+sentinel") != NULL;
+    static const char *const tls_params[] = {"cacert", "cert", "key", "insecure_skip_verify",
+                                             "tls_name"};
     for (unsigned i = 0; i < u->nparams; i++) {
         bool known = !strcmp(u->params[i].key, "prefix") || !strcmp(u->params[i].key, "mode") ||
                      !strcmp(u->params[i].key, "db") ||
                      !strcmp(u->params[i].key, "allow_eviction");
+        known |= sentinel && lr__sentinel_param(u->params[i].key);
+        known &= sentinel || strcmp(u->params[i].key, "tls_name");
         for (size_t k = 0; tls && k < sizeof(tls_params) / sizeof(tls_params[0]); k++)
             known |= !strcmp(u->params[i].key, tls_params[k]);
         if (!known)
@@ -1886,7 +1977,14 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         lr__free(b);
         return rc;
     }
-    rc = parse_db(dbp ? dbp : unix_sock ? "" : u->path, &b->db);
+    if (sentinel) { /* the path is the master's name; the database a parameter */
+        const char *db = lr__uri_param(u, "db");
+        rc = parse_db(db ? db : "", &b->db);
+        if (rc == 0)
+            rc = lr__sentinel_new(&b->sent, m, u, b, &sentinel_cbs);
+    } else {
+        rc = parse_db(dbp ? dbp : unix_sock ? "" : u->path, &b->db);
+    }
     const char *prefix = lr__uri_param(u, "prefix");
     if (!prefix)
         prefix = DEFAULT_PREFIX;
@@ -1909,6 +2007,14 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         b->addrlen = (socklen_t)sizeof(sun);
         snprintf(b->endpoint, sizeof(b->endpoint), "%s", sun.sun_path);
     }
+    if (b->sent)
+        snprintf(b->endpoint, sizeof(b->endpoint), "master %s", lr__sentinel_master(b->sent));
+    /* TLS names the host; behind sentinels, tls_name= or the first sentinel's host */
+    char tls_name[256];
+    snprintf(tls_name, sizeof(tls_name), "%s", u->host[0] ? u->host : "127.0.0.1");
+    tls_name[strcspn(tls_name, ",")] = 0;
+    if (lr__uri_param(u, "tls_name"))
+        snprintf(tls_name, sizeof(tls_name), "%s", lr__uri_param(u, "tls_name"));
     strcpy(b->prefix, prefix);
     b->prefix_len = strlen(prefix);
     b->has_user = u->has_user;
@@ -1958,11 +2064,12 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         lr_list_init(&c->select.hdr.link);
         for (unsigned k = 0; k < 3; k++)
             lr_list_init(&c->chk[k].hdr.link);
+        lr_list_init(&c->role_q.hdr.link);
         for (unsigned s = 0; s < NSCRIPTS; s++)
             lr_list_init(&c->load[s].hdr.link);
         rc = lr__conn_init(&c->net, loop, OUT_BYTES, &net_cbs);
         if (rc == 0 && tls)
-            rc = lr__tls_new(&c->tls, b->tls_ctx, u->host[0] ? u->host : "127.0.0.1");
+            rc = lr__tls_new(&c->tls, b->tls_ctx, tls_name);
         if (rc < 0) {
             backend_free(b);
             return rc;
@@ -2063,6 +2170,8 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
         s->inflight = false;
     }
     lr__task_cancel(&b->serve_task);
+    if (b->sent)
+        lr__sentinel_close(b->sent, sentinel_closed, b);
     lr__resolver_close(&b->res, resolver_closed);
 }
 
@@ -2092,6 +2201,30 @@ const struct lr__backend_ops lr__unix_backend = {
 /* rediss://: the same backend over TLS. */
 const struct lr__backend_ops lr__rediss_backend = {
     .scheme = "rediss",
+    .min_ttl_ms = 10,
+    .max_ttl_ms = 30u * 86400u * 1000u,
+    .create = redis_create,
+    .submit = redis_submit,
+    .cancel = redis_cancel,
+    .close = redis_close,
+    .free = backend_free,
+};
+
+/* redis+sentinel:// and rediss+sentinel://: the master comes from Redis
+ * Sentinel and is followed across failovers (redis_sentinel.c). */
+const struct lr__backend_ops lr__redis_sentinel_backend = {
+    .scheme = "redis+sentinel",
+    .min_ttl_ms = 10,
+    .max_ttl_ms = 30u * 86400u * 1000u,
+    .create = redis_create,
+    .submit = redis_submit,
+    .cancel = redis_cancel,
+    .close = redis_close,
+    .free = backend_free,
+};
+
+const struct lr__backend_ops lr__rediss_sentinel_backend = {
+    .scheme = "rediss+sentinel",
     .min_ttl_ms = 10,
     .max_ttl_ms = 30u * 86400u * 1000u,
     .create = redis_create,

@@ -721,7 +721,8 @@ void lr__lease_deliver(struct lr_lease *l, const struct lr__result *r)
 
 static const struct lr__backend_ops *const backends[] = {
     &lr__mem_backend, &lr__redis_backend, &lr__rediss_backend, &lr__azblob_backend,
-    &lr__chaos_backend, &lr__unix_backend};
+    &lr__chaos_backend, &lr__unix_backend, &lr__redis_sentinel_backend,
+    &lr__rediss_sentinel_backend};
 
 int lr__backend_find(const char *scheme, const struct lr__backend_ops **ops,
                      const struct lr__backend_ops **store)
@@ -729,6 +730,12 @@ int lr__backend_find(const char *scheme, const struct lr__backend_ops **ops,
     const char *plus = strchr(scheme, '+');
     size_t n = plus ? (size_t)(plus - scheme) : strlen(scheme);
     *ops = *store = NULL;
+    /* a whole scheme first ("redis+sentinel" is a backend, not a decorator) */
+    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+        if (!backends[i]->decorator && !strcmp(backends[i]->scheme, scheme)) {
+            *ops = *store = backends[i];
+            return 0;
+        }
     for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
         if (strlen(backends[i]->scheme) == n && !memcmp(backends[i]->scheme, scheme, n))
             *ops = backends[i];

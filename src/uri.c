@@ -129,6 +129,15 @@ int lr__uri_parse(struct lr__uri *u, const char *s)
                 return -EINVAL;
             portp = rb + 2;
         }
+    } else if (memchr(p, ',', (size_t)(auth_end - p))) {
+        /* "h1:p1,h2:p2": a host list (redis+sentinel), kept whole in host */
+        if ((size_t)(auth_end - p) >= sizeof(u->host))
+            return -EINVAL;
+        for (const char *c = p; c < auth_end; c++)
+            if (*c == '%' || *c == '@' || (unsigned char)*c <= ' ')
+                return -EINVAL;
+        memcpy(u->host, p, (size_t)(auth_end - p));
+        hend = portp = NULL;
     } else {
         const char *colon = memchr(p, ':', (size_t)(auth_end - p));
         if (colon) {

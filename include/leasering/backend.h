@@ -111,6 +111,44 @@
  *       tls.h for what counts); lr_manager_last_error() says why. Refused
  *       connections and resets before the handshake are retried as usual.
  *
+ *   redis+sentinel://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...]/MASTERNAME
+ *                    [?db=N][&prefix=P][&mode=...][&sentinel_user=U]
+ *                    [&sentinel_password=S]
+ *   rediss+sentinel://...  (the same, plus rediss://'s parameters and
+ *                    [&tls_name=NAME])
+ *       Redis behind Redis Sentinel. HOST:PORT are sentinels (default port
+ *       26379), tried in the order given and rotating on any failure; each
+ *       host name is looked up off the loop thread. The backend asks one
+ *       sentinel SENTINEL GET-MASTER-ADDR-BY-NAME MASTERNAME, connects to
+ *       that address, checks with ROLE that it is a master (a sentinel's
+ *       stale answer: the sentinels are asked again), then works as
+ *       redis:// does (keys, scripts, ?mode=session, ?prefix=). The database
+ *       is ?db=N (the path is the master's name). It stays subscribed to
+ *       +switch-master on that sentinel: on a failover of MASTERNAME the data
+ *       connections are dropped at once and made to the new master, before a
+ *       request fails on the old one; what was in flight completes as
+ *       ambiguous (jeopardy, retried within validity), as on any dropped
+ *       connection. Any data-connection failure asks the sentinels again
+ *       (an answer under half a second old is reused) rather than
+ *       reconnecting to the old address.
+ *       Credentials: USER:PASSWORD in the URI are for the Redis data nodes,
+ *       as in redis://; the sentinels get AUTH only with sentinel_password=
+ *       (and sentinel_user= for an ACL user), since sentinels usually have
+ *       their own password or none.
+ *       TLS (rediss+sentinel): to the data nodes only, verified against
+ *       tls_name= (default: the first sentinel's host), since the sentinels
+ *       announce addresses; the sentinels themselves are spoken to in plain
+ *       TCP (TLS sentinels are not supported yet).
+ *       Errors: a sentinel that knows no master of that name, refuses the
+ *       query, or answers something malformed is told through store_error
+ *       (LR_EBADREPLY for a malformed reply) and the next sentinel is asked;
+ *       when every sentinel failed in a row, the waiting requests get
+ *       LR_EUNAVAIL ("none of the N sentinels gave the address of master
+ *       M") and the round starts over after a backoff. The sentinels must
+ *       announce IP addresses (no announce-hostnames). Asynchronous
+ *       replication can lose a failover's last writes: see
+ *       docs/RELIABILITY.md, "Redis Sentinel".
+ *
  *   azblob://ACCOUNT:KEY@HOST[:PORT]/CONTAINER[?tls=yes|no][&cacert=FILE]
  *            [&path_style=yes|no][&insecure_skip_verify=yes]
  *   azblob:///CONTAINER      (with AZURE_STORAGE_CONNECTION_STRING)
