@@ -1937,7 +1937,7 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     if (evict && strcmp(evict, "yes") && strcmp(evict, "no"))
         return -EINVAL;
     const char *dbp = lr__uri_param(u, "db");
-    if (dbp && (!dbp[0] || (!unix_sock && u->path[0])))
+    if (dbp && (!dbp[0] || (!unix_sock && !sentinel && u->path[0])))
         return -EINVAL; /* empty, or given twice (/DB and ?db=) */
     struct lr__backend *b = lr__calloc(1, sizeof(*b));
     if (!b)
