@@ -4,9 +4,16 @@
  * over pipelined RESP connections.
  *
  * Keys: "<prefix>{<name>}" is a hash {owner, fence, metadata...} with a
- * PEXPIRE; "<prefix>{<name>}:fence" is the name's fencing counter (INCR, no
- * expiry, so tokens grow strictly across holders). Both share the hash tag
- * {name}, so they live in one Redis Cluster slot.
+ * PEXPIRE; the name's fencing counter is its slot's, "<prefix>{<tag>}:fence"
+ * (INCR, no expiry, so tokens grow strictly across holders), where <tag> is
+ * the short tag of the lease key's Redis Cluster slot (redis_slot.h): the
+ * counter and the hash are in one slot, so one script may touch both, in
+ * Cluster too. One counter per slot rather than per name: names come and go
+ * (unique job names) and would each leave a counter behind for ever; per
+ * slot, at most 16384 remain, and every acquisition of a name still gets a
+ * larger token than all before it (the slot's counter only grows). Counters
+ * that expire instead would need renewals to touch a second key, or a
+ * promise that no lease is held longer than the expiry (docs/STORES.md).
  *
  * Connections: all leases share N connections (lease i uses connection
  * i mod N by name hash, so one lease's requests stay in order). A request is
@@ -66,6 +73,7 @@
 #include "fmt.h"
 #include "redis_scripts.h"
 #include "redis_sentinel.h"
+#include "redis_slot.h"
 #include "resolve_int.h"
 #include "resp.h"
 #include "tls_int.h"
@@ -559,19 +567,20 @@ static void timer_fired(struct lr_timer *t)
 
 /* ----------------------------------------------------------- encoding */
 
+/* The lease hash "<prefix>{<name>}", or (@fence) the fence counter of the
+ * name's slot, "<prefix>{<tag>}:fence" with the tag that lands in that slot
+ * (redis_slot.h): one counter per slot, never expiring. */
 static size_t key_of(const struct lr__backend *b, const struct lr_lease *l, char *out,
                      bool fence)
 {
+    if (fence)
+        return lr__redis_fence_key(out, KEY_MAX, b->prefix, b->prefix_len, l->name, l->name_len);
     size_t n = b->prefix_len;
     memcpy(out, b->prefix, n);
     out[n++] = '{';
     memcpy(out + n, l->name, l->name_len);
     n += l->name_len;
     out[n++] = '}';
-    if (fence) {
-        memcpy(out + n, ":fence", 6);
-        n += 6;
-    }
     return n;
 }
 
@@ -762,7 +771,7 @@ static size_t batch_item_size(const struct lr__backend *b, const struct lr_lease
     size_t key = b->prefix_len + l->name_len + 2;
     size_t n = lr_resp_bulk_size(key) + lr_resp_bulk_size(32);
     if (l->req.kind == LR_OP_ACQUIRE)
-        n += lr_resp_bulk_size(key + 6);
+        n += lr_resp_bulk_size(b->prefix_len + 2 + LR__REDIS_TAG_MAX + 6);
     return n;
 }
 
@@ -1988,7 +1997,8 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     const char *prefix = lr__uri_param(u, "prefix");
     if (!prefix)
         prefix = DEFAULT_PREFIX;
-    if (rc == 0 && strlen(prefix) > PREFIX_MAX)
+    /* no braces: the hash tag of every key must be the one key_of() puts in */
+    if (rc == 0 && (strlen(prefix) > PREFIX_MAX || strpbrk(prefix, "{}")))
         rc = -EINVAL;
     if (rc < 0) {
         backend_free(b);

@@ -16,8 +16,13 @@
  *       connection sends AUTH PASSWORD, with both AUTH USER PASSWORD (an ACL
  *       user). A lease named N is the hash "PREFIX{N}" with fields owner
  *       (the holder's 32-hex-digit token), fence, and the lease's metadata,
- *       expiring by PEXPIRE; its fencing counter is "PREFIX{N}:fence". The
- *       host is looked up at each (re)connect, off the loop thread.
+ *       expiring by PEXPIRE; its fencing counter is the counter of N's
+ *       Redis Cluster slot, "PREFIX{T}:fence" with T a short tag that lands
+ *       in the slot of "PREFIX{N}" (one counter per slot, never expiring:
+ *       at most 16384 counter keys per prefix however many names come and
+ *       go; tokens grow strictly per name, and per slot). PREFIX may not
+ *       contain '{' or '}' (-EINVAL). The host is looked up at each
+ *       (re)connect, off the loop thread.
  *       mode=lease (the default) is this: one key, one TTL per lease.
  *       Store checks, on every (re)connect, before any lease request: CONFIG
  *       GET maxmemory-policy, CONFIG GET append*, ROLE.
