@@ -283,7 +283,7 @@ struct broken_tab {
 struct session {
     struct lr__backend *b;
     uint32_t ttl_ms;  /* 0: slot unused */
-    uint32_t keep_ms; /* ttl(1-drift)-margin: validity = send + keep (lease.c) */
+    uint32_t keep_ms; /* lr__validity_keep_ms: validity = send + keep, as the core's */
     unsigned idx;
     bool inflight;           /* @req is on a connection */
     bool retry;              /* the last renewal failed: the next may go early */
@@ -1008,10 +1008,7 @@ static struct session *session_find(struct lr__backend *b, uint32_t ttl, bool cr
         if (!s->ttl_ms) {
             if (!create)
                 return NULL;
-            const struct lr_manager_opts *o = lr__manager_opts(b->m);
-            /* as lease.c's validity(): send + keep */
-            uint64_t keep = (uint64_t)((double)ttl * (1.0 - o->drift));
-            s->keep_ms = (uint32_t)(keep > o->margin_ms ? keep - o->margin_ms : 0);
+            s->keep_ms = (uint32_t)lr__validity_keep_ms(lr__manager_opts(b->m), ttl);
             s->ttl_ms = ttl;
             session_new_id(s);
             return s;
