@@ -12,6 +12,7 @@
  * sentinel that does not know the master name, every sentinel down
  * (LR_EUNAVAIL with a clear text), and the URI forms.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -19,17 +20,16 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
-#include <leasering.h>
 #include "echo.h"
 #include "harness.h"
 #include "proc.h"
 #include "recorder.h"
 #include "redis_server.h"
+#include <leasering.h>
 
-static char errs[16384]; /* every store_error text, one per line */
-static int badreply_told;  /* store_error calls with LR_EBADREPLY */
+static char errs[16384];  /* every store_error text, one per line */
+static int badreply_told; /* store_error calls with LR_EBADREPLY */
 
 static void on_store_error(struct lr_manager *m, int status, const char *text, void *arg)
 {
@@ -42,8 +42,11 @@ static void on_store_error(struct lr_manager *m, int status, const char *text, v
 
 static struct lr_manager *mgr(const char *u, uint32_t ttl, uint32_t cap)
 {
-    struct lr_manager_opts o = {.ttl_ms = ttl, .cbs = &rec_cbs, .max_leases = cap ? cap : 16,
-                                .margin_ms = 25, .store_error = on_store_error};
+    struct lr_manager_opts o = {.ttl_ms = ttl,
+                                .cbs = &rec_cbs,
+                                .max_leases = cap ? cap : 16,
+                                .margin_ms = 25,
+                                .store_error = on_store_error};
     struct lr_manager *m = NULL;
     int rc = lr_manager_new(&m, loop, u, &o);
     if (rc < 0)
@@ -107,8 +110,11 @@ static int sentinel_start(struct sentinel *s, const char *name, int master_port)
     if (rc < 0)
         return rc;
     proc_track(s->dir, s->pid);
-    struct proc_ready r = {.ready = sentinel_ping, .ctx = s, .in_use = "Address already in use",
-                           .timeout_ms = 10000, .poll_ms = 10};
+    struct proc_ready r = {.ready = sentinel_ping,
+                           .ctx = s,
+                           .in_use = "Address already in use",
+                           .timeout_ms = 10000,
+                           .poll_ms = 10};
     return proc_await_ready(&s->pid, s->dir, s->log, from, &r);
 }
 
@@ -162,9 +168,9 @@ static int wait_sentinel_sees_replica(const struct sentinel *s, const char *name
 static struct lr_lease held[N];  /* manager A: acquires once, keeps renewing */
 static struct lr_lease rival[N]; /* manager B: tries to take the same names */
 static uint64_t max_fence[N];
-static int double_held;    /* a name held by both at once */
-static int fence_back;     /* an acquisition whose fence did not exceed the last one */
-static int renewed_late;   /* a renewal accepted after its validity */
+static int double_held;  /* a name held by both at once */
+static int fence_back;   /* an acquisition whose fence did not exceed the last one */
+static int renewed_late; /* a renewal accepted after its validity */
 static uint64_t valid_before[N];
 
 static void failover_hook(const struct rec *r)
@@ -246,8 +252,8 @@ static int start_trio(struct redis_server *p, struct redis_server *r, struct sen
         return rc;
     static char mport[16];
     snprintf(mport, sizeof(mport), "%d", p->port);
-    static const char *as_replica[] = {"--repl-diskless-sync-delay", "0", "--replicaof",
-                                       "127.0.0.1", mport, NULL};
+    static const char *as_replica[] = {
+        "--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1", mport, NULL};
     rc = redis_server_start(r, as_replica);
     if (rc == 0)
         rc = wait_replication_up(r);
@@ -313,9 +319,9 @@ TEST(master_killed_leases_follow_the_promoted_replica_never_held_by_two)
     CHECK_EQ(double_held, 0);
     CHECK_EQ(fence_back, 0);
     CHECK_EQ(renewed_late, 0);
-    CHECK(jeop > 0);               /* the kill was felt... */
-    CHECK_EQ(still + lost, N);     /* ...and each lease was renewed or reported lost */
-    CHECK(still >= N / 2);         /* most survived: the failover took ~2 s of 6 */
+    CHECK(jeop > 0);           /* the kill was felt... */
+    CHECK_EQ(still + lost, N); /* ...and each lease was renewed or reported lost */
+    CHECK(still >= N / 2);     /* most survived: the failover took ~2 s of 6 */
     CHECK(strstr(errs, "+switch-master") != NULL); /* followed by the subscription */
     CHECK(lr_manager_stats(a)->reconnects > reconnects0);
     /* the promoted replica is the master now, and it has our leases */
@@ -466,15 +472,15 @@ static const char *addr_answer(int port, const char *tail)
 TEST(bad_sentinel_replies_are_ebadreply_never_a_crash)
 {
     static const char *const bad[] = {
-        "*2\r\n$3\r\nabc\r\n$4\r\n6379\r\n",               /* not an ip */
-        "*2\r\n$9\r\n127.0.0.1\r\n$5\r\n99999\r\n",         /* not a port */
+        "*2\r\n$3\r\nabc\r\n$4\r\n6379\r\n",                  /* not an ip */
+        "*2\r\n$9\r\n127.0.0.1\r\n$5\r\n99999\r\n",           /* not a port */
         "*3\r\n$9\r\n127.0.0.1\r\n$4\r\n6379\r\n$1\r\nx\r\n", /* three elements */
-        "*2\r\n:1\r\n:2\r\n",                                /* integers */
-        "*2\r\n*1\r\n:1\r\n$4\r\n6379\r\n",                  /* nested */
-        "+OK\r\n",                                           /* a status */
-        ":12\r\n",                                           /* an integer */
-        "?garbage\r\n",                                      /* not RESP */
-        "$-5\r\n",                                           /* malformed length */
+        "*2\r\n:1\r\n:2\r\n",                                 /* integers */
+        "*2\r\n*1\r\n:1\r\n$4\r\n6379\r\n",                   /* nested */
+        "+OK\r\n",                                            /* a status */
+        ":12\r\n",                                            /* an integer */
+        "?garbage\r\n",                                       /* not RESP */
+        "$-5\r\n",                                            /* malformed length */
     };
     struct tcp_peer fake;
     CHECK_OK(peer_start(&fake, fake_sentinel, &fake));
@@ -511,8 +517,8 @@ TEST(a_stale_answer_naming_a_replica_is_caught_by_role)
     CHECK_OK(redis_server_start(&p, fast_sync));
     char mport[16];
     snprintf(mport, sizeof(mport), "%d", p.port);
-    const char *as_replica[] = {"--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1",
-                                mport, NULL};
+    const char *as_replica[] = {
+        "--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1", mport, NULL};
     CHECK_OK(redis_server_start(&r, as_replica));
     struct tcp_peer fake;
     canned = addr_answer(r.port, ""); /* the sentinel says: the replica */
@@ -552,7 +558,9 @@ TEST(a_stale_answer_naming_a_replica_is_caught_by_role)
     redis_server_destroy(&p);
 }
 
-TEST(a_manual_failover_is_followed_through_the_subscription)
+/* @mode: "" (per-lease keys) or "&mode=session" (one session key per TTL,
+ * lease hashes without a TTL: the session must follow the failover too). */
+static void manual_failover(const char *mode)
 {
     rec_setup();
     errs[0] = 0;
@@ -560,7 +568,7 @@ TEST(a_manual_failover_is_followed_through_the_subscription)
     struct sentinel s;
     CHECK_OK(start_trio(&p, &r, &s));
     char u[256];
-    snprintf(u, sizeof(u), "redis+sentinel://127.0.0.1:%d/lm?prefix=mf:", s.port);
+    snprintf(u, sizeof(u), "redis+sentinel://127.0.0.1:%d/lm?prefix=mf:%s", s.port, mode);
     struct lr_manager *m = mgr(u, 10000, 64);
     CHECK(m);
     static struct lr_lease ls[50];
@@ -621,6 +629,16 @@ TEST(a_manual_failover_is_followed_through_the_subscription)
     redis_server_destroy(&p);
 }
 
+TEST(a_manual_failover_is_followed_through_the_subscription)
+{
+    manual_failover("");
+}
+
+TEST(session_mode_follows_a_manual_failover)
+{
+    manual_failover("&mode=session");
+}
+
 TEST(uri_forms)
 {
     rec_setup();
@@ -639,8 +657,7 @@ TEST(uri_forms)
     CHECK_ERR(lr_manager_new(&bad, loop, "redis+sentinel://127.0.0.1:1,/m", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&bad, loop, "redis+sentinel://127.0.0.1:1/m?db=x", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&bad, loop, "redis+sentinel://h/m?sentinel_user=u", &o), -EINVAL);
-    CHECK_ERR(lr_manager_new(&bad, loop, "redis+sentinel://127.0.0.1:1/m?tls_name=x", &o),
-              -EINVAL);
+    CHECK_ERR(lr_manager_new(&bad, loop, "redis+sentinel://127.0.0.1:1/m?tls_name=x", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&bad, loop, "redis://127.0.0.1:1/0?db=1", &o), -EINVAL);
 }
 
@@ -649,4 +666,5 @@ TESTS(T(uri_forms), T(every_sentinel_down_is_unavail_with_a_clear_text),
       T(a_stale_answer_naming_a_replica_is_caught_by_role),
       T(an_unknown_master_name_is_a_clear_error), T(a_dead_first_sentinel_is_skipped),
       T(a_manual_failover_is_followed_through_the_subscription),
+      T(session_mode_follows_a_manual_failover),
       T(master_killed_leases_follow_the_promoted_replica_never_held_by_two))
