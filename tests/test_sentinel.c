@@ -77,8 +77,9 @@ static int sentinel_ping(void *ctx)
     return ok;
 }
 
-/* Start a sentinel monitoring master @name at 127.0.0.1:@master_port, quorum 1. */
-static int sentinel_start(struct sentinel *s, const char *name, int master_port)
+/* Start a sentinel monitoring master @name at 127.0.0.1:@master_port with
+ * @quorum sentinels needed to call it down. */
+static int sentinel_start_q(struct sentinel *s, const char *name, int master_port, int quorum)
 {
     memset(s, 0, sizeof(*s));
     int rc = proc_mkdtemp(s->dir, sizeof(s->dir), PROC_DIR_PREFIX "sentinel-");
@@ -94,10 +95,10 @@ static int sentinel_start(struct sentinel *s, const char *name, int master_port)
         return -errno;
     fprintf(f,
             "port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"
-            "sentinel monitor %s 127.0.0.1 %d 1\n"
+            "sentinel monitor %s 127.0.0.1 %d %d\n"
             "sentinel down-after-milliseconds %s 1000\n"
             "sentinel failover-timeout %s 3000\n",
-            s->port, s->dir, s->log, name, master_port, name, name);
+            s->port, s->dir, s->log, name, master_port, quorum, name, name);
     fclose(f);
     const char *argv[] = {"redis-server", s->conf, "--sentinel", NULL};
     off_t from = 0;
@@ -116,6 +117,11 @@ static int sentinel_start(struct sentinel *s, const char *name, int master_port)
                            .timeout_ms = 10000,
                            .poll_ms = 10};
     return proc_await_ready(&s->pid, s->dir, s->log, from, &r);
+}
+
+static int sentinel_start(struct sentinel *s, const char *name, int master_port)
+{
+    return sentinel_start_q(s, name, master_port, 1);
 }
 
 static void sentinel_destroy(struct sentinel *s)
@@ -156,6 +162,24 @@ static int wait_sentinel_sees_replica(const struct sentinel *s, const char *name
         char out[4096];
         const char *args[] = {"SENTINEL", "REPLICAS", name, NULL};
         if (sentinel_cli(s, out, sizeof(out), args) == 0 && strstr(out, want))
+            return 0;
+        usleep(25000);
+    }
+    return -ETIMEDOUT;
+}
+
+/* Wait until @s knows @others other sentinels of @name (they find each
+ * other through hello messages on the master, every 2 s). */
+static int wait_sentinel_sees_peers(const struct sentinel *s, const char *name, int others)
+{
+    for (int i = 0; i < 400; i++) {
+        char out[8192];
+        const char *args[] = {"SENTINEL", "SENTINELS", name, NULL};
+        int seen = 0;
+        if (sentinel_cli(s, out, sizeof(out), args) == 0)
+            for (const char *p = out; (p = strstr(p, "\nrunid\n")); p++)
+                seen++;
+        if (seen >= others)
             return 0;
         usleep(25000);
     }
@@ -245,7 +269,10 @@ static int wait_replica_caught_up(const struct redis_server *p)
     return -ETIMEDOUT;
 }
 
-static int start_trio(struct redis_server *p, struct redis_server *r, struct sentinel *s)
+/* A master @p, its replica @r (in sync) and @ns sentinels @s watching "lm"
+ * with quorum @quorum, each of which knows the replica and the others. */
+static int start_group(struct redis_server *p, struct redis_server *r, struct sentinel *s,
+                       int ns, int quorum)
 {
     int rc = redis_server_start(p, fast_sync);
     if (rc < 0)
@@ -257,25 +284,38 @@ static int start_trio(struct redis_server *p, struct redis_server *r, struct sen
     rc = redis_server_start(r, as_replica);
     if (rc == 0)
         rc = wait_replication_up(r);
-    if (rc == 0)
-        rc = sentinel_start(s, "lm", p->port);
-    if (rc == 0)
-        rc = wait_sentinel_sees_replica(s, "lm", r->port);
+    for (int i = 0; rc == 0 && i < ns; i++)
+        rc = sentinel_start_q(&s[i], "lm", p->port, quorum);
+    for (int i = 0; rc == 0 && i < ns; i++)
+        rc = wait_sentinel_sees_replica(&s[i], "lm", r->port);
+    for (int i = 0; rc == 0 && ns > 1 && i < ns; i++)
+        rc = wait_sentinel_sees_peers(&s[i], "lm", ns - 1);
     return rc;
 }
 
-TEST(master_killed_leases_follow_the_promoted_replica_never_held_by_two)
+static int start_trio(struct redis_server *p, struct redis_server *r, struct sentinel *s)
+{
+    return start_group(p, r, s, 1, 1);
+}
+
+/* @ns sentinels with quorum @quorum; with @kill_first, the first sentinel
+ * in the URI (the one the client is subscribed to) dies with the master. */
+static void master_killed(int ns, int quorum, bool kill_first)
 {
     rec_setup();
     errs[0] = 0;
     double_held = fence_back = renewed_late = rival_tries = 0;
     memset(max_fence, 0, sizeof(max_fence));
     struct redis_server p, r;
-    struct sentinel s;
-    CHECK_OK(start_trio(&p, &r, &s));
+    struct sentinel ss[3];
+    memset(ss, 0, sizeof(ss));
+    CHECK_OK(start_group(&p, &r, ss, ns, quorum));
 
     char u[256];
-    snprintf(u, sizeof(u), "redis+sentinel://127.0.0.1:%d/lm?prefix=sf:", s.port);
+    int n = snprintf(u, sizeof(u), "redis+sentinel://");
+    for (int i = 0; i < ns; i++)
+        n += snprintf(u + n, sizeof(u) - (size_t)n, "%s127.0.0.1:%d", i ? "," : "", ss[i].port);
+    snprintf(u + n, sizeof(u) - (size_t)n, "/lm?prefix=sf:");
     struct lr_manager *a = mgr(u, 6000, N);
     struct lr_manager *b = mgr(u, 6000, N);
     CHECK(a && b);
@@ -301,6 +341,8 @@ TEST(master_killed_leases_follow_the_promoted_replica_never_held_by_two)
     CHECK_OK(wait_replica_caught_up(&p));
     uint64_t reconnects0 = lr_manager_stats(a)->reconnects;
     CHECK_OK(redis_server_kill(&p));
+    if (kill_first)
+        CHECK_OK(proc_kill(&ss[0].pid, ss[0].dir));
     uint64_t t_kill = mono_ns();
     run_until(0, 9000);
     lr_timer_stop(&rival_timer);
@@ -322,7 +364,9 @@ TEST(master_killed_leases_follow_the_promoted_replica_never_held_by_two)
     CHECK(jeop > 0);           /* the kill was felt... */
     CHECK_EQ(still + lost, N); /* ...and each lease was renewed or reported lost */
     CHECK(still >= N / 2);     /* most survived: the failover took ~2 s of 6 */
-    CHECK(strstr(errs, "+switch-master") != NULL); /* followed by the subscription */
+    /* followed by the subscription (with the first sentinel dead, by the
+     * next sentinel's answer or its subscription, whichever comes first) */
+    CHECK(kill_first || strstr(errs, "+switch-master") != NULL);
     CHECK(lr_manager_stats(a)->reconnects > reconnects0);
     /* the promoted replica is the master now, and it has our leases */
     const char *role[] = {"ROLE", NULL};
@@ -335,9 +379,23 @@ TEST(master_killed_leases_follow_the_promoted_replica_never_held_by_two)
     }
     close_mgr(a);
     close_mgr(b);
-    sentinel_destroy(&s);
+    for (int i = 0; i < ns; i++)
+        sentinel_destroy(&ss[i]);
     redis_server_destroy(&r);
     redis_server_destroy(&p);
+}
+
+TEST(master_killed_leases_follow_the_promoted_replica_never_held_by_two)
+{
+    master_killed(1, 1, false);
+}
+
+/* The production shape: three sentinels, quorum 2; the sentinel the client
+ * listens to dies with the master, so the failover is found by asking the
+ * others after the connection fails. */
+TEST(three_sentinels_quorum_two_master_and_first_sentinel_killed)
+{
+    master_killed(3, 2, true);
 }
 
 TEST(an_unknown_master_name_is_a_clear_error)
@@ -667,4 +725,5 @@ TESTS(T(uri_forms), T(every_sentinel_down_is_unavail_with_a_clear_text),
       T(an_unknown_master_name_is_a_clear_error), T(a_dead_first_sentinel_is_skipped),
       T(a_manual_failover_is_followed_through_the_subscription),
       T(session_mode_follows_a_manual_failover),
-      T(master_killed_leases_follow_the_promoted_replica_never_held_by_two))
+      T(master_killed_leases_follow_the_promoted_replica_never_held_by_two),
+      T(three_sentinels_quorum_two_master_and_first_sentinel_killed))
