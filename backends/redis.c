@@ -1939,6 +1939,9 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         sun.sun_path[0] = '/';
         memcpy(sun.sun_path + 1, u->path, strlen(u->path) + 1);
     }
+    const char *stls = lr__uri_param(u, "sentinel_tls"); /* rediss+sentinel only */
+    if (stls && (!tls || (strcmp(stls, "yes") && strcmp(stls, "no"))))
+        return -EINVAL;
     const char *evict = lr__uri_param(u, "allow_eviction");
     if (evict && strcmp(evict, "yes") && strcmp(evict, "no"))
         return -EINVAL;
@@ -2020,6 +2023,15 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     char tls_name[256];
     snprintf(tls_name, sizeof(tls_name), "%s", u->host[0] ? u->host : "127.0.0.1");
     tls_name[strcspn(tls_name, ",")] = 0;
+    if (strchr(u->host, ',')) { /* a list keeps "host:port" (or "[v6]:port") whole */
+        if (tls_name[0] == '[') {
+            size_t end = strcspn(tls_name, "]");
+            memmove(tls_name, tls_name + 1, end > 0 ? end - 1 : 0);
+            tls_name[end > 0 ? end - 1 : 0] = 0;
+        } else {
+            tls_name[strcspn(tls_name, ":")] = 0;
+        }
+    }
     if (lr__uri_param(u, "tls_name"))
         snprintf(tls_name, sizeof(tls_name), "%s", lr__uri_param(u, "tls_name"));
     strcpy(b->prefix, prefix);
@@ -2045,6 +2057,9 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
             .insecure_skip_verify = skip != NULL,
         };
         rc = lr__tls_ctx_new(&b->tls_ctx, &to);
+        /* the sentinels too, unless ?sentinel_tls=no */
+        if (rc == 0 && b->sent && !(stls && !strcmp(stls, "no")))
+            rc = lr__sentinel_tls(b->sent, b->tls_ctx);
         if (rc < 0) {
             backend_free(b);
             return rc;

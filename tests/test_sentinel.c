@@ -21,6 +21,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "certs.h"
 #include "echo.h"
 #include "harness.h"
 #include "proc.h"
@@ -62,11 +63,19 @@ struct sentinel {
     char dir[128];
     char conf[192];
     char log[192];
+    char tls_ca[256]; /* a TLS-only sentinel: the CA its certificate is from; else "" */
 };
+
+static int sentinel_cli(const struct sentinel *s, char *out, size_t cap, const char *const *args);
 
 static int sentinel_ping(void *ctx)
 {
     struct sentinel *s = ctx;
+    if (s->tls_ca[0]) { /* TLS only: redis-cli speaks it */
+        static const char *const ping[] = {"PING", NULL};
+        char out[64];
+        return sentinel_cli(s, out, sizeof(out), ping) == 0 && !strcmp(out, "PONG");
+    }
     int fd = proc_connect(s->port, 200);
     if (fd < 0)
         return 0;
@@ -78,8 +87,10 @@ static int sentinel_ping(void *ctx)
 }
 
 /* Start a sentinel monitoring master @name at 127.0.0.1:@master_port with
- * @quorum sentinels needed to call it down. */
-static int sentinel_start_q(struct sentinel *s, const char *name, int master_port, int quorum)
+ * @quorum sentinels needed to call it down; TLS-only (to clients and to the
+ * servers it watches) with @tls's server certificate, or plain if NULL. */
+static int sentinel_start_tq(struct sentinel *s, const char *name, int master_port, int quorum,
+                             const struct certs *tls)
 {
     memset(s, 0, sizeof(*s));
     int rc = proc_mkdtemp(s->dir, sizeof(s->dir), PROC_DIR_PREFIX "sentinel-");
@@ -93,12 +104,20 @@ static int sentinel_start_q(struct sentinel *s, const char *name, int master_por
     FILE *f = fopen(s->conf, "w"); /* the sentinel rewrites it: it must be writable */
     if (!f)
         return -errno;
+    if (tls) {
+        snprintf(s->tls_ca, sizeof(s->tls_ca), "%s", tls->ca);
+        fprintf(f,
+                "port 0\ntls-port %d\ntls-cert-file %s\ntls-key-file %s\n"
+                "tls-ca-cert-file %s\ntls-replication yes\ntls-auth-clients no\n",
+                s->port, tls->server_cert, tls->server_key, tls->ca);
+    }
     fprintf(f,
-            "port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"
+            "%s %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"
             "sentinel monitor %s 127.0.0.1 %d %d\n"
             "sentinel down-after-milliseconds %s 1000\n"
             "sentinel failover-timeout %s 3000\n",
-            s->port, s->dir, s->log, name, master_port, quorum, name, name);
+            tls ? "# plain port off; was" : "port", s->port, s->dir, s->log, name, master_port,
+            quorum, name, name);
     fclose(f);
     const char *argv[] = {"redis-server", s->conf, "--sentinel", NULL};
     off_t from = 0;
@@ -117,6 +136,11 @@ static int sentinel_start_q(struct sentinel *s, const char *name, int master_por
                            .timeout_ms = 10000,
                            .poll_ms = 10};
     return proc_await_ready(&s->pid, s->dir, s->log, from, &r);
+}
+
+static int sentinel_start_q(struct sentinel *s, const char *name, int master_port, int quorum)
+{
+    return sentinel_start_tq(s, name, master_port, quorum, NULL);
 }
 
 static int sentinel_start(struct sentinel *s, const char *name, int master_port)
@@ -139,6 +163,7 @@ static int sentinel_cli(const struct sentinel *s, char *out, size_t cap, const c
     struct redis_server fake;
     memset(&fake, 0, sizeof(fake));
     fake.port = s->port;
+    snprintf(fake.tls_ca, sizeof(fake.tls_ca), "%s", s->tls_ca); /* redis_cli adds --tls */
     return redis_cli(&fake, out, cap, args);
 }
 
@@ -272,30 +297,30 @@ static int wait_replica_caught_up(const struct redis_server *p)
 /* A master @p, its replica @r (in sync) and @ns sentinels @s watching "lm"
  * with quorum @quorum, each of which knows the replica and the others. */
 static int start_group(struct redis_server *p, struct redis_server *r, struct sentinel *s,
-                       int ns, int quorum)
+                       int ns, int quorum, const struct certs *tls)
 {
-    int rc = redis_server_start(p, fast_sync);
+    /* with @tls every process is TLS-only, replication included */
+    static const char *const tls_sync[] = {"--repl-diskless-sync-delay", "0",
+                                           "--tls-replication", "yes", NULL};
+    int rc = tls ? redis_server_start_tls(p, tls->server_cert, tls->server_key, tls->ca, tls_sync)
+                 : redis_server_start(p, fast_sync);
     if (rc < 0)
         return rc;
     static char mport[16];
     snprintf(mport, sizeof(mport), "%d", p->port);
-    static const char *as_replica[] = {
-        "--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1", mport, NULL};
-    rc = redis_server_start(r, as_replica);
+    const char *as_replica[] = {"--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1",
+                                mport, tls ? "--tls-replication" : NULL, "yes", NULL};
+    rc = tls ? redis_server_start_tls(r, tls->server_cert, tls->server_key, tls->ca, as_replica)
+             : redis_server_start(r, as_replica);
     if (rc == 0)
         rc = wait_replication_up(r);
     for (int i = 0; rc == 0 && i < ns; i++)
-        rc = sentinel_start_q(&s[i], "lm", p->port, quorum);
+        rc = sentinel_start_tq(&s[i], "lm", p->port, quorum, tls);
     for (int i = 0; rc == 0 && i < ns; i++)
         rc = wait_sentinel_sees_replica(&s[i], "lm", r->port);
     for (int i = 0; rc == 0 && ns > 1 && i < ns; i++)
         rc = wait_sentinel_sees_peers(&s[i], "lm", ns - 1);
     return rc;
-}
-
-static int start_trio(struct redis_server *p, struct redis_server *r, struct sentinel *s)
-{
-    return start_group(p, r, s, 1, 1);
 }
 
 /* @ns sentinels with quorum @quorum; with @kill_first, the first sentinel
@@ -309,7 +334,7 @@ static void master_killed(int ns, int quorum, bool kill_first)
     struct redis_server p, r;
     struct sentinel ss[3];
     memset(ss, 0, sizeof(ss));
-    CHECK_OK(start_group(&p, &r, ss, ns, quorum));
+    CHECK_OK(start_group(&p, &r, ss, ns, quorum, NULL));
 
     char u[256];
     int n = snprintf(u, sizeof(u), "redis+sentinel://");
@@ -618,15 +643,22 @@ TEST(a_stale_answer_naming_a_replica_is_caught_by_role)
 
 /* @mode: "" (per-lease keys) or "&mode=session" (one session key per TTL,
  * lease hashes without a TTL: the session must follow the failover too). */
-static void manual_failover(const char *mode)
+/* With @tls, everything is TLS-only and the URI is rediss+sentinel://;
+ * @then (if any) runs with the group still up, after the failover. */
+typedef void after_fn(struct redis_server *p, struct redis_server *r, struct sentinel *s,
+                      const struct certs *tls);
+
+static void manual_failover(const char *mode, const struct certs *tls, after_fn *then)
 {
     rec_setup();
     errs[0] = 0;
     struct redis_server p, r;
     struct sentinel s;
-    CHECK_OK(start_trio(&p, &r, &s));
-    char u[256];
-    snprintf(u, sizeof(u), "redis+sentinel://127.0.0.1:%d/lm?prefix=mf:%s", s.port, mode);
+    CHECK_OK(start_group(&p, &r, &s, 1, 1, tls));
+    char u[512];
+    snprintf(u, sizeof(u), "%s://127.0.0.1:%d/lm?prefix=mf:%s%s%s",
+             tls ? "rediss+sentinel" : "redis+sentinel", s.port, mode, tls ? "&cacert=" : "",
+             tls ? tls->ca : "");
     struct lr_manager *m = mgr(u, 10000, 64);
     CHECK(m);
     static struct lr_lease ls[50];
@@ -682,6 +714,8 @@ static void manual_failover(const char *mode)
     for (int i = 0; i < 50; i++)
         lr_lease_deinit(&ls[i]);
     close_mgr(m);
+    if (then)
+        then(&p, &r, &s, tls);
     sentinel_destroy(&s);
     redis_server_destroy(&r);
     redis_server_destroy(&p);
@@ -689,12 +723,78 @@ static void manual_failover(const char *mode)
 
 TEST(a_manual_failover_is_followed_through_the_subscription)
 {
-    manual_failover("");
+    manual_failover("", NULL, NULL);
 }
 
 TEST(session_mode_follows_a_manual_failover)
 {
-    manual_failover("&mode=session");
+    manual_failover("&mode=session", NULL, NULL);
+}
+
+/* rediss+sentinel:// where everything is TLS-only: the master, its replica
+ * and the sentinel. The client speaks TLS to the sentinel (checking its
+ * certificate against the host in the URI) and to the master it names, and
+ * follows a failover; with sentinel_tls=no it cannot reach the sentinel and
+ * says so. */
+static void tls_refusals(struct redis_server *p, struct redis_server *r, struct sentinel *sp,
+                         const struct certs *tls)
+{
+    (void)p;
+    char u[512];
+    struct lr_manager *m;
+    /* plain TCP to a TLS-only sentinel: no answer, said */
+    errs[0] = 0;
+    snprintf(u, sizeof(u), "rediss+sentinel://127.0.0.1:%d/lm?cacert=%s&sentinel_tls=no", sp->port,
+             tls->ca);
+    m = mgr(u, 2000, 0);
+    CHECK(m);
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "x", NULL));
+    CHECK_OK(lr_lease_acquire(&l, 1500));
+    run_until(EV_ACQFAIL, 6000);
+    CHECK_EQ(rec_count(EV_ACQFAIL, &l), 1);
+    CHECK_EQ(rec_first(EV_ACQFAIL, &l)->status, LR_EUNAVAIL);
+    CHECK(strstr(errs, "redis sentinel") != NULL);
+    lr_lease_deinit(&l);
+    close_mgr(m);
+
+    /* each sentinel's certificate is checked against its own host: the
+     * name "localhost" is in the certificate, fine; a second sentinel whose
+     * certificate names only wrong.example is refused (TLS, said), and the
+     * next sentinel of the list answers */
+    struct certs wrong = *tls;
+    snprintf(wrong.server_cert, sizeof(wrong.server_cert), "%s", tls->wrong_cert);
+    snprintf(wrong.server_key, sizeof(wrong.server_key), "%s", tls->wrong_key);
+    struct sentinel s2;
+    CHECK_OK(sentinel_start_tq(&s2, "lm", r->port, 1, &wrong));
+    errs[0] = 0;
+    snprintf(u, sizeof(u), "rediss+sentinel://127.0.0.1:%d,localhost:%d/lm?cacert=%s", s2.port,
+             sp->port, tls->ca);
+    m = mgr(u, 2000, 0);
+    CHECK(m);
+    CHECK_OK(lr_lease_init(m, &l, "y", NULL));
+    CHECK_OK(lr_lease_acquire(&l, 3000));
+    run_until(EV_ACQ, 4000);
+    if (getenv("LR_TEST_VERBOSE"))
+        fputs(errs, stdout);
+    CHECK_EQ(lr_lease_state(&l), LR_LEASE_HELD);
+    CHECK(strstr(errs, "TLS") != NULL);
+    lr_lease_deinit(&l);
+    close_mgr(m);
+
+    sentinel_destroy(&s2);
+}
+
+/* rediss+sentinel:// where everything is TLS-only: the master, its replica
+ * and the sentinel. The client speaks TLS to the sentinel (checking its
+ * certificate against the host in the URI) and to the master it names, and
+ * follows a failover over the TLS subscription; then tls_refusals. */
+TEST(tls_sentinel_and_tls_servers)
+{
+    struct certs c;
+    CHECK_OK(certs_make(&c, NULL));
+    manual_failover("", &c, tls_refusals);
+    certs_destroy(&c);
 }
 
 TEST(uri_forms)
@@ -717,6 +817,12 @@ TEST(uri_forms)
     CHECK_ERR(lr_manager_new(&bad, loop, "redis+sentinel://h/m?sentinel_user=u", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&bad, loop, "redis+sentinel://127.0.0.1:1/m?tls_name=x", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&bad, loop, "redis://127.0.0.1:1/0?db=1", &o), -EINVAL);
+    /* sentinel_tls: rediss+sentinel only, yes or no */
+    CHECK_ERR(lr_manager_new(&bad, loop, "redis+sentinel://127.0.0.1:1/m?sentinel_tls=yes", &o),
+              -EINVAL);
+    CHECK_ERR(lr_manager_new(&bad, loop, "rediss+sentinel://127.0.0.1:1/m?sentinel_tls=1", &o),
+              -EINVAL);
+    CHECK_ERR(lr_manager_new(&bad, loop, "rediss://127.0.0.1:1?sentinel_tls=no", &o), -EINVAL);
 }
 
 TESTS(T(uri_forms), T(every_sentinel_down_is_unavail_with_a_clear_text),
@@ -724,6 +830,6 @@ TESTS(T(uri_forms), T(every_sentinel_down_is_unavail_with_a_clear_text),
       T(a_stale_answer_naming_a_replica_is_caught_by_role),
       T(an_unknown_master_name_is_a_clear_error), T(a_dead_first_sentinel_is_skipped),
       T(a_manual_failover_is_followed_through_the_subscription),
-      T(session_mode_follows_a_manual_failover),
+      T(session_mode_follows_a_manual_failover), T(tls_sentinel_and_tls_servers),
       T(master_killed_leases_follow_the_promoted_replica_never_held_by_two),
       T(three_sentinels_quorum_two_master_and_first_sentinel_killed))
