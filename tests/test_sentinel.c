@@ -167,18 +167,6 @@ static int sentinel_cli(const struct sentinel *s, char *out, size_t cap, const c
     return redis_cli(&fake, out, cap, args);
 }
 
-static int wait_replication_up(const struct redis_server *r)
-{
-    for (int i = 0; i < 200; i++) {
-        char out[4096];
-        const char *args[] = {"INFO", "replication", NULL};
-        if (redis_cli(r, out, sizeof(out), args) == 0 && strstr(out, "master_link_status:up"))
-            return 0;
-        usleep(25000);
-    }
-    return -ETIMEDOUT;
-}
-
 static int wait_sentinel_sees_replica(const struct sentinel *s, const char *name, int port)
 {
     char want[16];
@@ -313,7 +301,7 @@ static int start_group(struct redis_server *p, struct redis_server *r, struct se
     rc = tls ? redis_server_start_tls(r, tls->server_cert, tls->server_key, tls->ca, as_replica)
              : redis_server_start(r, as_replica);
     if (rc == 0)
-        rc = wait_replication_up(r);
+        rc = redis_replica_link_up(r);
     for (int i = 0; rc == 0 && i < ns; i++)
         rc = sentinel_start_tq(&s[i], "lm", p->port, quorum, tls);
     for (int i = 0; rc == 0 && i < ns; i++)
