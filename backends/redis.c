@@ -1234,6 +1234,16 @@ static void session_token(struct rconn *c, struct reply *r, const struct lr_resp
     }
 }
 
+/* An acquisition sent under a session found gone since: its leases are
+ * lost, so do not start one. Not applied as far as we are concerned: the
+ * core retries, and the same token re-acquires idempotently under the new
+ * session (same fence) unless someone took it. */
+static bool session_gone_since_sent(struct lr__backend *b, const struct lr_lease *l)
+{
+    const struct session *ss = b->session_mode ? session_find(b, l->ttl_ms, false) : NULL;
+    return ss && l->sent_ns / 1000000u < ss->lost_before_ms;
+}
+
 /* A session renewal succeeded (@confirm: and confirms the session's leases):
  * serve what waited for it. */
 static void session_accept(struct session *s, bool confirm)
@@ -1371,8 +1381,11 @@ static void wait_finish(struct rconn *c, int status)
     while ((n = lr_list_pop(&c->waiting))) {
         struct lr_lease *l = lease_of(hdr_of(n));
         struct lr__result res = {.status = status, .holder_ttl_ms = -1};
-        if (status == 0 && l->req.kind == LR_OP_ACQUIRE)
+        if (status == 0 && l->req.kind == LR_OP_ACQUIRE) {
             res.fence = (uint64_t)l->req.batch << 32 | l->req.seq;
+            if (session_gone_since_sent(b, l)) /* while the WAIT ran */
+                res.status = LR_EUNAVAIL;
+        }
         c->inflight--;
         lr__lease_complete(l, &res); /* may close the manager: closing resets the list */
     }
@@ -1690,13 +1703,7 @@ static void lease_reply(struct rconn *c, struct lr_lease *l, const struct reply 
             res.holder_ttl_ms = s->value;
         } else {
             res.fence = (uint64_t)s->value;
-            /* Sent under a session found gone since: its leases are lost,
-             * so do not start one. Not applied as far as we are concerned:
-             * the core retries, and the same token re-acquires idempotently
-             * under the new session (same fence) unless someone took it. */
-            const struct session *ss =
-                c->b->session_mode ? session_find(c->b, l->ttl_ms, false) : NULL;
-            if (ss && l->sent_ns / 1000000u < ss->lost_before_ms)
+            if (session_gone_since_sent(c->b, l))
                 res.status = LR_EUNAVAIL;
         }
     } else if (l->req.kind == LR_OP_ACQUIRE) {
