@@ -656,6 +656,7 @@ TEST(break_and_change)
     CHECK_ERR(rec_first(EV_LOST, &la)->status, LR_ELOST);
     CHECK_OK(lr_lease_acquire(&lb, 2000));
     run_until(EV_ACQ, 2000);
+    CHECK(rec_first(EV_ACQ, &lb) != NULL); /* a clean failure, not a NULL dereference */
     CHECK(rec_first(EV_ACQ, &lb)->at_ns - t0 >= 400000000ull); /* not before the period */
     CHECK(lr_lease_fence(&lb) > f1);
     /* change: lc keeps renewing under its new token */
