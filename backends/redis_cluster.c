@@ -217,8 +217,8 @@ static void shards_token(struct lr__slotmap_parser *p, const struct lr_resp_toke
         }
         return;
     }
-    if (!(p->idx2 & 1) || p->idx2 == 0)
-        return; /* inside a field name? cannot happen: names are scalars */
+    if ((p->idx2 & 1) || p->idx2 == 0)
+        return; /* the last depth-2 element was a field name: nothing nests in one */
     if (t->depth == 3 && p->key2 == F_SLOTS) {
         if (t->type != LR_RESP_INT) {
             fail(p, -EPROTO, "a slot bound is not an integer%.0ld%.0ld", 0, 0);
