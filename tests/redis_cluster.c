@@ -426,6 +426,13 @@ int redis_cluster_reshard_wait(pid_t pid, int timeout_ms)
     return 0;
 }
 
+bool redis_cluster_reshard_running(pid_t pid)
+{
+    siginfo_t si = {0};
+    return pid > 0 &&
+           waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0;
+}
+
 int redis_cluster_reshard(struct redis_cluster *c, int from, int to, int nslots, bool wait,
                           pid_t *pid)
 {

@@ -121,6 +121,10 @@ int redis_cluster_reshard(struct redis_cluster *c, int from, int to, int nslots,
  */
 int redis_cluster_reshard_wait(pid_t pid, int timeout_ms);
 
+/* redis_cluster_reshard_running - true while the reshard child @pid has not
+ * exited (it is left unreaped for redis_cluster_reshard_wait). */
+bool redis_cluster_reshard_running(pid_t pid);
+
 /*
  * redis_cluster_kill_master - SIGKILL master @idx, then wait until one of its
  * replicas serves slots as a master and redis_cluster_wait_ok holds again

@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -38,13 +37,6 @@ static int write_keys(const struct redis_cluster *c, int i, int from, int to)
         fprintf(stderr, "redis-cli -c: %d of %d SETs answered OK; its output:\n%.2000s\n", ok,
                 to - from, out);
     return ok;
-}
-
-/* 1 while child @pid has not exited (it stays unreaped for reshard_wait). */
-static bool running(pid_t pid)
-{
-    siginfo_t si = {0};
-    return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == 0;
 }
 
 /* The keys on every live master, summed (DBSIZE). */
@@ -98,7 +90,7 @@ TEST(three_masters_reshard_failover_destroy)
     CHECK(pid > 0);
     CHECK_ERR(redis_cluster_reshard(&c, 0, 1, 100, false, &pid), -EBUSY);
     int written = 2000, batches = 0;
-    while (running(pid) && batches < 200) {
+    while (redis_cluster_reshard_running(pid) && batches < 200) {
         int n = write_keys(&c, batches % 3, written, written + 200);
         CHECK_EQ(n, 200);
         written += n;
