@@ -1,0 +1,1033 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * redis_cluster.c - the Redis Cluster slot map: parsing CLUSTER SHARDS and
+ * CLUSTER SLOTS, the node table, and the control connection that asks for
+ * the map (redis_cluster.h says what each part promises).
+ *
+ * CLUSTER SHARDS (Redis >= 7.0), RESP2 shape: an array of shards, each a
+ * flat list of field/value pairs (a map in RESP3) with "slots" -> [start,
+ * end, start, end...] and "nodes" -> a list of nodes, each a field/value
+ * list with "ip", "port", "endpoint", "role" ("master"/"replica") and
+ * "health" ("online"/"failed"/"loading"), among others we skip. The slots
+ * arrive before the node that serves them, so a shard's slots are marked
+ * first and given to its master when the shard ends (at the next shard or
+ * the end of the reply: tokens carry depths, not ends). Only a master not
+ * reported "failed" serves; a shard without one leaves its slots unserved
+ * (a failover under way: requests for them are unavailable until it ends).
+ * CLUSTER SLOTS (every cluster version), for servers that answer SHARDS
+ * with "unknown subcommand": an array of [start, end, [ip, port, id, ...],
+ * replicas...]; the first node is the master.
+ *
+ * Layer: loop, connections, resolver, RESP; no leases.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <leasering/error.h>
+#include "alloc_int.h"
+#include "backend_int.h"
+#include "net_int.h"
+#include "redis_cluster.h"
+#include "resolve_int.h"
+
+#define MARK 0xfeu            /* a slot of the shard being read (owner unknown yet) */
+#define SEEDS_MAX 16
+#define CLUSTER_PORT 6379
+#define CONTROL_OUT 1024      /* AUTH + one CLUSTER query */
+#define REFRESH_GAP_MS 100u   /* at most one map query per this */
+
+/* ------------------------------------------------------ the pure parser */
+
+enum { F_OTHER, F_SLOTS, F_NODES, F_IP, F_PORT, F_ENDPOINT, F_ROLE, F_HEALTH };
+
+static int fail(struct lr__slotmap_parser *p, int err, const char *fmt, long a, long b)
+{
+    if (!p->error) {
+        p->error = err;
+        snprintf(p->why, sizeof(p->why), fmt, a, b);
+    }
+    return p->error;
+}
+
+void lr__slotmap_parse_init(struct lr__slotmap_parser *p, struct lr__slotmap *out, bool shards)
+{
+    memset(p, 0, sizeof(*p));
+    p->out = out;
+    p->shards = shards;
+    memset(out->owner, LR__CLUSTER_NO_NODE, sizeof(out->owner));
+    out->nnodes = 0;
+}
+
+static bool is_str(const struct lr_resp_token *t)
+{
+    return (t->type == LR_RESP_BULK || t->type == LR_RESP_SIMPLE ||
+            t->type == LR_RESP_VERBATIM) &&
+           !t->nil;
+}
+
+static bool str_eq(const struct lr_resp_token *t, const char *lit)
+{
+    return is_str(t) && t->len == strlen(lit) && !memcmp(t->str, lit, t->len);
+}
+
+/* A numeric IP in @t into @a->ip; false if it is none (a host name, "", "?"). */
+static bool take_ip(struct lr__cluster_node_addr *a, const char *s, size_t len)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (len == 0 || len >= sizeof(a->ip))
+        return false;
+    memcpy(a->ip, s, len);
+    a->ip[len] = 0;
+    return inet_pton(AF_INET, a->ip, buf) == 1 || inet_pton(AF_INET6, a->ip, buf) == 1;
+}
+
+/* The index of @a in @out's node table, added if new; < 0 when full. */
+static int node_index(struct lr__slotmap_parser *p, const struct lr__cluster_node_addr *a)
+{
+    struct lr__slotmap *m = p->out;
+    for (unsigned i = 0; i < m->nnodes; i++)
+        if (m->nodes[i].port == a->port && !strcmp(m->nodes[i].ip, a->ip))
+            return (int)i;
+    if (m->nnodes == LR__CLUSTER_NODES_MAX)
+        return fail(p, -ENOSPC, "more than %ld masters%.0ld", LR__CLUSTER_NODES_MAX, 0);
+    m->nodes[m->nnodes] = *a;
+    return (int)m->nnodes++;
+}
+
+/* Slots [lo, hi] belong to the group being read. */
+static int claim(struct lr__slotmap_parser *p, int64_t lo, int64_t hi)
+{
+    if (lo < 0 || hi >= (int64_t)LR__REDIS_SLOTS || lo > hi)
+        return fail(p, -EPROTO, "slot range %ld-%ld out of bounds", (long)lo, (long)hi);
+    for (int64_t s = lo; s <= hi; s++) {
+        if (p->out->owner[s] != LR__CLUSTER_NO_NODE)
+            return fail(p, -EPROTO, "slot %ld is served twice%.0ld", (long)s, 0);
+        p->out->owner[s] = MARK;
+    }
+    if (!p->marked || lo < p->lo)
+        p->lo = lo;
+    if (!p->marked || hi > p->hi)
+        p->hi = hi;
+    p->marked = true;
+    return 0;
+}
+
+static void end_node(struct lr__slotmap_parser *p)
+{
+    if (!p->in_node)
+        return;
+    p->in_node = false;
+    if (!p->n_master || p->n_failed || p->have_master)
+        return;
+    if (!p->n_has_ip && !take_ip(&p->n, p->n_endpoint, strlen(p->n_endpoint))) {
+        fail(p, -EPROTO, "a master has no numeric address (host names are not supported)%.0ld%.0ld",
+             0, 0);
+        return;
+    }
+    if (p->n.port == 0) {
+        fail(p, -EPROTO, "a master has no port%.0ld%.0ld", 0, 0);
+        return;
+    }
+    p->master = p->n;
+    p->have_master = true;
+}
+
+static void end_group(struct lr__slotmap_parser *p)
+{
+    end_node(p);
+    if (!p->in_group || p->error)
+        return;
+    p->in_group = false;
+    if (!p->shards) {
+        if (p->idx2 < 3 || !p->have_master) {
+            fail(p, -EPROTO, "a CLUSTER SLOTS entry is not [start, end, [ip, port, ...]]%.0ld%.0ld",
+                 0, 0);
+            return;
+        }
+        if (claim(p, p->range_start, p->hi) < 0)
+            return;
+    }
+    if (!p->marked)
+        return;
+    int idx = p->have_master ? node_index(p, &p->master) : (int)LR__CLUSTER_NO_NODE;
+    if (idx < 0)
+        return;
+    for (int64_t s = p->lo; s <= p->hi; s++)
+        if (p->out->owner[s] == MARK)
+            p->out->owner[s] = (uint8_t)idx;
+}
+
+static void start_group(struct lr__slotmap_parser *p)
+{
+    p->in_group = true;
+    p->idx2 = 0;
+    p->key2 = F_OTHER;
+    p->idx3 = 0;
+    p->marked = false;
+    p->have_master = false;
+    p->in_node = false;
+    memset(&p->master, 0, sizeof(p->master));
+}
+
+static void start_node(struct lr__slotmap_parser *p)
+{
+    p->in_node = true;
+    p->idx4 = 0;
+    p->key4 = F_OTHER;
+    p->n_master = p->n_failed = p->n_has_ip = false;
+    memset(&p->n, 0, sizeof(p->n));
+    p->n_endpoint[0] = 0;
+}
+
+static bool is_agg(const struct lr_resp_token *t)
+{
+    return (t->type == LR_RESP_ARRAY || t->type == LR_RESP_MAP) && !t->nil;
+}
+
+static int port_of(const struct lr_resp_token *t, uint16_t *port)
+{
+    if (t->type != LR_RESP_INT || t->integer <= 0 || t->integer > 65535)
+        return -1;
+    *port = (uint16_t)t->integer;
+    return 0;
+}
+
+/* A depth-2..4 token of a CLUSTER SHARDS reply. */
+static void shards_token(struct lr__slotmap_parser *p, const struct lr_resp_token *t)
+{
+    if (t->depth == 2) {
+        end_node(p);
+        int64_t e = p->idx2++;
+        if (!(e & 1)) { /* a field name */
+            p->key2 = str_eq(t, "slots") ? F_SLOTS : str_eq(t, "nodes") ? F_NODES : F_OTHER;
+            if (!is_str(t))
+                fail(p, -EPROTO, "a shard field name is not a string%.0ld%.0ld", 0, 0);
+        } else if ((p->key2 == F_SLOTS || p->key2 == F_NODES) && !is_agg(t)) {
+            fail(p, -EPROTO,
+                 p->key2 == F_SLOTS ? "a shard's slots are not a list%.0ld%.0ld"
+                                    : "a shard's nodes are not a list%.0ld%.0ld",
+                 0, 0);
+        } else {
+            p->idx3 = 0;
+        }
+        return;
+    }
+    if (!(p->idx2 & 1) || p->idx2 == 0)
+        return; /* inside a field name? cannot happen: names are scalars */
+    if (t->depth == 3 && p->key2 == F_SLOTS) {
+        if (t->type != LR_RESP_INT) {
+            fail(p, -EPROTO, "a slot bound is not an integer%.0ld%.0ld", 0, 0);
+            return;
+        }
+        if (!(p->idx3++ & 1))
+            p->range_start = t->integer;
+        else
+            claim(p, p->range_start, t->integer);
+        return;
+    }
+    if (p->key2 != F_NODES)
+        return;
+    if (t->depth == 3) {
+        end_node(p);
+        if (!is_agg(t)) {
+            fail(p, -EPROTO, "a shard node is not a list of fields%.0ld%.0ld", 0, 0);
+            return;
+        }
+        start_node(p);
+        return;
+    }
+    if (t->depth != 4 || !p->in_node)
+        return;
+    int64_t e = p->idx4++;
+    if (!(e & 1)) {
+        p->key4 = str_eq(t, "ip")         ? F_IP
+                  : str_eq(t, "port")     ? F_PORT
+                  : str_eq(t, "endpoint") ? F_ENDPOINT
+                  : str_eq(t, "role")     ? F_ROLE
+                  : str_eq(t, "health")   ? F_HEALTH
+                                          : F_OTHER;
+        return;
+    }
+    switch (p->key4) {
+    case F_IP:
+        p->n_has_ip = is_str(t) && take_ip(&p->n, t->str, t->len);
+        break;
+    case F_ENDPOINT:
+        if (is_str(t) && t->len < sizeof(p->n_endpoint)) {
+            memcpy(p->n_endpoint, t->str, t->len);
+            p->n_endpoint[t->len] = 0;
+        }
+        break;
+    case F_PORT:
+        if (port_of(t, &p->n.port) < 0)
+            fail(p, -EPROTO, "a node's port is not a port number%.0ld%.0ld", 0, 0);
+        break;
+    case F_ROLE:
+        p->n_master = str_eq(t, "master");
+        break;
+    case F_HEALTH:
+        p->n_failed = str_eq(t, "failed");
+        break;
+    default:
+        break;
+    }
+}
+
+/* A depth-2..3 token of a CLUSTER SLOTS reply. */
+static void slots_token(struct lr__slotmap_parser *p, const struct lr_resp_token *t)
+{
+    if (t->depth == 2) {
+        int64_t e = p->idx2++;
+        if (e < 2 && t->type != LR_RESP_INT)
+            fail(p, -EPROTO, "a slot bound is not an integer%.0ld%.0ld", 0, 0);
+        else if (e == 0)
+            p->range_start = t->integer;
+        else if (e == 1)
+            p->hi = t->integer;
+        else if (e == 2 && !is_agg(t))
+            fail(p, -EPROTO, "a slot range's master is not a list%.0ld%.0ld", 0, 0);
+        p->idx3 = 0;
+        return;
+    }
+    if (t->depth != 3 || p->idx2 != 3)
+        return; /* replicas, and whatever nests deeper */
+    int64_t k = p->idx3++;
+    if (k == 0) {
+        if (!is_str(t) || !take_ip(&p->master, t->str, t->len))
+            fail(p, -EPROTO,
+                 "a master has no numeric address (host names are not supported)%.0ld%.0ld", 0, 0);
+    } else if (k == 1) {
+        if (port_of(t, &p->master.port) < 0)
+            fail(p, -EPROTO, "a master's port is not a port number%.0ld%.0ld", 0, 0);
+        else
+            p->have_master = true;
+    }
+}
+
+int lr__slotmap_parse_token(struct lr__slotmap_parser *p, const struct lr_resp_token *t)
+{
+    if (p->error)
+        return p->error;
+    if (p->done)
+        return fail(p, -EPROTO, "more than one reply%.0ld%.0ld", 0, 0);
+    if (!p->started) {
+        p->started = true;
+        if (t->type == LR_RESP_ERROR || t->type == LR_RESP_BLOBERR) {
+            int n = (int)(t->len < 100 ? t->len : 100);
+            /* "ERR unknown subcommand 'SHARDS'..." (Redis 6: "ERR Unknown subcommand") */
+            bool unknown = n >= 11 && (memmem(t->str, (size_t)n, "nknown subcommand", 17) ||
+                                       memmem(t->str, (size_t)n, "nknown command", 14));
+            p->error = unknown ? -ENOTSUP : -EREMOTEIO;
+            snprintf(p->why, sizeof(p->why), "%.*s", n, t->str);
+            return p->error;
+        }
+        if (t->type != LR_RESP_ARRAY || t->nil)
+            return fail(p, -EPROTO, "the reply is not a list%.0ld%.0ld", 0, 0);
+    } else if (t->depth == 0) {
+        return fail(p, -EPROTO, "a reply inside the reply%.0ld%.0ld", 0, 0);
+    } else if (t->depth == 1) {
+        end_group(p);
+        if (!p->error && !(p->shards ? is_agg(t) : t->type == LR_RESP_ARRAY && !t->nil))
+            fail(p, -EPROTO, "an entry is not a list%.0ld%.0ld", 0, 0);
+        start_group(p);
+    } else if (p->shards) {
+        shards_token(p, t);
+    } else {
+        slots_token(p, t);
+    }
+    if (p->error)
+        return p->error;
+    if (!t->last)
+        return 0;
+    end_group(p);
+    if (p->error)
+        return p->error;
+    p->done = true;
+    return 1;
+}
+
+int lr__slotmap_parse(struct lr__slotmap *out, bool shards, const char *buf, size_t len,
+                      char *why, size_t why_cap)
+{
+    static __thread struct lr__slotmap_parser p;
+    static __thread struct lr_resp_parser rp;
+    lr__slotmap_parse_init(&p, out, shards);
+    lr_resp_parser_init(&rp);
+    size_t off = 0;
+    int rc = 0;
+    while (rc == 0) {
+        struct lr_resp_token t;
+        int n = lr_resp_parse(&rp, buf + off, len - off, &t);
+        if (n < 0) {
+            rc = fail(&p, -EPROTO, n == -EAGAIN ? "the reply stops short%.0ld%.0ld"
+                                                : "not RESP%.0ld%.0ld",
+                      0, 0);
+            break;
+        }
+        off += (size_t)n;
+        rc = lr__slotmap_parse_token(&p, &t);
+    }
+    if (rc == 1 && off != len)
+        rc = fail(&p, -EPROTO, "bytes after the reply%.0ld%.0ld", 0, 0);
+    if (why && why_cap)
+        snprintf(why, why_cap, "%s", rc < 0 ? p.why : "");
+    return rc < 0 ? rc : 0;
+}
+
+/* ------------------------------------------------------ the topology */
+
+/* C_OPEN: connected, between queries. C_CLOSING: the connection closes;
+ * on_close goes on (a connection is made again only once closed). */
+enum cstate { C_IDLE, C_RESOLVING, C_CONNECTING, C_QUERY, C_OPEN, C_CLOSING };
+
+enum { P_AUTH, P_MAP };
+
+struct seed {
+    char host[256];
+    uint16_t port;
+};
+
+struct cnode {
+    struct lr__cluster_node_addr a;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    char name[56]; /* "ip:port" */
+};
+
+struct lr__cluster {
+    struct lr_manager *m;
+    void *owner;
+    const struct lr__cluster_cbs *cbs;
+    struct lr_loop *loop;
+    struct lr__conn net;
+    struct lr__resolver res;
+    struct lr_timer timer; /* query deadline, or the next query */
+    struct lr__task done_task;
+    struct lr_resp_parser parser;
+    struct lr__slotmap_parser sp;
+    enum cstate state;
+    uint8_t phase;
+    bool want;       /* a map is asked for */
+    bool again;      /* asked for while a query was under way: ask once more */
+    bool use_slots;  /* SHARDS is unknown here: CLUSTER SLOTS */
+    bool closing;
+    bool drop_quietly;
+    unsigned to_close;
+    void (*done)(void *arg);
+    void *done_arg;
+    unsigned cur;    /* candidate: seeds first, then known nodes */
+    unsigned failed; /* candidates that failed in a row */
+    unsigned attempt;
+    uint64_t last_query_ms;
+    uint64_t maps;
+    unsigned nseeds;
+    unsigned nnodes;
+    unsigned max_nodes;
+    bool has_user;
+    bool has_password;
+    struct sockaddr_storage sa; /* the candidate's address */
+    socklen_t salen;
+    char user[128];
+    char password[256];
+    char endpoint[300]; /* the candidate, for messages */
+    struct seed seeds[SEEDS_MAX];
+    struct cnode nodes[LR__CLUSTER_NODES_MAX];
+    uint8_t slots[LR__REDIS_SLOTS]; /* the live map */
+    struct lr__slotmap fresh;       /* a map being read */
+};
+
+static const struct lr__conn_cbs control_cbs;
+static void try_current(struct lr__cluster *cl);
+
+static void say(struct lr__cluster *cl, int status, const char *what, const char *detail)
+{
+    lr__manager_store_error(cl->m, status, "redis cluster %s: %s%s", cl->endpoint, what, detail);
+}
+
+static int parse_port(const char *p, size_t len, uint16_t *port)
+{
+    unsigned long v = 0;
+    if (len == 0 || len > 5)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        v = v * 10 + (unsigned long)(p[i] - '0');
+    }
+    if (v == 0 || v > 65535)
+        return -1;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+/* One "host[:port]" or "[v6][:port]" of the seed list. */
+static int parse_seed(struct seed *s, const char *p, size_t len)
+{
+    const char *portp = NULL, *h = p;
+    size_t hlen = len;
+    if (len && p[0] == '[') {
+        const char *rb = memchr(p, ']', len);
+        if (!rb)
+            return -EINVAL;
+        h = p + 1;
+        hlen = (size_t)(rb - h);
+        if (rb + 1 < p + len) {
+            if (rb[1] != ':')
+                return -EINVAL;
+            portp = rb + 2;
+        }
+    } else {
+        const char *colon = memchr(p, ':', len);
+        if (colon) {
+            hlen = (size_t)(colon - p);
+            portp = colon + 1;
+        }
+    }
+    if (hlen == 0 || hlen >= sizeof(s->host))
+        return -EINVAL;
+    memcpy(s->host, h, hlen);
+    s->host[hlen] = 0;
+    s->port = CLUSTER_PORT;
+    if (portp && parse_port(portp, (size_t)(p + len - portp), &s->port) < 0)
+        return -EINVAL;
+    return 0;
+}
+
+static void resolved(struct lr__resolver *r, int status, const struct sockaddr *sa,
+                     socklen_t len);
+static void timer_fired(struct lr_timer *t);
+static void done_run(struct lr__task *t);
+
+int lr__cluster_new(struct lr__cluster **out, struct lr_manager *m, const struct lr__uri *u,
+                    unsigned max_nodes, void *owner, const struct lr__cluster_cbs *cbs)
+{
+    *out = NULL;
+    if (u->path[0] || max_nodes == 0 || max_nodes > LR__CLUSTER_NODES_MAX)
+        return -EINVAL;
+    struct lr__cluster *cl = lr__calloc(1, sizeof(*cl));
+    if (!cl)
+        return -ENOMEM;
+    const char *list = u->host[0] ? u->host : "127.0.0.1";
+    char one[300];
+    if (u->has_port) { /* a single host with a port: the URI split it */
+        bool v6 = strchr(list, ':') != NULL;
+        snprintf(one, sizeof(one), "%s%s%s:%u", v6 ? "[" : "", list, v6 ? "]" : "", u->port);
+        list = one;
+    }
+    int rc = 0;
+    for (const char *p = list; *p && rc == 0;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        rc = cl->nseeds == SEEDS_MAX ? -EINVAL : parse_seed(&cl->seeds[cl->nseeds++], p, len);
+        p = comma ? comma + 1 : p + len;
+        if (comma && !*p)
+            rc = -EINVAL; /* a trailing comma */
+    }
+    if (rc < 0) {
+        lr__free(cl);
+        return rc;
+    }
+    cl->m = m;
+    cl->owner = owner;
+    cl->cbs = cbs;
+    cl->loop = lr__manager_loop(m);
+    cl->max_nodes = max_nodes;
+    cl->has_user = u->has_user;
+    cl->has_password = u->has_password;
+    snprintf(cl->user, sizeof(cl->user), "%s", u->user);
+    snprintf(cl->password, sizeof(cl->password), "%s", u->password);
+    memset(cl->slots, LR__CLUSTER_NO_NODE, sizeof(cl->slots));
+    lr_timer_init(cl->loop, &cl->timer, timer_fired);
+    cl->timer.data = cl;
+    lr__task_init(&cl->done_task, done_run);
+    cl->res.data = cl;
+    rc = lr__resolver_init(&cl->res, cl->loop, resolved);
+    if (rc == 0) {
+        rc = lr__conn_init(&cl->net, cl->loop, CONTROL_OUT, &control_cbs);
+        if (rc < 0)
+            lr__resolver_deinit(&cl->res);
+    }
+    if (rc < 0) {
+        lr__free(cl);
+        return rc;
+    }
+    cl->net.data = cl;
+    *out = cl;
+    return 0;
+}
+
+void lr__cluster_free(struct lr__cluster *cl)
+{
+    if (!cl)
+        return;
+    lr_timer_stop(&cl->timer);
+    lr__task_cancel(&cl->done_task);
+    lr__conn_deinit(&cl->net);
+    lr__resolver_deinit(&cl->res);
+    explicit_bzero(cl->password, sizeof(cl->password));
+    lr__free(cl);
+}
+
+const uint8_t *lr__cluster_slots(const struct lr__cluster *cl)
+{
+    return cl->slots;
+}
+
+void lr__cluster_node_addr(const struct lr__cluster *cl, unsigned idx,
+                           struct sockaddr_storage *sa, socklen_t *len)
+{
+    memcpy(sa, &cl->nodes[idx].sa, cl->nodes[idx].salen);
+    *len = cl->nodes[idx].salen;
+}
+
+const char *lr__cluster_node_name(const struct lr__cluster *cl, unsigned idx)
+{
+    return cl->nodes[idx].name;
+}
+
+uint64_t lr__cluster_maps(const struct lr__cluster *cl)
+{
+    return cl->maps;
+}
+
+bool lr__cluster_uses_slots(const struct lr__cluster *cl)
+{
+    return cl->use_slots;
+}
+
+/* The table index of @a, added (and node_added told) if new: < 0 if the
+ * table is full or the backend could not make the node's connections. */
+static int find_node(struct lr__cluster *cl, const struct lr__cluster_node_addr *a)
+{
+    for (unsigned i = 0; i < cl->nnodes; i++)
+        if (cl->nodes[i].a.port == a->port && !strcmp(cl->nodes[i].a.ip, a->ip))
+            return (int)i;
+    if (cl->nnodes == cl->max_nodes)
+        return -ENOSPC;
+    struct cnode *n = &cl->nodes[cl->nnodes];
+    memset(n, 0, sizeof(*n));
+    n->a = *a;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&n->sa;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&n->sa;
+    bool is6 = strchr(a->ip, ':') != NULL;
+    if (!is6 && inet_pton(AF_INET, a->ip, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(a->port);
+        n->salen = sizeof(*v4);
+    } else if (is6 && inet_pton(AF_INET6, a->ip, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(a->port);
+        n->salen = sizeof(*v6);
+    } else {
+        return -EINVAL;
+    }
+    snprintf(n->name, sizeof(n->name), "%s%s%s:%u", is6 ? "[" : "", a->ip, is6 ? "]" : "",
+             a->port);
+    int rc = cl->cbs->node_added(cl->owner, cl->nnodes);
+    if (rc < 0)
+        return rc;
+    return (int)cl->nnodes++;
+}
+
+int lr__cluster_redirect(struct lr__cluster *cl, unsigned slot, const char *addr, size_t len,
+                         bool moved)
+{
+    /* "ip:port", the ip possibly IPv6 (its last colon splits) */
+    const char *colon = NULL;
+    for (size_t i = 0; i < len; i++)
+        if (addr[i] == ':')
+            colon = addr + i;
+    struct lr__cluster_node_addr a;
+    memset(&a, 0, sizeof(a));
+    if (!colon || slot >= LR__REDIS_SLOTS ||
+        parse_port(colon + 1, (size_t)(addr + len - colon - 1), &a.port) < 0 ||
+        !take_ip(&a, addr, (size_t)(colon - addr)))
+        return -EINVAL;
+    int idx = find_node(cl, &a);
+    if (idx >= 0 && moved)
+        cl->slots[slot] = (uint8_t)idx;
+    return idx;
+}
+
+/* ----------------------------------------------------- the control round */
+
+static uint64_t now_ms(const struct lr__cluster *cl)
+{
+    return lr_loop_now_ms(cl->loop);
+}
+
+static unsigned candidates(const struct lr__cluster *cl)
+{
+    return cl->nseeds + cl->nnodes;
+}
+
+static void set_endpoint(struct lr__cluster *cl)
+{
+    if (cl->cur < cl->nseeds) {
+        const struct seed *s = &cl->seeds[cl->cur];
+        bool v6 = strchr(s->host, ':') != NULL;
+        snprintf(cl->endpoint, sizeof(cl->endpoint), "%s%s%s:%u", v6 ? "[" : "", s->host,
+                 v6 ? "]" : "", s->port);
+    } else {
+        snprintf(cl->endpoint, sizeof(cl->endpoint), "%s", cl->nodes[cl->cur - cl->nseeds].name);
+    }
+}
+
+/* The next query: at once if the gap since the last allows, else after it. */
+static void schedule(struct lr__cluster *cl, uint64_t delay_ms)
+{
+    uint64_t at = now_ms(cl) + delay_ms;
+    if (cl->last_query_ms && at < cl->last_query_ms + REFRESH_GAP_MS)
+        at = cl->last_query_ms + REFRESH_GAP_MS;
+    if (!lr_timer_is_active(&cl->timer) || lr_timer_deadline(&cl->timer) > at)
+        lr_timer_start(&cl->timer, at);
+}
+
+/* Close the control connection (if open); the next query reconnects. */
+static void drop(struct lr__cluster *cl)
+{
+    if (cl->state == C_CONNECTING || cl->state == C_QUERY || cl->state == C_OPEN) {
+        cl->state = C_CLOSING;
+        lr__conn_close(&cl->net);
+    } else if (cl->state == C_RESOLVING) {
+        cl->state = C_IDLE; /* the lookup's answer will be ignored */
+    }
+}
+
+/* The candidate failed (already told): the next one, at once within a
+ * round, after a backoff between rounds. */
+static void candidate_failed(struct lr__cluster *cl)
+{
+    lr_timer_stop(&cl->timer);
+    drop(cl);
+    cl->cur = (cl->cur + 1) % candidates(cl);
+    set_endpoint(cl);
+    uint64_t delay = 0;
+    if (++cl->failed >= candidates(cl)) {
+        cl->failed = 0;
+        delay = lr__manager_backoff(cl->m, cl->attempt);
+        uint64_t cap = lr__manager_opts(cl->m)->request_timeout_ms;
+        if (delay > cap)
+            delay = cap;
+        if (cl->attempt < 32)
+            cl->attempt++;
+    }
+    if (cl->want)
+        lr_timer_start(&cl->timer, now_ms(cl) + delay);
+}
+
+static void query_deadline(struct lr__cluster *cl)
+{
+    uint64_t to = lr__manager_opts(cl->m)->request_timeout_ms;
+    lr_timer_start(&cl->timer, now_ms(cl) + (to < 1000 ? 1000 : to));
+}
+
+static void send_query(struct lr__cluster *cl, bool with_auth)
+{
+    size_t avail;
+    char *w = lr__conn_wbuf(&cl->net, &avail);
+    size_t used = 0;
+    int n;
+    cl->phase = P_MAP;
+    if (with_auth && cl->has_password) {
+        struct lr_resp_arg a[3] = {{"AUTH", 4}};
+        size_t argc = 1;
+        if (cl->has_user)
+            a[argc++] = (struct lr_resp_arg){cl->user, strlen(cl->user)};
+        a[argc++] = (struct lr_resp_arg){cl->password, strlen(cl->password)};
+        n = lr_resp_write_cmd(w, avail, argc, a);
+        if (n < 0)
+            goto nobufs;
+        used = (size_t)n;
+        cl->phase = P_AUTH;
+    }
+    struct lr_resp_arg q[2] = {{"CLUSTER", 7}, {cl->use_slots ? "SLOTS" : "SHARDS", 0}};
+    q[1].len = strlen(q[1].p);
+    n = lr_resp_write_cmd(w + used, avail - used, 2, q);
+    if (n < 0)
+        goto nobufs;
+    lr__conn_commit(&cl->net, used + (size_t)n);
+    lr__slotmap_parse_init(&cl->sp, &cl->fresh, !cl->use_slots);
+    cl->state = C_QUERY;
+    cl->last_query_ms = now_ms(cl);
+    query_deadline(cl);
+    return;
+nobufs: /* cannot happen with credentials within the URI's bounds */
+    say(cl, -ENOBUFS, "request does not fit", "");
+    candidate_failed(cl);
+}
+
+static void connect_now(struct lr__cluster *cl)
+{
+    cl->state = C_CONNECTING;
+    uint32_t to = lr__manager_opts(cl->m)->request_timeout_ms;
+    int rc = lr__conn_connect(&cl->net, (struct sockaddr *)&cl->sa, cl->salen,
+                              to < 1000 ? 1000 : to);
+    if (rc < 0) {
+        cl->state = C_IDLE;
+        say(cl, rc, "connect: ", lr_strerror(rc));
+        candidate_failed(cl);
+        return;
+    }
+    query_deadline(cl);
+}
+
+static void resolved(struct lr__resolver *r, int status, const struct sockaddr *sa,
+                     socklen_t len)
+{
+    struct lr__cluster *cl = r->data;
+    if (cl->state != C_RESOLVING || cl->closing)
+        return;
+    if (status < 0) {
+        cl->state = C_IDLE;
+        say(cl, status, "name not resolved: ", lr__resolver_why(r));
+        candidate_failed(cl);
+        return;
+    }
+    memcpy(&cl->sa, sa, len);
+    cl->salen = len;
+    connect_now(cl);
+}
+
+static void try_current(struct lr__cluster *cl)
+{
+    if (cl->closing || cl->state != C_IDLE)
+        return;
+    if (cl->cur >= candidates(cl))
+        cl->cur = 0;
+    set_endpoint(cl);
+    if (cl->cur >= cl->nseeds) { /* a known node: its address is numeric */
+        lr__cluster_node_addr(cl, cl->cur - cl->nseeds, &cl->sa, &cl->salen);
+        connect_now(cl);
+        return;
+    }
+    if (cl->res.busy) { /* a lookup that timed out still runs: wait for it */
+        lr_timer_start(&cl->timer, now_ms(cl) + 10);
+        return;
+    }
+    const struct seed *s = &cl->seeds[cl->cur];
+    cl->state = C_RESOLVING;
+    int rc = lr__resolver_start(&cl->res, s->host, s->port, &cl->sa, &cl->salen);
+    if (rc == 1) {
+        connect_now(cl);
+    } else if (rc < 0) {
+        cl->state = C_IDLE;
+        say(cl, rc, "name not resolved: ",
+            lr__resolver_why(&cl->res)[0] ? lr__resolver_why(&cl->res) : lr_strerror(rc));
+        candidate_failed(cl);
+    } else {
+        query_deadline(cl);
+    }
+}
+
+static void timer_fired(struct lr_timer *t)
+{
+    struct lr__cluster *cl = t->data;
+    if (cl->closing)
+        return;
+    if (cl->state == C_IDLE) {
+        if (cl->want)
+            try_current(cl);
+        return;
+    }
+    if (cl->state == C_OPEN) {
+        if (cl->want)
+            send_query(cl, false);
+        return;
+    }
+    if (cl->state == C_CLOSING)
+        return; /* on_close goes on */
+    say(cl, -ETIMEDOUT, "no slot map within the request timeout", "");
+    candidate_failed(cl);
+}
+
+void lr__cluster_refresh(struct lr__cluster *cl)
+{
+    if (cl->closing)
+        return;
+    if (cl->state == C_CLOSING) {
+        cl->want = true; /* on_close goes on */
+        return;
+    }
+    if (cl->state == C_QUERY || cl->state == C_CONNECTING || cl->state == C_RESOLVING) {
+        cl->again |= cl->state == C_QUERY; /* the answer under way may predate the change */
+        cl->want = true;
+        return;
+    }
+    if (cl->want && lr_timer_is_active(&cl->timer))
+        return; /* already scheduled (or backing off between rounds) */
+    cl->want = true;
+    schedule(cl, 0);
+}
+
+/* A whole map arrived: adopt it. */
+static void install(struct lr__cluster *cl)
+{
+    uint8_t to[LR__CLUSTER_NODES_MAX];
+    bool full = false;
+    for (unsigned i = 0; i < cl->fresh.nnodes; i++) {
+        int idx = find_node(cl, &cl->fresh.nodes[i]);
+        full |= idx < 0;
+        to[i] = idx < 0 ? LR__CLUSTER_NO_NODE : (uint8_t)idx;
+    }
+    for (unsigned s = 0; s < LR__REDIS_SLOTS; s++) {
+        uint8_t o = cl->fresh.owner[s];
+        cl->slots[s] = o == LR__CLUSTER_NO_NODE ? o : to[o];
+    }
+    if (full) {
+        char t[96];
+        snprintf(t, sizeof(t), "more than %u masters (or their connections failed): ",
+                 cl->max_nodes);
+        say(cl, -ENOSPC, t, "the slots of the others are not served");
+    }
+    cl->maps++;
+    cl->failed = 0;
+    cl->attempt = 0;
+    cl->state = C_OPEN;
+    lr_timer_stop(&cl->timer);
+    cl->want = cl->again;
+    cl->again = false;
+    if (cl->want)
+        schedule(cl, 0);
+    cl->cbs->map_changed(cl->owner); /* may close us: last */
+}
+
+static void on_token(struct lr__cluster *cl, const struct lr_resp_token *t)
+{
+    if (cl->phase == P_AUTH) {
+        if (!t->last)
+            return; /* AUTH answers a scalar; anything longer fails below */
+        cl->phase = P_MAP;
+        if (t->type == LR_RESP_ERROR || t->type == LR_RESP_BLOBERR) {
+            char e[128];
+            snprintf(e, sizeof(e), "%.*s", (int)(t->len < 100 ? t->len : 100), t->str);
+            say(cl, LR_EAUTH, "auth refused: ", e);
+            candidate_failed(cl);
+        } else if (t->type != LR_RESP_SIMPLE) {
+            say(cl, LR_EBADREPLY, "AUTH answered with no status", "");
+            candidate_failed(cl);
+        }
+        return;
+    }
+    int rc = lr__slotmap_parse_token(&cl->sp, t);
+    if (rc == 0)
+        return;
+    if (rc == 1) {
+        install(cl);
+        return;
+    }
+    if (rc == -ENOTSUP && !cl->use_slots) { /* before Redis 7: CLUSTER SLOTS */
+        cl->use_slots = true;
+        send_query(cl, false);
+        return;
+    }
+    say(cl, rc == -EREMOTEIO ? LR_EUNAVAIL : LR_EBADREPLY,
+        rc == -EREMOTEIO ? "CLUSTER refused: " : "unusable slot map: ", cl->sp.why);
+    candidate_failed(cl);
+}
+
+static void on_connect(struct lr__conn *nc, int status)
+{
+    struct lr__cluster *cl = nc->data;
+    if (cl->closing || cl->state != C_CONNECTING)
+        return;
+    if (status < 0) {
+        cl->state = C_IDLE;
+        say(cl, status, "connect: ", lr_strerror(status));
+        candidate_failed(cl);
+        return;
+    }
+    lr_resp_parser_init(&cl->parser);
+    send_query(cl, true);
+}
+
+static void on_data(struct lr__conn *nc, const char *buf, size_t len)
+{
+    struct lr__cluster *cl = nc->data;
+    size_t off = 0;
+    while (off < len && cl->state == C_QUERY) {
+        struct lr_resp_token t;
+        int rc = lr_resp_parse(&cl->parser, buf + off, len - off, &t);
+        if (rc == -EAGAIN)
+            return;
+        if (rc < 0) {
+            say(cl, LR_EBADREPLY, "malformed reply", "");
+            candidate_failed(cl);
+            return;
+        }
+        off += (size_t)rc;
+        on_token(cl, &t);
+    }
+    if (off < len && cl->state == C_OPEN) { /* nothing asked: a stray reply */
+        say(cl, LR_EBADREPLY, "a reply nobody asked for", "");
+        drop(cl);
+    }
+}
+
+static void on_error(struct lr__conn *nc, int err)
+{
+    struct lr__cluster *cl = nc->data;
+    if (cl->closing || cl->state == C_IDLE || cl->state == C_CLOSING) {
+        lr__conn_close(nc);
+        return;
+    }
+    if (cl->state == C_OPEN) { /* idle between queries: the next one reconnects */
+        drop(cl);
+        return;
+    }
+    say(cl, err, "connection lost: ", lr_strerror(err));
+    candidate_failed(cl);
+}
+
+static void closed_part(struct lr__cluster *cl)
+{
+    if (--cl->to_close == 0)
+        lr__loop_defer(cl->loop, &cl->done_task);
+}
+
+static void on_close(struct lr__conn *nc)
+{
+    struct lr__cluster *cl = nc->data;
+    if (cl->closing) {
+        closed_part(cl);
+        return;
+    }
+    cl->state = C_IDLE;
+    if (cl->want && !lr_timer_is_active(&cl->timer))
+        schedule(cl, 0);
+}
+
+static const struct lr__conn_cbs control_cbs = {
+    .on_connect = on_connect,
+    .on_data = on_data,
+    .on_error = on_error,
+    .on_close = on_close,
+};
+
+static void resolver_closed(struct lr__resolver *r)
+{
+    closed_part(r->data);
+}
+
+static void done_run(struct lr__task *t)
+{
+    struct lr__cluster *cl = lr_container_of(t, struct lr__cluster, done_task);
+    cl->done(cl->done_arg);
+}
+
+void lr__cluster_close(struct lr__cluster *cl, void (*done)(void *arg), void *arg)
+{
+    cl->closing = true;
+    cl->want = false;
+    cl->done = done;
+    cl->done_arg = arg;
+    cl->to_close = 2;
+    lr_timer_stop(&cl->timer);
+    lr__conn_close(&cl->net);
+    lr__resolver_close(&cl->res, resolver_closed);
+}
