@@ -6,7 +6,7 @@
  * after redirections and failures.
  *
  * Two parts:
- *  - a pure parser (lr__slotmap_*): the tokens (resp.h) of a CLUSTER SHARDS
+ *  - a pure parser (lr__slotmap_*, redis_slotmap.c): the tokens (resp.h) of a CLUSTER SHARDS
  *    or CLUSTER SLOTS reply in, a slot map out (slot -> index into a table
  *    of master addresses). No I/O, no allocation: unit tests and the fuzz
  *    target drive it with bytes.
@@ -108,6 +108,10 @@ int lr__slotmap_parse_token(struct lr__slotmap_parser *p, const struct lr_resp_t
  * stop short of a whole reply. @why (may be NULL) gets the reason. */
 int lr__slotmap_parse(struct lr__slotmap *out, bool shards, const char *buf, size_t len,
                       char *why, size_t why_cap);
+
+/* A numeric IPv4 or IPv6 address (@len bytes at @s) into @a->ip; false if
+ * it is none (a host name, "", "?"). */
+bool lr__slotmap_ip(struct lr__cluster_node_addr *a, const char *s, size_t len);
 
 /* ------------------------------------------------------ the topology */
 
