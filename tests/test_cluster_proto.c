@@ -301,7 +301,8 @@ TEST(ask_sends_asking_first)
 
 /* What redis+cluster refuses at create, with -EINVAL: session mode (it
  * would need a session key per slot), a database (a cluster has only 0), a
- * path, parameters of other backends; and rediss+cluster is no scheme. */
+ * path, no seed, parameters of other backends; and rediss+cluster is no
+ * scheme. */
 TEST(refused_uris)
 {
     rec_setup();
@@ -312,6 +313,7 @@ TEST(refused_uris)
     CHECK_ERR(lr_manager_new(&m, loop, "redis+cluster://127.0.0.1:1/2", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&m, loop, "redis+cluster://127.0.0.1:1?tls_name=x", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&m, loop, "redis+cluster://127.0.0.1:1,/", &o), -EINVAL);
+    CHECK_ERR(lr_manager_new(&m, loop, "redis+cluster://", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&m, loop, "rediss+cluster://127.0.0.1:1", &o), -EPROTONOSUPPORT);
     CHECK_OK(lr_manager_new(&m, loop, "redis+cluster://127.0.0.1:1,[::1]:2,localhost?prefix=p:",
                             &o));
