@@ -185,6 +185,7 @@ struct rconn {
     struct lr_list encq;
     struct lr_list pending; /* lr__reqhdr.link, sent, in reply order */
     struct lr_list askq;    /* redis+cluster: lr_lease.req.link, sent next after ASKING */
+    struct lr_list soloq;   /* redis+cluster: lr_lease.req.link, each sent alone (TRYAGAIN) */
     uint32_t inflight;      /* lease requests (keys) on pending: at most b->window */
     uint64_t rx_ns;         /* when bytes last arrived */
     uint32_t next_seq;
@@ -397,8 +398,8 @@ static uint64_t sent_ns_of(struct lr__reqhdr *h)
 static uint64_t queued_since(const struct rconn *c)
 {
     uint64_t due = UINT64_MAX;
-    const struct lr_list *qs[3] = {&c->renq, &c->encq, &c->askq};
-    for (int i = 0; i < 3; i++) {
+    const struct lr_list *qs[4] = {&c->renq, &c->encq, &c->askq, &c->soloq};
+    for (int i = 0; i < 4; i++) {
         struct lr_list *n = lr_list_first(qs[i]);
         if (n && lease_of(hdr_of(n))->sent_ns < due)
             due = lease_of(hdr_of(n))->sent_ns;
@@ -446,8 +447,8 @@ static void complete(struct lr_lease *l, int status)
 static void fail_encq(struct rconn *c, int status)
 {
     struct lr_list *n;
-    while ((n = lr_list_pop(&c->askq)) || (n = lr_list_pop(&c->renq)) ||
-           (n = lr_list_pop(&c->encq)))
+    while ((n = lr_list_pop(&c->askq)) || (n = lr_list_pop(&c->soloq)) ||
+           (n = lr_list_pop(&c->renq)) || (n = lr_list_pop(&c->encq)))
         complete(lease_of(hdr_of(n)), status);
 }
 
@@ -593,8 +594,8 @@ static void timer_fired(struct lr_timer *t)
         conn_fail(c, -ETIMEDOUT); /* the pipeline cannot skip a reply */
         return;
     }
-    for (int i = 0; i < 3 && c->state != R_READY; i++) {
-        struct lr_list *q = i == 0 ? &c->renq : i == 1 ? &c->encq : &c->askq;
+    for (int i = 0; i < 4 && c->state != R_READY; i++) {
+        struct lr_list *q = i == 0 ? &c->renq : i == 1 ? &c->encq : i == 2 ? &c->askq : &c->soloq;
         while ((n = lr_list_first(q)) && c->state != R_READY) {
             struct lr_lease *l = lease_of(hdr_of(n));
             if (l->sent_ns + limit > now)
@@ -924,27 +925,30 @@ static bool encode_groups(struct rconn *c, struct lr_list *q)
     return true;
 }
 
-/* redis+cluster: the requests an ASK redirection sent here, each right
- * behind an ASKING (which lets the importing node serve the slot for the
- * next command only). ASKING's "+OK" has no owner on the pending FIFO and
- * is dropped like an abandoned request's reply. Returns false when it
- * stopped for lack of room. */
-static bool encode_asking(struct rconn *c)
+/* redis+cluster: requests sent one per command, from @q. With @asking
+ * (the askq: an ASK redirection sent them here) each goes right behind an
+ * ASKING, which lets the importing node serve the slot for the next command
+ * only; ASKING's "+OK" has no owner on the pending FIFO and is dropped like
+ * an abandoned request's reply. Without (the soloq: a batch met TRYAGAIN,
+ * its slot half migrated), each name alone gets a definite answer: done
+ * here, or ASK to where its key already is. Returns false when it stopped
+ * for lack of room. */
+static bool encode_alone(struct rconn *c, struct lr_list *q, bool asking)
 {
-    static const struct lr_resp_arg asking = {"ASKING", 6};
+    static const struct lr_resp_arg asking_cmd = {"ASKING", 6};
     struct lr__backend *b = c->b;
     struct lr_list *n;
-    while ((n = lr_list_first(&c->askq))) {
+    while ((n = lr_list_first(q))) {
         if (c->inflight >= b->window)
             return false;
         struct lr_lease *l = lease_of(hdr_of(n));
         size_t avail, mark = c->net.out_len;
         char *w = lr__conn_wbuf(&c->net, &avail);
-        int len = lr_resp_write_cmd(w, avail, 1, &asking);
+        int len = asking ? lr_resp_write_cmd(w, avail, 1, &asking_cmd) : 0;
         if (len < 0)
             return false;
         lr__conn_commit(&c->net, (size_t)len);
-        c->next_seq++;
+        c->next_seq += asking;
         lr_list_unlink(n);
         bool acq = l->req.kind == LR_OP_ACQUIRE, ok;
         if (batchable(l)) {
@@ -963,8 +967,8 @@ static bool encode_asking(struct rconn *c)
             /* take the ASKING back (nothing of it left yet: the flush runs
              * after this phase): it must lead its own request */
             c->net.out_len = mark;
-            c->next_seq--;
-            lr_list_push_tail(c->askq.next, n); /* back in front */
+            c->next_seq -= asking;
+            lr_list_push_tail(q->next, n); /* back in front */
             return false;
         }
     }
@@ -1039,7 +1043,9 @@ static void encode_run(struct lr__task *t)
         return;
     /* Renewals first: they keep held leases. Acquisitions and the rest take
      * the room left, so a flood of acquires cannot starve renewals. */
-    if ((lr_list_is_empty(&c->askq) || encode_asking(c)) && encode_queue(c, &c->renq))
+    if ((lr_list_is_empty(&c->askq) || encode_alone(c, &c->askq, true)) &&
+        (lr_list_is_empty(&c->soloq) || encode_alone(c, &c->soloq, false)) &&
+        encode_queue(c, &c->renq))
         encode_queue(c, &c->encq);
     rearm(c);
 }
@@ -1048,7 +1054,7 @@ static void schedule_encode(struct rconn *c)
 {
     if (c->state == R_READY && !c->loading && c->inflight < c->b->window &&
         (!lr_list_is_empty(&c->renq) || !lr_list_is_empty(&c->encq) ||
-         !lr_list_is_empty(&c->askq)))
+         !lr_list_is_empty(&c->askq) || !lr_list_is_empty(&c->soloq)))
         lr__loop_defer(c->net.loop, &c->enc_task);
 }
 
@@ -1727,7 +1733,7 @@ static void reply_done(struct rconn *c)
     uint32_t seq = c->reply_seq++;
     /* checks say it their way; a cluster's redirections are routine */
     if (r->type == LR_RESP_ERROR && !is_noscript(r) && !r->chk &&
-        !(c->b->cluster && (err_is(r, "MOVED") || err_is(r, "ASK"))))
+        !(c->b->cluster && (err_is(r, "MOVED") || err_is(r, "ASK") || err_is(r, "TRYAGAIN"))))
         report_reply_error(c, r, error_status(r));
     struct lr_list *n;
     while ((n = lr_list_first(&c->pending))) {
@@ -2027,10 +2033,13 @@ static struct rconn *node_conn(struct lr__backend *b, unsigned node, const struc
     return &b->conns[node * b->per_node + k];
 }
 
-/* Queue @l (req.batch already UNSENT | slot) on @c: on its ASK queue with
- * @ask. Returns 0, or what submit answers for a connection that cannot take
- * it now. */
-static int enqueue(struct rconn *c, struct lr_lease *l, bool ask)
+/* Which queue of a connection enqueue() uses. */
+enum { ENQ_BATCHED, ENQ_ASK, ENQ_ALONE };
+
+/* Queue @l (req.batch already UNSENT | slot) on @c: its renewal or other
+ * queue, or (@how) its ASK or send-alone queue. Returns 0, or what submit
+ * answers for a connection that cannot take it now. */
+static int enqueue(struct rconn *c, struct lr_lease *l, int how)
 {
     /* Refused certificates or credentials stay refused until a connection
      * gets through again: answer at once rather than queue the request
@@ -2044,7 +2053,8 @@ static int enqueue(struct rconn *c, struct lr_lease *l, bool ask)
     case R_HANDSHAKE:
     case R_RESOLVING:
     case R_CONNECTING:
-        lr_list_push_tail(ask                              ? &c->askq
+        lr_list_push_tail(how == ENQ_ASK                ? &c->askq
+                          : how == ENQ_ALONE            ? &c->soloq
                           : l->req.kind == LR_OP_RENEW ? &c->renq
                                                        : &c->encq,
                           &l->req.link);
@@ -2120,7 +2130,7 @@ static int cluster_submit(struct lr__backend *b, struct lr_lease *l)
     l->req.batch = (uint16_t)(UNSENT | lease_slot(b, l));
     struct rconn *c = route(b, l);
     if (c && (c->state != R_DOWN && c->state != R_FAILING))
-        return enqueue(c, l, false);
+        return enqueue(c, l, ENQ_BATCHED);
     /* no map yet, a slot nobody serves, or its node is down (a failover
      * may be under way): wait for a fresh map, within the request timeout */
     if (c && (c->last_error == LR_EAUTH || c->last_error == LR_ETLS ||
@@ -2138,8 +2148,8 @@ static void cluster_requeue(struct rconn *c)
 {
     struct lr__backend *b = c->b;
     struct lr_list *n;
-    while ((n = lr_list_pop(&c->askq)) || (n = lr_list_pop(&c->renq)) ||
-           (n = lr_list_pop(&c->encq)))
+    while ((n = lr_list_pop(&c->askq)) || (n = lr_list_pop(&c->soloq)) ||
+           (n = lr_list_pop(&c->renq)) || (n = lr_list_pop(&c->encq)))
         map_wait(b, lease_of(hdr_of(n)));
     lr__cluster_refresh(b->cluster);
 }
@@ -2157,7 +2167,7 @@ static void cluster_map_changed(void *owner)
     while (!b->closing && (n = lr_list_pop(&todo))) {
         struct lr_lease *l = lease_of(hdr_of(n));
         struct rconn *c = route(b, l);
-        int rc = c ? enqueue(c, l, false) : LR_EUNAVAIL;
+        int rc = c ? enqueue(c, l, ENQ_BATCHED) : LR_EUNAVAIL;
         if (rc < 0)
             complete(l, rc); /* may close the manager: checked above */
     }
@@ -2173,6 +2183,19 @@ static bool cluster_redirect(struct rconn *c, struct lr_lease *l, const struct r
 {
     struct lr__backend *b = c->b;
     bool moved = err_is(r, "MOVED");
+    if (err_is(r, "TRYAGAIN")) {
+        /* A batch over a slot being migrated, its keys partly moved: each
+         * name alone gets a definite answer. A request alone already:
+         * unavailable for now (the core retries within validity). */
+        struct lr_list *next = lr_list_first(&c->pending);
+        if (l->req.batch == 0 && !(next && hdr_of(next)->seq == l->req.seq))
+            return false;
+        l->req.batch = (uint16_t)(UNSENT | lease_slot(b, l));
+        int rc = enqueue(c, l, ENQ_ALONE);
+        if (rc < 0)
+            complete(l, rc);
+        return true;
+    }
     if (!moved && !err_is(r, "ASK")) {
         if (err_is(r, "CLUSTERDOWN"))
             lr__cluster_refresh(b->cluster);
@@ -2198,7 +2221,7 @@ static bool cluster_redirect(struct rconn *c, struct lr_lease *l, const struct r
         creport(c, LR_EBADREPLY, t, "");
     } else {
         l->req.batch = (uint16_t)(UNSENT | lease_slot(b, l));
-        rc = enqueue(node_conn(b, (unsigned)node, l), l, !moved);
+        rc = enqueue(node_conn(b, (unsigned)node, l), l, moved ? ENQ_BATCHED : ENQ_ASK);
     }
     if (rc < 0)
         complete(l, rc);
@@ -2314,6 +2337,7 @@ static int conn_setup(struct lr__backend *b, unsigned i, const char *tls_name)
     lr_list_init(&c->renq);
     lr_list_init(&c->encq);
     lr_list_init(&c->askq);
+    lr_list_init(&c->soloq);
     lr_list_init(&c->pending);
     lr__task_init(&c->enc_task, encode_run);
     lr_timer_init(loop, &c->timer, timer_fired);
@@ -2559,7 +2583,7 @@ static int redis_submit(struct lr__backend *b, struct lr_lease *l)
     if (b->cluster)
         return cluster_submit(b, l);
     l->req.batch = UNSENT;
-    return enqueue(&b->conns[b->nconns == 1 ? 0 : name_hash(l) % b->nconns], l, false);
+    return enqueue(&b->conns[b->nconns == 1 ? 0 : name_hash(l) % b->nconns], l, ENQ_BATCHED);
 }
 
 static void redis_cancel(struct lr__backend *b, struct lr_lease *l)
@@ -2584,6 +2608,7 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
         lr_list_init(&c->renq); /* the core detached every lease already */
         lr_list_init(&c->encq);
         lr_list_init(&c->askq);
+        lr_list_init(&c->soloq);
         lr_list_init(&c->pending);
         c->inflight = 0;
         lr__conn_close(&c->net);
