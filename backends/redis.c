@@ -454,8 +454,18 @@ static void fail_encq(struct rconn *c, int status)
 
 /* Reconnect after exponential backoff with full jitter, never waiting longer
  * than a request timeout: leases in jeopardy cannot afford long gaps. */
+static bool node_serves(const struct lr__backend *b, unsigned node);
+
 static void schedule_reconnect(struct rconn *c)
 {
+    if (c->b->cluster && !node_serves(c->b, c->node)) {
+        /* a cluster node the map no longer names (a dead master replaced by
+         * its replica, a node emptied by a reshard): stay down until a map
+         * or a redirection names it again (wake_node) */
+        c->state = R_DOWN;
+        c->attempt = 0;
+        return;
+    }
     uint64_t delay = lr__manager_backoff(c->b->m, c->attempt);
     uint64_t cap = lr__manager_opts(c->b->m)->request_timeout_ms;
     if (c->attempt < 32)
@@ -870,10 +880,35 @@ static void encode_batch(struct rconn *c, bool acq, struct lr_list *batch, size_
     lr__manager_stats(b->m)->renew_keys += acq ? 0 : count;
 }
 
-static int group_cmp(const void *pa, const void *pb)
+/* Heapsort of @g[0..n) by key: in place and allocation-free (glibc's
+ * qsort may malloc a merge buffer), O(n log n) at worst. */
+static void group_sift(struct group *g, size_t i, size_t n)
 {
-    uint64_t x = ((const struct group *)pa)->key, y = ((const struct group *)pb)->key;
-    return x < y ? -1 : x > y;
+    for (;;) {
+        size_t k = 2 * i + 1;
+        if (k >= n)
+            return;
+        if (k + 1 < n && g[k + 1].key > g[k].key)
+            k++;
+        if (g[i].key >= g[k].key)
+            return;
+        struct group t = g[i];
+        g[i] = g[k];
+        g[k] = t;
+        i = k;
+    }
+}
+
+static void group_sort(struct group *g, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        group_sift(g, i, n);
+    for (size_t end = n; end-- > 1;) {
+        struct group t = g[0];
+        g[0] = g[end];
+        g[end] = t;
+        group_sift(g, 0, end);
+    }
 }
 
 /* redis+cluster: a batch may only name keys of one slot (else CROSSSLOT).
@@ -897,7 +932,7 @@ static bool encode_groups(struct rconn *c, struct lr_list *q)
         c->grp[k++].l = l;
     }
     if (k > 1)
-        qsort(c->grp, k, sizeof(*c->grp), group_cmp);
+        group_sort(c->grp, k);
     for (size_t i = 0; i < k;) {
         const struct lr_lease *first = c->grp[i].l;
         bool acq = first->req.kind == LR_OP_ACQUIRE;
@@ -1941,7 +1976,7 @@ static void on_close(struct lr__conn *nc)
 {
     struct rconn *c = nc->data;
     struct lr__backend *b = c->b;
-    if (b->cluster && !b->closing)
+    if (b->cluster && !b->closing && node_serves(b, c->node))
         lr__cluster_refresh(b->cluster); /* a failover may have moved its slots */
     if (b->closing) {
         closed_one(b);
@@ -2019,6 +2054,20 @@ static const struct lr__sentinel_cbs sentinel_cbs = {
 
 static uint64_t name_hash(const struct lr_lease *l);
 static int conn_setup(struct lr__backend *b, unsigned i, const char *tls_name);
+
+/* Does the map give @node any slot? (Failure paths only: a scan.) */
+static bool node_serves(const struct lr__backend *b, unsigned node)
+{
+    return memchr(b->slot_owner, (int)node, LR__REDIS_SLOTS) != NULL;
+}
+
+/* A connection left down by schedule_reconnect (no retry armed) is needed
+ * again: connect now. */
+static void wake(struct rconn *c)
+{
+    if (c->state == R_DOWN && !lr_timer_is_active(&c->timer) && !c->b->closing)
+        start_connect(c);
+}
 
 static uint16_t lease_slot(const struct lr__backend *b, const struct lr_lease *l)
 {
@@ -2129,6 +2178,8 @@ static int cluster_submit(struct lr__backend *b, struct lr_lease *l)
 {
     l->req.batch = (uint16_t)(UNSENT | lease_slot(b, l));
     struct rconn *c = route(b, l);
+    if (c)
+        wake(c);
     if (c && (c->state != R_DOWN && c->state != R_FAILING))
         return enqueue(c, l, ENQ_BATCHED);
     /* no map yet, a slot nobody serves, or its node is down (a failover
@@ -2167,6 +2218,8 @@ static void cluster_map_changed(void *owner)
     while (!b->closing && (n = lr_list_pop(&todo))) {
         struct lr_lease *l = lease_of(hdr_of(n));
         struct rconn *c = route(b, l);
+        if (c)
+            wake(c);
         int rc = c ? enqueue(c, l, ENQ_BATCHED) : LR_EUNAVAIL;
         if (rc < 0)
             complete(l, rc); /* may close the manager: checked above */
@@ -2221,7 +2274,9 @@ static bool cluster_redirect(struct rconn *c, struct lr_lease *l, const struct r
         creport(c, LR_EBADREPLY, t, "");
     } else {
         l->req.batch = (uint16_t)(UNSENT | lease_slot(b, l));
-        rc = enqueue(node_conn(b, (unsigned)node, l), l, moved ? ENQ_BATCHED : ENQ_ASK);
+        struct rconn *t = node_conn(b, (unsigned)node, l);
+        wake(t);
+        rc = enqueue(t, l, moved ? ENQ_BATCHED : ENQ_ASK);
     }
     if (rc < 0)
         complete(l, rc);
