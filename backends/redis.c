@@ -25,13 +25,34 @@
  * DNS-based failover is followed. A unix socket (redis:///PATH, unix:///PATH)
  * has nothing to look up: its address is made once, at create.
  *
+ * redis+cluster:// (redis_cluster.c keeps the slot map and the node table;
+ * this file routes): every node of the map has its own nconns connections,
+ * conns[node * per_node + name hash % per_node], made when the node is
+ * first named, each with the full handshake. A request carries its slot
+ * (CRC16 of "<prefix>{<name>}") in req.batch while unsent, and goes to the
+ * connection of the slot's master; with no master known for it (no map yet,
+ * a slot nobody serves) or that master's connection down, it waits on the
+ * backend's mapwait list for the next map (one is asked for), within the
+ * request timeout. The encoder groups batchable requests by slot (heapsort
+ * of up to GROUP_MAX into the connection's scratch array): one EVALSHA per
+ * slot, never CROSSSLOT. MOVED updates the map, re-queues the request on the
+ * new owner and asks for a map; ASK queues it on the target's askq, sent
+ * behind ASKING; TRYAGAIN on a batch re-queues its names on the soloq, sent
+ * one per command (each then gets a definite answer, or an ASK). All three
+ * are definite "not executed" answers, so sending again is safe. A node's
+ * connection lost: in-flight requests are ambiguous as always, queued ones
+ * go to mapwait, and a map is asked for; a node the map no longer names
+ * stops reconnecting until it is named again. Session mode, ?db= and TLS are
+ * refused for a cluster.
+ *
  * Server errors (the first word of the reply): NOAUTH, WRONGPASS, NOPERM
  * are refused credentials (LR_EAUTH); READONLY and MOVED mean this is not
  * (any longer) the primary -- a failover demoted it -- so the connection is
  * dropped and made again, and what was in flight on it completes as
  * ambiguous, as for a dropped connection; LOADING, BUSY, MASTERDOWN, TRYAGAIN
  * and CLUSTERDOWN are a store that cannot serve right now (LR_EUNAVAIL, for
- * that request only); OOM is a definite refusal (LR_ESTORE). Every
+ * that request only; on redis+cluster MOVED, ASK and TRYAGAIN are followed
+ * as above); OOM is a definite refusal (LR_ESTORE). Every
  * connection-level failure and server error is told, with its text, through
  * lr__manager_store_error.
  *
@@ -263,10 +284,10 @@ struct group {
  *    complete the RENEWs waiting on it with that status: jeopardy, as in
  *    per-lease mode; no break is missed, since the next renewal reports the
  *    set again.
- * Cluster (a later issue): a session key, its broken set and the lease
- * hashes are in different slots; session mode there needs a session per
- * slot (a key "<prefix>session:{<slot tag>}:<id>" next to the names of that
- * slot), which this file does not do.
+ * Cluster: a session key, its broken set and the lease hashes are in
+ * different slots; session mode there needs a session per slot (a key
+ * "<prefix>session:{<slot tag>}:<id>" next to the names of that slot), which
+ * this file does not do: redis+cluster:// refuses ?mode=session.
  */
 #define MAX_SESSIONS 16          /* distinct TTLs per manager in session mode */
 #define BROKEN_MAX 4096u         /* broken-token table entries (power of two) */
