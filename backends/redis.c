@@ -4,9 +4,16 @@
  * over pipelined RESP connections.
  *
  * Keys: "<prefix>{<name>}" is a hash {owner, fence, metadata...} with a
- * PEXPIRE; "<prefix>{<name>}:fence" is the name's fencing counter (INCR, no
- * expiry, so tokens grow strictly across holders). Both share the hash tag
- * {name}, so they live in one Redis Cluster slot.
+ * PEXPIRE; the name's fencing counter is its slot's, "<prefix>{<tag>}:fence"
+ * (INCR, no expiry, so tokens grow strictly across holders), where <tag> is
+ * the short tag of the lease key's Redis Cluster slot (redis_slot.h): the
+ * counter and the hash are in one slot, so one script may touch both, in
+ * Cluster too. One counter per slot rather than per name: names come and go
+ * (unique job names) and would each leave a counter behind for ever; per
+ * slot, at most 16384 remain, and every acquisition of a name still gets a
+ * larger token than all before it (the slot's counter only grows). Counters
+ * that expire instead would need renewals to touch a second key, or a
+ * promise that no lease is held longer than the expiry (docs/STORES.md).
  *
  * Connections: all leases share N connections (lease i uses connection
  * i mod N by name hash, so one lease's requests stay in order). A request is
@@ -315,7 +322,7 @@ struct broken_tab {
 struct session {
     struct lr__backend *b;
     uint32_t ttl_ms;  /* 0: slot unused */
-    uint32_t keep_ms; /* ttl(1-drift)-margin: validity = send + keep (lease.c) */
+    uint32_t keep_ms; /* lr__validity_keep_ms: validity = send + keep, as the core's */
     unsigned idx;
     bool inflight;           /* @req is on a connection */
     bool retry;              /* the last renewal failed: the next may go early */
@@ -640,19 +647,20 @@ static void timer_fired(struct lr_timer *t)
 
 /* ----------------------------------------------------------- encoding */
 
+/* The lease hash "<prefix>{<name>}", or (@fence) the fence counter of the
+ * name's slot, "<prefix>{<tag>}:fence" with the tag that lands in that slot
+ * (redis_slot.h): one counter per slot, never expiring. */
 static size_t key_of(const struct lr__backend *b, const struct lr_lease *l, char *out,
                      bool fence)
 {
+    if (fence)
+        return lr__redis_fence_key(out, KEY_MAX, b->prefix, b->prefix_len, l->name, l->name_len);
     size_t n = b->prefix_len;
     memcpy(out, b->prefix, n);
     out[n++] = '{';
     memcpy(out + n, l->name, l->name_len);
     n += l->name_len;
     out[n++] = '}';
-    if (fence) {
-        memcpy(out + n, ":fence", 6);
-        n += 6;
-    }
     return n;
 }
 
@@ -843,7 +851,7 @@ static size_t batch_item_size(const struct lr__backend *b, const struct lr_lease
     size_t key = b->prefix_len + l->name_len + 2;
     size_t n = lr_resp_bulk_size(key) + lr_resp_bulk_size(32);
     if (l->req.kind == LR_OP_ACQUIRE)
-        n += lr_resp_bulk_size(key + 6);
+        n += lr_resp_bulk_size(b->prefix_len + 2 + LR__REDIS_TAG_MAX + 6);
     return n;
 }
 
@@ -1218,10 +1226,7 @@ static struct session *session_find(struct lr__backend *b, uint32_t ttl, bool cr
         if (!s->ttl_ms) {
             if (!create)
                 return NULL;
-            const struct lr_manager_opts *o = lr__manager_opts(b->m);
-            /* as lease.c's validity(): send + keep */
-            uint64_t keep = (uint64_t)((double)ttl * (1.0 - o->drift));
-            s->keep_ms = (uint32_t)(keep > o->margin_ms ? keep - o->margin_ms : 0);
+            s->keep_ms = (uint32_t)lr__validity_keep_ms(lr__manager_opts(b->m), ttl);
             s->ttl_ms = ttl;
             session_new_id(s);
             return s;
@@ -2491,6 +2496,9 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         sun.sun_path[0] = '/';
         memcpy(sun.sun_path + 1, u->path, strlen(u->path) + 1);
     }
+    const char *stls = lr__uri_param(u, "sentinel_tls"); /* rediss+sentinel only */
+    if (stls && (!tls || (strcmp(stls, "yes") && strcmp(stls, "no"))))
+        return -EINVAL;
     const char *evict = lr__uri_param(u, "allow_eviction");
     if (evict && strcmp(evict, "yes") && strcmp(evict, "no"))
         return -EINVAL;
@@ -2557,7 +2565,8 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     const char *prefix = lr__uri_param(u, "prefix");
     if (!prefix)
         prefix = DEFAULT_PREFIX;
-    if (rc == 0 && strlen(prefix) > PREFIX_MAX)
+    /* no braces: the hash tag of every key must be the one key_of() puts in */
+    if (rc == 0 && (strlen(prefix) > PREFIX_MAX || strpbrk(prefix, "{}")))
         rc = -EINVAL;
     if (rc < 0) {
         backend_free(b);
@@ -2584,6 +2593,15 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     char tls_name[256];
     snprintf(tls_name, sizeof(tls_name), "%s", u->host[0] ? u->host : "127.0.0.1");
     tls_name[strcspn(tls_name, ",")] = 0;
+    if (strchr(u->host, ',')) { /* a list keeps "host:port" (or "[v6]:port") whole */
+        if (tls_name[0] == '[') {
+            size_t end = strcspn(tls_name, "]");
+            memmove(tls_name, tls_name + 1, end > 0 ? end - 1 : 0);
+            tls_name[end > 0 ? end - 1 : 0] = 0;
+        } else {
+            tls_name[strcspn(tls_name, ":")] = 0;
+        }
+    }
     if (lr__uri_param(u, "tls_name"))
         snprintf(tls_name, sizeof(tls_name), "%s", lr__uri_param(u, "tls_name"));
     strcpy(b->prefix, prefix);
@@ -2611,6 +2629,9 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
             .insecure_skip_verify = skip != NULL,
         };
         rc = lr__tls_ctx_new(&b->tls_ctx, &to);
+        /* the sentinels too, unless ?sentinel_tls=no */
+        if (rc == 0 && b->sent && !(stls && !strcmp(stls, "no")))
+            rc = lr__sentinel_tls(b->sent, b->tls_ctx);
         if (rc < 0) {
             backend_free(b);
             return rc;

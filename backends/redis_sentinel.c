@@ -41,6 +41,7 @@
 #include "redis_sentinel.h"
 #include "resolve_int.h"
 #include "resp.h"
+#include "tls_int.h"
 
 #define SENTINEL_MAX 8
 #define SENTINEL_PORT 26379
@@ -71,6 +72,7 @@ struct lr__sentinel {
     const struct lr__sentinel_cbs *cbs;
     struct lr_loop *loop;
     struct lr__conn net;
+    struct lr__tls *tls; /* rediss+sentinel with sentinel_tls (the default): TLS */
     struct lr__resolver res;
     struct lr_timer timer; /* query deadline, or the next try while idle */
     struct lr__task done_task;
@@ -120,7 +122,7 @@ static void try_current(struct lr__sentinel *s);
 bool lr__sentinel_param(const char *key)
 {
     return !strcmp(key, "sentinel_user") || !strcmp(key, "sentinel_password") ||
-           !strcmp(key, "db");
+           !strcmp(key, "sentinel_tls") || !strcmp(key, "db");
 }
 
 const char *lr__sentinel_master(const struct lr__sentinel *s)
@@ -275,6 +277,14 @@ int lr__sentinel_new(struct lr__sentinel **out, struct lr_manager *m, const stru
     return 0;
 }
 
+int lr__sentinel_tls(struct lr__sentinel *s, struct lr__tls_ctx *ctx)
+{
+    int rc = lr__tls_new(&s->tls, ctx, s->hosts[0].host);
+    if (rc == 0)
+        lr__conn_set_tls(&s->net, s->tls);
+    return rc;
+}
+
 void lr__sentinel_free(struct lr__sentinel *s)
 {
     if (!s)
@@ -282,6 +292,7 @@ void lr__sentinel_free(struct lr__sentinel *s)
     lr_timer_stop(&s->timer);
     lr__task_cancel(&s->done_task);
     lr__conn_deinit(&s->net);
+    lr__tls_free(s->tls);
     lr__resolver_deinit(&s->res);
     explicit_bzero(s->password, sizeof(s->password));
     lr__free(s);
@@ -396,6 +407,8 @@ static void try_current(struct lr__sentinel *s)
         return;
     const struct sentinel_host *h = &s->hosts[s->cur];
     set_endpoint(s);
+    if (s->tls)
+        lr__tls_set_host(s->tls, h->host); /* fits: parse_host kept it under 256 */
     if (s->res.busy) { /* a lookup that timed out still runs: wait for it */
         lr_timer_start(&s->timer, lr_loop_now_ms(s->loop) + 10);
         return;
@@ -701,7 +714,10 @@ static void on_connect(struct lr__conn *nc, int status)
         return;
     if (status < 0) {
         s->state = S_IDLE; /* a failed connect leaves the connection idle */
-        say(s, status, "connect: %s%s", lr_strerror(status), "");
+        if (status == LR_ETLS && s->tls)
+            say(s, status, "TLS: %s%s", lr__tls_error_text(s->tls), "");
+        else
+            say(s, status, "connect: %s%s", lr_strerror(status), "");
         sentinel_failed(s);
         return;
     }
@@ -737,7 +753,10 @@ static void on_error(struct lr__conn *nc, int err)
         lr__conn_close(nc);
         return;
     }
-    say(s, err, "connection lost: %s%s", lr_strerror(err), "");
+    if (err == LR_ETLS && s->tls)
+        say(s, err, "TLS: %s%s", lr__tls_error_text(s->tls), "");
+    else
+        say(s, err, "connection lost: %s%s", lr_strerror(err), "");
     if (s->state == S_SUBSCRIBED) {
         /* the answer we gave still stands; listen again on the next sentinel */
         s->cur = (s->cur + 1) % s->n;

@@ -16,8 +16,13 @@
  *       connection sends AUTH PASSWORD, with both AUTH USER PASSWORD (an ACL
  *       user). A lease named N is the hash "PREFIX{N}" with fields owner
  *       (the holder's 32-hex-digit token), fence, and the lease's metadata,
- *       expiring by PEXPIRE; its fencing counter is "PREFIX{N}:fence". The
- *       host is looked up at each (re)connect, off the loop thread.
+ *       expiring by PEXPIRE; its fencing counter is the counter of N's
+ *       Redis Cluster slot, "PREFIX{T}:fence" with T a short tag that lands
+ *       in the slot of "PREFIX{N}" (one counter per slot, never expiring:
+ *       at most 16384 counter keys per prefix however many names come and
+ *       go; tokens grow strictly per name, and per slot). PREFIX may not
+ *       contain '{' or '}' (-EINVAL). The host is looked up at each
+ *       (re)connect, off the loop thread.
  *       mode=lease (the default) is this: one key, one TTL per lease.
  *       Store checks, on every (re)connect, before any lease request: CONFIG
  *       GET maxmemory-policy, CONFIG GET append*, ROLE.
@@ -115,7 +120,7 @@
  *                    [?db=N][&prefix=P][&mode=...][&sentinel_user=U]
  *                    [&sentinel_password=S]
  *   rediss+sentinel://...  (the same, plus rediss://'s parameters and
- *                    [&tls_name=NAME])
+ *                    [&tls_name=NAME][&sentinel_tls=yes|no])
  *       Redis behind Redis Sentinel. HOST:PORT are sentinels (default port
  *       26379), tried in the order given and rotating on any failure; each
  *       host name is looked up off the loop thread. The backend asks one
@@ -135,10 +140,13 @@
  *       as in redis://; the sentinels get AUTH only with sentinel_password=
  *       (and sentinel_user= for an ACL user), since sentinels usually have
  *       their own password or none.
- *       TLS (rediss+sentinel): to the data nodes only, verified against
- *       tls_name= (default: the first sentinel's host), since the sentinels
- *       announce addresses; the sentinels themselves are spoken to in plain
- *       TCP (TLS sentinels are not supported yet).
+ *       TLS (rediss+sentinel): to the data nodes, verified against
+ *       tls_name= (default: the first sentinel's host, without its port),
+ *       since the sentinels announce addresses; and to the sentinels (each
+ *       verified against its own host as written in the URI, with the same
+ *       cacert/cert/key), unless sentinel_tls=no (sentinels on a plain port
+ *       in front of TLS data nodes). sentinel_tls on any other scheme is
+ *       -EINVAL.
  *       Errors: a sentinel that knows no master of that name, refuses the
  *       query, or answers something malformed is told through store_error
  *       (LR_EBADREPLY for a malformed reply) and the next sentinel is asked;
