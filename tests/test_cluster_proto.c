@@ -228,23 +228,35 @@ static struct lr_manager *cluster_mgr(void)
     return m;
 }
 
+/* Fakes in @mode, a manager on them, leases "job1" (@l1, acquired: fence
+ * 7, through the redirection) and "job2" (@l2, idle); NULL on a failure
+ * (said). */
+static struct lr_manager *first_lease(enum mode mode, struct lr_lease *l1, struct lr_lease *l2)
+{
+    rec_setup();
+    rec_errs[0] = '\0';
+    struct lr_manager *m = NULL;
+    if (fakes_start(mode) < 0 || !(m = cluster_mgr()) || lr_lease_init(m, l1, "job1", NULL) ||
+        lr_lease_init(m, l2, "job2", NULL) || lr_lease_try_acquire(l1)) {
+        fprintf(stderr, "cannot set up the fakes and leases\n");
+        return NULL;
+    }
+    run_until(EV_ACQ, 3000);
+    if (!rec_first(EV_ACQ, l1) || lr_lease_fence(l1) != 7) {
+        fprintf(stderr, "job1 not acquired with fence 7 through the redirection:\n%s", rec_errs);
+        return NULL;
+    }
+    return m;
+}
+
 /* SHARDS unknown: SLOTS asked instead (and from then on). A MOVED: the
  * lease goes to B and is acquired there; the map is asked for again, and
  * the next lease goes straight to B. */
 TEST(slots_fallback_and_moved)
 {
-    rec_setup();
-    rec_errs[0] = '\0';
-    CHECK_OK(fakes_start(FOLLOW_MOVED));
-    struct lr_manager *m = cluster_mgr();
-    CHECK(m != NULL);
     struct lr_lease l1, l2;
-    CHECK_OK(lr_lease_init(m, &l1, "job1", NULL));
-    CHECK_OK(lr_lease_init(m, &l2, "job2", NULL));
-    CHECK_OK(lr_lease_try_acquire(&l1));
-    run_until(EV_ACQ, 3000);
-    CHECK(rec_first(EV_ACQ, &l1) != NULL);
-    CHECK_EQ(lr_lease_fence(&l1), 7);
+    struct lr_manager *m = first_lease(FOLLOW_MOVED, &l1, &l2);
+    CHECK(m != NULL);
     CHECK_EQ(atomic_load(&fa.evalshas), 1); /* answered MOVED */
     CHECK_EQ(atomic_load(&fb.evalshas), 1); /* sent again there */
     CHECK_EQ(atomic_load(&fb.asking), 0);
@@ -271,18 +283,9 @@ TEST(slots_fallback_and_moved)
  * so the next request goes to A again. */
 TEST(ask_sends_asking_first)
 {
-    rec_setup();
-    rec_errs[0] = '\0';
-    CHECK_OK(fakes_start(FOLLOW_ASK));
-    struct lr_manager *m = cluster_mgr();
-    CHECK(m != NULL);
     struct lr_lease l1, l2;
-    CHECK_OK(lr_lease_init(m, &l1, "job1", NULL));
-    CHECK_OK(lr_lease_init(m, &l2, "job2", NULL));
-    CHECK_OK(lr_lease_try_acquire(&l1));
-    run_until(EV_ACQ, 3000);
-    CHECK(rec_first(EV_ACQ, &l1) != NULL);
-    CHECK_EQ(lr_lease_fence(&l1), 7);
+    struct lr_manager *m = first_lease(FOLLOW_ASK, &l1, &l2);
+    CHECK(m != NULL);
     CHECK_EQ(atomic_load(&fa.evalshas), 1);
     CHECK_EQ(atomic_load(&fb.asking), 1);
     CHECK_EQ(atomic_load(&fb.evalshas), 1);
