@@ -312,7 +312,12 @@ int lr__slotmap_parse_token(struct lr__slotmap_parser *p, const struct lr_resp_t
             bool unknown = n >= 11 && (memmem(t->str, (size_t)n, "nknown subcommand", 17) ||
                                        memmem(t->str, (size_t)n, "nknown command", 14));
             p->error = unknown ? -ENOTSUP : -EREMOTEIO;
-            snprintf(p->why, sizeof(p->why), "%.*s", n, t->str);
+            /* the server's words, printable (they go into a log line) */
+            for (int i = 0; i < n; i++)
+                p->why[i] = t->str[i] >= ' ' && t->str[i] < 127 ? t->str[i] : '?';
+            p->why[n] = 0;
+            if (!n)
+                snprintf(p->why, sizeof(p->why), "an empty error reply");
             return p->error;
         }
         if (t->type != LR_RESP_ARRAY || t->nil)
