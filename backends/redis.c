@@ -185,6 +185,7 @@ struct rconn {
     struct lr_list encq;
     struct lr_list pending; /* lr__reqhdr.link, sent, in reply order */
     struct lr_list askq;    /* redis+cluster: lr_lease.req.link, sent next after ASKING */
+    struct lr_list soloq;   /* redis+cluster: lr_lease.req.link, each sent alone (TRYAGAIN) */
     uint32_t inflight;      /* lease requests (keys) on pending: at most b->window */
     uint64_t rx_ns;         /* when bytes last arrived */
     uint32_t next_seq;
@@ -397,8 +398,8 @@ static uint64_t sent_ns_of(struct lr__reqhdr *h)
 static uint64_t queued_since(const struct rconn *c)
 {
     uint64_t due = UINT64_MAX;
-    const struct lr_list *qs[3] = {&c->renq, &c->encq, &c->askq};
-    for (int i = 0; i < 3; i++) {
+    const struct lr_list *qs[4] = {&c->renq, &c->encq, &c->askq, &c->soloq};
+    for (int i = 0; i < 4; i++) {
         struct lr_list *n = lr_list_first(qs[i]);
         if (n && lease_of(hdr_of(n))->sent_ns < due)
             due = lease_of(hdr_of(n))->sent_ns;
@@ -446,15 +447,25 @@ static void complete(struct lr_lease *l, int status)
 static void fail_encq(struct rconn *c, int status)
 {
     struct lr_list *n;
-    while ((n = lr_list_pop(&c->askq)) || (n = lr_list_pop(&c->renq)) ||
-           (n = lr_list_pop(&c->encq)))
+    while ((n = lr_list_pop(&c->askq)) || (n = lr_list_pop(&c->soloq)) ||
+           (n = lr_list_pop(&c->renq)) || (n = lr_list_pop(&c->encq)))
         complete(lease_of(hdr_of(n)), status);
 }
 
 /* Reconnect after exponential backoff with full jitter, never waiting longer
  * than a request timeout: leases in jeopardy cannot afford long gaps. */
+static bool node_serves(const struct lr__backend *b, unsigned node);
+
 static void schedule_reconnect(struct rconn *c)
 {
+    if (c->b->cluster && !node_serves(c->b, c->node)) {
+        /* a cluster node the map no longer names (a dead master replaced by
+         * its replica, a node emptied by a reshard): stay down until a map
+         * or a redirection names it again (wake_node) */
+        c->state = R_DOWN;
+        c->attempt = 0;
+        return;
+    }
     uint64_t delay = lr__manager_backoff(c->b->m, c->attempt);
     uint64_t cap = lr__manager_opts(c->b->m)->request_timeout_ms;
     if (c->attempt < 32)
@@ -593,8 +604,8 @@ static void timer_fired(struct lr_timer *t)
         conn_fail(c, -ETIMEDOUT); /* the pipeline cannot skip a reply */
         return;
     }
-    for (int i = 0; i < 3 && c->state != R_READY; i++) {
-        struct lr_list *q = i == 0 ? &c->renq : i == 1 ? &c->encq : &c->askq;
+    for (int i = 0; i < 4 && c->state != R_READY; i++) {
+        struct lr_list *q = i == 0 ? &c->renq : i == 1 ? &c->encq : i == 2 ? &c->askq : &c->soloq;
         while ((n = lr_list_first(q)) && c->state != R_READY) {
             struct lr_lease *l = lease_of(hdr_of(n));
             if (l->sent_ns + limit > now)
@@ -869,10 +880,35 @@ static void encode_batch(struct rconn *c, bool acq, struct lr_list *batch, size_
     lr__manager_stats(b->m)->renew_keys += acq ? 0 : count;
 }
 
-static int group_cmp(const void *pa, const void *pb)
+/* Heapsort of @g[0..n) by key: in place and allocation-free (glibc's
+ * qsort may malloc a merge buffer), O(n log n) at worst. */
+static void group_sift(struct group *g, size_t i, size_t n)
 {
-    uint64_t x = ((const struct group *)pa)->key, y = ((const struct group *)pb)->key;
-    return x < y ? -1 : x > y;
+    for (;;) {
+        size_t k = 2 * i + 1;
+        if (k >= n)
+            return;
+        if (k + 1 < n && g[k + 1].key > g[k].key)
+            k++;
+        if (g[i].key >= g[k].key)
+            return;
+        struct group t = g[i];
+        g[i] = g[k];
+        g[k] = t;
+        i = k;
+    }
+}
+
+static void group_sort(struct group *g, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        group_sift(g, i, n);
+    for (size_t end = n; end-- > 1;) {
+        struct group t = g[0];
+        g[0] = g[end];
+        g[end] = t;
+        group_sift(g, 0, end);
+    }
 }
 
 /* redis+cluster: a batch may only name keys of one slot (else CROSSSLOT).
@@ -896,7 +932,7 @@ static bool encode_groups(struct rconn *c, struct lr_list *q)
         c->grp[k++].l = l;
     }
     if (k > 1)
-        qsort(c->grp, k, sizeof(*c->grp), group_cmp);
+        group_sort(c->grp, k);
     for (size_t i = 0; i < k;) {
         const struct lr_lease *first = c->grp[i].l;
         bool acq = first->req.kind == LR_OP_ACQUIRE;
@@ -924,27 +960,30 @@ static bool encode_groups(struct rconn *c, struct lr_list *q)
     return true;
 }
 
-/* redis+cluster: the requests an ASK redirection sent here, each right
- * behind an ASKING (which lets the importing node serve the slot for the
- * next command only). ASKING's "+OK" has no owner on the pending FIFO and
- * is dropped like an abandoned request's reply. Returns false when it
- * stopped for lack of room. */
-static bool encode_asking(struct rconn *c)
+/* redis+cluster: requests sent one per command, from @q. With @asking
+ * (the askq: an ASK redirection sent them here) each goes right behind an
+ * ASKING, which lets the importing node serve the slot for the next command
+ * only; ASKING's "+OK" has no owner on the pending FIFO and is dropped like
+ * an abandoned request's reply. Without (the soloq: a batch met TRYAGAIN,
+ * its slot half migrated), each name alone gets a definite answer: done
+ * here, or ASK to where its key already is. Returns false when it stopped
+ * for lack of room. */
+static bool encode_alone(struct rconn *c, struct lr_list *q, bool asking)
 {
-    static const struct lr_resp_arg asking = {"ASKING", 6};
+    static const struct lr_resp_arg asking_cmd = {"ASKING", 6};
     struct lr__backend *b = c->b;
     struct lr_list *n;
-    while ((n = lr_list_first(&c->askq))) {
+    while ((n = lr_list_first(q))) {
         if (c->inflight >= b->window)
             return false;
         struct lr_lease *l = lease_of(hdr_of(n));
         size_t avail, mark = c->net.out_len;
         char *w = lr__conn_wbuf(&c->net, &avail);
-        int len = lr_resp_write_cmd(w, avail, 1, &asking);
+        int len = asking ? lr_resp_write_cmd(w, avail, 1, &asking_cmd) : 0;
         if (len < 0)
             return false;
         lr__conn_commit(&c->net, (size_t)len);
-        c->next_seq++;
+        c->next_seq += asking;
         lr_list_unlink(n);
         bool acq = l->req.kind == LR_OP_ACQUIRE, ok;
         if (batchable(l)) {
@@ -963,8 +1002,8 @@ static bool encode_asking(struct rconn *c)
             /* take the ASKING back (nothing of it left yet: the flush runs
              * after this phase): it must lead its own request */
             c->net.out_len = mark;
-            c->next_seq--;
-            lr_list_push_tail(c->askq.next, n); /* back in front */
+            c->next_seq -= asking;
+            lr_list_push_tail(q->next, n); /* back in front */
             return false;
         }
     }
@@ -1039,7 +1078,9 @@ static void encode_run(struct lr__task *t)
         return;
     /* Renewals first: they keep held leases. Acquisitions and the rest take
      * the room left, so a flood of acquires cannot starve renewals. */
-    if ((lr_list_is_empty(&c->askq) || encode_asking(c)) && encode_queue(c, &c->renq))
+    if ((lr_list_is_empty(&c->askq) || encode_alone(c, &c->askq, true)) &&
+        (lr_list_is_empty(&c->soloq) || encode_alone(c, &c->soloq, false)) &&
+        encode_queue(c, &c->renq))
         encode_queue(c, &c->encq);
     rearm(c);
 }
@@ -1048,7 +1089,7 @@ static void schedule_encode(struct rconn *c)
 {
     if (c->state == R_READY && !c->loading && c->inflight < c->b->window &&
         (!lr_list_is_empty(&c->renq) || !lr_list_is_empty(&c->encq) ||
-         !lr_list_is_empty(&c->askq)))
+         !lr_list_is_empty(&c->askq) || !lr_list_is_empty(&c->soloq)))
         lr__loop_defer(c->net.loop, &c->enc_task);
 }
 
@@ -1727,7 +1768,7 @@ static void reply_done(struct rconn *c)
     uint32_t seq = c->reply_seq++;
     /* checks say it their way; a cluster's redirections are routine */
     if (r->type == LR_RESP_ERROR && !is_noscript(r) && !r->chk &&
-        !(c->b->cluster && (err_is(r, "MOVED") || err_is(r, "ASK"))))
+        !(c->b->cluster && (err_is(r, "MOVED") || err_is(r, "ASK") || err_is(r, "TRYAGAIN"))))
         report_reply_error(c, r, error_status(r));
     struct lr_list *n;
     while ((n = lr_list_first(&c->pending))) {
@@ -1935,7 +1976,7 @@ static void on_close(struct lr__conn *nc)
 {
     struct rconn *c = nc->data;
     struct lr__backend *b = c->b;
-    if (b->cluster && !b->closing)
+    if (b->cluster && !b->closing && node_serves(b, c->node))
         lr__cluster_refresh(b->cluster); /* a failover may have moved its slots */
     if (b->closing) {
         closed_one(b);
@@ -2014,6 +2055,20 @@ static const struct lr__sentinel_cbs sentinel_cbs = {
 static uint64_t name_hash(const struct lr_lease *l);
 static int conn_setup(struct lr__backend *b, unsigned i, const char *tls_name);
 
+/* Does the map give @node any slot? (Failure paths only: a scan.) */
+static bool node_serves(const struct lr__backend *b, unsigned node)
+{
+    return memchr(b->slot_owner, (int)node, LR__REDIS_SLOTS) != NULL;
+}
+
+/* A connection left down by schedule_reconnect (no retry armed) is needed
+ * again: connect now. */
+static void wake(struct rconn *c)
+{
+    if (c->state == R_DOWN && !lr_timer_is_active(&c->timer) && !c->b->closing)
+        start_connect(c);
+}
+
 static uint16_t lease_slot(const struct lr__backend *b, const struct lr_lease *l)
 {
     char key[KEY_MAX];
@@ -2027,10 +2082,13 @@ static struct rconn *node_conn(struct lr__backend *b, unsigned node, const struc
     return &b->conns[node * b->per_node + k];
 }
 
-/* Queue @l (req.batch already UNSENT | slot) on @c: on its ASK queue with
- * @ask. Returns 0, or what submit answers for a connection that cannot take
- * it now. */
-static int enqueue(struct rconn *c, struct lr_lease *l, bool ask)
+/* Which queue of a connection enqueue() uses. */
+enum { ENQ_BATCHED, ENQ_ASK, ENQ_ALONE };
+
+/* Queue @l (req.batch already UNSENT | slot) on @c: its renewal or other
+ * queue, or (@how) its ASK or send-alone queue. Returns 0, or what submit
+ * answers for a connection that cannot take it now. */
+static int enqueue(struct rconn *c, struct lr_lease *l, int how)
 {
     /* Refused certificates or credentials stay refused until a connection
      * gets through again: answer at once rather than queue the request
@@ -2044,7 +2102,8 @@ static int enqueue(struct rconn *c, struct lr_lease *l, bool ask)
     case R_HANDSHAKE:
     case R_RESOLVING:
     case R_CONNECTING:
-        lr_list_push_tail(ask                              ? &c->askq
+        lr_list_push_tail(how == ENQ_ASK                ? &c->askq
+                          : how == ENQ_ALONE            ? &c->soloq
                           : l->req.kind == LR_OP_RENEW ? &c->renq
                                                        : &c->encq,
                           &l->req.link);
@@ -2119,8 +2178,10 @@ static int cluster_submit(struct lr__backend *b, struct lr_lease *l)
 {
     l->req.batch = (uint16_t)(UNSENT | lease_slot(b, l));
     struct rconn *c = route(b, l);
+    if (c)
+        wake(c);
     if (c && (c->state != R_DOWN && c->state != R_FAILING))
-        return enqueue(c, l, false);
+        return enqueue(c, l, ENQ_BATCHED);
     /* no map yet, a slot nobody serves, or its node is down (a failover
      * may be under way): wait for a fresh map, within the request timeout */
     if (c && (c->last_error == LR_EAUTH || c->last_error == LR_ETLS ||
@@ -2138,8 +2199,8 @@ static void cluster_requeue(struct rconn *c)
 {
     struct lr__backend *b = c->b;
     struct lr_list *n;
-    while ((n = lr_list_pop(&c->askq)) || (n = lr_list_pop(&c->renq)) ||
-           (n = lr_list_pop(&c->encq)))
+    while ((n = lr_list_pop(&c->askq)) || (n = lr_list_pop(&c->soloq)) ||
+           (n = lr_list_pop(&c->renq)) || (n = lr_list_pop(&c->encq)))
         map_wait(b, lease_of(hdr_of(n)));
     lr__cluster_refresh(b->cluster);
 }
@@ -2157,7 +2218,9 @@ static void cluster_map_changed(void *owner)
     while (!b->closing && (n = lr_list_pop(&todo))) {
         struct lr_lease *l = lease_of(hdr_of(n));
         struct rconn *c = route(b, l);
-        int rc = c ? enqueue(c, l, false) : LR_EUNAVAIL;
+        if (c)
+            wake(c);
+        int rc = c ? enqueue(c, l, ENQ_BATCHED) : LR_EUNAVAIL;
         if (rc < 0)
             complete(l, rc); /* may close the manager: checked above */
     }
@@ -2173,6 +2236,19 @@ static bool cluster_redirect(struct rconn *c, struct lr_lease *l, const struct r
 {
     struct lr__backend *b = c->b;
     bool moved = err_is(r, "MOVED");
+    if (err_is(r, "TRYAGAIN")) {
+        /* A batch over a slot being migrated, its keys partly moved: each
+         * name alone gets a definite answer. A request alone already:
+         * unavailable for now (the core retries within validity). */
+        struct lr_list *next = lr_list_first(&c->pending);
+        if (l->req.batch == 0 && !(next && hdr_of(next)->seq == l->req.seq))
+            return false;
+        l->req.batch = (uint16_t)(UNSENT | lease_slot(b, l));
+        int rc = enqueue(c, l, ENQ_ALONE);
+        if (rc < 0)
+            complete(l, rc);
+        return true;
+    }
     if (!moved && !err_is(r, "ASK")) {
         if (err_is(r, "CLUSTERDOWN"))
             lr__cluster_refresh(b->cluster);
@@ -2198,7 +2274,9 @@ static bool cluster_redirect(struct rconn *c, struct lr_lease *l, const struct r
         creport(c, LR_EBADREPLY, t, "");
     } else {
         l->req.batch = (uint16_t)(UNSENT | lease_slot(b, l));
-        rc = enqueue(node_conn(b, (unsigned)node, l), l, !moved);
+        struct rconn *t = node_conn(b, (unsigned)node, l);
+        wake(t);
+        rc = enqueue(t, l, moved ? ENQ_BATCHED : ENQ_ASK);
     }
     if (rc < 0)
         complete(l, rc);
@@ -2314,6 +2392,7 @@ static int conn_setup(struct lr__backend *b, unsigned i, const char *tls_name)
     lr_list_init(&c->renq);
     lr_list_init(&c->encq);
     lr_list_init(&c->askq);
+    lr_list_init(&c->soloq);
     lr_list_init(&c->pending);
     lr__task_init(&c->enc_task, encode_run);
     lr_timer_init(loop, &c->timer, timer_fired);
@@ -2559,7 +2638,7 @@ static int redis_submit(struct lr__backend *b, struct lr_lease *l)
     if (b->cluster)
         return cluster_submit(b, l);
     l->req.batch = UNSENT;
-    return enqueue(&b->conns[b->nconns == 1 ? 0 : name_hash(l) % b->nconns], l, false);
+    return enqueue(&b->conns[b->nconns == 1 ? 0 : name_hash(l) % b->nconns], l, ENQ_BATCHED);
 }
 
 static void redis_cancel(struct lr__backend *b, struct lr_lease *l)
@@ -2584,6 +2663,7 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
         lr_list_init(&c->renq); /* the core detached every lease already */
         lr_list_init(&c->encq);
         lr_list_init(&c->askq);
+        lr_list_init(&c->soloq);
         lr_list_init(&c->pending);
         c->inflight = 0;
         lr__conn_close(&c->net);

@@ -155,12 +155,12 @@ int lr__cluster_new(struct lr__cluster **out, struct lr_manager *m, const struct
                     unsigned max_nodes, void *owner, const struct lr__cluster_cbs *cbs)
 {
     *out = NULL;
-    if (u->path[0] || max_nodes == 0 || max_nodes > LR__CLUSTER_NODES_MAX)
-        return -EINVAL;
+    if (u->path[0] || !u->host[0] || max_nodes == 0 || max_nodes > LR__CLUSTER_NODES_MAX)
+        return -EINVAL; /* a path, or no seed */
     struct lr__cluster *cl = lr__calloc(1, sizeof(*cl));
     if (!cl)
         return -ENOMEM;
-    const char *list = u->host[0] ? u->host : "127.0.0.1";
+    const char *list = u->host;
     char one[300];
     if (u->has_port) { /* a single host with a port: the URI split it */
         bool v6 = strchr(list, ':') != NULL;

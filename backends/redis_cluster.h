@@ -128,8 +128,8 @@ struct lr__cluster_cbs {
 
 /* Parse the seeds of @u ("h[:p][,h[:p]...]", default port 6379) and
  * prepare, without connecting; @max_nodes (<= LR__CLUSTER_NODES_MAX)
- * bounds the node table. Returns 0, -EINVAL (a path, a bad host list, more
- * than 16 seeds), -ENOMEM. Allocates. */
+ * bounds the node table. Returns 0, -EINVAL (no seed, a path, a bad host
+ * list, more than 16 seeds), -ENOMEM. Allocates. */
 int lr__cluster_new(struct lr__cluster **out, struct lr_manager *m, const struct lr__uri *u,
                     unsigned max_nodes, void *owner, const struct lr__cluster_cbs *cbs);
 

@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "harness.h"
-#include "redis_cluster.h"
+#include "../backends/redis_cluster.h" /* not the test fixture tests/redis_cluster.h */
 #include "resp.h"
 
 /* redis-cli: CLUSTER SHARDS on 127.0.0.1:7201 (raw RESP2 bytes) */
