@@ -219,7 +219,7 @@ PY
     END {
       if (!nodes) { print "NA NA NA NA"; exit }
       for (n in ta) {
-        if (tb[n] - ta[n] < 1) { print "NA NA NA NA"; exit }
+        if (tb[n] <= ta[n]) { print "NA NA NA NA"; exit } # one sample: no delta
         cpu += cb[n] - ca[n]; dt += tb[n] - ta[n]
         e[n] = eb[n] - ea[n]; h[n] = hb[n] - ha[n]; es += e[n]; hs += h[n]
       }
@@ -258,7 +258,7 @@ awk -F'\t' '
     for (j = 2; j <= m; j++) { t = a[j]; for (l = j - 1; l >= 1 && a[l] > t; l--) a[l + 1] = a[l]; a[l + 1] = t }
     return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
   }
-  function most(k, i,   j, x) { x = 0; for (j = 1; j <= cnt[k]; j++) if (v[k, i, j] != "NA" && v[k, i, j] + 0 > x) x = v[k, i, j] + 0; return x }
+  function most(k, i,   j, x) { x = "NA"; for (j = 1; j <= cnt[k]; j++) if (v[k, i, j] != "NA" && (x == "NA" || v[k, i, j] + 0 > x)) x = v[k, i, j] + 0; return x }
   function f(x, d) { return x == "NA" ? "n/a" : sprintf("%." d "f", x) }
   function ratio(a, b) { return (a == "NA" || b == "NA" || b + 0 == 0) ? "n/a" : sprintf("%.2fx", a / b) }
   function pct(x) { return x == "NA" ? "n/a" : sprintf("%.1f%%", 100 * x) }
@@ -269,7 +269,7 @@ awk -F'\t' '
       k = o == 1 ? "single" : "cluster"
       if (!(k in cnt)) continue
       rs[k] = med(k, 3); cn[k] = med(k, 4); sn[k] = med(k, 5)
-      printf "| %s (%d rep) | %s | %s | %s | %d | %d | %d | %s | %s | %s |\n", k == "single" ? "1 node" : "3-master cluster",
+      printf "| %s (%d rep) | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", k == "single" ? "1 node" : "3-master cluster",
         cnt[k], f(rs[k], 0), f(cn[k], 0), f(sn[k], 0), most(k, 6), most(k, 7), most(k, 8),
         f(med(k, 12), 1), k == "single" ? "-" : pct(most(k, 9)), k == "single" ? "-" : pct(most(k, 10))
     }

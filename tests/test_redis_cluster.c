@@ -57,6 +57,10 @@ struct side {
 };
 
 static struct side sa, sb;
+/* Losses are timed only while this is set: outside it the test runs
+ * redis-cli with the loop stopped, and a lease that runs out meanwhile is
+ * reported at the next pass, late by design (lease.h). */
+static bool watching;
 static int double_held;   /* a name acquired/renewed while the other side believed it held it */
 static int fence_back;    /* an acquisition whose fence did not exceed the last one of its name */
 static uint64_t *max_fence;
@@ -156,8 +160,12 @@ static void on_lost(struct lr_lease *l, int reason)
         return;
     if (s->lost++ < 3)
         fprintf(stderr, "%s lost: %s\n", lr_lease_name(l), lr_strerror(reason));
-    if (now_ms() > s->valid_before[i])
-        s->lost_late++;
+    uint64_t t = now_ms();
+    if (watching && t > s->valid_before[i] && s->lost_late++ < 5)
+        fprintf(stderr, "%s (%s) lost %llu ms after its valid_until (%s); timer lateness max %llu us\n",
+                lr_lease_name(l), s == &sa ? "A" : "B",
+                (unsigned long long)(t - s->valid_before[i]), lr_strerror(reason),
+                (unsigned long long)lr_manager_stats(l->mgr)->timer_lateness_us.max);
 }
 
 static void on_released(struct lr_lease *l, int status)
@@ -219,12 +227,16 @@ static void sides_free(void)
 }
 
 /* Init every lease of @s on @m under names "<stem><i>". */
+/* 0, or the TTL side_init gives every odd-numbered lease (on both sides). */
+static uint32_t short_ttl;
+
 static int side_init(struct side *s, struct lr_manager *m, const char *stem)
 {
     for (int i = 0; i < s->n; i++) {
         char name[32];
         snprintf(name, sizeof(name), "%s%d", stem, i);
-        int rc = lr_lease_init(m, &s->ls[i], name, NULL);
+        struct lr_lease_opts lo = {.ttl_ms = i % 2 ? short_ttl : 0};
+        int rc = lr_lease_init(m, &s->ls[i], name, &lo);
         if (rc < 0)
             return rc;
     }
@@ -482,6 +494,7 @@ TEST(reshard_while_held_loses_nothing)
     CHECK_EQ(lr_manager_release_all(a), n);
     run_until_count(&sa.released, n, 30000);
     CHECK_EQ(sa.released, n);
+    sb.conflicts = sb.other_fail = 0; /* run_until_count counts the answers from here */
     for (int i = 0; i < n; i++)
         CHECK_OK(lr_lease_acquire(&sb.ls[i], 30000));
     run_until_count(&sb.acquired, n, 60000);
@@ -537,11 +550,18 @@ TEST(master_killed_replica_promoted)
     rec_setup();
     rec_errs[0] = '\0';
     const int n = lease_count(SANITIZED ? 600 : 3000);
-    CHECK_OK(redis_cluster_start(&cl, 3, 1, NULL));
-    /* TTL 6 s: the failover takes ~2-4 s (redis_cluster.h), so most leases
-     * on the killed master can be renewed on its replica in time */
+    int rc = redis_cluster_start(&cl, 3, 1, NULL);
+    CHECK_OK(rc);
+    /* The failover takes ~2-4 s (redis_cluster.h): at TTL 6 s (even leases)
+     * those on the killed master can be renewed on its replica in time; at
+     * TTL 1 s (odd leases) they cannot (a node is not even suspected before
+     * 1 s of silence), so they are lost, and B takes them once they expire
+     * on the promoted replica: the path where two holders would show. */
     struct lr_manager *a = NULL, *b = NULL;
-    CHECK_OK(hold_and_rival("?prefix=t3:", 6000, n, n / 4, &a, &b)); /* each name ~2.5/s */
+    short_ttl = 1000;
+    rc = hold_and_rival("?prefix=t3:", 6000, n, n / 4, &a, &b); /* each name ~2.5/s */
+    short_ttl = 0;
+    CHECK_OK(rc);
 
     /* the victim's replica has every lease, then the victim dies; the loop
      * runs on meanwhile (redis_cluster_kill_master would stop it) */
@@ -554,7 +574,9 @@ TEST(master_killed_replica_promoted)
     CHECK_OK(replicas_caught_up(victim));
     uint64_t reconnects0 = lr_manager_stats(a)->reconnects;
     CHECK_OK(redis_server_kill(&cl.node[victim]));
+    watching = true;
     run_until(0, 12000); /* two TTLs: every lease renewed or lost by now */
+    watching = false;
     lr_timer_stop(&rival_timer);
 
     int still = 0, lost = 0;
@@ -564,9 +586,10 @@ TEST(master_killed_replica_promoted)
         lost += st == LR_LEASE_LOST;
     }
     printf("     after killing master %d (%ld lease keys): A %d jeopardy, %d of %d held, %d lost "
-           "(%d late), %d renewed late; B %d tries, %d acquired, %d conflicts\n",
+           "(%d late), %d renewed late; B %d tries, %d acquired, %d conflicts, %d other, "
+           "%d lost (%d late)\n",
            victim, on_victim, sa.jeopardy, still, n, lost, sa.lost_late, sa.renewed_late,
-           rival_tries, sb.acquired, sb.conflicts);
+           rival_tries, sb.acquired, sb.conflicts, sb.other_fail, sb.lost, sb.lost_late);
     if (getenv("LR_TEST_VERBOSE") || sa.lost_late || double_held)
         fputs(rec_errs, stderr);
     CHECK_EQ(double_held, 0);
@@ -576,8 +599,17 @@ TEST(master_killed_replica_promoted)
     CHECK(sa.jeopardy > 0);                 /* the kill was felt... */
     CHECK_EQ(still + lost, n);              /* ...each lease renewed or reported lost */
     CHECK_EQ(sa.lost, lost);
-    CHECK(still >= n - on_victim);          /* only the victim's leases were at risk */
-    CHECK(still >= n / 2);                  /* and most of those survived too */
+    /* With cluster-require-full-coverage yes (the default) every node
+     * answers CLUSTERDOWN from the moment the victim is marked FAIL until
+     * its replica is promoted, so leases on every master are at risk, not
+     * only the victim's: the short ones die everywhere, the long ones
+     * (TTL 6 s) outlive the failover (allow 5% for a slow machine) */
+    int long_lost = 0;
+    for (int i = 0; i < n; i += 2)
+        long_lost += lr_lease_state(&sa.ls[i]) == LR_LEASE_LOST;
+    CHECK(long_lost <= n / 2 / 20);
+    CHECK(lost > 0);                        /* the short ones died... */
+    CHECK(sb.acquired > 0);                 /* ...and B took them, never while A held them */
     CHECK(lr_manager_stats(a)->reconnects > reconnects0 || rec_errs[0]);
     /* the cluster did promote the replica, and it serves the leases */
     CHECK_OK(redis_cluster_wait_ok(&cl, 20000));
