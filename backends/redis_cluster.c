@@ -12,17 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <leasering/error.h>
 #include "alloc_int.h"
 #include "backend_int.h"
 #include "net_int.h"
 #include "redis_cluster.h"
 #include "resolve_int.h"
+#include <leasering/error.h>
 
 #define SEEDS_MAX 16
 #define CLUSTER_PORT 6379
-#define CONTROL_OUT 1024      /* AUTH + one CLUSTER query */
-#define REFRESH_GAP_MS 100u   /* at most one map query per this */
+#define CONTROL_OUT 1024    /* AUTH + one CLUSTER query */
+#define REFRESH_GAP_MS 100u /* at most one map query per this */
 
 /* ------------------------------------------------------ the topology */
 
@@ -52,9 +52,9 @@ struct lr__cluster {
     struct lr__slotmap_parser sp;
     enum cstate state;
     uint8_t phase;
-    bool want;       /* a map is asked for */
-    bool again;      /* asked for while a query was under way: ask once more */
-    bool use_slots;  /* SHARDS is unknown here: CLUSTER SLOTS */
+    bool want;      /* a map is asked for */
+    bool again;     /* asked for while a query was under way: ask once more */
+    bool use_slots; /* SHARDS is unknown here: CLUSTER SLOTS */
     bool closing;
     bool drop_quietly;
     unsigned to_close;
@@ -89,8 +89,7 @@ static void say(struct lr__cluster *cl, int status, const char *what, const char
     lr__manager_store_error(cl->m, status, "redis cluster %s: %s%s", cl->endpoint, what, detail);
 }
 
-static void resolved(struct lr__resolver *r, int status, const struct sockaddr *sa,
-                     socklen_t len);
+static void resolved(struct lr__resolver *r, int status, const struct sockaddr *sa, socklen_t len);
 static void timer_fired(struct lr_timer *t);
 static void done_run(struct lr__task *t);
 
@@ -155,8 +154,8 @@ const uint8_t *lr__cluster_slots(const struct lr__cluster *cl)
     return cl->slots;
 }
 
-void lr__cluster_node_addr(const struct lr__cluster *cl, unsigned idx,
-                           struct sockaddr_storage *sa, socklen_t *len)
+void lr__cluster_node_addr(const struct lr__cluster *cl, unsigned idx, struct sockaddr_storage *sa,
+                           socklen_t *len)
 {
     memcpy(sa, &cl->nodes[idx].sa, cl->nodes[idx].salen);
     *len = cl->nodes[idx].salen;
@@ -192,8 +191,7 @@ static int find_node(struct lr__cluster *cl, const struct lr__cluster_node_addr 
     bool is6 = strchr(a->ip, ':') != NULL;
     if (lr__addr_numeric(a->ip, strlen(a->ip), a->port, &n->sa, &n->salen) < 0)
         return -EINVAL;
-    snprintf(n->name, sizeof(n->name), "%s%s%s:%u", is6 ? "[" : "", a->ip, is6 ? "]" : "",
-             a->port);
+    snprintf(n->name, sizeof(n->name), "%s%s%s:%u", is6 ? "[" : "", a->ip, is6 ? "]" : "", a->port);
     int rc = cl->cbs->node_added(cl->owner, cl->nnodes);
     if (rc < 0)
         return rc;
@@ -332,8 +330,8 @@ static void connect_now(struct lr__cluster *cl)
 {
     cl->state = C_CONNECTING;
     uint32_t to = lr__manager_opts(cl->m)->request_timeout_ms;
-    int rc = lr__conn_connect(&cl->net, (struct sockaddr *)&cl->sa, cl->salen,
-                              to < 1000 ? 1000 : to);
+    int rc =
+        lr__conn_connect(&cl->net, (struct sockaddr *)&cl->sa, cl->salen, to < 1000 ? 1000 : to);
     if (rc < 0) {
         cl->state = C_IDLE;
         say(cl, rc, "connect: ", lr_strerror(rc));
@@ -343,8 +341,7 @@ static void connect_now(struct lr__cluster *cl)
     query_deadline(cl);
 }
 
-static void resolved(struct lr__resolver *r, int status, const struct sockaddr *sa,
-                     socklen_t len)
+static void resolved(struct lr__resolver *r, int status, const struct sockaddr *sa, socklen_t len)
 {
     struct lr__cluster *cl = r->data;
     if (cl->state != C_RESOLVING || cl->closing)
@@ -447,8 +444,8 @@ static void install(struct lr__cluster *cl)
     }
     if (full) {
         char t[96];
-        snprintf(t, sizeof(t), "more than %u masters (or their connections failed): ",
-                 cl->max_nodes);
+        snprintf(t, sizeof(t),
+                 "more than %u masters (or their connections failed): ", cl->max_nodes);
         say(cl, -ENOSPC, t, "the slots of the others are not served");
     }
     cl->maps++;

@@ -18,12 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <leasering.h>
 #include "harness.h"
 #include "proc.h"
 #include "recorder.h"
 #include "redis_cluster.h"
 #include "redis_slot.h"
+#include <leasering.h>
 
 static struct redis_cluster cl;
 
@@ -52,10 +52,8 @@ static struct lr_manager *cluster_mgr(const char *prefix, uint32_t ttl, uint32_t
 {
     char u[600];
     snprintf(u, sizeof(u), "%s?prefix=%s", cl.uri, prefix);
-    struct lr_manager_opts o = {.ttl_ms = ttl,
-                                .max_leases = max,
-                                .cbs = &rec_cbs,
-                                .store_error = rec_store_error};
+    struct lr_manager_opts o = {
+        .ttl_ms = ttl, .max_leases = max, .cbs = &rec_cbs, .store_error = rec_store_error};
     struct lr_manager *m = NULL;
     return lr_manager_new(&m, loop, u, &o) == 0 ? m : NULL;
 }
@@ -91,12 +89,12 @@ TEST(renewals_batched_per_slot)
     long evalshas = evalsha_calls() - before;
     uint64_t keys = lr_manager_stats(m)->renew_keys - keys0;
     uint64_t reqs = lr_manager_stats(m)->renew_requests - reqs0;
-    printf("     %d leases in %d slots, 3 s: %llu renewals in %llu batches, %ld EVALSHA calls\n",
-           N, GROUPS, (unsigned long long)keys, (unsigned long long)reqs, evalshas);
+    printf("     %d leases in %d slots, 3 s: %llu renewals in %llu batches, %ld EVALSHA calls\n", N,
+           GROUPS, (unsigned long long)keys, (unsigned long long)reqs, evalshas);
     CHECK_EQ(rec_count(EV_LOST, NULL), 0);
     CHECK_EQ(rec_count(EV_JEOP, NULL), 0);
-    CHECK(keys >= 2 * N);         /* TTL 1 s: every lease renewed several times */
-    CHECK(reqs * 5 <= keys);      /* at least 5 names per batch on average */
+    CHECK(keys >= 2 * N);              /* TTL 1 s: every lease renewed several times */
+    CHECK(reqs * 5 <= keys);           /* at least 5 names per batch on average */
     CHECK(evalshas * 4 <= (long)keys); /* and the masters saw as few calls */
     CHECK(strstr(rec_errs, "CROSSSLOT") == NULL);
     CHECK_EQ(lr_manager_release_all(m), N);

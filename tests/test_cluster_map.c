@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "harness.h"
 #include "../backends/redis_cluster.h" /* not the test fixture tests/redis_cluster.h */
+#include "harness.h"
 #include "resp.h"
 #include "uri_int.h"
 

@@ -19,12 +19,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <leasering.h>
 #include "echo.h"
 #include "harness.h"
 #include "recorder.h"
 #include "redis_slot.h"
 #include "resp.h"
+#include <leasering.h>
 
 enum mode { FOLLOW_MOVED, FOLLOW_ASK };
 
@@ -59,8 +59,8 @@ static void say(int fd, const char *s)
 static void map_reply(struct fake *f, int fd)
 {
     /* every slot on one master: A, or B once A has moved them */
-    const struct fake *owner = atomic_load(&f->moved_done) ? (f->is_a ? f->other : f) :
-                               (f->is_a ? f : f->other);
+    const struct fake *owner =
+        atomic_load(&f->moved_done) ? (f->is_a ? f->other : f) : (f->is_a ? f : f->other);
     char r[128];
     snprintf(r, sizeof(r), "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:%u\r\n",
              ntohs(owner->peer.addr.sin_port));
@@ -218,10 +218,8 @@ static struct lr_manager *cluster_mgr(void)
 {
     char uri[96];
     snprintf(uri, sizeof(uri), "redis+cluster://127.0.0.1:%u", ntohs(fa.peer.addr.sin_port));
-    struct lr_manager_opts o = {.ttl_ms = 2000,
-                                .cbs = &rec_cbs,
-                                .request_timeout_ms = 500,
-                                .store_error = rec_store_error};
+    struct lr_manager_opts o = {
+        .ttl_ms = 2000, .cbs = &rec_cbs, .request_timeout_ms = 500, .store_error = rec_store_error};
     struct lr_manager *m = NULL;
     if (lr_manager_new(&m, loop, uri, &o) < 0)
         return NULL;
@@ -318,8 +316,8 @@ TEST(refused_uris)
     CHECK_ERR(lr_manager_new(&m, loop, "redis+cluster://127.0.0.1:1,/", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&m, loop, "redis+cluster://", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&m, loop, "rediss+cluster://127.0.0.1:1", &o), -EPROTONOSUPPORT);
-    CHECK_OK(lr_manager_new(&m, loop, "redis+cluster://127.0.0.1:1,[::1]:2,localhost?prefix=p:",
-                            &o));
+    CHECK_OK(
+        lr_manager_new(&m, loop, "redis+cluster://127.0.0.1:1,[::1]:2,localhost?prefix=p:", &o));
     CHECK(!strcmp(lr_manager_backend(m), "redis+cluster"));
     close_mgr(m);
 }
