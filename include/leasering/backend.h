@@ -178,7 +178,11 @@
  *       a new map; what was queued for that node waits for it (up to the
  *       request timeout) and goes where it says: after a failover, to the
  *       promoted replica. At most 64 masters, and at most 256 connections in
- *       all (masters x connections); node addresses must be IPs (no
+ *       all (masters x connections); a master once seen keeps its place for
+ *       the manager's life (a cluster whose masters are replaced by new
+ *       addresses more often than that needs a new manager, or the slots of
+ *       the extra ones are unavailable, said through store_error); node
+ *       addresses must be IPs (no
  *       cluster-preferred-endpoint-type hostname). Refused at create
  *       (-EINVAL): no seed, a path or ?db= (a cluster has database 0 only),
  *       ?mode=session (a session key and its leases would be in different
