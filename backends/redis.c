@@ -489,7 +489,7 @@ static void schedule_reconnect(struct rconn *c)
     if (c->b->cluster && !node_serves(c->b, c->node)) {
         /* a cluster node the map no longer names (a dead master replaced by
          * its replica, a node emptied by a reshard): stay down until a map
-         * or a redirection names it again (wake_node) */
+         * or a redirection names it again (wake) */
         c->state = R_DOWN;
         c->attempt = 0;
         return;
