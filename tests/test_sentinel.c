@@ -167,18 +167,6 @@ static int sentinel_cli(const struct sentinel *s, char *out, size_t cap, const c
     return redis_cli(&fake, out, cap, args);
 }
 
-static int wait_replication_up(const struct redis_server *r)
-{
-    for (int i = 0; i < 200; i++) {
-        char out[4096];
-        const char *args[] = {"INFO", "replication", NULL};
-        if (redis_cli(r, out, sizeof(out), args) == 0 && strstr(out, "master_link_status:up"))
-            return 0;
-        usleep(25000);
-    }
-    return -ETIMEDOUT;
-}
-
 static int wait_sentinel_sees_replica(const struct sentinel *s, const char *name, int port)
 {
     char want[16];
@@ -313,7 +301,7 @@ static int start_group(struct redis_server *p, struct redis_server *r, struct se
     rc = tls ? redis_server_start_tls(r, tls->server_cert, tls->server_key, tls->ca, as_replica)
              : redis_server_start(r, as_replica);
     if (rc == 0)
-        rc = wait_replication_up(r);
+        rc = redis_replica_link_up(r);
     for (int i = 0; rc == 0 && i < ns; i++)
         rc = sentinel_start_tq(&s[i], "lm", p->port, quorum, tls);
     for (int i = 0; rc == 0 && i < ns; i++)
@@ -421,6 +409,58 @@ TEST(master_killed_leases_follow_the_promoted_replica_never_held_by_two)
 TEST(three_sentinels_quorum_two_master_and_first_sentinel_killed)
 {
     master_killed(3, 2, true);
+}
+
+/* ?wait=1 behind the sentinels: an acquisition is reported only once the
+ * replica has it. Healthy, every lease acquired is on the replica with its
+ * fence at once; with the replica stalled, nothing is reported acquired, so
+ * killing the master then (the replica would be promoted without those
+ * writes) leaves no holder the new master does not know. */
+TEST(with_wait_no_lease_is_held_that_the_replica_lacks)
+{
+    rec_setup();
+    errs[0] = 0;
+    struct redis_server p, r;
+    struct sentinel s;
+    CHECK_OK(start_group(&p, &r, &s, 1, 1, NULL));
+    char u[256];
+    snprintf(u, sizeof(u), "redis+sentinel://127.0.0.1:%d/lm?prefix=sw:&wait=1", s.port);
+    struct lr_manager *a = mgr(u, 6000, N);
+    CHECK(a);
+    const int half = N / 2;
+    for (int i = 0; i < N; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "w%d", i);
+        CHECK_OK(lr_lease_init(a, &held[i], name, NULL));
+    }
+    for (int i = 0; i < half; i++)
+        CHECK_OK(lr_lease_acquire(&held[i], 3000));
+    for (int i = 0; i < 200 && lr_manager_stats(a)->held < (uint64_t)half; i++)
+        run_until(0, 10);
+    CHECK_EQ(lr_manager_stats(a)->held, half);
+    for (int i = 0; i < half; i++) {
+        char key[32], out[64];
+        snprintf(key, sizeof(key), "sw:{w%d}", i);
+        const char *hget[] = {"HGET", key, "fence", NULL};
+        CHECK_OK(redis_cli(&r, out, sizeof(out), hget));
+        CHECK_EQ(strtoull(out, NULL, 10), lr_lease_fence(&held[i]));
+    }
+    /* the replica stalls: the master applies the rest, WAIT holds them */
+    CHECK_OK(redis_server_pause(&r));
+    for (int i = half; i < N; i++)
+        CHECK_OK(lr_lease_acquire(&held[i], 3000));
+    run_until(0, 300);
+    CHECK_OK(redis_server_kill(&p));
+    CHECK_OK(redis_server_resume(&r));
+    run_until(0, 100);
+    CHECK_EQ(rec_count(EV_ACQ, NULL), half);
+    CHECK_EQ(lr_manager_stats(a)->held, half);
+    for (int i = 0; i < N; i++)
+        lr_lease_deinit(&held[i]);
+    close_mgr(a);
+    sentinel_destroy(&s);
+    redis_server_destroy(&r);
+    redis_server_destroy(&p);
 }
 
 TEST(an_unknown_master_name_is_a_clear_error)
@@ -650,8 +690,6 @@ typedef void after_fn(struct redis_server *p, struct redis_server *r, struct sen
 
 static void manual_failover(const char *mode, const struct certs *tls, after_fn *then)
 {
-    rec_setup();
-    errs[0] = 0;
     struct redis_server p, r;
     struct sentinel s;
     CHECK_OK(start_group(&p, &r, &s, 1, 1, tls));
@@ -832,4 +870,5 @@ TESTS(T(uri_forms), T(every_sentinel_down_is_unavail_with_a_clear_text),
       T(a_manual_failover_is_followed_through_the_subscription),
       T(session_mode_follows_a_manual_failover), T(tls_sentinel_and_tls_servers),
       T(master_killed_leases_follow_the_promoted_replica_never_held_by_two),
-      T(three_sentinels_quorum_two_master_and_first_sentinel_killed))
+      T(three_sentinels_quorum_two_master_and_first_sentinel_killed),
+      T(with_wait_no_lease_is_held_that_the_replica_lacks))

@@ -9,7 +9,7 @@
  *       tests, and for programs that want leases without a server.
  *
  *   redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=PREFIX][&db=DB][&mode=lease|session]
- *           [&allow_eviction=yes|no]
+ *           [&allow_eviction=yes|no][&wait=N[&wait_ms=T][&wait_renew=yes|no]]
  *       A Redis server (default port 6379, database 0, prefix "lr:"); the
  *       database is /DB or ?db=DB (0..99999; both at once is -EINVAL).
  *       USER and PASSWORD are percent-decoded; with PASSWORD alone the
@@ -42,10 +42,31 @@
  *          (lease keys have a TTL and can be evicted early: a name could
  *          have two holders, the fence still grows); CONFIG GET refused by
  *          the server (renamed, ACL): nothing of the above was checked.
+ *       wait=N (0..1000; 0, the default, is off): replicas must confirm
+ *       writes. Each batch of acquisitions sent on a connection is followed,
+ *       in the same send, by one WAIT N T, and the acquisitions count as
+ *       done only when WAIT says N replicas have them. Fewer within T ms (or
+ *       an error): not held; they complete as ambiguous, -ETIMEDOUT, as if
+ *       the connection had dropped (retried with the same token within the
+ *       acquire timeout, then acquire_failed(-ETIMEDOUT)), and store_error
+ *       says "WAIT: k of N replicas acknowledged within T ms". A conflict
+ *       completes at once. wait_ms=T (default the smaller of 1000 and half
+ *       the request timeout; 1 ms up to below request_timeout_ms): how long
+ *       WAIT may block the connection (requests behind it wait too).
+ *       wait_renew=yes: renewals (session renewals in mode=session) too;
+ *       an unconfirmed renewal is jeopardy, as a timed-out one. One WAIT per
+ *       batch and connection, not per lease. WAIT is not consensus: see
+ *       docs/STORES.md. -EINVAL, with the reason through store_error (during
+ *       lr_manager_new), for a wait=, wait_ms= or wait_renew= value out of
+ *       range or not a number, and for wait_ms= or wait_renew=yes without
+ *       wait=N. Valid on every Redis form below (unix sockets, rediss://,
+ *       redis+sentinel://).
  *       What each Redis set-up keeps of leasering's promise: docs/STORES.md.
  *
  *   redis://[USER:PASSWORD@]/PATH[?db=DB][&prefix=PREFIX][&mode=...][&allow_eviction=...]
+ *           [&wait=...]
  *   unix://[USER:PASSWORD@]/PATH[?db=DB][&prefix=PREFIX][&mode=...][&allow_eviction=...]
+ *           [&wait=...]
  *       The same Redis backend over the unix socket at /PATH (redis-server
  *       --unixsocket /PATH): "redis:///run/redis/redis.sock?db=2",
  *       "unix://:pw@/run/redis/redis.sock". No host and no port; the
@@ -117,7 +138,7 @@
  *       connections and resets before the handshake are retried as usual.
  *
  *   redis+sentinel://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...]/MASTERNAME
- *                    [?db=N][&prefix=P][&mode=...][&sentinel_user=U]
+ *                    [?db=N][&prefix=P][&mode=...][&wait=...][&sentinel_user=U]
  *                    [&sentinel_password=S]
  *   rediss+sentinel://...  (the same, plus rediss://'s parameters and
  *                    [&tls_name=NAME][&sentinel_tls=yes|no])
