@@ -60,7 +60,8 @@
  *       lr_manager_new), for a wait=, wait_ms= or wait_renew= value out of
  *       range or not a number, and for wait_ms= or wait_renew=yes without
  *       wait=N. Valid on every Redis form below (unix sockets, rediss://,
- *       redis+sentinel://).
+ *       redis+sentinel://, redis+cluster://: there each master waits for
+ *       its own replicas).
  *       What each Redis set-up keeps of leasering's promise: docs/STORES.md.
  *
  *   redis://[USER:PASSWORD@]/PATH[?db=DB][&prefix=PREFIX][&mode=...][&allow_eviction=...]
@@ -179,7 +180,7 @@
  *       docs/RELIABILITY.md, "Redis Sentinel".
  *
  *   redis+cluster://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...][?prefix=P]
- *                   [&allow_eviction=yes]
+ *                   [&allow_eviction=yes][&wait=...]
  *       Redis Cluster. HOST:PORT are seeds (default port 6379, at most 16),
  *       asked for the slot map with CLUSTER SHARDS (CLUSTER SLOTS on servers
  *       that do not know SHARDS), in turn and then the known nodes, at start
