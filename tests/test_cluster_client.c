@@ -13,6 +13,8 @@
  *   importing node behind ASKING (counted there); none is lost or even in
  *   jeopardy. Then the slot is given to the target for good: MOVED, the
  *   map is refreshed, renewals and releases go on there.
+ * - ?wait=1 with a replica per master: each master WAITs for its own
+ *   replica, and every acquired lease's key is on a replica.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -211,4 +213,51 @@ TEST(half_migrated_slot_ask_and_tryagain)
     redis_cluster_destroy(&cl);
 }
 
-TESTS(T(renewals_batched_per_slot), T(half_migrated_slot_ask_and_tryagain))
+/* ?wait=1 on a cluster with a replica per master: every master that took
+ * acquisitions sends WAIT to its own replica, and each acquired lease's key
+ * is on that replica by then. */
+TEST(wait_for_each_masters_replica)
+{
+    rec_setup();
+    rec_errs[0] = '\0';
+    CHECK_OK(redis_cluster_start(&cl, 3, 1, NULL));
+    enum { N = 300 };
+    struct lr_manager *m = cluster_mgr("w:&wait=1", 5000, N);
+    CHECK(m != NULL);
+    static struct lr_lease ls[N];
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "w%d", i);
+        CHECK_OK(lr_lease_init(m, &ls[i], name, NULL));
+        CHECK_OK(lr_lease_acquire(&ls[i], 10000));
+    }
+    run_until_n(EV_ACQ, N, 10000);
+    CHECK_EQ(rec_count(EV_ACQ, NULL), N);
+    long waits = 0;
+    for (int i = 0; i < cl.masters; i++) {
+        long w = calls(i, "wait");
+        CHECK(w >= 1); /* every master holds some of the names */
+        waits += w;
+    }
+    printf("     %d acquisitions confirmed by %ld WAITs over 3 masters\n", N, waits);
+    /* each lease key is on the replica of its master already */
+    long on_replicas = 0;
+    for (int i = cl.masters; i < cl.n; i++) {
+        static const char *const args[] = {"EVAL",
+                                           "local n, c = 0, '0' repeat local r = "
+                                           "redis.call('SCAN', c, 'MATCH', 'w:{w*}', 'COUNT', "
+                                           "1000) c = r[1] n = n + #r[2] until c == '0' return n",
+                                           "0", NULL};
+        char out[64];
+        CHECK_EQ(redis_cli(&cl.node[i], out, sizeof(out), args), 0);
+        on_replicas += atol(out);
+    }
+    CHECK_EQ(on_replicas, N);
+    CHECK_EQ(lr_manager_release_all(m), N);
+    run_until_n(EV_REL, N, 10000);
+    close_mgr(m);
+    redis_cluster_destroy(&cl);
+}
+
+TESTS(T(renewals_batched_per_slot), T(half_migrated_slot_ask_and_tryagain),
+      T(wait_for_each_masters_replica))
