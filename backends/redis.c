@@ -4,9 +4,16 @@
  * over pipelined RESP connections.
  *
  * Keys: "<prefix>{<name>}" is a hash {owner, fence, metadata...} with a
- * PEXPIRE; "<prefix>{<name>}:fence" is the name's fencing counter (INCR, no
- * expiry, so tokens grow strictly across holders). Both share the hash tag
- * {name}, so they live in one Redis Cluster slot.
+ * PEXPIRE; the name's fencing counter is its slot's, "<prefix>{<tag>}:fence"
+ * (INCR, no expiry, so tokens grow strictly across holders), where <tag> is
+ * the short tag of the lease key's Redis Cluster slot (redis_slot.h): the
+ * counter and the hash are in one slot, so one script may touch both, in
+ * Cluster too. One counter per slot rather than per name: names come and go
+ * (unique job names) and would each leave a counter behind for ever; per
+ * slot, at most 16384 remain, and every acquisition of a name still gets a
+ * larger token than all before it (the slot's counter only grows). Counters
+ * that expire instead would need renewals to touch a second key, or a
+ * promise that no lease is held longer than the expiry (docs/STORES.md).
  *
  * Connections: all leases share N connections (lease i uses connection
  * i mod N by name hash, so one lease's requests stay in order). A request is
@@ -25,13 +32,34 @@
  * DNS-based failover is followed. A unix socket (redis:///PATH, unix:///PATH)
  * has nothing to look up: its address is made once, at create.
  *
+ * redis+cluster:// (redis_cluster.c keeps the slot map and the node table;
+ * this file routes): every node of the map has its own nconns connections,
+ * conns[node * per_node + name hash % per_node], made when the node is
+ * first named, each with the full handshake. A request carries its slot
+ * (CRC16 of "<prefix>{<name>}") in req.batch while unsent, and goes to the
+ * connection of the slot's master; with no master known for it (no map yet,
+ * a slot nobody serves) or that master's connection down, it waits on the
+ * backend's mapwait list for the next map (one is asked for), within the
+ * request timeout. The encoder groups batchable requests by slot (heapsort
+ * of up to GROUP_MAX into the connection's scratch array): one EVALSHA per
+ * slot, never CROSSSLOT. MOVED updates the map, re-queues the request on the
+ * new owner and asks for a map; ASK queues it on the target's askq, sent
+ * behind ASKING; TRYAGAIN on a batch re-queues its names on the soloq, sent
+ * one per command (each then gets a definite answer, or an ASK). All three
+ * are definite "not executed" answers, so sending again is safe. A node's
+ * connection lost: in-flight requests are ambiguous as always, queued ones
+ * go to mapwait, and a map is asked for; a node the map no longer names
+ * stops reconnecting until it is named again. Session mode, ?db= and TLS are
+ * refused for a cluster.
+ *
  * Server errors (the first word of the reply): NOAUTH, WRONGPASS, NOPERM
  * are refused credentials (LR_EAUTH); READONLY and MOVED mean this is not
  * (any longer) the primary -- a failover demoted it -- so the connection is
  * dropped and made again, and what was in flight on it completes as
  * ambiguous, as for a dropped connection; LOADING, BUSY, MASTERDOWN, TRYAGAIN
  * and CLUSTERDOWN are a store that cannot serve right now (LR_EUNAVAIL, for
- * that request only); OOM is a definite refusal (LR_ESTORE). Every
+ * that request only; on redis+cluster MOVED, ASK and TRYAGAIN are followed
+ * as above); OOM is a definite refusal (LR_ESTORE). Every
  * connection-level failure and server error is told, with its text, through
  * lr__manager_store_error.
  *
@@ -49,6 +77,12 @@
  * not stop anything. A NOSCRIPT reply (server
  * restart, SCRIPT FLUSH, failover) reloads the scripts on that connection and
  * re-queues the request, transparently.
+ * ?wait=N[&wait_ms=T][&wait_renew=yes]: an encode pass that wrote an
+ * acquisition (with wait_renew, a renewal or session renewal) ends with one
+ * WAIT N T in the same send, and the writes' successes are held until its
+ * reply: N replicas or more, they complete as their replies said; fewer, or
+ * an error, as ambiguous (-ETIMEDOUT, told once per WAIT through
+ * lr__manager_store_error). Details in "replicas confirm" below.
  * Layer: RESP + the backend interface; knows no other backend.
  */
 #include <errno.h>
@@ -116,7 +150,7 @@ static const struct lr_resp_arg scripts[NSCRIPTS] = {
 
 /* Request kinds beyond the lease ops (lr__reqhdr.kind). */
 enum { K_AUTH = 16, K_SELECT, K_LOAD, K_PING, K_SESSION, K_CHK_POLICY, K_CHK_AOF, K_CHK_ROLE,
-       K_ROLE };
+       K_ROLE, K_WAIT };
 
 static inline bool is_check(uint8_t kind)
 {
@@ -207,6 +241,12 @@ struct rconn {
     bool cfg_refused;       /* CONFIG GET answered an error (renamed, ACL) */
     char cfg_err[64];       /* its text */
     struct ireq role_q;     /* redis+sentinel: is it the master? */
+    /* ?wait=N (see "replicas confirm" below): the WAIT in flight, the leases
+     * whose reply came and waits for it (lr_lease.req.link), and whether
+     * something written since the last WAIT still needs one. */
+    struct ireq wait_q;
+    struct lr_list waiting;
+    bool wait_due;
     struct lr__tls *tls;    /* rediss:// */
     int8_t vals[1024];      /* per-element results of a batched renewal reply */
     struct slot *slots;     /* b->batch per-name results of a batched acquire reply */
@@ -263,10 +303,10 @@ struct group {
  *    complete the RENEWs waiting on it with that status: jeopardy, as in
  *    per-lease mode; no break is missed, since the next renewal reports the
  *    set again.
- * Cluster (a later issue): a session key, its broken set and the lease
- * hashes are in different slots; session mode there needs a session per
- * slot (a key "<prefix>session:{<slot tag>}:<id>" next to the names of that
- * slot), which this file does not do.
+ * Cluster: a session key, its broken set and the lease hashes are in
+ * different slots; session mode there needs a session per slot (a key
+ * "<prefix>session:{<slot tag>}:<id>" next to the names of that slot), which
+ * this file does not do: redis+cluster:// refuses ?mode=session.
  */
 #define MAX_SESSIONS 16          /* distinct TTLs per manager in session mode */
 #define BROKEN_MAX 4096u         /* broken-token table entries (power of two) */
@@ -294,7 +334,7 @@ struct broken_tab {
 struct session {
     struct lr__backend *b;
     uint32_t ttl_ms;  /* 0: slot unused */
-    uint32_t keep_ms; /* ttl(1-drift)-margin: validity = send + keep (lease.c) */
+    uint32_t keep_ms; /* lr__validity_keep_ms: validity = send + keep, as the core's */
     unsigned idx;
     bool inflight;           /* @req is on a connection */
     bool retry;              /* the last renewal failed: the next may go early */
@@ -306,6 +346,8 @@ struct session {
     struct lr_list failing;  /* lr_lease.req.link: RENEWs to fail with @fail_status */
     int fail_status;
     struct ireq req;       /* the session renewal (K_SESSION) */
+    bool wait_held;        /* ?wait_renew: its reply came, the WAIT's has not */
+    bool wait_confirm;     /* ... and that reply confirmed the session */
     struct lr_timer timer; /* when to send the next renewal */
     size_t key_len;
     char key[SESSION_KEY_MAX];
@@ -342,6 +384,9 @@ struct lr__backend {
     struct lr_timer map_timer;   /* the oldest of them times out */
     bool session_mode;           /* ?mode=session */
     bool allow_eviction;         /* ?allow_eviction=yes */
+    uint32_t wait_n;             /* ?wait=N: replicas that must have a write; 0 off */
+    uint32_t wait_ms;            /* ?wait_ms=T: how long WAIT may block */
+    bool wait_renew;             /* ?wait_renew=yes: renewals wait for them too */
     bool warned_persistence;     /* the store checks' warnings, once per manager */
     bool warned_policy;
     bool warned_config;
@@ -359,7 +404,14 @@ struct lr__backend {
 
 static const struct lr__conn_cbs net_cbs;
 static void conn_fail(struct rconn *c, int err);
+static void wait_send(struct rconn *c);
 static struct session *session_find(struct lr__backend *b, uint32_t ttl, bool create);
+
+/* ?wait=N: does a request of @kind write what replicas must confirm? */
+static inline bool wait_covers(const struct lr__backend *b, uint8_t kind)
+{
+    return b->wait_n && (kind == LR_OP_ACQUIRE || (kind == LR_OP_RENEW && b->wait_renew));
+}
 
 static inline uint64_t loop_ns(const struct rconn *c)
 {
@@ -461,7 +513,7 @@ static void schedule_reconnect(struct rconn *c)
     if (c->b->cluster && !node_serves(c->b, c->node)) {
         /* a cluster node the map no longer names (a dead master replaced by
          * its replica, a node emptied by a reshard): stay down until a map
-         * or a redirection names it again (wake_node) */
+         * or a redirection names it again (wake) */
         c->state = R_DOWN;
         c->attempt = 0;
         return;
@@ -619,19 +671,20 @@ static void timer_fired(struct lr_timer *t)
 
 /* ----------------------------------------------------------- encoding */
 
+/* The lease hash "<prefix>{<name>}", or (@fence) the fence counter of the
+ * name's slot, "<prefix>{<tag>}:fence" with the tag that lands in that slot
+ * (redis_slot.h): one counter per slot, never expiring. */
 static size_t key_of(const struct lr__backend *b, const struct lr_lease *l, char *out,
                      bool fence)
 {
+    if (fence)
+        return lr__redis_fence_key(out, KEY_MAX, b->prefix, b->prefix_len, l->name, l->name_len);
     size_t n = b->prefix_len;
     memcpy(out, b->prefix, n);
     out[n++] = '{';
     memcpy(out + n, l->name, l->name_len);
     n += l->name_len;
     out[n++] = '}';
-    if (fence) {
-        memcpy(out + n, ":fence", 6);
-        n += 6;
-    }
     return n;
 }
 
@@ -651,6 +704,7 @@ static void lease_sent(struct rconn *c, struct lr_lease *l, uint16_t batch)
     push_pending(c, &l->req, batch);
     lr__lease_sent(l, loop_ns(c));
     c->inflight++;
+    c->wait_due |= wait_covers(c->b, l->req.kind);
 }
 
 /* Encode an internal command; false if it did not fit. */
@@ -822,7 +876,7 @@ static size_t batch_item_size(const struct lr__backend *b, const struct lr_lease
     size_t key = b->prefix_len + l->name_len + 2;
     size_t n = lr_resp_bulk_size(key) + lr_resp_bulk_size(32);
     if (l->req.kind == LR_OP_ACQUIRE)
-        n += lr_resp_bulk_size(key + 6);
+        n += lr_resp_bulk_size(b->prefix_len + 2 + LR__REDIS_TAG_MAX + 6);
     return n;
 }
 
@@ -1082,14 +1136,16 @@ static void encode_run(struct lr__task *t)
         (lr_list_is_empty(&c->soloq) || encode_alone(c, &c->soloq, false)) &&
         encode_queue(c, &c->renq))
         encode_queue(c, &c->encq);
+    wait_send(c); /* one WAIT after what this pass wrote, in the same send */
     rearm(c);
 }
 
 static void schedule_encode(struct rconn *c)
 {
-    if (c->state == R_READY && !c->loading && c->inflight < c->b->window &&
-        (!lr_list_is_empty(&c->renq) || !lr_list_is_empty(&c->encq) ||
-         !lr_list_is_empty(&c->askq) || !lr_list_is_empty(&c->soloq)))
+    if (c->state == R_READY && !c->loading &&
+        (c->wait_due || (c->inflight < c->b->window &&
+                         (!lr_list_is_empty(&c->renq) || !lr_list_is_empty(&c->encq) ||
+                          !lr_list_is_empty(&c->askq) || !lr_list_is_empty(&c->soloq)))))
         lr__loop_defer(c->net.loop, &c->enc_task);
 }
 
@@ -1197,10 +1253,7 @@ static struct session *session_find(struct lr__backend *b, uint32_t ttl, bool cr
         if (!s->ttl_ms) {
             if (!create)
                 return NULL;
-            const struct lr_manager_opts *o = lr__manager_opts(b->m);
-            /* as lease.c's validity(): send + keep */
-            uint64_t keep = (uint64_t)((double)ttl * (1.0 - o->drift));
-            s->keep_ms = (uint32_t)(keep > o->margin_ms ? keep - o->margin_ms : 0);
+            s->keep_ms = (uint32_t)lr__validity_keep_ms(lr__manager_opts(b->m), ttl);
             s->ttl_ms = ttl;
             session_new_id(s);
             return s;
@@ -1354,6 +1407,8 @@ static void session_send(struct session *s, struct rconn *c)
     s->inflight = true;
     s->last_sent_ns = s->req.sent_ns;
     lr__manager_stats(b->m)->requests++;
+    c->wait_due |= b->wait_renew;
+    wait_send(c);
     rearm(c);
 }
 
@@ -1397,6 +1452,28 @@ static void session_token(struct rconn *c, struct reply *r, const struct lr_resp
     }
 }
 
+/* An acquisition sent under a session found gone since: its leases are
+ * lost, so do not start one. Not applied as far as we are concerned: the
+ * core retries, and the same token re-acquires idempotently under the new
+ * session (same fence) unless someone took it. */
+static bool session_gone_since_sent(struct lr__backend *b, const struct lr_lease *l)
+{
+    const struct session *ss = b->session_mode ? session_find(b, l->ttl_ms, false) : NULL;
+    return ss && l->sent_ns / 1000000u < ss->lost_before_ms;
+}
+
+/* A session renewal succeeded (@confirm: and confirms the session's leases):
+ * serve what waited for it. */
+static void session_accept(struct session *s, bool confirm)
+{
+    s->inflight = false;
+    s->retry = !confirm;
+    if (confirm)
+        s->confirmed_ns = s->req.sent_ns;
+    lr_list_splice_tail(&s->ready, &s->parked);
+    lr__loop_defer(lr__manager_loop(s->b->m), &s->b->serve_task);
+}
+
 static void session_reply(struct rconn *c, struct session *s, const struct reply *r)
 {
     s->inflight = false;
@@ -1425,16 +1502,17 @@ static void session_reply(struct rconn *c, struct session *s, const struct reply
         session_failed(s, LR_EBADREPLY);
         return;
     }
-    s->retry = false;
     /* Confirmed only when every break the store has for the session is in
      * the table: a lease missing from it might be one of those. */
-    if (!r->overflow && r->more <= r->idx - 2)
-        s->confirmed_ns = s->req.sent_ns;
-    else
-        s->retry = true;
+    bool confirm = !r->overflow && r->more <= r->idx - 2;
     c->redirected = false;
-    lr_list_splice_tail(&s->ready, &s->parked);
-    lr__loop_defer(c->net.loop, &s->b->serve_task);
+    if (s->b->wait_renew) { /* the WAIT after it decides (wait_reply) */
+        s->inflight = true;
+        s->wait_held = true;
+        s->wait_confirm = confirm;
+        return;
+    }
+    session_accept(s, confirm);
 }
 
 static void session_submit(struct lr__backend *b, struct session *s, struct lr_lease *l)
@@ -1443,6 +1521,128 @@ static void session_submit(struct lr__backend *b, struct session *s, struct lr_l
     l->req.conn = (uint8_t)(s->idx % b->nconns);
     lr_list_push_tail(&s->ready, &l->req.link);
     lr__loop_defer(lr__manager_loop(b->m), &b->serve_task);
+}
+
+/* ------------------------------------------- ?wait=N: replicas confirm
+ *
+ * An encode pass that wrote an acquisition (or, with ?wait_renew=yes, a
+ * renewal or session renewal) ends with one WAIT N T on that connection, in
+ * the same send; at most one WAIT is in flight per connection, and what is
+ * written meanwhile gets the next one, sent when the first is answered (an
+ * output buffer too full for it: when it drains). Replies come in send
+ * order, so when a WAIT answers, every write whose reply came before it was
+ * sent before it: the WAIT's count covers them all. Such a write's success
+ * is therefore held on c->waiting until then -- the lease stays counted in
+ * the window and cancel() still just unlinks it -- and its fence is kept in
+ * the lease's own request header (req.seq and req.batch, free once the
+ * reply came), so holding costs no memory. N or more replicas: the holds
+ * complete as their replies said. Fewer, or an error: they complete as
+ * ambiguous (-ETIMEDOUT: written on the primary, maybe not on a replica a
+ * failover would promote), as a request whose connection dropped (READONLY
+ * or MOVED: the connection is dropped, and they complete with it); the core
+ * retries an acquisition with the same token (idempotent) and puts a
+ * renewal's lease in jeopardy. Failures that wrote nothing (a conflict, a
+ * renewal found not ours) complete at once. WAIT blocks the connection on
+ * the server for up to T ms while replicas lag: requests behind it, renewals
+ * included, wait that long too. */
+
+/* Fences up to here fit the request header (batch must never read UNSENT). */
+#define WAIT_FENCE_MAX ((uint64_t)(UNSENT - 1) << 32 | 0xffffffffu)
+
+/* A lease's reply @res came: hold it for the WAIT (true), or not. */
+static bool wait_park(struct rconn *c, struct lr_lease *l, struct lr__result *res)
+{
+    if (res->status != 0 || !wait_covers(c->b, l->req.kind))
+        return false;
+    if (l->req.kind == LR_OP_ACQUIRE && res->fence > WAIT_FENCE_MAX) {
+        report(c->b, LR_EBADREPLY, "fence beyond 2^48 cannot wait for replicas", "");
+        res->status = LR_EBADREPLY;
+        return false;
+    }
+    l->req.seq = (uint32_t)res->fence;
+    l->req.batch = (uint16_t)(res->fence >> 32);
+    lr_list_push_tail(&c->waiting, &l->req.link);
+    c->inflight++; /* still in flight until the WAIT answers */
+    return true;
+}
+
+static void wait_send(struct rconn *c)
+{
+    struct lr__backend *b = c->b;
+    if (!c->wait_due || c->state != R_READY || lr_list_is_linked(&c->wait_q.hdr.link))
+        return;
+    char n[12], t[12];
+    struct lr_resp_arg argv[3] = {
+        {"WAIT", 4}, {n, u64_format(b->wait_n, n)}, {t, u64_format(b->wait_ms, t)}};
+    if (!encode_internal(c, &c->wait_q, K_WAIT, 3, argv))
+        return; /* the output buffer is full: on_drain comes back here */
+    c->wait_due = false;
+    lr__manager_stats(b->m)->requests++;
+}
+
+/* Complete what waited for the WAIT: as its reply said (@status 0), or with
+ * @status. Sessions held for it are served or failed alike. */
+static void wait_finish(struct rconn *c, int status)
+{
+    struct lr__backend *b = c->b;
+    for (unsigned i = 0; i < MAX_SESSIONS; i++) {
+        struct session *s = &b->sessions[i];
+        if (!s->wait_held || s->idx % b->nconns != c->idx)
+            continue;
+        s->wait_held = false;
+        if (status == 0)
+            session_accept(s, s->wait_confirm);
+        else
+            session_failed(s, status);
+    }
+    struct lr_list *n;
+    while ((n = lr_list_pop(&c->waiting))) {
+        struct lr_lease *l = lease_of(hdr_of(n));
+        struct lr__result res = {.status = status, .holder_ttl_ms = -1};
+        if (status == 0 && l->req.kind == LR_OP_ACQUIRE) {
+            res.fence = (uint64_t)l->req.batch << 32 | l->req.seq;
+            if (session_gone_since_sent(b, l)) /* while the WAIT ran */
+                res.status = LR_EUNAVAIL;
+        }
+        c->inflight--;
+        lr__lease_complete(l, &res); /* may close the manager: closing resets the list */
+    }
+}
+
+/* The connection failed: what waited for a WAIT is as ambiguous as what was
+ * in flight. */
+static void wait_fail(struct rconn *c, int status)
+{
+    c->wait_due = false;
+    wait_finish(c, status);
+}
+
+static void wait_reply(struct rconn *c, const struct reply *r)
+{
+    struct lr__backend *b = c->b;
+    int status = 0;
+    /* Whatever the reason, the writes were made and not confirmed: ambiguous
+     * (never LR_EUNAVAIL, which says "not sent"). */
+    if (r->type == LR_RESP_ERROR) { /* reply_done told the server's words */
+        if (error_status(r) == RECONNECT) {
+            c->redirected = true;
+            conn_fail(c, -ECONNRESET);
+            return;
+        }
+        report(b, -ETIMEDOUT, "WAIT refused; writes not confirmed", "");
+        status = -ETIMEDOUT;
+    } else if (r->type != LR_RESP_INT || r->bad) {
+        report(b, LR_EBADREPLY, "WAIT: not an integer reply; writes not confirmed", "");
+        status = -ETIMEDOUT;
+    } else if (r->integer < (int64_t)b->wait_n) {
+        char t[128];
+        snprintf(t, sizeof(t),
+                 "WAIT: %lld of %u replicas acknowledged within %u ms; writes not confirmed",
+                 (long long)r->integer, b->wait_n, b->wait_ms);
+        report(b, -ETIMEDOUT, t, "");
+        status = -ETIMEDOUT;
+    }
+    wait_finish(c, status);
 }
 
 /* ------------------------------------------------------------ replies */
@@ -1638,6 +1838,10 @@ static void internal_reply(struct rconn *c, struct ireq *q, const struct reply *
         session_reply(c, lr_container_of(q, struct session, req), r);
         return;
     }
+    if (q->hdr.kind == K_WAIT) {
+        wait_reply(c, r);
+        return;
+    }
     if (r->type == LR_RESP_ERROR) {
         /* the handshake failed: refused credentials stay definite; anything
          * else (a loading or demoted server) is tried again on a new connection */
@@ -1722,13 +1926,7 @@ static void lease_reply(struct rconn *c, struct lr_lease *l, const struct reply 
             res.holder_ttl_ms = s->value;
         } else {
             res.fence = (uint64_t)s->value;
-            /* Sent under a session found gone since: its leases are lost,
-             * so do not start one. Not applied as far as we are concerned:
-             * the core retries, and the same token re-acquires idempotently
-             * under the new session (same fence) unless someone took it. */
-            const struct session *ss =
-                c->b->session_mode ? session_find(c->b, l->ttl_ms, false) : NULL;
-            if (ss && l->sent_ns / 1000000u < ss->lost_before_ms)
+            if (session_gone_since_sent(c->b, l))
                 res.status = LR_EUNAVAIL;
         }
     } else if (l->req.kind == LR_OP_ACQUIRE) {
@@ -1755,6 +1953,8 @@ static void lease_reply(struct rconn *c, struct lr_lease *l, const struct reply 
     }
     if (res.status == 0)
         c->redirected = false;
+    if (wait_park(c, l, &res))
+        return; /* a write: done once replicas have it */
     lr__lease_complete(l, &res);
 }
 
@@ -1913,6 +2113,7 @@ static void conn_fail(struct rconn *c, int err)
     bool definite = err == LR_EAUTH || err == LR_ETLS || err == LR_ESTORE;
     int ambiguous = err;
     struct lr_list *n;
+    wait_fail(c, ambiguous); /* written, answered, not confirmed: as in flight */
     c->inflight = 0;
     while ((n = lr_list_pop(&c->pending))) {
         struct lr__reqhdr *h = lr_container_of(n, struct lr__reqhdr, link);
@@ -2402,6 +2603,8 @@ static int conn_setup(struct lr__backend *b, unsigned i, const char *tls_name)
     for (unsigned k = 0; k < 3; k++)
         lr_list_init(&c->chk[k].hdr.link);
     lr_list_init(&c->role_q.hdr.link);
+    lr_list_init(&c->wait_q.hdr.link);
+    lr_list_init(&c->waiting);
     for (unsigned s = 0; s < NSCRIPTS; s++)
         lr_list_init(&c->load[s].hdr.link);
     c->slots = lr__calloc(b->batch, sizeof(*c->slots));
@@ -2424,9 +2627,59 @@ static int conn_setup(struct lr__backend *b, unsigned i, const char *tls_name)
     return 0;
 }
 
+/* A decimal number 1..@max, all of @s; 0 if it is not one. */
+static uint32_t parse_count(const char *s, uint32_t max)
+{
+    uint64_t v = 0;
+    for (const char *p = s; *p; p++) {
+        if (*p < '0' || *p > '9' || v > max)
+            return 0;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    return v <= max ? (uint32_t)v : 0;
+}
+
+/* ?wait=N&wait_ms=T&wait_renew=yes|no. N 0..WAIT_N_MAX (0: off); T 1 ms to
+ * below the request timeout (a WAIT that blocks longer would time the whole
+ * connection out), default the smaller of 1000 ms and half the request
+ * timeout. The reason for -EINVAL goes to store_error. */
+#define WAIT_N_MAX 1000u
+static int parse_wait(struct lr_manager *m, const struct lr__uri *u, uint32_t *n, uint32_t *ms,
+                      bool *renew)
+{
+    uint32_t rt = lr__manager_opts(m)->request_timeout_ms;
+    const char *pn = lr__uri_param(u, "wait"), *pt = lr__uri_param(u, "wait_ms");
+    const char *pr = lr__uri_param(u, "wait_renew");
+    *n = pn && strcmp(pn, "0") ? parse_count(pn, WAIT_N_MAX) : 0;
+    *ms = rt / 2 < 1000 ? (rt / 2 ? rt / 2 : 1) : 1000;
+    *renew = pr && !strcmp(pr, "yes");
+    const char *why = NULL;
+    for (unsigned i = 0; i < u->nparams; i++)
+        if (!strncmp(u->params[i].key, "wait", 4) && strcmp(u->params[i].key, "wait") &&
+            strcmp(u->params[i].key, "wait_ms") && strcmp(u->params[i].key, "wait_renew"))
+            return -EINVAL; /* an unknown parameter, as any other */
+    if (pn && strcmp(pn, "0") && !*n)
+        why = "wait= must be a number of replicas, 0 (off) to 1000";
+    else if (pt && !*n)
+        why = "wait_ms= needs wait=N (N >= 1)";
+    else if (pt && !(*ms = parse_count(pt, UINT32_MAX / 2)))
+        why = "wait_ms= must be a number of milliseconds, at least 1";
+    else if (*n && *ms >= rt)
+        why = "wait_ms= must be below the request timeout (request_timeout_ms)";
+    else if (pr && strcmp(pr, "yes") && strcmp(pr, "no"))
+        why = "wait_renew= must be yes or no";
+    else if (*renew && !*n)
+        why = "wait_renew=yes needs wait=N (N >= 1)";
+    if (!why)
+        return 0;
+    lr__manager_store_error(m, -EINVAL, "redis: %s", why);
+    return -EINVAL;
+}
+
 static int redis_create(struct lr__backend **out, struct lr_manager *m, const struct lr__uri *u)
 {
     const struct lr_manager_opts *o = lr__manager_opts(m);
+    int rc;
     bool tls = !strncmp(u->scheme, "rediss", 6);
     bool sentinel = strstr(u->scheme, "+sentinel") != NULL;
     bool cluster = strstr(u->scheme, "+cluster") != NULL;
@@ -2435,7 +2688,8 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     for (unsigned i = 0; i < u->nparams; i++) {
         bool known = !strcmp(u->params[i].key, "prefix") || !strcmp(u->params[i].key, "mode") ||
                      !strcmp(u->params[i].key, "db") ||
-                     !strcmp(u->params[i].key, "allow_eviction");
+                     !strcmp(u->params[i].key, "allow_eviction") ||
+                     !strncmp(u->params[i].key, "wait", 4);
         known |= sentinel && lr__sentinel_param(u->params[i].key);
         known &= sentinel || strcmp(u->params[i].key, "tls_name");
         known &= !cluster || strcmp(u->params[i].key, "db"); /* a cluster has database 0 only */
@@ -2470,12 +2724,20 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         sun.sun_path[0] = '/';
         memcpy(sun.sun_path + 1, u->path, strlen(u->path) + 1);
     }
+    const char *stls = lr__uri_param(u, "sentinel_tls"); /* rediss+sentinel only */
+    if (stls && (!tls || (strcmp(stls, "yes") && strcmp(stls, "no"))))
+        return -EINVAL;
     const char *evict = lr__uri_param(u, "allow_eviction");
     if (evict && strcmp(evict, "yes") && strcmp(evict, "no"))
         return -EINVAL;
     const char *dbp = lr__uri_param(u, "db");
     if (dbp && (!dbp[0] || (!unix_sock && !sentinel && u->path[0])))
         return -EINVAL; /* empty, or given twice (/DB and ?db=) */
+    uint32_t wait_n, wait_ms;
+    bool wait_renew;
+    rc = parse_wait(m, u, &wait_n, &wait_ms, &wait_renew);
+    if (rc < 0)
+        return rc;
     struct lr__backend *b = lr__calloc(1, sizeof(*b));
     if (!b)
         return -ENOMEM;
@@ -2483,6 +2745,9 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     lr_list_init(&b->mapwait);
     lr_timer_init(lr__manager_loop(m), &b->map_timer, map_timer_fired);
     b->map_timer.data = b;
+    b->wait_n = wait_n;
+    b->wait_ms = wait_ms;
+    b->wait_renew = wait_renew;
     b->session_mode = mode && !strcmp(mode, "session");
     b->allow_eviction = evict && !strcmp(evict, "yes");
     lr__task_init(&b->serve_task, serve_run);
@@ -2510,7 +2775,7 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         memset(b->broken.heads, 0xff, BROKEN_MAX * sizeof(*b->broken.heads)); /* all -1 */
     }
     b->res.data = b;
-    int rc = lr__resolver_init(&b->res, lr__manager_loop(m), resolved);
+    rc = lr__resolver_init(&b->res, lr__manager_loop(m), resolved);
     if (rc < 0) {
         lr__free(b->broken.e);
         lr__free(b->broken.heads);
@@ -2536,7 +2801,8 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     const char *prefix = lr__uri_param(u, "prefix");
     if (!prefix)
         prefix = DEFAULT_PREFIX;
-    if (rc == 0 && strlen(prefix) > PREFIX_MAX)
+    /* no braces: the hash tag of every key must be the one key_of() puts in */
+    if (rc == 0 && (strlen(prefix) > PREFIX_MAX || strpbrk(prefix, "{}")))
         rc = -EINVAL;
     if (rc < 0) {
         backend_free(b);
@@ -2563,6 +2829,15 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     char tls_name[256];
     snprintf(tls_name, sizeof(tls_name), "%s", u->host[0] ? u->host : "127.0.0.1");
     tls_name[strcspn(tls_name, ",")] = 0;
+    if (strchr(u->host, ',')) { /* a list keeps "host:port" (or "[v6]:port") whole */
+        if (tls_name[0] == '[') {
+            size_t end = strcspn(tls_name, "]");
+            memmove(tls_name, tls_name + 1, end > 0 ? end - 1 : 0);
+            tls_name[end > 0 ? end - 1 : 0] = 0;
+        } else {
+            tls_name[strcspn(tls_name, ":")] = 0;
+        }
+    }
     if (lr__uri_param(u, "tls_name"))
         snprintf(tls_name, sizeof(tls_name), "%s", lr__uri_param(u, "tls_name"));
     strcpy(b->prefix, prefix);
@@ -2590,6 +2865,9 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
             .insecure_skip_verify = skip != NULL,
         };
         rc = lr__tls_ctx_new(&b->tls_ctx, &to);
+        /* the sentinels too, unless ?sentinel_tls=no */
+        if (rc == 0 && b->sent && !(stls && !strcmp(stls, "no")))
+            rc = lr__sentinel_tls(b->sent, b->tls_ctx);
         if (rc < 0) {
             backend_free(b);
             return rc;
@@ -2665,6 +2943,8 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
         lr_list_init(&c->askq);
         lr_list_init(&c->soloq);
         lr_list_init(&c->pending);
+        lr_list_init(&c->waiting);
+        c->wait_due = false;
         c->inflight = 0;
         lr__conn_close(&c->net);
     }
@@ -2676,6 +2956,7 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
         lr_list_init(&s->failing);
         lr_list_init(&s->req.hdr.link);
         s->inflight = false;
+        s->wait_held = false;
     }
     lr__task_cancel(&b->serve_task);
     if (b->sent)

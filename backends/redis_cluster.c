@@ -11,21 +11,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
-#include <leasering/error.h>
 #include "alloc_int.h"
 #include "backend_int.h"
 #include "net_int.h"
 #include "redis_cluster.h"
 #include "resolve_int.h"
+#include <leasering/error.h>
 
 #define SEEDS_MAX 16
 #define CLUSTER_PORT 6379
-#define CONTROL_OUT 1024      /* AUTH + one CLUSTER query */
-#define REFRESH_GAP_MS 100u   /* at most one map query per this */
+#define CONTROL_OUT 1024    /* AUTH + one CLUSTER query */
+#define REFRESH_GAP_MS 100u /* at most one map query per this */
 
 /* ------------------------------------------------------ the topology */
 
@@ -34,11 +31,6 @@
 enum cstate { C_IDLE, C_RESOLVING, C_CONNECTING, C_QUERY, C_OPEN, C_CLOSING };
 
 enum { P_AUTH, P_MAP };
-
-struct seed {
-    char host[256];
-    uint16_t port;
-};
 
 struct cnode {
     struct lr__cluster_node_addr a;
@@ -60,9 +52,9 @@ struct lr__cluster {
     struct lr__slotmap_parser sp;
     enum cstate state;
     uint8_t phase;
-    bool want;       /* a map is asked for */
-    bool again;      /* asked for while a query was under way: ask once more */
-    bool use_slots;  /* SHARDS is unknown here: CLUSTER SLOTS */
+    bool want;      /* a map is asked for */
+    bool again;     /* asked for while a query was under way: ask once more */
+    bool use_slots; /* SHARDS is unknown here: CLUSTER SLOTS */
     bool closing;
     bool drop_quietly;
     unsigned to_close;
@@ -83,7 +75,7 @@ struct lr__cluster {
     char user[128];
     char password[256];
     char endpoint[300]; /* the candidate, for messages */
-    struct seed seeds[SEEDS_MAX];
+    struct lr__uri_host seeds[SEEDS_MAX];
     struct cnode nodes[LR__CLUSTER_NODES_MAX];
     uint8_t slots[LR__REDIS_SLOTS]; /* the live map */
     struct lr__slotmap fresh;       /* a map being read */
@@ -97,57 +89,7 @@ static void say(struct lr__cluster *cl, int status, const char *what, const char
     lr__manager_store_error(cl->m, status, "redis cluster %s: %s%s", cl->endpoint, what, detail);
 }
 
-static int parse_port(const char *p, size_t len, uint16_t *port)
-{
-    unsigned long v = 0;
-    if (len == 0 || len > 5)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-        v = v * 10 + (unsigned long)(p[i] - '0');
-    }
-    if (v == 0 || v > 65535)
-        return -1;
-    *port = (uint16_t)v;
-    return 0;
-}
-
-/* One "host[:port]" or "[v6][:port]" of the seed list. */
-static int parse_seed(struct seed *s, const char *p, size_t len)
-{
-    const char *portp = NULL, *h = p;
-    size_t hlen = len;
-    if (len && p[0] == '[') {
-        const char *rb = memchr(p, ']', len);
-        if (!rb)
-            return -EINVAL;
-        h = p + 1;
-        hlen = (size_t)(rb - h);
-        if (rb + 1 < p + len) {
-            if (rb[1] != ':')
-                return -EINVAL;
-            portp = rb + 2;
-        }
-    } else {
-        const char *colon = memchr(p, ':', len);
-        if (colon) {
-            hlen = (size_t)(colon - p);
-            portp = colon + 1;
-        }
-    }
-    if (hlen == 0 || hlen >= sizeof(s->host))
-        return -EINVAL;
-    memcpy(s->host, h, hlen);
-    s->host[hlen] = 0;
-    s->port = CLUSTER_PORT;
-    if (portp && parse_port(portp, (size_t)(p + len - portp), &s->port) < 0)
-        return -EINVAL;
-    return 0;
-}
-
-static void resolved(struct lr__resolver *r, int status, const struct sockaddr *sa,
-                     socklen_t len);
+static void resolved(struct lr__resolver *r, int status, const struct sockaddr *sa, socklen_t len);
 static void timer_fired(struct lr_timer *t);
 static void done_run(struct lr__task *t);
 
@@ -160,26 +102,12 @@ int lr__cluster_new(struct lr__cluster **out, struct lr_manager *m, const struct
     struct lr__cluster *cl = lr__calloc(1, sizeof(*cl));
     if (!cl)
         return -ENOMEM;
-    const char *list = u->host;
-    char one[300];
-    if (u->has_port) { /* a single host with a port: the URI split it */
-        bool v6 = strchr(list, ':') != NULL;
-        snprintf(one, sizeof(one), "%s%s%s:%u", v6 ? "[" : "", list, v6 ? "]" : "", u->port);
-        list = one;
-    }
-    int rc = 0;
-    for (const char *p = list; *p && rc == 0;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        rc = cl->nseeds == SEEDS_MAX ? -EINVAL : parse_seed(&cl->seeds[cl->nseeds++], p, len);
-        p = comma ? comma + 1 : p + len;
-        if (comma && !*p)
-            rc = -EINVAL; /* a trailing comma */
-    }
+    int rc = lr__uri_hosts(u, NULL, CLUSTER_PORT, cl->seeds, SEEDS_MAX);
     if (rc < 0) {
         lr__free(cl);
         return rc;
     }
+    cl->nseeds = (unsigned)rc;
     cl->m = m;
     cl->owner = owner;
     cl->cbs = cbs;
@@ -226,8 +154,8 @@ const uint8_t *lr__cluster_slots(const struct lr__cluster *cl)
     return cl->slots;
 }
 
-void lr__cluster_node_addr(const struct lr__cluster *cl, unsigned idx,
-                           struct sockaddr_storage *sa, socklen_t *len)
+void lr__cluster_node_addr(const struct lr__cluster *cl, unsigned idx, struct sockaddr_storage *sa,
+                           socklen_t *len)
 {
     memcpy(sa, &cl->nodes[idx].sa, cl->nodes[idx].salen);
     *len = cl->nodes[idx].salen;
@@ -260,22 +188,10 @@ static int find_node(struct lr__cluster *cl, const struct lr__cluster_node_addr 
     struct cnode *n = &cl->nodes[cl->nnodes];
     memset(n, 0, sizeof(*n));
     n->a = *a;
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&n->sa;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&n->sa;
     bool is6 = strchr(a->ip, ':') != NULL;
-    if (!is6 && inet_pton(AF_INET, a->ip, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(a->port);
-        n->salen = sizeof(*v4);
-    } else if (is6 && inet_pton(AF_INET6, a->ip, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(a->port);
-        n->salen = sizeof(*v6);
-    } else {
+    if (lr__addr_numeric(a->ip, strlen(a->ip), a->port, &n->sa, &n->salen) < 0)
         return -EINVAL;
-    }
-    snprintf(n->name, sizeof(n->name), "%s%s%s:%u", is6 ? "[" : "", a->ip, is6 ? "]" : "",
-             a->port);
+    snprintf(n->name, sizeof(n->name), "%s%s%s:%u", is6 ? "[" : "", a->ip, is6 ? "]" : "", a->port);
     int rc = cl->cbs->node_added(cl->owner, cl->nnodes);
     if (rc < 0)
         return rc;
@@ -293,7 +209,7 @@ int lr__cluster_redirect(struct lr__cluster *cl, unsigned slot, const char *addr
     struct lr__cluster_node_addr a;
     memset(&a, 0, sizeof(a));
     if (!colon || slot >= LR__REDIS_SLOTS ||
-        parse_port(colon + 1, (size_t)(addr + len - colon - 1), &a.port) < 0 ||
+        lr__uri_port(colon + 1, (size_t)(addr + len - colon - 1), &a.port) < 0 ||
         !lr__slotmap_ip(&a, addr, (size_t)(colon - addr)))
         return -EINVAL;
     int idx = find_node(cl, &a);
@@ -317,7 +233,7 @@ static unsigned candidates(const struct lr__cluster *cl)
 static void set_endpoint(struct lr__cluster *cl)
 {
     if (cl->cur < cl->nseeds) {
-        const struct seed *s = &cl->seeds[cl->cur];
+        const struct lr__uri_host *s = &cl->seeds[cl->cur];
         bool v6 = strchr(s->host, ':') != NULL;
         snprintf(cl->endpoint, sizeof(cl->endpoint), "%s%s%s:%u", v6 ? "[" : "", s->host,
                  v6 ? "]" : "", s->port);
@@ -414,8 +330,8 @@ static void connect_now(struct lr__cluster *cl)
 {
     cl->state = C_CONNECTING;
     uint32_t to = lr__manager_opts(cl->m)->request_timeout_ms;
-    int rc = lr__conn_connect(&cl->net, (struct sockaddr *)&cl->sa, cl->salen,
-                              to < 1000 ? 1000 : to);
+    int rc =
+        lr__conn_connect(&cl->net, (struct sockaddr *)&cl->sa, cl->salen, to < 1000 ? 1000 : to);
     if (rc < 0) {
         cl->state = C_IDLE;
         say(cl, rc, "connect: ", lr_strerror(rc));
@@ -425,8 +341,7 @@ static void connect_now(struct lr__cluster *cl)
     query_deadline(cl);
 }
 
-static void resolved(struct lr__resolver *r, int status, const struct sockaddr *sa,
-                     socklen_t len)
+static void resolved(struct lr__resolver *r, int status, const struct sockaddr *sa, socklen_t len)
 {
     struct lr__cluster *cl = r->data;
     if (cl->state != C_RESOLVING || cl->closing)
@@ -458,7 +373,7 @@ static void try_current(struct lr__cluster *cl)
         lr_timer_start(&cl->timer, now_ms(cl) + 10);
         return;
     }
-    const struct seed *s = &cl->seeds[cl->cur];
+    const struct lr__uri_host *s = &cl->seeds[cl->cur];
     cl->state = C_RESOLVING;
     int rc = lr__resolver_start(&cl->res, s->host, s->port, &cl->sa, &cl->salen);
     if (rc == 1) {
@@ -529,8 +444,8 @@ static void install(struct lr__cluster *cl)
     }
     if (full) {
         char t[96];
-        snprintf(t, sizeof(t), "more than %u masters (or their connections failed): ",
-                 cl->max_nodes);
+        snprintf(t, sizeof(t),
+                 "more than %u masters (or their connections failed): ", cl->max_nodes);
         say(cl, -ENOSPC, t, "the slots of the others are not served");
     }
     cl->maps++;

@@ -59,18 +59,18 @@ struct lr__slotmap {
 /* Parser state; all private. */
 struct lr__slotmap_parser {
     struct lr__slotmap *out;
-    bool shards;      /* CLUSTER SHARDS (else CLUSTER SLOTS) */
+    bool shards; /* CLUSTER SHARDS (else CLUSTER SLOTS) */
     bool started;
     bool done;
-    int error;        /* sticky: 0, or the error returned */
-    char why[128];    /* the error, as text */
+    int error;     /* sticky: 0, or the error returned */
+    char why[128]; /* the error, as text */
     /* the current shard (SHARDS) or slot range (SLOTS) */
     bool in_group;
-    int64_t idx2;     /* elements seen at depth 2 */
-    uint8_t key2;     /* SHARDS: which field the depth-2 value belongs to */
-    int64_t idx3;     /* SLOTS: elements of the master's node array; SHARDS: slot bounds */
+    int64_t idx2; /* elements seen at depth 2 */
+    uint8_t key2; /* SHARDS: which field the depth-2 value belongs to */
+    int64_t idx3; /* SLOTS: elements of the master's node array; SHARDS: slot bounds */
     int64_t range_start;
-    int64_t lo, hi;   /* SHARDS: marked slots span [lo, hi] */
+    int64_t lo, hi; /* SHARDS: marked slots span [lo, hi] */
     bool marked;
     bool have_master; /* the group's master, so far */
     struct lr__cluster_node_addr master;
@@ -106,8 +106,8 @@ int lr__slotmap_parse_token(struct lr__slotmap_parser *p, const struct lr_resp_t
 /* The same over the bytes of one whole reply (tests, fuzzing): 0 and @out
  * filled, one of the errors above, or -EPROTO for bytes that are no RESP or
  * stop short of a whole reply. @why (may be NULL) gets the reason. */
-int lr__slotmap_parse(struct lr__slotmap *out, bool shards, const char *buf, size_t len,
-                      char *why, size_t why_cap);
+int lr__slotmap_parse(struct lr__slotmap *out, bool shards, const char *buf, size_t len, char *why,
+                      size_t why_cap);
 
 /* A numeric IPv4 or IPv6 address (@len bytes at @s) into @a->ip; false if
  * it is none (a host name, "", "?"). */
@@ -138,8 +138,8 @@ int lr__cluster_new(struct lr__cluster **out, struct lr_manager *m, const struct
 const uint8_t *lr__cluster_slots(const struct lr__cluster *cl);
 
 /* The address of node @idx, and its "ip:port" for messages. */
-void lr__cluster_node_addr(const struct lr__cluster *cl, unsigned idx,
-                           struct sockaddr_storage *sa, socklen_t *len);
+void lr__cluster_node_addr(const struct lr__cluster *cl, unsigned idx, struct sockaddr_storage *sa,
+                           socklen_t *len);
 const char *lr__cluster_node_name(const struct lr__cluster *cl, unsigned idx);
 
 /*

@@ -25,6 +25,7 @@
 
 struct lr_manager;
 struct lr__sentinel;
+struct lr__tls_ctx;
 
 struct lr__sentinel_cbs {
     /* The answer to lr__sentinel_lookup: 0 and the master's address, or
@@ -41,10 +42,16 @@ bool lr__sentinel_param(const char *key);
 
 /* Parse @u (hosts "h[:p][,h[:p]...]", default port 26379; path = master
  * name; sentinel_user / sentinel_password parameters) and prepare, without
- * connecting. Returns 0, -EINVAL (no master name, too many sentinels, bad
- * host:port), -ENOMEM. Allocates. */
+ * connecting (plain TCP to the sentinels unless lr__sentinel_tls follows).
+ * Returns 0, -EINVAL (no master name, too many sentinels, bad host:port),
+ * -ENOMEM. Allocates. */
 int lr__sentinel_new(struct lr__sentinel **out, struct lr_manager *m, const struct lr__uri *u,
                      void *owner, const struct lr__sentinel_cbs *cbs);
+
+/* Speak TLS to the sentinels, with @ctx's verification settings; each
+ * sentinel's certificate is checked against its host as written in the URI.
+ * Call before the first lookup. Returns 0, -ENOMEM. Allocates. */
+int lr__sentinel_tls(struct lr__sentinel *s, struct lr__tls_ctx *ctx);
 
 /* Where is the master? 1: an answer fresh enough (under half a second old,
  * or from +switch-master) is copied to @sa/@len at once; 0: found() follows

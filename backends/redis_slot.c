@@ -85,3 +85,19 @@ const char *lr__redis_slot_tag(uint16_t slot, size_t *len)
     *len = tag_len[slot];
     return tags[slot];
 }
+
+size_t lr__redis_fence_key(char *out, size_t cap, const char *prefix, size_t plen,
+                           const char *name, size_t nlen)
+{
+    if (cap < plen + nlen + 2 || cap < plen + 2 + LR__REDIS_TAG_MAX + 6)
+        return 0;
+    memcpy(out, prefix, plen);
+    out[plen] = '{';
+    memcpy(out + plen + 1, name, nlen);
+    out[plen + 1 + nlen] = '}';
+    size_t tlen;
+    const char *tag = lr__redis_slot_tag(lr__redis_slot(out, plen + nlen + 2), &tlen);
+    memcpy(out + plen + 1, tag, tlen);
+    memcpy(out + plen + 1 + tlen, "}:fence", 7);
+    return plen + 1 + tlen + 7;
+}

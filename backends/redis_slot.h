@@ -43,4 +43,15 @@ uint16_t lr__redis_slot(const char *key, size_t len);
  */
 const char *lr__redis_slot_tag(uint16_t slot, size_t *len);
 
+/*
+ * lr__redis_fence_key - the fence counter key of lease @name under @prefix:
+ * "<prefix>{<tag>}:fence", the tag of the slot of the lease key
+ * "<prefix>{<name>}" (the Redis backend's layout: one counter per slot).
+ * @out/@cap: receives the key (not NUL-terminated); @cap must hold the lease
+ *            key too (@plen + @nlen + 2), which is built there first.
+ * Returns: its length, or 0 if @cap is too small.
+ */
+size_t lr__redis_fence_key(char *out, size_t cap, const char *prefix, size_t plen,
+                           const char *name, size_t nlen);
+
 #endif

@@ -23,11 +23,11 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1 /* memmem */
 #endif
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 
 #include "redis_cluster.h"
 
@@ -55,8 +55,7 @@ void lr__slotmap_parse_init(struct lr__slotmap_parser *p, struct lr__slotmap *ou
 
 static bool is_str(const struct lr_resp_token *t)
 {
-    return (t->type == LR_RESP_BULK || t->type == LR_RESP_SIMPLE ||
-            t->type == LR_RESP_VERBATIM) &&
+    return (t->type == LR_RESP_BULK || t->type == LR_RESP_SIMPLE || t->type == LR_RESP_VERBATIM) &&
            !t->nil;
 }
 
@@ -312,7 +311,12 @@ int lr__slotmap_parse_token(struct lr__slotmap_parser *p, const struct lr_resp_t
             bool unknown = n >= 11 && (memmem(t->str, (size_t)n, "nknown subcommand", 17) ||
                                        memmem(t->str, (size_t)n, "nknown command", 14));
             p->error = unknown ? -ENOTSUP : -EREMOTEIO;
-            snprintf(p->why, sizeof(p->why), "%.*s", n, t->str);
+            /* the server's words, printable (they go into a log line) */
+            for (int i = 0; i < n; i++)
+                p->why[i] = t->str[i] >= ' ' && t->str[i] < 127 ? t->str[i] : '?';
+            p->why[n] = 0;
+            if (!n)
+                snprintf(p->why, sizeof(p->why), "an empty error reply");
             return p->error;
         }
         if (t->type != LR_RESP_ARRAY || t->nil)
@@ -340,8 +344,8 @@ int lr__slotmap_parse_token(struct lr__slotmap_parser *p, const struct lr_resp_t
     return 1;
 }
 
-int lr__slotmap_parse(struct lr__slotmap *out, bool shards, const char *buf, size_t len,
-                      char *why, size_t why_cap)
+int lr__slotmap_parse(struct lr__slotmap *out, bool shards, const char *buf, size_t len, char *why,
+                      size_t why_cap)
 {
     static __thread struct lr__slotmap_parser p;
     static __thread struct lr_resp_parser rp;
@@ -353,9 +357,9 @@ int lr__slotmap_parse(struct lr__slotmap *out, bool shards, const char *buf, siz
         struct lr_resp_token t;
         int n = lr_resp_parse(&rp, buf + off, len - off, &t);
         if (n < 0) {
-            rc = fail(&p, -EPROTO, n == -EAGAIN ? "the reply stops short%.0ld%.0ld"
-                                                : "not RESP%.0ld%.0ld",
-                      0, 0);
+            rc =
+                fail(&p, -EPROTO,
+                     n == -EAGAIN ? "the reply stops short%.0ld%.0ld" : "not RESP%.0ld%.0ld", 0, 0);
             break;
         }
         off += (size_t)n;
@@ -367,4 +371,3 @@ int lr__slotmap_parse(struct lr__slotmap *out, bool shards, const char *buf, siz
         snprintf(why, why_cap, "%s", rc < 0 ? p.why : "");
     return rc < 0 ? rc : 0;
 }
-

@@ -6,8 +6,9 @@
 # reads INFO memory used_memory and DBSIZE, runs `leasering bench` over
 # unix:// acquiring N names job-0..job-(N-1) under prefix fm:, holding them
 # 1 s and releasing them, then reads used_memory and DBSIZE again, and the
-# MEMORY USAGE of one leftover key. What is left is the fence counters
-# "fm:{job-K}:fence" (no TTL): the lease hashes are deleted by release.
+# MEMORY USAGE of one leftover key. What is left is the fence counters, one
+# per Redis Cluster slot the names fall in, "fm:{TAG}:fence" (no TTL; at most
+# 16384): the lease hashes are deleted by release.
 #
 #   bench/fence-memory.sh [--leases N] [--build DIR]     (default 1000000, build/gcc)
 set -euo pipefail
@@ -32,6 +33,6 @@ B0=$(used) K0=$(redis-cli -s "$D/r.sock" dbsize)
 "$BUILD/tools/leasering" bench --backend "unix://$D/r.sock?prefix=fm:" --leases "$N" \
   --ttl 30000 --seconds 1 --prefix job- | grep -E "acquired|released" || true
 B1=$(used) K1=$(redis-cli -s "$D/r.sock" dbsize)
-ONE=$(redis-cli -s "$D/r.sock" memory usage "fm:{job-$((N / 2))}:fence")
+ONE=$(redis-cli -s "$D/r.sock" memory usage "$(redis-cli -s "$D/r.sock" --scan --pattern 'fm:{*}:fence' | head -n 1)")
 echo "names $N: used_memory $B0 -> $B1 (+$((B1 - B0)) bytes, $(((B1 - B0) / N)) per name);" \
      "keys $K0 -> $K1; MEMORY USAGE of one fence key: $ONE bytes"

@@ -109,6 +109,11 @@ void lr__lease_complete(struct lr_lease *l, const struct lr__result *r);
 void lr__lease_deliver(struct lr_lease *l, const struct lr__result *r);
 struct lr_loop *lr__manager_loop(const struct lr_manager *m);
 const struct lr_manager_opts *lr__manager_opts(const struct lr_manager *m);
+/* How long a success keeps a lease of @ttl_ms valid, from the send of the
+ * request that got it: ttl * (1 - drift) - margin (ms, not below 0). The one
+ * formula: the core's validity and a backend that serves many leases from
+ * one request (Redis sessions) must agree on it. */
+uint64_t lr__validity_keep_ms(const struct lr_manager_opts *o, uint32_t ttl_ms);
 struct lr_manager_stats *lr__manager_stats(struct lr_manager *m);
 /* A connection-level failure, for lr_manager_last_error and the store_error
  * callback: @status (negative) and a printf-style one-line text naming the

@@ -228,15 +228,16 @@ static void set_state(struct lr_lease *l, enum lr_lease_state s)
     }
 }
 
+uint64_t lr__validity_keep_ms(const struct lr_manager_opts *o, uint32_t ttl_ms)
+{
+    uint64_t keep = (uint64_t)((double)ttl_ms * (1.0 - o->drift));
+    return keep > o->margin_ms ? keep - o->margin_ms : 0;
+}
+
 /* Validity from the send time of the request that just succeeded. */
 static uint64_t validity(const struct lr_lease *l)
 {
-    const struct lr_manager_opts *o = &l->mgr->o;
-    uint64_t sent_ms = l->sent_ns / 1000000u;
-    double span = (double)l->ttl_ms * (1.0 - o->drift);
-    uint64_t keep = (uint64_t)span;
-    keep = keep > o->margin_ms ? keep - o->margin_ms : 0;
-    return sent_ms + keep;
+    return l->sent_ns / 1000000u + lr__validity_keep_ms(&l->mgr->o, l->ttl_ms);
 }
 
 static void arm(struct lr_lease *l, uint64_t when, bool due)

@@ -319,10 +319,18 @@ int lr__tls_new(struct lr__tls **out, struct lr__tls_ctx *ctx, const char *host)
         return -ENOMEM;
     }
     t->ctx = ctx;
+    lr__tls_set_host(t, host);
+    *out = t;
+    return 0;
+}
+
+int lr__tls_set_host(struct lr__tls *t, const char *host)
+{
+    if (!host || strlen(host) >= sizeof(t->host))
+        return -EINVAL;
     strcpy(t->host, host);
     unsigned char addr[16];
     t->is_name = inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1;
-    *out = t;
     return 0;
 }
 

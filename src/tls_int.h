@@ -35,6 +35,11 @@ void lr__tls_ctx_free(struct lr__tls_ctx *ctx);
 int lr__tls_new(struct lr__tls **out, struct lr__tls_ctx *ctx, const char *host);
 void lr__tls_free(struct lr__tls *t);
 
+/* The host the next lr__tls_reset() names (SNI) and checks the certificate
+ * against: for a connection that moves between hosts (Sentinel's list).
+ * Returns 0, or -EINVAL (NULL or longer than 255 bytes: unchanged). */
+int lr__tls_set_host(struct lr__tls *t, const char *host);
+
 /* Start a fresh handshake on a new TCP connection (drops any old state).
  * Returns 0 or -ENOMEM. */
 int lr__tls_reset(struct lr__tls *t);

@@ -393,3 +393,18 @@ int redis_cli(const struct redis_server *s, char *out, size_t cap, const char *c
 {
     return cli_run(s, out, cap, args, CLI_TIMEOUT_MS, 0);
 }
+
+int redis_replica_link_up(const struct redis_server *r)
+{
+    for (int i = 0; i < 200; i++) {
+        char out[4096];
+        const char *args[] = {"INFO", "replication", NULL};
+        int rc = redis_cli(r, out, sizeof(out), args);
+        if (rc == -ENOENT)
+            return rc;
+        if (rc == 0 && strstr(out, "master_link_status:up"))
+            return 0;
+        usleep(50000);
+    }
+    return -ETIMEDOUT;
+}

@@ -162,6 +162,13 @@ int redis_cli(const struct redis_server *s, char *out, size_t cap, const char *c
  * clears one). redis_cli_auth(NULL, "pw") is requirepass-style AUTH. */
 void redis_cli_auth(const char *user, const char *pass);
 
+/*
+ * redis_replica_link_up - wait until replica @r (started with --replicaof)
+ * says master_link_status:up in INFO replication, polling every 50 ms.
+ * Returns: 0; -ETIMEDOUT not up within 10 s; -ENOENT redis-cli is missing.
+ */
+int redis_replica_link_up(const struct redis_server *r);
+
 /* redis_server_addr - the server's address (127.0.0.1:port) for direct connects. */
 void redis_server_addr(const struct redis_server *s, struct sockaddr_in *out);
 

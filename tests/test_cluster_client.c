@@ -13,17 +13,19 @@
  *   importing node behind ASKING (counted there); none is lost or even in
  *   jeopardy. Then the slot is given to the target for good: MOVED, the
  *   map is refreshed, renewals and releases go on there.
+ * - ?wait=1 with a replica per master: each master WAITs for its own
+ *   replica, and every acquired lease's key is on a replica.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <leasering.h>
 #include "harness.h"
 #include "proc.h"
 #include "recorder.h"
 #include "redis_cluster.h"
 #include "redis_slot.h"
+#include <leasering.h>
 
 static struct redis_cluster cl;
 
@@ -52,10 +54,8 @@ static struct lr_manager *cluster_mgr(const char *prefix, uint32_t ttl, uint32_t
 {
     char u[600];
     snprintf(u, sizeof(u), "%s?prefix=%s", cl.uri, prefix);
-    struct lr_manager_opts o = {.ttl_ms = ttl,
-                                .max_leases = max,
-                                .cbs = &rec_cbs,
-                                .store_error = rec_store_error};
+    struct lr_manager_opts o = {
+        .ttl_ms = ttl, .max_leases = max, .cbs = &rec_cbs, .store_error = rec_store_error};
     struct lr_manager *m = NULL;
     return lr_manager_new(&m, loop, u, &o) == 0 ? m : NULL;
 }
@@ -91,12 +91,12 @@ TEST(renewals_batched_per_slot)
     long evalshas = evalsha_calls() - before;
     uint64_t keys = lr_manager_stats(m)->renew_keys - keys0;
     uint64_t reqs = lr_manager_stats(m)->renew_requests - reqs0;
-    printf("     %d leases in %d slots, 3 s: %llu renewals in %llu batches, %ld EVALSHA calls\n",
-           N, GROUPS, (unsigned long long)keys, (unsigned long long)reqs, evalshas);
+    printf("     %d leases in %d slots, 3 s: %llu renewals in %llu batches, %ld EVALSHA calls\n", N,
+           GROUPS, (unsigned long long)keys, (unsigned long long)reqs, evalshas);
     CHECK_EQ(rec_count(EV_LOST, NULL), 0);
     CHECK_EQ(rec_count(EV_JEOP, NULL), 0);
-    CHECK(keys >= 2 * N);         /* TTL 1 s: every lease renewed several times */
-    CHECK(reqs * 5 <= keys);      /* at least 5 names per batch on average */
+    CHECK(keys >= 2 * N);              /* TTL 1 s: every lease renewed several times */
+    CHECK(reqs * 5 <= keys);           /* at least 5 names per batch on average */
     CHECK(evalshas * 4 <= (long)keys); /* and the masters saw as few calls */
     CHECK(strstr(rec_errs, "CROSSSLOT") == NULL);
     CHECK_EQ(lr_manager_release_all(m), N);
@@ -213,4 +213,51 @@ TEST(half_migrated_slot_ask_and_tryagain)
     redis_cluster_destroy(&cl);
 }
 
-TESTS(T(renewals_batched_per_slot), T(half_migrated_slot_ask_and_tryagain))
+/* ?wait=1 on a cluster with a replica per master: every master that took
+ * acquisitions sends WAIT to its own replica, and each acquired lease's key
+ * is on that replica by then. */
+TEST(wait_for_each_masters_replica)
+{
+    rec_setup();
+    rec_errs[0] = '\0';
+    CHECK_OK(redis_cluster_start(&cl, 3, 1, NULL));
+    enum { N = 300 };
+    struct lr_manager *m = cluster_mgr("w:&wait=1", 5000, N);
+    CHECK(m != NULL);
+    static struct lr_lease ls[N];
+    for (int i = 0; i < N; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "w%d", i);
+        CHECK_OK(lr_lease_init(m, &ls[i], name, NULL));
+        CHECK_OK(lr_lease_acquire(&ls[i], 10000));
+    }
+    run_until_n(EV_ACQ, N, 10000);
+    CHECK_EQ(rec_count(EV_ACQ, NULL), N);
+    long waits = 0;
+    for (int i = 0; i < cl.masters; i++) {
+        long w = calls(i, "wait");
+        CHECK(w >= 1); /* every master holds some of the names */
+        waits += w;
+    }
+    printf("     %d acquisitions confirmed by %ld WAITs over 3 masters\n", N, waits);
+    /* each lease key is on the replica of its master already */
+    long on_replicas = 0;
+    for (int i = cl.masters; i < cl.n; i++) {
+        static const char *const args[] = {"EVAL",
+                                           "local n, c = 0, '0' repeat local r = "
+                                           "redis.call('SCAN', c, 'MATCH', 'w:{w*}', 'COUNT', "
+                                           "1000) c = r[1] n = n + #r[2] until c == '0' return n",
+                                           "0", NULL};
+        char out[64];
+        CHECK_EQ(redis_cli(&cl.node[i], out, sizeof(out), args), 0);
+        on_replicas += atol(out);
+    }
+    CHECK_EQ(on_replicas, N);
+    CHECK_EQ(lr_manager_release_all(m), N);
+    run_until_n(EV_REL, N, 10000);
+    close_mgr(m);
+    redis_cluster_destroy(&cl);
+}
+
+TESTS(T(renewals_batched_per_slot), T(half_migrated_slot_ask_and_tryagain),
+      T(wait_for_each_masters_replica))

@@ -13,9 +13,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "harness.h"
 #include "../backends/redis_cluster.h" /* not the test fixture tests/redis_cluster.h */
+#include "harness.h"
 #include "resp.h"
+#include "uri_int.h"
 
 /* redis-cli: CLUSTER SHARDS on 127.0.0.1:7201 (raw RESP2 bytes) */
 static const char real_shards[] =
@@ -289,6 +290,39 @@ TEST(lease_keys_route_by_name)
     CHECK_EQ(lr__redis_slot("lr:{job1}", 9), lr__redis_slot("lr:{job1}:fence", 15));
 }
 
-TESTS(T(shards_real_cluster), T(slots_real_cluster), T(every_cut_gives_the_same_map),
+/* Seed lists (lr__uri_hosts, shared with redis+sentinel): entries, default
+ * port, IPv6 in brackets, and each malformed form refused. */
+static int hosts(const char *uri, const char *dflt_host, struct lr__uri_host *out)
+{
+    struct lr__uri u;
+    int rc = lr__uri_parse(&u, uri);
+    return rc < 0 ? rc : lr__uri_hosts(&u, dflt_host, 6379, out, 3);
+}
+
+TEST(seed_lists)
+{
+    struct lr__uri_host h[3];
+    CHECK_EQ(hosts("redis+cluster://a:7000,[::1]:7001,b", NULL, h), 3);
+    CHECK(!strcmp(h[0].host, "a") && h[0].port == 7000);
+    CHECK(!strcmp(h[1].host, "::1") && h[1].port == 7001);
+    CHECK(!strcmp(h[2].host, "b") && h[2].port == 6379);
+    CHECK_EQ(hosts("redis+cluster://[::1]:7002", NULL, h), 1);
+    CHECK(!strcmp(h[0].host, "::1") && h[0].port == 7002);
+    CHECK_EQ(hosts("redis+cluster://[::1]", NULL, h), 1);
+    CHECK(!strcmp(h[0].host, "::1") && h[0].port == 6379);
+    CHECK_EQ(hosts("redis+sentinel:///m", "127.0.0.1", h), 1); /* the default host */
+    CHECK(!strcmp(h[0].host, "127.0.0.1"));
+    CHECK_ERR(hosts("redis+cluster://", NULL, h), -EINVAL);
+    CHECK_ERR(hosts("redis+cluster://:7000", NULL, h), -EINVAL);
+    CHECK_ERR(hosts("redis+cluster://a:1,", NULL, h), -EINVAL);
+    CHECK_ERR(hosts("redis+cluster://a:1,,b:2", NULL, h), -EINVAL);
+    CHECK_ERR(hosts("redis+cluster://a:1,b:0", NULL, h), -EINVAL);
+    CHECK_ERR(hosts("redis+cluster://a:1,b:65536", NULL, h), -EINVAL);
+    CHECK_ERR(hosts("redis+cluster://a:1,b:7x", NULL, h), -EINVAL);
+    CHECK_ERR(hosts("redis+cluster://a:1,[::1:2", NULL, h), -EINVAL);
+    CHECK_ERR(hosts("redis+cluster://a,b,c,d", NULL, h), -EINVAL); /* more than 3 */
+}
+
+TESTS(T(seed_lists), T(shards_real_cluster), T(slots_real_cluster), T(every_cut_gives_the_same_map),
       T(shards_fragmented_and_failed_master), T(shards_resp3_maps), T(empty_cluster), T(errors),
       T(too_many_masters), T(lease_keys_route_by_name))

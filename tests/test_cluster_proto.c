@@ -19,12 +19,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <leasering.h>
 #include "echo.h"
 #include "harness.h"
 #include "recorder.h"
 #include "redis_slot.h"
 #include "resp.h"
+#include <leasering.h>
 
 enum mode { FOLLOW_MOVED, FOLLOW_ASK };
 
@@ -59,8 +59,8 @@ static void say(int fd, const char *s)
 static void map_reply(struct fake *f, int fd)
 {
     /* every slot on one master: A, or B once A has moved them */
-    const struct fake *owner = atomic_load(&f->moved_done) ? (f->is_a ? f->other : f) :
-                               (f->is_a ? f : f->other);
+    const struct fake *owner =
+        atomic_load(&f->moved_done) ? (f->is_a ? f->other : f) : (f->is_a ? f : f->other);
     char r[128];
     snprintf(r, sizeof(r), "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:%u\r\n",
              ntohs(owner->peer.addr.sin_port));
@@ -218,13 +218,32 @@ static struct lr_manager *cluster_mgr(void)
 {
     char uri[96];
     snprintf(uri, sizeof(uri), "redis+cluster://127.0.0.1:%u", ntohs(fa.peer.addr.sin_port));
-    struct lr_manager_opts o = {.ttl_ms = 2000,
-                                .cbs = &rec_cbs,
-                                .request_timeout_ms = 500,
-                                .store_error = rec_store_error};
+    struct lr_manager_opts o = {
+        .ttl_ms = 2000, .cbs = &rec_cbs, .request_timeout_ms = 500, .store_error = rec_store_error};
     struct lr_manager *m = NULL;
     if (lr_manager_new(&m, loop, uri, &o) < 0)
         return NULL;
+    return m;
+}
+
+/* Fakes in @mode, a manager on them, leases "job1" (@l1, acquired: fence
+ * 7, through the redirection) and "job2" (@l2, idle); NULL on a failure
+ * (said). */
+static struct lr_manager *first_lease(enum mode mode, struct lr_lease *l1, struct lr_lease *l2)
+{
+    rec_setup();
+    rec_errs[0] = '\0';
+    struct lr_manager *m = NULL;
+    if (fakes_start(mode) < 0 || !(m = cluster_mgr()) || lr_lease_init(m, l1, "job1", NULL) ||
+        lr_lease_init(m, l2, "job2", NULL) || lr_lease_try_acquire(l1)) {
+        fprintf(stderr, "cannot set up the fakes and leases\n");
+        return NULL;
+    }
+    run_until(EV_ACQ, 3000);
+    if (!rec_first(EV_ACQ, l1) || lr_lease_fence(l1) != 7) {
+        fprintf(stderr, "job1 not acquired with fence 7 through the redirection:\n%s", rec_errs);
+        return NULL;
+    }
     return m;
 }
 
@@ -233,18 +252,9 @@ static struct lr_manager *cluster_mgr(void)
  * the next lease goes straight to B. */
 TEST(slots_fallback_and_moved)
 {
-    rec_setup();
-    rec_errs[0] = '\0';
-    CHECK_OK(fakes_start(FOLLOW_MOVED));
-    struct lr_manager *m = cluster_mgr();
-    CHECK(m != NULL);
     struct lr_lease l1, l2;
-    CHECK_OK(lr_lease_init(m, &l1, "job1", NULL));
-    CHECK_OK(lr_lease_init(m, &l2, "job2", NULL));
-    CHECK_OK(lr_lease_try_acquire(&l1));
-    run_until(EV_ACQ, 3000);
-    CHECK(rec_first(EV_ACQ, &l1) != NULL);
-    CHECK_EQ(lr_lease_fence(&l1), 7);
+    struct lr_manager *m = first_lease(FOLLOW_MOVED, &l1, &l2);
+    CHECK(m != NULL);
     CHECK_EQ(atomic_load(&fa.evalshas), 1); /* answered MOVED */
     CHECK_EQ(atomic_load(&fb.evalshas), 1); /* sent again there */
     CHECK_EQ(atomic_load(&fb.asking), 0);
@@ -271,18 +281,9 @@ TEST(slots_fallback_and_moved)
  * so the next request goes to A again. */
 TEST(ask_sends_asking_first)
 {
-    rec_setup();
-    rec_errs[0] = '\0';
-    CHECK_OK(fakes_start(FOLLOW_ASK));
-    struct lr_manager *m = cluster_mgr();
-    CHECK(m != NULL);
     struct lr_lease l1, l2;
-    CHECK_OK(lr_lease_init(m, &l1, "job1", NULL));
-    CHECK_OK(lr_lease_init(m, &l2, "job2", NULL));
-    CHECK_OK(lr_lease_try_acquire(&l1));
-    run_until(EV_ACQ, 3000);
-    CHECK(rec_first(EV_ACQ, &l1) != NULL);
-    CHECK_EQ(lr_lease_fence(&l1), 7);
+    struct lr_manager *m = first_lease(FOLLOW_ASK, &l1, &l2);
+    CHECK(m != NULL);
     CHECK_EQ(atomic_load(&fa.evalshas), 1);
     CHECK_EQ(atomic_load(&fb.asking), 1);
     CHECK_EQ(atomic_load(&fb.evalshas), 1);
@@ -315,8 +316,8 @@ TEST(refused_uris)
     CHECK_ERR(lr_manager_new(&m, loop, "redis+cluster://127.0.0.1:1,/", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&m, loop, "redis+cluster://", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&m, loop, "rediss+cluster://127.0.0.1:1", &o), -EPROTONOSUPPORT);
-    CHECK_OK(lr_manager_new(&m, loop, "redis+cluster://127.0.0.1:1,[::1]:2,localhost?prefix=p:",
-                            &o));
+    CHECK_OK(
+        lr_manager_new(&m, loop, "redis+cluster://127.0.0.1:1,[::1]:2,localhost?prefix=p:", &o));
     CHECK(!strcmp(lr_manager_backend(m), "redis+cluster"));
     close_mgr(m);
 }

@@ -12,6 +12,7 @@
 
 #include "harness.h"
 #include "redis_server.h"
+#include "redis_slot.h"
 #include "proc.h"
 
 #ifndef EXAMPLE_EPOLL
@@ -121,14 +122,16 @@ static void check_example(const char *path, const char *what, const char *packag
     }
     CHECK_EQ(done_renewed, renewed);
 
-    /* backend.h: lease N is the hash "lr:{N}", its counter "lr:{N}:fence". */
+    /* backend.h: lease N is the hash "lr:{N}", its counter "lr:{TAG}:fence"
+     * (TAG: the short tag of N's slot; each of these names has a slot of its own). */
     for (int i = 0; i < NAMES; i++) {
         char key[128], reply[64], fence[32];
         snprintf(key, sizeof(key), "lr:{%.63s}", t[i].name);
         const char *exists[] = {"EXISTS", key, NULL};
         CHECK_EQ(redis_cli(&s, reply, sizeof(reply), exists), 0);
         CHECK(!strcmp(reply, "0"));
-        strcat(key, ":fence");
+        key[lr__redis_fence_key(key, sizeof(key) - 1, "lr:", 3, t[i].name,
+                                strlen(t[i].name))] = '\0';
         const char *get[] = {"GET", key, NULL};
         CHECK_EQ(redis_cli(&s, reply, sizeof(reply), get), 0);
         snprintf(fence, sizeof(fence), "%llu", t[i].fence);

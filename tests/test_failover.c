@@ -105,18 +105,6 @@ static void failover_store_error(struct lr_manager *m, int status, const char *t
         readonly_seen++;
 }
 
-static int wait_replication_up(const struct redis_server *r)
-{
-    for (int i = 0; i < 100; i++) {
-        char out[4096];
-        const char *args[] = {"INFO", "replication", NULL};
-        if (redis_cli(r, out, sizeof(out), args) == 0 && strstr(out, "master_link_status:up"))
-            return 0;
-        usleep(50000);
-    }
-    return -ETIMEDOUT;
-}
-
 /* A DNS that answers 127.0.0.1:dns_port whatever the name and port asked. */
 static int dns_port;
 static int dns_lookups;
@@ -145,7 +133,7 @@ static void promote_mid_run(bool by_dns)
     const char *const as_replica[] = {"--replicaof", "127.0.0.1", pport, NULL};
     CHECK_OK(redis_server_start(&r, as_replica));
     snprintf(rport, sizeof(rport), "%d", r.port);
-    CHECK_OK(wait_replication_up(&r));
+    CHECK_OK(redis_replica_link_up(&r));
     struct forwarder vip;
     CHECK_OK(forwarder_start(&vip, p.port));
 
@@ -239,7 +227,7 @@ TEST(a_replica_that_stays_one_is_not_hammered)
     snprintf(pport, sizeof(pport), "%d", p.port);
     const char *const as_replica[] = {"--replicaof", "127.0.0.1", pport, NULL};
     CHECK_OK(redis_server_start(&r, as_replica));
-    CHECK_OK(wait_replication_up(&r));
+    CHECK_OK(redis_replica_link_up(&r));
     struct forwarder vip;
     CHECK_OK(forwarder_start(&vip, r.port));
     struct lr_manager *m = mgr(uri_port("127.0.0.1", ntohs(vip.peer.addr.sin_port)), 2000, 64);

@@ -17,6 +17,7 @@
 #include "lease_int.h"
 #include "recorder.h"
 #include "redis_server.h"
+#include "redis_slot.h"
 
 static char uri[256];
 
@@ -89,7 +90,9 @@ TEST(acquire_conflict_release_and_the_keys)
     CHECK_EQ(atoll(out), 1);
     CHECK_OK(cli(&s, out, sizeof(out), "HGET", "t:{job-7}", "node"));
     CHECK(!strcmp(out, "alpha"));
-    CHECK_OK(cli(&s, out, sizeof(out), "GET", "t:{job-7}:fence", NULL));
+    char fkey[64];
+    fkey[lr__redis_fence_key(fkey, sizeof(fkey) - 1, "t:", 2, "job-7", 5)] = '\0';
+    CHECK_OK(cli(&s, out, sizeof(out), "GET", fkey, NULL));
     CHECK_EQ(atoll(out), 1);
     CHECK_OK(cli(&s, out, sizeof(out), "PTTL", "t:{job-7}", NULL));
     CHECK(atoll(out) > 4000 && atoll(out) <= 5000);
@@ -222,9 +225,22 @@ TEST(two_managers_compete_for_1000_names)
     /* the store agrees: each fence counter is the last fence handed out --
      * or one more, when the run ended with an acquire of that name in flight
      * (the store may have applied it; its reply was never read) */
-    char out[64], key[32];
-    for (int i = 0; i < NAMES; i += 97) {
-        snprintf(key, sizeof(key), "lr:{c%d}:fence", i);
+    char out[64], key[64], name[16];
+    static uint16_t slot_names[LR__REDIS_SLOTS]; /* test names per fence counter (slot) */
+    memset(slot_names, 0, sizeof(slot_names));
+    for (int i = 0; i < NAMES; i++) {
+        size_t n = (size_t)snprintf(key, sizeof(key), "lr:{c%d}", i);
+        slot_names[lr__redis_slot(key, n)]++;
+    }
+    int checked = 0;
+    for (int i = 0; i < NAMES; i += 7) {
+        /* a counter is shared by the names of its slot: exact only when alone */
+        size_t nlen = (size_t)snprintf(name, sizeof(name), "c%d", i);
+        size_t klen = lr__redis_fence_key(key, sizeof(key), "lr:", 3, name, nlen);
+        key[klen] = '\0';
+        if (slot_names[lr__redis_slot(key, klen)] != 1)
+            continue;
+        checked++;
         CHECK_OK(cli(&s, out, sizeof(out), "GET", key, NULL));
         uint64_t may = unseen[i];
         for (int k = 0; k < 2; k++)
@@ -237,6 +253,7 @@ TEST(two_managers_compete_for_1000_names)
                    (unsigned long long)may);
         CHECK(got >= last_fence[i] && got <= last_fence[i] + may);
     }
+    CHECK(checked > 100);
     for (int k = 0; k < 2; k++) {
         for (int i = 0; i < NAMES; i++)
             lr_lease_deinit(&comp[k][i]);
@@ -544,10 +561,78 @@ TEST(ten_thousand_leases_renew_without_allocating)
     CHECK_EQ(rec_count(EV_REL, NULL), 10000);
     char out[64];
     CHECK_OK(cli(&s, out, sizeof(out), "DBSIZE", NULL, NULL));
-    CHECK_EQ(atoll(out), 10000); /* only the fence counters are left */
+    /* only the fence counters are left: one per slot the names fall in */
+    static bool used[LR__REDIS_SLOTS];
+    memset(used, 0, sizeof(used));
+    long slots = 0;
+    for (int i = 0; i < 10000; i++) {
+        char key[32];
+        size_t klen = (size_t)snprintf(key, sizeof(key), "lr:{z%d}", i);
+        uint16_t slot = lr__redis_slot(key, klen);
+        slots += !used[slot];
+        used[slot] = true;
+    }
+    CHECK_EQ(atoll(out), slots);
+    CHECK(slots < 10000);
     for (int i = 0; i < 10000; i++)
         lr_lease_deinit(&ls[i]);
     close_mgr(m);
+    redis_server_destroy(&s);
+}
+
+/* Two names whose keys share a slot share its fence counter: each
+ * acquisition of either gets a larger token than every earlier one of both,
+ * so tokens still grow strictly per name. A prefix with a brace would move
+ * the hash tag: refused. */
+TEST(names_of_one_slot_share_a_growing_fence)
+{
+    rec_setup();
+    struct redis_server s;
+    CHECK_OK(redis_server_start(&s, NULL));
+    /* find a second name in the slot of "job-a" */
+    char key[64], other[16] = "";
+    uint16_t want = lr__redis_slot("lr:{job-a}", 10);
+    for (int i = 0; i < 1000000 && !other[0]; i++) {
+        size_t n = (size_t)snprintf(key, sizeof(key), "lr:{s%d}", i);
+        if (lr__redis_slot(key, n) == want)
+            snprintf(other, sizeof(other), "s%d", i);
+    }
+    CHECK(other[0]);
+    struct lr_manager *m = mgr(server_uri(&s, NULL, NULL), 5000, 0, 0);
+    CHECK(m);
+    struct lr_lease a, b;
+    CHECK_OK(lr_lease_init(m, &a, "job-a", NULL));
+    CHECK_OK(lr_lease_init(m, &b, other, NULL));
+    uint64_t last = 0;
+    for (int round = 0; round < 3; round++) {
+        struct lr_lease *order[2] = {round % 2 ? &b : &a, round % 2 ? &a : &b};
+        for (int k = 0; k < 2; k++) {
+            nev = 0;
+            CHECK_OK(lr_lease_try_acquire(order[k]));
+            run_until(EV_ACQ, 2000);
+            CHECK_EQ(lr_lease_state(order[k]), LR_LEASE_HELD);
+            CHECK(lr_lease_fence(order[k]) > last);
+            last = lr_lease_fence(order[k]);
+        }
+        for (int k = 0; k < 2; k++) {
+            nev = 0;
+            CHECK_OK(lr_lease_release(order[k]));
+            run_until(EV_REL, 2000);
+        }
+    }
+    char out[64];
+    CHECK_OK(cli(&s, out, sizeof(out), "DBSIZE", NULL, NULL));
+    CHECK_EQ(atoll(out), 1); /* the one counter of the slot */
+    key[lr__redis_fence_key(key, sizeof(key) - 1, "lr:", 3, other, strlen(other))] = '\0';
+    CHECK_OK(cli(&s, out, sizeof(out), "GET", key, NULL));
+    CHECK_EQ((uint64_t)atoll(out), last);
+    lr_lease_deinit(&a);
+    lr_lease_deinit(&b);
+    close_mgr(m);
+    struct lr_manager *bad = NULL;
+    struct lr_manager_opts o = {.ttl_ms = 1000, .cbs = &rec_cbs};
+    CHECK_ERR(lr_manager_new(&bad, loop, server_uri(&s, NULL, "?prefix=a{b}:"), &o), -EINVAL);
+    CHECK_ERR(lr_manager_new(&bad, loop, server_uri(&s, NULL, "?prefix=a}"), &o), -EINVAL);
     redis_server_destroy(&s);
 }
 
@@ -650,4 +735,5 @@ TESTS(T(acquire_conflict_release_and_the_keys), T(break_and_change), T(release_a
       T(server_killed_and_back_in_time_holds_on),
       T(server_stopped_jeopardy_then_lost_at_valid_until),
       T(server_stopped_and_back_in_time_holds_on), T(auth_with_an_acl_user),
-      T(batched_and_unbatched_renewals_agree), T(ten_thousand_leases_renew_without_allocating))
+      T(batched_and_unbatched_renewals_agree), T(ten_thousand_leases_renew_without_allocating),
+      T(names_of_one_slot_share_a_growing_fence))

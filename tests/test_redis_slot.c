@@ -71,5 +71,22 @@ TEST(every_slot_has_a_short_tag_that_lands_in_it)
     CHECK(t1 == t2 && a == b);
 }
 
-TESTS(T(crc16_known_answers), T(slots_known_answers), T(hash_tag_rules),
+/* The fence counter of a name lives in the slot of the name's lease key,
+ * so a Lua script may touch both, in Cluster too. */
+TEST(fence_key_shares_the_lease_slot)
+{
+    char lease[128], fence[128], name[64];
+    for (int i = 0; i < 100000; i++) {
+        size_t nlen = (size_t)snprintf(name, sizeof(name), i % 3 ? "job-%d" : "x}%d{y", i);
+        size_t llen = (size_t)snprintf(lease, sizeof(lease), "lr:{%s}", name);
+        size_t flen = lr__redis_fence_key(fence, sizeof(fence), "lr:", 3, name, nlen);
+        CHECK(flen > 0 && flen <= 3 + 2 + LR__REDIS_TAG_MAX + 6);
+        CHECK(!memcmp(fence, "lr:{", 4) && !memcmp(fence + flen - 7, "}:fence", 7));
+        CHECK_EQ(lr__redis_slot(fence, flen), lr__redis_slot(lease, llen));
+    }
+    /* too small a buffer: 0, nothing written past it */
+    CHECK_EQ(lr__redis_fence_key(fence, 8, "lr:", 3, "job-1", 5), 0);
+}
+
+TESTS(T(fence_key_shares_the_lease_slot), T(crc16_known_answers), T(slots_known_answers), T(hash_tag_rules),
       T(every_slot_has_a_short_tag_that_lands_in_it))

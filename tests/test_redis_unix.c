@@ -14,6 +14,7 @@
 #include "harness.h"
 #include "recorder.h"
 #include "redis_server.h"
+#include "redis_slot.h"
 
 static char uri[512];
 static struct lr_manager *mgr(const char *u, uint32_t ttl)
@@ -65,7 +66,9 @@ TEST(acquire_renew_release_over_the_socket)
     CHECK_EQ(lr_lease_fence(&la), 1);
     /* the keys are in database 2, under the prefix */
     char out[256];
-    CHECK_OK(cli_db(&s, out, sizeof(out), "2", "GET", "u:{job-1}:fence", NULL));
+    char fkey[64];
+    fkey[lr__redis_fence_key(fkey, sizeof(fkey) - 1, "u:", 2, "job-1", 5)] = '\0';
+    CHECK_OK(cli_db(&s, out, sizeof(out), "2", "GET", fkey, NULL));
     CHECK_EQ(atoll(out), 1);
     CHECK_OK(cli_db(&s, out, sizeof(out), "0", "EXISTS", "u:{job-1}", NULL));
     CHECK(!strcmp(out, "0"));

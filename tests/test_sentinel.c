@@ -12,6 +12,7 @@
  * sentinel that does not know the master name, every sentinel down
  * (LR_EUNAVAIL with a clear text), and the URI forms.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -19,17 +20,17 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
-#include <arpa/inet.h>
 
-#include <leasering.h>
+#include "certs.h"
 #include "echo.h"
 #include "harness.h"
 #include "proc.h"
 #include "recorder.h"
 #include "redis_server.h"
+#include <leasering.h>
 
-static char errs[16384]; /* every store_error text, one per line */
-static int badreply_told;  /* store_error calls with LR_EBADREPLY */
+static char errs[16384];  /* every store_error text, one per line */
+static int badreply_told; /* store_error calls with LR_EBADREPLY */
 
 static void on_store_error(struct lr_manager *m, int status, const char *text, void *arg)
 {
@@ -42,8 +43,11 @@ static void on_store_error(struct lr_manager *m, int status, const char *text, v
 
 static struct lr_manager *mgr(const char *u, uint32_t ttl, uint32_t cap)
 {
-    struct lr_manager_opts o = {.ttl_ms = ttl, .cbs = &rec_cbs, .max_leases = cap ? cap : 16,
-                                .margin_ms = 25, .store_error = on_store_error};
+    struct lr_manager_opts o = {.ttl_ms = ttl,
+                                .cbs = &rec_cbs,
+                                .max_leases = cap ? cap : 16,
+                                .margin_ms = 25,
+                                .store_error = on_store_error};
     struct lr_manager *m = NULL;
     int rc = lr_manager_new(&m, loop, u, &o);
     if (rc < 0)
@@ -59,11 +63,19 @@ struct sentinel {
     char dir[128];
     char conf[192];
     char log[192];
+    char tls_ca[256]; /* a TLS-only sentinel: the CA its certificate is from; else "" */
 };
+
+static int sentinel_cli(const struct sentinel *s, char *out, size_t cap, const char *const *args);
 
 static int sentinel_ping(void *ctx)
 {
     struct sentinel *s = ctx;
+    if (s->tls_ca[0]) { /* TLS only: redis-cli speaks it */
+        static const char *const ping[] = {"PING", NULL};
+        char out[64];
+        return sentinel_cli(s, out, sizeof(out), ping) == 0 && !strcmp(out, "PONG");
+    }
     int fd = proc_connect(s->port, 200);
     if (fd < 0)
         return 0;
@@ -74,8 +86,11 @@ static int sentinel_ping(void *ctx)
     return ok;
 }
 
-/* Start a sentinel monitoring master @name at 127.0.0.1:@master_port, quorum 1. */
-static int sentinel_start(struct sentinel *s, const char *name, int master_port)
+/* Start a sentinel monitoring master @name at 127.0.0.1:@master_port with
+ * @quorum sentinels needed to call it down; TLS-only (to clients and to the
+ * servers it watches) with @tls's server certificate, or plain if NULL. */
+static int sentinel_start_tq(struct sentinel *s, const char *name, int master_port, int quorum,
+                             const struct certs *tls)
 {
     memset(s, 0, sizeof(*s));
     int rc = proc_mkdtemp(s->dir, sizeof(s->dir), PROC_DIR_PREFIX "sentinel-");
@@ -89,12 +104,20 @@ static int sentinel_start(struct sentinel *s, const char *name, int master_port)
     FILE *f = fopen(s->conf, "w"); /* the sentinel rewrites it: it must be writable */
     if (!f)
         return -errno;
+    if (tls) {
+        snprintf(s->tls_ca, sizeof(s->tls_ca), "%s", tls->ca);
+        fprintf(f,
+                "port 0\ntls-port %d\ntls-cert-file %s\ntls-key-file %s\n"
+                "tls-ca-cert-file %s\ntls-replication yes\ntls-auth-clients no\n",
+                s->port, tls->server_cert, tls->server_key, tls->ca);
+    }
     fprintf(f,
-            "port %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"
-            "sentinel monitor %s 127.0.0.1 %d 1\n"
+            "%s %d\nbind 127.0.0.1\ndir %s\nlogfile %s\n"
+            "sentinel monitor %s 127.0.0.1 %d %d\n"
             "sentinel down-after-milliseconds %s 1000\n"
             "sentinel failover-timeout %s 3000\n",
-            s->port, s->dir, s->log, name, master_port, name, name);
+            tls ? "# plain port off; was" : "port", s->port, s->dir, s->log, name, master_port,
+            quorum, name, name);
     fclose(f);
     const char *argv[] = {"redis-server", s->conf, "--sentinel", NULL};
     off_t from = 0;
@@ -107,9 +130,22 @@ static int sentinel_start(struct sentinel *s, const char *name, int master_port)
     if (rc < 0)
         return rc;
     proc_track(s->dir, s->pid);
-    struct proc_ready r = {.ready = sentinel_ping, .ctx = s, .in_use = "Address already in use",
-                           .timeout_ms = 10000, .poll_ms = 10};
+    struct proc_ready r = {.ready = sentinel_ping,
+                           .ctx = s,
+                           .in_use = "Address already in use",
+                           .timeout_ms = 10000,
+                           .poll_ms = 10};
     return proc_await_ready(&s->pid, s->dir, s->log, from, &r);
+}
+
+static int sentinel_start_q(struct sentinel *s, const char *name, int master_port, int quorum)
+{
+    return sentinel_start_tq(s, name, master_port, quorum, NULL);
+}
+
+static int sentinel_start(struct sentinel *s, const char *name, int master_port)
+{
+    return sentinel_start_q(s, name, master_port, 1);
 }
 
 static void sentinel_destroy(struct sentinel *s)
@@ -127,19 +163,8 @@ static int sentinel_cli(const struct sentinel *s, char *out, size_t cap, const c
     struct redis_server fake;
     memset(&fake, 0, sizeof(fake));
     fake.port = s->port;
+    snprintf(fake.tls_ca, sizeof(fake.tls_ca), "%s", s->tls_ca); /* redis_cli adds --tls */
     return redis_cli(&fake, out, cap, args);
-}
-
-static int wait_replication_up(const struct redis_server *r)
-{
-    for (int i = 0; i < 200; i++) {
-        char out[4096];
-        const char *args[] = {"INFO", "replication", NULL};
-        if (redis_cli(r, out, sizeof(out), args) == 0 && strstr(out, "master_link_status:up"))
-            return 0;
-        usleep(25000);
-    }
-    return -ETIMEDOUT;
 }
 
 static int wait_sentinel_sees_replica(const struct sentinel *s, const char *name, int port)
@@ -156,15 +181,33 @@ static int wait_sentinel_sees_replica(const struct sentinel *s, const char *name
     return -ETIMEDOUT;
 }
 
+/* Wait until @s knows @others other sentinels of @name (they find each
+ * other through hello messages on the master, every 2 s). */
+static int wait_sentinel_sees_peers(const struct sentinel *s, const char *name, int others)
+{
+    for (int i = 0; i < 400; i++) {
+        char out[8192];
+        const char *args[] = {"SENTINEL", "SENTINELS", name, NULL};
+        int seen = 0;
+        if (sentinel_cli(s, out, sizeof(out), args) == 0)
+            for (const char *p = out; (p = strstr(p, "\nrunid\n")); p++)
+                seen++;
+        if (seen >= others)
+            return 0;
+        usleep(25000);
+    }
+    return -ETIMEDOUT;
+}
+
 /* ---- the failover ---- */
 
 #define N 200
 static struct lr_lease held[N];  /* manager A: acquires once, keeps renewing */
 static struct lr_lease rival[N]; /* manager B: tries to take the same names */
 static uint64_t max_fence[N];
-static int double_held;    /* a name held by both at once */
-static int fence_back;     /* an acquisition whose fence did not exceed the last one */
-static int renewed_late;   /* a renewal accepted after its validity */
+static int double_held;  /* a name held by both at once */
+static int fence_back;   /* an acquisition whose fence did not exceed the last one */
+static int renewed_late; /* a renewal accepted after its validity */
 static uint64_t valid_before[N];
 
 static void failover_hook(const struct rec *r)
@@ -239,37 +282,53 @@ static int wait_replica_caught_up(const struct redis_server *p)
     return -ETIMEDOUT;
 }
 
-static int start_trio(struct redis_server *p, struct redis_server *r, struct sentinel *s)
+/* A master @p, its replica @r (in sync) and @ns sentinels @s watching "lm"
+ * with quorum @quorum, each of which knows the replica and the others. */
+static int start_group(struct redis_server *p, struct redis_server *r, struct sentinel *s,
+                       int ns, int quorum, const struct certs *tls)
 {
-    int rc = redis_server_start(p, fast_sync);
+    /* with @tls every process is TLS-only, replication included */
+    static const char *const tls_sync[] = {"--repl-diskless-sync-delay", "0",
+                                           "--tls-replication", "yes", NULL};
+    int rc = tls ? redis_server_start_tls(p, tls->server_cert, tls->server_key, tls->ca, tls_sync)
+                 : redis_server_start(p, fast_sync);
     if (rc < 0)
         return rc;
     static char mport[16];
     snprintf(mport, sizeof(mport), "%d", p->port);
-    static const char *as_replica[] = {"--repl-diskless-sync-delay", "0", "--replicaof",
-                                       "127.0.0.1", mport, NULL};
-    rc = redis_server_start(r, as_replica);
+    const char *as_replica[] = {"--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1",
+                                mport, tls ? "--tls-replication" : NULL, "yes", NULL};
+    rc = tls ? redis_server_start_tls(r, tls->server_cert, tls->server_key, tls->ca, as_replica)
+             : redis_server_start(r, as_replica);
     if (rc == 0)
-        rc = wait_replication_up(r);
-    if (rc == 0)
-        rc = sentinel_start(s, "lm", p->port);
-    if (rc == 0)
-        rc = wait_sentinel_sees_replica(s, "lm", r->port);
+        rc = redis_replica_link_up(r);
+    for (int i = 0; rc == 0 && i < ns; i++)
+        rc = sentinel_start_tq(&s[i], "lm", p->port, quorum, tls);
+    for (int i = 0; rc == 0 && i < ns; i++)
+        rc = wait_sentinel_sees_replica(&s[i], "lm", r->port);
+    for (int i = 0; rc == 0 && ns > 1 && i < ns; i++)
+        rc = wait_sentinel_sees_peers(&s[i], "lm", ns - 1);
     return rc;
 }
 
-TEST(master_killed_leases_follow_the_promoted_replica_never_held_by_two)
+/* @ns sentinels with quorum @quorum; with @kill_first, the first sentinel
+ * in the URI (the one the client is subscribed to) dies with the master. */
+static void master_killed(int ns, int quorum, bool kill_first)
 {
     rec_setup();
     errs[0] = 0;
     double_held = fence_back = renewed_late = rival_tries = 0;
     memset(max_fence, 0, sizeof(max_fence));
     struct redis_server p, r;
-    struct sentinel s;
-    CHECK_OK(start_trio(&p, &r, &s));
+    struct sentinel ss[3];
+    memset(ss, 0, sizeof(ss));
+    CHECK_OK(start_group(&p, &r, ss, ns, quorum, NULL));
 
     char u[256];
-    snprintf(u, sizeof(u), "redis+sentinel://127.0.0.1:%d/lm?prefix=sf:", s.port);
+    int n = snprintf(u, sizeof(u), "redis+sentinel://");
+    for (int i = 0; i < ns; i++)
+        n += snprintf(u + n, sizeof(u) - (size_t)n, "%s127.0.0.1:%d", i ? "," : "", ss[i].port);
+    snprintf(u + n, sizeof(u) - (size_t)n, "/lm?prefix=sf:");
     struct lr_manager *a = mgr(u, 6000, N);
     struct lr_manager *b = mgr(u, 6000, N);
     CHECK(a && b);
@@ -295,6 +354,8 @@ TEST(master_killed_leases_follow_the_promoted_replica_never_held_by_two)
     CHECK_OK(wait_replica_caught_up(&p));
     uint64_t reconnects0 = lr_manager_stats(a)->reconnects;
     CHECK_OK(redis_server_kill(&p));
+    if (kill_first)
+        CHECK_OK(proc_kill(&ss[0].pid, ss[0].dir));
     uint64_t t_kill = mono_ns();
     run_until(0, 9000);
     lr_timer_stop(&rival_timer);
@@ -313,10 +374,12 @@ TEST(master_killed_leases_follow_the_promoted_replica_never_held_by_two)
     CHECK_EQ(double_held, 0);
     CHECK_EQ(fence_back, 0);
     CHECK_EQ(renewed_late, 0);
-    CHECK(jeop > 0);               /* the kill was felt... */
-    CHECK_EQ(still + lost, N);     /* ...and each lease was renewed or reported lost */
-    CHECK(still >= N / 2);         /* most survived: the failover took ~2 s of 6 */
-    CHECK(strstr(errs, "+switch-master") != NULL); /* followed by the subscription */
+    CHECK(jeop > 0);           /* the kill was felt... */
+    CHECK_EQ(still + lost, N); /* ...and each lease was renewed or reported lost */
+    CHECK(still >= N / 2);     /* most survived: the failover took ~2 s of 6 */
+    /* followed by the subscription (with the first sentinel dead, by the
+     * next sentinel's answer or its subscription, whichever comes first) */
+    CHECK(kill_first || strstr(errs, "+switch-master") != NULL);
     CHECK(lr_manager_stats(a)->reconnects > reconnects0);
     /* the promoted replica is the master now, and it has our leases */
     const char *role[] = {"ROLE", NULL};
@@ -329,6 +392,72 @@ TEST(master_killed_leases_follow_the_promoted_replica_never_held_by_two)
     }
     close_mgr(a);
     close_mgr(b);
+    for (int i = 0; i < ns; i++)
+        sentinel_destroy(&ss[i]);
+    redis_server_destroy(&r);
+    redis_server_destroy(&p);
+}
+
+TEST(master_killed_leases_follow_the_promoted_replica_never_held_by_two)
+{
+    master_killed(1, 1, false);
+}
+
+/* The production shape: three sentinels, quorum 2; the sentinel the client
+ * listens to dies with the master, so the failover is found by asking the
+ * others after the connection fails. */
+TEST(three_sentinels_quorum_two_master_and_first_sentinel_killed)
+{
+    master_killed(3, 2, true);
+}
+
+/* ?wait=1 behind the sentinels: an acquisition is reported only once the
+ * replica has it. Healthy, every lease acquired is on the replica with its
+ * fence at once; with the replica stalled, nothing is reported acquired, so
+ * killing the master then (the replica would be promoted without those
+ * writes) leaves no holder the new master does not know. */
+TEST(with_wait_no_lease_is_held_that_the_replica_lacks)
+{
+    rec_setup();
+    errs[0] = 0;
+    struct redis_server p, r;
+    struct sentinel s;
+    CHECK_OK(start_group(&p, &r, &s, 1, 1, NULL));
+    char u[256];
+    snprintf(u, sizeof(u), "redis+sentinel://127.0.0.1:%d/lm?prefix=sw:&wait=1", s.port);
+    struct lr_manager *a = mgr(u, 6000, N);
+    CHECK(a);
+    const int half = N / 2;
+    for (int i = 0; i < N; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "w%d", i);
+        CHECK_OK(lr_lease_init(a, &held[i], name, NULL));
+    }
+    for (int i = 0; i < half; i++)
+        CHECK_OK(lr_lease_acquire(&held[i], 3000));
+    for (int i = 0; i < 200 && lr_manager_stats(a)->held < (uint64_t)half; i++)
+        run_until(0, 10);
+    CHECK_EQ(lr_manager_stats(a)->held, half);
+    for (int i = 0; i < half; i++) {
+        char key[32], out[64];
+        snprintf(key, sizeof(key), "sw:{w%d}", i);
+        const char *hget[] = {"HGET", key, "fence", NULL};
+        CHECK_OK(redis_cli(&r, out, sizeof(out), hget));
+        CHECK_EQ(strtoull(out, NULL, 10), lr_lease_fence(&held[i]));
+    }
+    /* the replica stalls: the master applies the rest, WAIT holds them */
+    CHECK_OK(redis_server_pause(&r));
+    for (int i = half; i < N; i++)
+        CHECK_OK(lr_lease_acquire(&held[i], 3000));
+    run_until(0, 300);
+    CHECK_OK(redis_server_kill(&p));
+    CHECK_OK(redis_server_resume(&r));
+    run_until(0, 100);
+    CHECK_EQ(rec_count(EV_ACQ, NULL), half);
+    CHECK_EQ(lr_manager_stats(a)->held, half);
+    for (int i = 0; i < N; i++)
+        lr_lease_deinit(&held[i]);
+    close_mgr(a);
     sentinel_destroy(&s);
     redis_server_destroy(&r);
     redis_server_destroy(&p);
@@ -466,15 +595,15 @@ static const char *addr_answer(int port, const char *tail)
 TEST(bad_sentinel_replies_are_ebadreply_never_a_crash)
 {
     static const char *const bad[] = {
-        "*2\r\n$3\r\nabc\r\n$4\r\n6379\r\n",               /* not an ip */
-        "*2\r\n$9\r\n127.0.0.1\r\n$5\r\n99999\r\n",         /* not a port */
+        "*2\r\n$3\r\nabc\r\n$4\r\n6379\r\n",                  /* not an ip */
+        "*2\r\n$9\r\n127.0.0.1\r\n$5\r\n99999\r\n",           /* not a port */
         "*3\r\n$9\r\n127.0.0.1\r\n$4\r\n6379\r\n$1\r\nx\r\n", /* three elements */
-        "*2\r\n:1\r\n:2\r\n",                                /* integers */
-        "*2\r\n*1\r\n:1\r\n$4\r\n6379\r\n",                  /* nested */
-        "+OK\r\n",                                           /* a status */
-        ":12\r\n",                                           /* an integer */
-        "?garbage\r\n",                                      /* not RESP */
-        "$-5\r\n",                                           /* malformed length */
+        "*2\r\n:1\r\n:2\r\n",                                 /* integers */
+        "*2\r\n*1\r\n:1\r\n$4\r\n6379\r\n",                   /* nested */
+        "+OK\r\n",                                            /* a status */
+        ":12\r\n",                                            /* an integer */
+        "?garbage\r\n",                                       /* not RESP */
+        "$-5\r\n",                                            /* malformed length */
     };
     struct tcp_peer fake;
     CHECK_OK(peer_start(&fake, fake_sentinel, &fake));
@@ -511,8 +640,8 @@ TEST(a_stale_answer_naming_a_replica_is_caught_by_role)
     CHECK_OK(redis_server_start(&p, fast_sync));
     char mport[16];
     snprintf(mport, sizeof(mport), "%d", p.port);
-    const char *as_replica[] = {"--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1",
-                                mport, NULL};
+    const char *as_replica[] = {
+        "--repl-diskless-sync-delay", "0", "--replicaof", "127.0.0.1", mport, NULL};
     CHECK_OK(redis_server_start(&r, as_replica));
     struct tcp_peer fake;
     canned = addr_answer(r.port, ""); /* the sentinel says: the replica */
@@ -552,15 +681,22 @@ TEST(a_stale_answer_naming_a_replica_is_caught_by_role)
     redis_server_destroy(&p);
 }
 
-TEST(a_manual_failover_is_followed_through_the_subscription)
+/* @mode: "" (per-lease keys) or "&mode=session" (one session key per TTL,
+ * lease hashes without a TTL: the session must follow the failover too). */
+/* With @tls, everything is TLS-only and the URI is rediss+sentinel://;
+ * @then (if any) runs with the group still up, after the failover. */
+typedef void after_fn(struct redis_server *p, struct redis_server *r, struct sentinel *s,
+                      const struct certs *tls);
+
+static void manual_failover(const char *mode, const struct certs *tls, after_fn *then)
 {
-    rec_setup();
-    errs[0] = 0;
     struct redis_server p, r;
     struct sentinel s;
-    CHECK_OK(start_trio(&p, &r, &s));
-    char u[256];
-    snprintf(u, sizeof(u), "redis+sentinel://127.0.0.1:%d/lm?prefix=mf:", s.port);
+    CHECK_OK(start_group(&p, &r, &s, 1, 1, tls));
+    char u[512];
+    snprintf(u, sizeof(u), "%s://127.0.0.1:%d/lm?prefix=mf:%s%s%s",
+             tls ? "rediss+sentinel" : "redis+sentinel", s.port, mode, tls ? "&cacert=" : "",
+             tls ? tls->ca : "");
     struct lr_manager *m = mgr(u, 10000, 64);
     CHECK(m);
     static struct lr_lease ls[50];
@@ -616,9 +752,87 @@ TEST(a_manual_failover_is_followed_through_the_subscription)
     for (int i = 0; i < 50; i++)
         lr_lease_deinit(&ls[i]);
     close_mgr(m);
+    if (then)
+        then(&p, &r, &s, tls);
     sentinel_destroy(&s);
     redis_server_destroy(&r);
     redis_server_destroy(&p);
+}
+
+TEST(a_manual_failover_is_followed_through_the_subscription)
+{
+    manual_failover("", NULL, NULL);
+}
+
+TEST(session_mode_follows_a_manual_failover)
+{
+    manual_failover("&mode=session", NULL, NULL);
+}
+
+/* rediss+sentinel:// where everything is TLS-only: the master, its replica
+ * and the sentinel. The client speaks TLS to the sentinel (checking its
+ * certificate against the host in the URI) and to the master it names, and
+ * follows a failover; with sentinel_tls=no it cannot reach the sentinel and
+ * says so. */
+static void tls_refusals(struct redis_server *p, struct redis_server *r, struct sentinel *sp,
+                         const struct certs *tls)
+{
+    (void)p;
+    char u[512];
+    struct lr_manager *m;
+    /* plain TCP to a TLS-only sentinel: no answer, said */
+    errs[0] = 0;
+    snprintf(u, sizeof(u), "rediss+sentinel://127.0.0.1:%d/lm?cacert=%s&sentinel_tls=no", sp->port,
+             tls->ca);
+    m = mgr(u, 2000, 0);
+    CHECK(m);
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "x", NULL));
+    CHECK_OK(lr_lease_acquire(&l, 1500));
+    run_until(EV_ACQFAIL, 6000);
+    CHECK_EQ(rec_count(EV_ACQFAIL, &l), 1);
+    CHECK_EQ(rec_first(EV_ACQFAIL, &l)->status, LR_EUNAVAIL);
+    CHECK(strstr(errs, "redis sentinel") != NULL);
+    lr_lease_deinit(&l);
+    close_mgr(m);
+
+    /* each sentinel's certificate is checked against its own host: the
+     * name "localhost" is in the certificate, fine; a second sentinel whose
+     * certificate names only wrong.example is refused (TLS, said), and the
+     * next sentinel of the list answers */
+    struct certs wrong = *tls;
+    snprintf(wrong.server_cert, sizeof(wrong.server_cert), "%s", tls->wrong_cert);
+    snprintf(wrong.server_key, sizeof(wrong.server_key), "%s", tls->wrong_key);
+    struct sentinel s2;
+    CHECK_OK(sentinel_start_tq(&s2, "lm", r->port, 1, &wrong));
+    errs[0] = 0;
+    snprintf(u, sizeof(u), "rediss+sentinel://127.0.0.1:%d,localhost:%d/lm?cacert=%s", s2.port,
+             sp->port, tls->ca);
+    m = mgr(u, 2000, 0);
+    CHECK(m);
+    CHECK_OK(lr_lease_init(m, &l, "y", NULL));
+    CHECK_OK(lr_lease_acquire(&l, 3000));
+    run_until(EV_ACQ, 4000);
+    if (getenv("LR_TEST_VERBOSE"))
+        fputs(errs, stdout);
+    CHECK_EQ(lr_lease_state(&l), LR_LEASE_HELD);
+    CHECK(strstr(errs, "TLS") != NULL);
+    lr_lease_deinit(&l);
+    close_mgr(m);
+
+    sentinel_destroy(&s2);
+}
+
+/* rediss+sentinel:// where everything is TLS-only: the master, its replica
+ * and the sentinel. The client speaks TLS to the sentinel (checking its
+ * certificate against the host in the URI) and to the master it names, and
+ * follows a failover over the TLS subscription; then tls_refusals. */
+TEST(tls_sentinel_and_tls_servers)
+{
+    struct certs c;
+    CHECK_OK(certs_make(&c, NULL));
+    manual_failover("", &c, tls_refusals);
+    certs_destroy(&c);
 }
 
 TEST(uri_forms)
@@ -639,9 +853,14 @@ TEST(uri_forms)
     CHECK_ERR(lr_manager_new(&bad, loop, "redis+sentinel://127.0.0.1:1,/m", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&bad, loop, "redis+sentinel://127.0.0.1:1/m?db=x", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&bad, loop, "redis+sentinel://h/m?sentinel_user=u", &o), -EINVAL);
-    CHECK_ERR(lr_manager_new(&bad, loop, "redis+sentinel://127.0.0.1:1/m?tls_name=x", &o),
-              -EINVAL);
+    CHECK_ERR(lr_manager_new(&bad, loop, "redis+sentinel://127.0.0.1:1/m?tls_name=x", &o), -EINVAL);
     CHECK_ERR(lr_manager_new(&bad, loop, "redis://127.0.0.1:1/0?db=1", &o), -EINVAL);
+    /* sentinel_tls: rediss+sentinel only, yes or no */
+    CHECK_ERR(lr_manager_new(&bad, loop, "redis+sentinel://127.0.0.1:1/m?sentinel_tls=yes", &o),
+              -EINVAL);
+    CHECK_ERR(lr_manager_new(&bad, loop, "rediss+sentinel://127.0.0.1:1/m?sentinel_tls=1", &o),
+              -EINVAL);
+    CHECK_ERR(lr_manager_new(&bad, loop, "rediss://127.0.0.1:1?sentinel_tls=no", &o), -EINVAL);
 }
 
 TESTS(T(uri_forms), T(every_sentinel_down_is_unavail_with_a_clear_text),
@@ -649,4 +868,7 @@ TESTS(T(uri_forms), T(every_sentinel_down_is_unavail_with_a_clear_text),
       T(a_stale_answer_naming_a_replica_is_caught_by_role),
       T(an_unknown_master_name_is_a_clear_error), T(a_dead_first_sentinel_is_skipped),
       T(a_manual_failover_is_followed_through_the_subscription),
-      T(master_killed_leases_follow_the_promoted_replica_never_held_by_two))
+      T(session_mode_follows_a_manual_failover), T(tls_sentinel_and_tls_servers),
+      T(master_killed_leases_follow_the_promoted_replica_never_held_by_two),
+      T(three_sentinels_quorum_two_master_and_first_sentinel_killed),
+      T(with_wait_no_lease_is_held_that_the_replica_lacks))

@@ -9,15 +9,20 @@
  *       tests, and for programs that want leases without a server.
  *
  *   redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=PREFIX][&db=DB][&mode=lease|session]
- *           [&allow_eviction=yes|no]
+ *           [&allow_eviction=yes|no][&wait=N[&wait_ms=T][&wait_renew=yes|no]]
  *       A Redis server (default port 6379, database 0, prefix "lr:"); the
  *       database is /DB or ?db=DB (0..99999; both at once is -EINVAL).
  *       USER and PASSWORD are percent-decoded; with PASSWORD alone the
  *       connection sends AUTH PASSWORD, with both AUTH USER PASSWORD (an ACL
  *       user). A lease named N is the hash "PREFIX{N}" with fields owner
  *       (the holder's 32-hex-digit token), fence, and the lease's metadata,
- *       expiring by PEXPIRE; its fencing counter is "PREFIX{N}:fence". The
- *       host is looked up at each (re)connect, off the loop thread.
+ *       expiring by PEXPIRE; its fencing counter is the counter of N's
+ *       Redis Cluster slot, "PREFIX{T}:fence" with T a short tag that lands
+ *       in the slot of "PREFIX{N}" (one counter per slot, never expiring:
+ *       at most 16384 counter keys per prefix however many names come and
+ *       go; tokens grow strictly per name, and per slot). PREFIX may not
+ *       contain '{' or '}' (-EINVAL). The host is looked up at each
+ *       (re)connect, off the loop thread.
  *       mode=lease (the default) is this: one key, one TTL per lease.
  *       Store checks, on every (re)connect, before any lease request: CONFIG
  *       GET maxmemory-policy, CONFIG GET append*, ROLE.
@@ -37,10 +42,32 @@
  *          (lease keys have a TTL and can be evicted early: a name could
  *          have two holders, the fence still grows); CONFIG GET refused by
  *          the server (renamed, ACL): nothing of the above was checked.
+ *       wait=N (0..1000; 0, the default, is off): replicas must confirm
+ *       writes. Each batch of acquisitions sent on a connection is followed,
+ *       in the same send, by one WAIT N T, and the acquisitions count as
+ *       done only when WAIT says N replicas have them. Fewer within T ms (or
+ *       an error): not held; they complete as ambiguous, -ETIMEDOUT, as if
+ *       the connection had dropped (retried with the same token within the
+ *       acquire timeout, then acquire_failed(-ETIMEDOUT)), and store_error
+ *       says "WAIT: k of N replicas acknowledged within T ms". A conflict
+ *       completes at once. wait_ms=T (default the smaller of 1000 and half
+ *       the request timeout; 1 ms up to below request_timeout_ms): how long
+ *       WAIT may block the connection (requests behind it wait too).
+ *       wait_renew=yes: renewals (session renewals in mode=session) too;
+ *       an unconfirmed renewal is jeopardy, as a timed-out one. One WAIT per
+ *       batch and connection, not per lease. WAIT is not consensus: see
+ *       docs/STORES.md. -EINVAL, with the reason through store_error (during
+ *       lr_manager_new), for a wait=, wait_ms= or wait_renew= value out of
+ *       range or not a number, and for wait_ms= or wait_renew=yes without
+ *       wait=N. Valid on every Redis form below (unix sockets, rediss://,
+ *       redis+sentinel://, redis+cluster://: there each master waits for
+ *       its own replicas).
  *       What each Redis set-up keeps of leasering's promise: docs/STORES.md.
  *
  *   redis://[USER:PASSWORD@]/PATH[?db=DB][&prefix=PREFIX][&mode=...][&allow_eviction=...]
+ *           [&wait=...]
  *   unix://[USER:PASSWORD@]/PATH[?db=DB][&prefix=PREFIX][&mode=...][&allow_eviction=...]
+ *           [&wait=...]
  *       The same Redis backend over the unix socket at /PATH (redis-server
  *       --unixsocket /PATH): "redis:///run/redis/redis.sock?db=2",
  *       "unix://:pw@/run/redis/redis.sock". No host and no port; the
@@ -112,10 +139,10 @@
  *       connections and resets before the handshake are retried as usual.
  *
  *   redis+sentinel://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...]/MASTERNAME
- *                    [?db=N][&prefix=P][&mode=...][&sentinel_user=U]
+ *                    [?db=N][&prefix=P][&mode=...][&wait=...][&sentinel_user=U]
  *                    [&sentinel_password=S]
  *   rediss+sentinel://...  (the same, plus rediss://'s parameters and
- *                    [&tls_name=NAME])
+ *                    [&tls_name=NAME][&sentinel_tls=yes|no])
  *       Redis behind Redis Sentinel. HOST:PORT are sentinels (default port
  *       26379), tried in the order given and rotating on any failure; each
  *       host name is looked up off the loop thread. The backend asks one
@@ -135,10 +162,13 @@
  *       as in redis://; the sentinels get AUTH only with sentinel_password=
  *       (and sentinel_user= for an ACL user), since sentinels usually have
  *       their own password or none.
- *       TLS (rediss+sentinel): to the data nodes only, verified against
- *       tls_name= (default: the first sentinel's host), since the sentinels
- *       announce addresses; the sentinels themselves are spoken to in plain
- *       TCP (TLS sentinels are not supported yet).
+ *       TLS (rediss+sentinel): to the data nodes, verified against
+ *       tls_name= (default: the first sentinel's host, without its port),
+ *       since the sentinels announce addresses; and to the sentinels (each
+ *       verified against its own host as written in the URI, with the same
+ *       cacert/cert/key), unless sentinel_tls=no (sentinels on a plain port
+ *       in front of TLS data nodes). sentinel_tls on any other scheme is
+ *       -EINVAL.
  *       Errors: a sentinel that knows no master of that name, refuses the
  *       query, or answers something malformed is told through store_error
  *       (LR_EBADREPLY for a malformed reply) and the next sentinel is asked;
@@ -148,6 +178,39 @@
  *       announce IP addresses (no announce-hostnames). Asynchronous
  *       replication can lose a failover's last writes: see
  *       docs/RELIABILITY.md, "Redis Sentinel".
+ *
+ *   redis+cluster://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...][?prefix=P]
+ *                   [&allow_eviction=yes][&wait=...]
+ *       Redis Cluster. HOST:PORT are seeds (default port 6379, at most 16),
+ *       asked for the slot map with CLUSTER SHARDS (CLUSTER SLOTS on servers
+ *       that do not know SHARDS), in turn and then the known nodes, at start
+ *       and after a MOVED or a lost node connection (at most one query in
+ *       flight, at most one per 100 ms). Each lease goes to the master of its
+ *       key's slot ("<prefix>{<name>}", CRC16 of the hash tag): connections
+ *       (lr_manager_opts.connections per node) are made per master as the map
+ *       names it; every one does the full handshake (AUTH, the store checks,
+ *       SCRIPT LOAD). Due renewals, and acquisitions without metadata, are
+ *       batched per slot (one EVALSHA over the names of one slot: never
+ *       CROSSSLOT). MOVED: the map is updated, the request sent to the new
+ *       owner and a new map asked for; ASK: sent once to the target behind
+ *       ASKING; TRYAGAIN on a batch (a slot half migrated): its names are
+ *       sent one by one; TRYAGAIN on one name, CLUSTERDOWN: LR_EUNAVAIL for
+ *       that request (retried within validity). A lost node connection is as
+ *       on redis:// (what was in flight is ambiguous: jeopardy) and asks for
+ *       a new map; what was queued for that node waits for it (up to the
+ *       request timeout) and goes where it says: after a failover, to the
+ *       promoted replica. At most 64 masters, and at most 256 connections in
+ *       all (masters x connections); a master once seen keeps its place for
+ *       the manager's life (a cluster whose masters are replaced by new
+ *       addresses more often than that needs a new manager, or the slots of
+ *       the extra ones are unavailable, said through store_error); node
+ *       addresses must be IPs (no
+ *       cluster-preferred-endpoint-type hostname). Refused at create
+ *       (-EINVAL): no seed, a path or ?db= (a cluster has database 0 only),
+ *       ?mode=session (a session key and its leases would be in different
+ *       slots: a session per slot would be needed). No TLS variant
+ *       (rediss+cluster:// is an unknown scheme). What the promise needs of
+ *       the cluster: docs/STORES.md, "Redis Cluster".
  *
  *   azblob://ACCOUNT:KEY@HOST[:PORT]/CONTAINER[?tls=yes|no][&cacert=FILE]
  *            [&path_style=yes|no][&insecure_skip_verify=yes]
