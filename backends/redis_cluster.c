@@ -209,8 +209,14 @@ int lr__cluster_redirect(struct lr__cluster *cl, unsigned slot, const char *addr
     struct lr__cluster_node_addr a;
     memset(&a, 0, sizeof(a));
     if (!colon || slot >= LR__REDIS_SLOTS ||
-        lr__uri_port(colon + 1, (size_t)(addr + len - colon - 1), &a.port) < 0 ||
-        !lr__slotmap_ip(&a, addr, (size_t)(colon - addr)))
+        lr__uri_port(colon + 1, (size_t)(addr + len - colon - 1), &a.port) < 0)
+        return -EINVAL;
+    size_t iplen = (size_t)(colon - addr);
+    if (iplen >= 2 && addr[0] == '[' && addr[iplen - 1] == ']') { /* "[v6]:port" too */
+        addr++;
+        iplen -= 2;
+    }
+    if (!lr__slotmap_ip(&a, addr, iplen))
         return -EINVAL;
     int idx = find_node(cl, &a);
     if (idx >= 0 && moved)
