@@ -32,13 +32,34 @@
  * DNS-based failover is followed. A unix socket (redis:///PATH, unix:///PATH)
  * has nothing to look up: its address is made once, at create.
  *
+ * redis+cluster:// (redis_cluster.c keeps the slot map and the node table;
+ * this file routes): every node of the map has its own nconns connections,
+ * conns[node * per_node + name hash % per_node], made when the node is
+ * first named, each with the full handshake. A request carries its slot
+ * (CRC16 of "<prefix>{<name>}") in req.batch while unsent, and goes to the
+ * connection of the slot's master; with no master known for it (no map yet,
+ * a slot nobody serves) or that master's connection down, it waits on the
+ * backend's mapwait list for the next map (one is asked for), within the
+ * request timeout. The encoder groups batchable requests by slot (heapsort
+ * of up to GROUP_MAX into the connection's scratch array): one EVALSHA per
+ * slot, never CROSSSLOT. MOVED updates the map, re-queues the request on the
+ * new owner and asks for a map; ASK queues it on the target's askq, sent
+ * behind ASKING; TRYAGAIN on a batch re-queues its names on the soloq, sent
+ * one per command (each then gets a definite answer, or an ASK). All three
+ * are definite "not executed" answers, so sending again is safe. A node's
+ * connection lost: in-flight requests are ambiguous as always, queued ones
+ * go to mapwait, and a map is asked for; a node the map no longer names
+ * stops reconnecting until it is named again. Session mode, ?db= and TLS are
+ * refused for a cluster.
+ *
  * Server errors (the first word of the reply): NOAUTH, WRONGPASS, NOPERM
  * are refused credentials (LR_EAUTH); READONLY and MOVED mean this is not
  * (any longer) the primary -- a failover demoted it -- so the connection is
  * dropped and made again, and what was in flight on it completes as
  * ambiguous, as for a dropped connection; LOADING, BUSY, MASTERDOWN, TRYAGAIN
  * and CLUSTERDOWN are a store that cannot serve right now (LR_EUNAVAIL, for
- * that request only); OOM is a definite refusal (LR_ESTORE). Every
+ * that request only; on redis+cluster MOVED, ASK and TRYAGAIN are followed
+ * as above); OOM is a definite refusal (LR_ESTORE). Every
  * connection-level failure and server error is told, with its text, through
  * lr__manager_store_error.
  *
@@ -77,6 +98,7 @@
 #include "lease_int.h"
 #include "net_int.h"
 #include "fmt.h"
+#include "redis_cluster.h"
 #include "redis_scripts.h"
 #include "redis_sentinel.h"
 #include "redis_slot.h"
@@ -117,8 +139,14 @@ static const struct lr_resp_arg scripts[NSCRIPTS] = {
 /* Not a status: "drop this connection and make it again" (READONLY, MOVED). */
 #define RECONNECT 1
 
-/* lr__reqhdr.batch of a request still on an encode queue (never sent). */
-#define UNSENT 0xffffu
+/* lr__reqhdr.batch of a request still on an encode queue (never sent): this
+ * bit, and under it the request's cluster slot (0 elsewhere), which the
+ * encoder groups by. A sent request's batch index is below it (<= 1024). */
+#define UNSENT 0x8000u
+#define SLOT_OF(batch) ((batch) & (LR__REDIS_SLOTS - 1))
+
+/* redis+cluster: leases looked at per grouping round of the encoder. */
+#define GROUP_MAX 1024u
 
 /* Request kinds beyond the lease ops (lr__reqhdr.kind). */
 enum { K_AUTH = 16, K_SELECT, K_LOAD, K_PING, K_SESSION, K_CHK_POLICY, K_CHK_AOF, K_CHK_ROLE,
@@ -177,10 +205,12 @@ struct rconn {
     struct lr__backend *b;
     struct lr__conn net;
     unsigned idx;
+    unsigned node;          /* redis+cluster: the node (index in the cluster's table) */
     enum rstate state;
     bool ever_ready;
     bool loading;           /* a SCRIPT LOAD round is in flight */
     bool redirected;        /* READONLY/MOVED since the last request that succeeded */
+    bool said_down;         /* redis+cluster: CLUSTERDOWN told since the last success */
     unsigned attempt;       /* reconnect attempts since the last success */
     int last_error;
     /* Requests wait on an encode queue until the window has room: renewals
@@ -189,6 +219,8 @@ struct rconn {
     struct lr_list renq;
     struct lr_list encq;
     struct lr_list pending; /* lr__reqhdr.link, sent, in reply order */
+    struct lr_list askq;    /* redis+cluster: lr_lease.req.link, sent next after ASKING */
+    struct lr_list soloq;   /* redis+cluster: lr_lease.req.link, each sent alone (TRYAGAIN) */
     uint32_t inflight;      /* lease requests (keys) on pending: at most b->window */
     uint64_t rx_ns;         /* when bytes last arrived */
     uint32_t next_seq;
@@ -219,6 +251,14 @@ struct rconn {
     struct lr__tls *tls;    /* rediss:// */
     int8_t vals[1024];      /* per-element results of a batched renewal reply */
     struct slot *slots;     /* b->batch per-name results of a batched acquire reply */
+    struct group *grp;      /* redis+cluster: GROUP_MAX, for grouping by slot */
+};
+
+/* redis+cluster: one lease of a grouping round, with its sort key (slot,
+ * kind, TTL). */
+struct group {
+    uint64_t key;
+    struct lr_lease *l;
 };
 
 /* ------------------------------------------------------ session mode
@@ -264,10 +304,10 @@ struct rconn {
  *    complete the RENEWs waiting on it with that status: jeopardy, as in
  *    per-lease mode; no break is missed, since the next renewal reports the
  *    set again.
- * Cluster (a later issue): a session key, its broken set and the lease
- * hashes are in different slots; session mode there needs a session per
- * slot (a key "<prefix>session:{<slot tag>}:<id>" next to the names of that
- * slot), which this file does not do.
+ * Cluster: a session key, its broken set and the lease hashes are in
+ * different slots; session mode there needs a session per slot (a key
+ * "<prefix>session:{<slot tag>}:<id>" next to the names of that slot), which
+ * this file does not do: redis+cluster:// refuses ?mode=session.
  */
 #define MAX_SESSIONS 16          /* distinct TTLs per manager in session mode */
 #define BROKEN_MAX 4096u         /* broken-token table entries (power of two) */
@@ -334,6 +374,15 @@ struct lr__backend {
     struct rconn *conns;
     struct lr__tls_ctx *tls_ctx; /* rediss:// */
     struct lr__sentinel *sent;   /* redis+sentinel://: where the master is */
+    /* redis+cluster://: the slot map and node table (redis_cluster.c). The
+     * connections of node n are conns[n * per_node ...]; nconns counts
+     * those set up (whole nodes), conns has room for max_nodes nodes. */
+    struct lr__cluster *cluster;
+    const uint8_t *slot_owner;   /* slot -> node, or LR__CLUSTER_NO_NODE */
+    unsigned per_node;
+    unsigned max_nodes;
+    struct lr_list mapwait;      /* lr_lease.req.link (UNSENT): waiting for a map */
+    struct lr_timer map_timer;   /* the oldest of them times out */
     bool session_mode;           /* ?mode=session */
     bool allow_eviction;         /* ?allow_eviction=yes */
     uint32_t wait_n;             /* ?wait=N: replicas that must have a write; 0 off */
@@ -351,6 +400,7 @@ struct lr__backend {
     char password[256];
     char host[256];
     char endpoint[300]; /* "host:port" or the socket's path, for error texts */
+    char tls_name[256];
 };
 
 static const struct lr__conn_cbs net_cbs;
@@ -401,8 +451,8 @@ static uint64_t sent_ns_of(struct lr__reqhdr *h)
 static uint64_t queued_since(const struct rconn *c)
 {
     uint64_t due = UINT64_MAX;
-    const struct lr_list *qs[2] = {&c->renq, &c->encq};
-    for (int i = 0; i < 2; i++) {
+    const struct lr_list *qs[4] = {&c->renq, &c->encq, &c->askq, &c->soloq};
+    for (int i = 0; i < 4; i++) {
         struct lr_list *n = lr_list_first(qs[i]);
         if (n && lease_of(hdr_of(n))->sent_ns < due)
             due = lease_of(hdr_of(n))->sent_ns;
@@ -450,14 +500,25 @@ static void complete(struct lr_lease *l, int status)
 static void fail_encq(struct rconn *c, int status)
 {
     struct lr_list *n;
-    while ((n = lr_list_pop(&c->renq)) || (n = lr_list_pop(&c->encq)))
+    while ((n = lr_list_pop(&c->askq)) || (n = lr_list_pop(&c->soloq)) ||
+           (n = lr_list_pop(&c->renq)) || (n = lr_list_pop(&c->encq)))
         complete(lease_of(hdr_of(n)), status);
 }
 
 /* Reconnect after exponential backoff with full jitter, never waiting longer
  * than a request timeout: leases in jeopardy cannot afford long gaps. */
+static bool node_serves(const struct lr__backend *b, unsigned node);
+
 static void schedule_reconnect(struct rconn *c)
 {
+    if (c->b->cluster && !node_serves(c->b, c->node)) {
+        /* a cluster node the map no longer names (a dead master replaced by
+         * its replica, a node emptied by a reshard): stay down until a map
+         * or a redirection names it again (wake) */
+        c->state = R_DOWN;
+        c->attempt = 0;
+        return;
+    }
     uint64_t delay = lr__manager_backoff(c->b->m, c->attempt);
     uint64_t cap = lr__manager_opts(c->b->m)->request_timeout_ms;
     if (c->attempt < 32)
@@ -472,6 +533,17 @@ static void report(struct lr__backend *b, int status, const char *what, const ch
     lr__manager_store_error(b->m, status, "redis %s: %s%s", b->endpoint, what, detail);
 }
 
+/* report() for what a connection met: behind redis+cluster, naming its node. */
+static void creport(struct rconn *c, int status, const char *what, const char *detail)
+{
+    struct lr__backend *b = c->b;
+    if (b->cluster)
+        lr__manager_store_error(b->m, status, "redis cluster node %s: %s%s",
+                                lr__cluster_node_name(b->cluster, c->node), what, detail);
+    else
+        report(b, status, what, detail);
+}
+
 /* A failure code as text for report(), lowercased like the rest of the line
  * ("connection refused"). */
 static const char *err_text(int err, char *buf, size_t cap)
@@ -482,11 +554,15 @@ static const char *err_text(int err, char *buf, size_t cap)
     return buf;
 }
 
+static void cluster_requeue(struct rconn *c);
+
 /* Connecting did not happen: what was queued cannot be sent; try later. */
 static void connect_failed(struct rconn *c, int err)
 {
     c->last_error = err;
     c->state = R_DOWN; /* submits now answer LR_EUNAVAIL */
+    if (c->b->cluster)
+        cluster_requeue(c); /* a new map may send them elsewhere */
     fail_encq(c, LR_EUNAVAIL);
     if (c->state == R_DOWN) /* a callback may have closed the manager */
         schedule_reconnect(c);
@@ -497,11 +573,16 @@ static void connect_to(struct rconn *c)
     struct lr__backend *b = c->b;
     c->state = R_CONNECTING;
     uint32_t to = lr__manager_opts(b->m)->request_timeout_ms;
-    int rc = lr__conn_connect(&c->net, (struct sockaddr *)&b->addr, b->addrlen,
-                              to < 1000 ? 1000 : to);
+    struct sockaddr_storage node_sa;
+    socklen_t node_len = 0;
+    if (b->cluster) /* the node's own address (numeric: the cluster gave it) */
+        lr__cluster_node_addr(b->cluster, c->node, &node_sa, &node_len);
+    int rc = lr__conn_connect(&c->net,
+                              (struct sockaddr *)(b->cluster ? &node_sa : &b->addr),
+                              b->cluster ? node_len : b->addrlen, to < 1000 ? 1000 : to);
     if (rc < 0) {
         char t[96];
-        report(b, rc, "connect: ", err_text(rc, t, sizeof(t)));
+        creport(c, rc, "connect: ", err_text(rc, t, sizeof(t)));
         connect_failed(c, rc);
     }
 }
@@ -534,7 +615,7 @@ static void resolved(struct lr__resolver *r, int status, const struct sockaddr *
 static void start_connect(struct rconn *c)
 {
     struct lr__backend *b = c->b;
-    if (b->unix_sock) { /* a path: nothing to resolve */
+    if (b->unix_sock || b->cluster) { /* a path, or a node's numeric address */
         connect_to(c);
         return;
     }
@@ -572,12 +653,12 @@ static void timer_fired(struct lr_timer *t)
     struct lr_list *n = lr_list_first(&c->pending);
     if (n && sent_ns_of(hdr_of(n)) + limit <= now && c->rx_ns + limit <= now) {
         lr__manager_stats(c->b->m)->request_timeouts++;
-        report(c->b, -ETIMEDOUT, "no reply within the request timeout; reconnecting", "");
+        creport(c, -ETIMEDOUT, "no reply within the request timeout; reconnecting", "");
         conn_fail(c, -ETIMEDOUT); /* the pipeline cannot skip a reply */
         return;
     }
-    for (int i = 0; i < 2 && c->state != R_READY; i++) {
-        struct lr_list *q = i ? &c->encq : &c->renq;
+    for (int i = 0; i < 4 && c->state != R_READY; i++) {
+        struct lr_list *q = i == 0 ? &c->renq : i == 1 ? &c->encq : i == 2 ? &c->askq : &c->soloq;
         while ((n = lr_list_first(q)) && c->state != R_READY) {
             struct lr_lease *l = lease_of(hdr_of(n));
             if (l->sent_ns + limit > now)
@@ -854,6 +935,136 @@ static void encode_batch(struct rconn *c, bool acq, struct lr_list *batch, size_
     lr__manager_stats(b->m)->renew_keys += acq ? 0 : count;
 }
 
+/* Heapsort of @g[0..n) by key: in place and allocation-free (glibc's
+ * qsort may malloc a merge buffer), O(n log n) at worst. */
+static void group_sift(struct group *g, size_t i, size_t n)
+{
+    for (;;) {
+        size_t k = 2 * i + 1;
+        if (k >= n)
+            return;
+        if (k + 1 < n && g[k + 1].key > g[k].key)
+            k++;
+        if (g[i].key >= g[k].key)
+            return;
+        struct group t = g[i];
+        g[i] = g[k];
+        g[k] = t;
+        i = k;
+    }
+}
+
+static void group_sort(struct group *g, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        group_sift(g, i, n);
+    for (size_t end = n; end-- > 1;) {
+        struct group t = g[0];
+        g[0] = g[end];
+        g[end] = t;
+        group_sift(g, 0, end);
+    }
+}
+
+/* redis+cluster: a batch may only name keys of one slot (else CROSSSLOT).
+ * Take the batchable requests at the head of @q (up to the window's room
+ * and GROUP_MAX), sort them by (slot, kind, TTL) in the connection's
+ * scratch array, and send each run as one EVALSHA (up to b->batch names).
+ * Requests stay on @q until encoded, so when the output buffer fills the
+ * rest simply wait there for on_drain. Returns false when it stopped for
+ * lack of room. */
+static bool encode_groups(struct rconn *c, struct lr_list *q)
+{
+    struct lr__backend *b = c->b;
+    uint32_t room = b->window - c->inflight;
+    size_t most = room < GROUP_MAX ? room : GROUP_MAX, k = 0;
+    for (struct lr_list *n = q->next; n != q && k < most; n = n->next) {
+        struct lr_lease *l = lease_of(hdr_of(n));
+        if (!batchable(l))
+            break;
+        c->grp[k].key = (uint64_t)SLOT_OF(l->req.batch) << 33 |
+                        (uint64_t)(l->req.kind == LR_OP_ACQUIRE) << 32 | l->ttl_ms;
+        c->grp[k++].l = l;
+    }
+    if (k > 1)
+        group_sort(c->grp, k);
+    for (size_t i = 0; i < k;) {
+        const struct lr_lease *first = c->grp[i].l;
+        bool acq = first->req.kind == LR_OP_ACQUIRE;
+        uint32_t ttl = first->ttl_ms;
+        size_t avail, items = 0, j = i;
+        lr__conn_wbuf(&c->net, &avail);
+        while (j < k && c->grp[j].key == c->grp[i].key && j - i < b->batch) {
+            size_t add = batch_item_size(b, c->grp[j].l);
+            if (batch_head_size(b, acq, j - i + 1, ttl) + items + add > avail)
+                break;
+            items += add;
+            j++;
+        }
+        if (j == i)
+            return false; /* output full: on_drain resumes */
+        struct lr_list batch;
+        lr_list_init(&batch);
+        for (size_t x = i; x < j; x++) {
+            lr_list_unlink(&c->grp[x].l->req.link);
+            lr_list_push_tail(&batch, &c->grp[x].l->req.link);
+        }
+        encode_batch(c, acq, &batch, j - i, ttl);
+        i = j;
+    }
+    return true;
+}
+
+/* redis+cluster: requests sent one per command, from @q. With @asking
+ * (the askq: an ASK redirection sent them here) each goes right behind an
+ * ASKING, which lets the importing node serve the slot for the next command
+ * only; ASKING's "+OK" has no owner on the pending FIFO and is dropped like
+ * an abandoned request's reply. Without (the soloq: a batch met TRYAGAIN,
+ * its slot half migrated), each name alone gets a definite answer: done
+ * here, or ASK to where its key already is. Returns false when it stopped
+ * for lack of room. */
+static bool encode_alone(struct rconn *c, struct lr_list *q, bool asking)
+{
+    static const struct lr_resp_arg asking_cmd = {"ASKING", 6};
+    struct lr__backend *b = c->b;
+    struct lr_list *n;
+    while ((n = lr_list_first(q))) {
+        if (c->inflight >= b->window)
+            return false;
+        struct lr_lease *l = lease_of(hdr_of(n));
+        size_t avail, mark = c->net.out_len;
+        char *w = lr__conn_wbuf(&c->net, &avail);
+        int len = asking ? lr_resp_write_cmd(w, avail, 1, &asking_cmd) : 0;
+        if (len < 0)
+            return false;
+        lr__conn_commit(&c->net, (size_t)len);
+        c->next_seq += asking;
+        lr_list_unlink(n);
+        bool acq = l->req.kind == LR_OP_ACQUIRE, ok;
+        if (batchable(l)) {
+            ok = batch_head_size(b, acq, 1, l->ttl_ms) + batch_item_size(b, l) <=
+                 avail - (size_t)len;
+            if (ok) {
+                struct lr_list one;
+                lr_list_init(&one);
+                lr_list_push_tail(&one, n);
+                encode_batch(c, acq, &one, 1, l->ttl_ms);
+            }
+        } else {
+            ok = encode_single(c, l);
+        }
+        if (!ok) {
+            /* take the ASKING back (nothing of it left yet: the flush runs
+             * after this phase): it must lead its own request */
+            c->net.out_len = mark;
+            c->next_seq -= asking;
+            lr_list_push_tail(q->next, n); /* back in front */
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Encode from the head of @q while the window and the output buffer have
  * room: batchable requests of one kind and TTL become one EVALSHA each (up to
  * b->batch names), the rest one command each. Touches what it sends and at
@@ -872,6 +1083,11 @@ static bool encode_queue(struct rconn *c, struct lr_list *q)
                 lr_list_push_tail(q->next, n); /* back in front, until on_drain */
                 return false;
             }
+            continue;
+        }
+        if (b->cluster) { /* one EVALSHA per slot: keys of one slot only */
+            if (!encode_groups(c, q))
+                return false;
             continue;
         }
         bool acq = l->req.kind == LR_OP_ACQUIRE;
@@ -917,7 +1133,9 @@ static void encode_run(struct lr__task *t)
         return;
     /* Renewals first: they keep held leases. Acquisitions and the rest take
      * the room left, so a flood of acquires cannot starve renewals. */
-    if (encode_queue(c, &c->renq))
+    if ((lr_list_is_empty(&c->askq) || encode_alone(c, &c->askq, true)) &&
+        (lr_list_is_empty(&c->soloq) || encode_alone(c, &c->soloq, false)) &&
+        encode_queue(c, &c->renq))
         encode_queue(c, &c->encq);
     wait_send(c); /* one WAIT after what this pass wrote, in the same send */
     rearm(c);
@@ -927,7 +1145,8 @@ static void schedule_encode(struct rconn *c)
 {
     if (c->state == R_READY && !c->loading &&
         (c->wait_due || (c->inflight < c->b->window &&
-                         (!lr_list_is_empty(&c->renq) || !lr_list_is_empty(&c->encq)))))
+                         (!lr_list_is_empty(&c->renq) || !lr_list_is_empty(&c->encq) ||
+                          !lr_list_is_empty(&c->askq) || !lr_list_is_empty(&c->soloq)))))
         lr__loop_defer(c->net.loop, &c->enc_task);
 }
 
@@ -1469,7 +1688,7 @@ static void report_reply_error(struct rconn *c, const struct reply *r, int statu
         n--;
     snprintf(t, sizeof(t), "%s%.*s%s", status == LR_EAUTH ? "auth refused: " : "", n, r->err,
              status == RECONNECT ? "; reconnecting" : "");
-    report(c->b, status == RECONNECT ? -ECONNRESET : status, t, "");
+    creport(c, status == RECONNECT ? -ECONNRESET : status, t, "");
 }
 
 static bool is_noscript(const struct reply *r)
@@ -1477,10 +1696,13 @@ static bool is_noscript(const struct reply *r)
     return r->err_len >= 8 && !memcmp(r->err, "NOSCRIPT", 8);
 }
 
+static uint16_t lease_slot(const struct lr__backend *b, const struct lr_lease *l);
+static bool cluster_redirect(struct rconn *c, struct lr_lease *l, const struct reply *r);
+
 /* A NOSCRIPT answer: reload on this connection and send the request again. */
 static void requeue(struct rconn *c, struct lr_lease *l)
 {
-    l->req.batch = UNSENT;
+    l->req.batch = (uint16_t)(UNSENT | (c->b->cluster ? lease_slot(c->b, l) : 0));
     lr_list_push_tail(l->req.kind == LR_OP_RENEW ? &c->renq : &c->encq, &l->req.link);
     if (!c->loading)
         encode_loads(c);
@@ -1546,13 +1768,13 @@ static void check_verdict(struct rconn *c)
         /* a replica does not keep what we write for the primary: as READONLY */
         snprintf(t, sizeof(t), "is a replica (of %s), not the primary; reconnecting",
                  c->role_of[0] ? c->role_of : "?");
-        report(b, LR_EUNAVAIL, t, "");
+        creport(c, LR_EUNAVAIL, t, "");
         c->redirected = true;
         conn_fail(c, LR_EUNAVAIL);
         return;
     }
     if (!strcmp(c->role, "sentinel")) {
-        report(b, LR_ESTORE, "is a Sentinel, not a data server", "");
+        creport(c, LR_ESTORE, "is a Sentinel, not a data server", "");
         conn_fail(c, LR_ESTORE);
         return;
     }
@@ -1561,7 +1783,7 @@ static void check_verdict(struct rconn *c)
                  "maxmemory-policy %s can evict fence counters (tokens could repeat); refused: "
                  "use noeviction or allow_eviction=yes",
                  c->policy);
-        report(b, LR_ESTORE, t, "");
+        creport(c, LR_ESTORE, t, "");
         conn_fail(c, LR_ESTORE);
         return;
     }
@@ -1570,7 +1792,7 @@ static void check_verdict(struct rconn *c)
         snprintf(t, sizeof(t),
                  "warning: CONFIG GET refused (%s): eviction and persistence not checked",
                  c->cfg_err);
-        report(b, LR_ESTORE, t, "");
+        creport(c, LR_ESTORE, t, "");
     }
     if (!strncmp(c->policy, "volatile-", 9) && !b->allow_eviction && !b->warned_policy) {
         b->warned_policy = true;
@@ -1578,11 +1800,11 @@ static void check_verdict(struct rconn *c)
                  "warning: maxmemory-policy %s can evict lease keys early (two holders; "
                  "fences still grow)",
                  c->policy);
-        report(b, LR_ESTORE, t, "");
+        creport(c, LR_ESTORE, t, "");
     }
     if (c->aof == 0 && !b->warned_persistence) {
         b->warned_persistence = true;
-        report(b, LR_ESTORE,
+        creport(c, LR_ESTORE,
                "warning: appendonly is no: a restart loses fence counters; tokens may repeat",
                "");
     }
@@ -1675,6 +1897,8 @@ static void lease_reply(struct rconn *c, struct lr_lease *l, const struct reply 
             requeue(c, l);
             return;
         }
+        if (c->b->cluster && cluster_redirect(c, l, r))
+            return;
         res.status = error_status(r);
         if (res.status == RECONNECT) {
             /* A demoted primary: nothing more on this connection is worth
@@ -1729,7 +1953,7 @@ static void lease_reply(struct rconn *c, struct lr_lease *l, const struct reply 
             res.status = LR_EBADREPLY;
     }
     if (res.status == 0)
-        c->redirected = false;
+        c->redirected = c->said_down = false;
     if (wait_park(c, l, &res))
         return; /* a write: done once replicas have it */
     lr__lease_complete(l, &res);
@@ -1743,8 +1967,15 @@ static void reply_done(struct rconn *c)
     if (r->oob)
         return;
     uint32_t seq = c->reply_seq++;
-    if (r->type == LR_RESP_ERROR && !is_noscript(r) && !r->chk) /* checks say it their way */
+    /* Checks say it their way; a cluster's redirections are routine, and
+     * CLUSTERDOWN, which every request meets while a failover runs, is told
+     * once per connection until a request succeeds again (not once per
+     * reply: hundreds a pass). */
+    bool down = c->b->cluster && err_is(r, "CLUSTERDOWN");
+    if (r->type == LR_RESP_ERROR && !is_noscript(r) && !r->chk && !(down && c->said_down) &&
+        !(c->b->cluster && (err_is(r, "MOVED") || err_is(r, "ASK") || err_is(r, "TRYAGAIN"))))
         report_reply_error(c, r, error_status(r));
+    c->said_down |= down;
     struct lr_list *n;
     while ((n = lr_list_first(&c->pending))) {
         struct lr__reqhdr *h = lr_container_of(n, struct lr__reqhdr, link);
@@ -1863,7 +2094,7 @@ static void on_data(struct lr__conn *nc, const char *buf, size_t len)
         if (rc == -EAGAIN)
             return;
         if (rc < 0) {
-            report(c->b, LR_EBADREPLY, "malformed reply; reconnecting", "");
+            creport(c, LR_EBADREPLY, "malformed reply; reconnecting", "");
             conn_fail(c, LR_EBADREPLY); /* a broken stream cannot be resynchronised */
             return;
         }
@@ -1897,6 +2128,8 @@ static void conn_fail(struct rconn *c, int err)
         else if (h->kind == K_SESSION)
             session_failed(lr_container_of(ireq_of(h), struct session, req), ambiguous);
     }
+    if (c->b->cluster && !definite)
+        cluster_requeue(c); /* unsent: they go where the next map says */
     fail_encq(c, definite ? err : LR_EUNAVAIL);
     lr__conn_close(&c->net);
 }
@@ -1908,11 +2141,12 @@ static void on_connect(struct lr__conn *nc, int status)
         return;
     if (status < 0) {
         char t[96];
-        report(c->b, status, err_text(status, t, sizeof(t)), "");
+        creport(c, status, err_text(status, t, sizeof(t)), "");
         connect_failed(c, status);
         return;
     }
     c->state = R_HANDSHAKE;
+    c->said_down = false;
     lr_resp_parser_init(&c->parser);
     c->cur.active = false;
     c->next_seq = c->reply_seq = 0;
@@ -1934,7 +2168,7 @@ static void on_error(struct lr__conn *nc, int err)
         lr__manager_store_error(c->b->m, err, "rediss %s:%u: %s", lr__tls_host(c->tls),
                                 lr__conn_port(nc), lr__tls_error_text(c->tls));
     else if (c->state != R_CLOSING) /* also while connecting: a TLS handshake cut short */
-        report(c->b, err, c->state == R_CONNECTING ? "connect: " : "connection lost: ",
+        creport(c, err, c->state == R_CONNECTING ? "connect: " : "connection lost: ",
                err_text(err, t, sizeof(t)));
     conn_fail(c, err);
 }
@@ -1942,7 +2176,7 @@ static void on_error(struct lr__conn *nc, int err)
 /* Closing: one more connection (or the resolver) is done; the last tells the core. */
 static void closed_one(struct lr__backend *b)
 {
-    if (++b->closed == b->nconns + 1 + (b->sent != NULL))
+    if (++b->closed == b->nconns + 1 + (b->sent != NULL) + (b->cluster != NULL))
         b->close_done(b->m);
 }
 
@@ -1950,6 +2184,8 @@ static void on_close(struct lr__conn *nc)
 {
     struct rconn *c = nc->data;
     struct lr__backend *b = c->b;
+    if (b->cluster && !b->closing && node_serves(b, c->node))
+        lr__cluster_refresh(b->cluster); /* a failover may have moved its slots */
     if (b->closing) {
         closed_one(b);
         return;
@@ -2022,6 +2258,270 @@ static const struct lr__sentinel_cbs sentinel_cbs = {
     .moved = sentinel_moved,
 };
 
+/* ------------------------------------- redis+cluster (redis_cluster.c) */
+
+static uint64_t name_hash(const struct lr_lease *l);
+static int conn_setup(struct lr__backend *b, unsigned i, const char *tls_name);
+
+/* Does the map give @node any slot? (Failure paths only: a scan.) */
+static bool node_serves(const struct lr__backend *b, unsigned node)
+{
+    return memchr(b->slot_owner, (int)node, LR__REDIS_SLOTS) != NULL;
+}
+
+/* A connection left down by schedule_reconnect (no retry armed) is needed
+ * again: connect now. */
+static void wake(struct rconn *c)
+{
+    if (c->state == R_DOWN && !lr_timer_is_active(&c->timer) && !c->b->closing)
+        start_connect(c);
+}
+
+static uint16_t lease_slot(const struct lr__backend *b, const struct lr_lease *l)
+{
+    char key[KEY_MAX];
+    return lr__redis_slot(key, key_of(b, l, key, false));
+}
+
+/* The connection of node @node that serves @l (by name hash, as standalone). */
+static struct rconn *node_conn(struct lr__backend *b, unsigned node, const struct lr_lease *l)
+{
+    unsigned k = b->per_node == 1 ? 0 : (unsigned)(name_hash(l) % b->per_node);
+    return &b->conns[node * b->per_node + k];
+}
+
+/* Which queue of a connection enqueue() uses. */
+enum { ENQ_BATCHED, ENQ_ASK, ENQ_ALONE };
+
+/* Queue @l (req.batch already UNSENT | slot) on @c: its renewal or other
+ * queue, or (@how) its ASK or send-alone queue. Returns 0, or what submit
+ * answers for a connection that cannot take it now. */
+static int enqueue(struct rconn *c, struct lr_lease *l, int how)
+{
+    /* Refused certificates or credentials stay refused until a connection
+     * gets through again: answer at once rather than queue the request
+     * behind a reconnect that will most likely meet the same refusal (and
+     * let it time out as "unavailable" first). */
+    if (c->state != R_READY &&
+        (c->last_error == LR_EAUTH || c->last_error == LR_ETLS || c->last_error == LR_ESTORE))
+        return c->last_error;
+    switch (c->state) {
+    case R_READY:
+    case R_HANDSHAKE:
+    case R_RESOLVING:
+    case R_CONNECTING:
+        lr_list_push_tail(how == ENQ_ASK                ? &c->askq
+                          : how == ENQ_ALONE            ? &c->soloq
+                          : l->req.kind == LR_OP_RENEW ? &c->renq
+                                                       : &c->encq,
+                          &l->req.link);
+        l->req.conn = (uint8_t)c->idx;
+        if (c->state == R_READY) {
+            schedule_encode(c);
+            if (!lr_timer_is_active(&c->timer))
+                rearm(c);
+        } else {
+            rearm(c);
+        }
+        return 0;
+    default:
+        return LR_EUNAVAIL;
+    }
+}
+
+/* The oldest request waiting for a map times out a request timeout after
+ * its submit (or last send), as one queued on a connection that is down. */
+static void map_timer_arm(struct lr__backend *b, uint64_t since_ns)
+{
+    uint64_t due = (since_ns + (uint64_t)lr__manager_opts(b->m)->request_timeout_ms * 1000000u +
+                    999999u) / 1000000u;
+    if (!lr_timer_is_active(&b->map_timer) || lr_timer_deadline(&b->map_timer) > due)
+        lr_timer_start(&b->map_timer, due);
+}
+
+/* @l waits until a map says which node serves its slot. */
+static void map_wait(struct lr__backend *b, struct lr_lease *l)
+{
+    lr_list_push_tail(&b->mapwait, &l->req.link);
+    map_timer_arm(b, l->sent_ns);
+}
+
+static void map_timer_fired(struct lr_timer *t)
+{
+    struct lr__backend *b = t->data;
+    uint64_t now = lr__manager_loop(b->m)->now_ns;
+    uint64_t limit = (uint64_t)lr__manager_opts(b->m)->request_timeout_ms * 1000000u;
+    struct lr_list expired;
+    lr_list_init(&expired);
+    uint64_t next = UINT64_MAX;
+    for (struct lr_list *n = b->mapwait.next; n != &b->mapwait;) {
+        struct lr_list *after = n->next;
+        struct lr_lease *l = lease_of(hdr_of(n));
+        if (l->sent_ns + limit <= now) {
+            lr_list_unlink(n);
+            lr_list_push_tail(&expired, n);
+        } else if (l->sent_ns < next) {
+            next = l->sent_ns;
+        }
+        n = after;
+    }
+    if (next != UINT64_MAX)
+        map_timer_arm(b, next);
+    struct lr_list *n;
+    while (!b->closing && (n = lr_list_pop(&expired)))
+        complete(lease_of(hdr_of(n)), LR_EUNAVAIL); /* never sent */
+}
+
+/* Where the map sends @l now: its connection, or NULL (no master serves
+ * the slot, or its node's connections could not be made). */
+static struct rconn *route(struct lr__backend *b, struct lr_lease *l)
+{
+    uint8_t node = b->slot_owner[SLOT_OF(l->req.batch)];
+    if (node == LR__CLUSTER_NO_NODE || (unsigned)node * b->per_node >= b->nconns)
+        return NULL;
+    return node_conn(b, node, l);
+}
+
+static int cluster_submit(struct lr__backend *b, struct lr_lease *l)
+{
+    l->req.batch = (uint16_t)(UNSENT | lease_slot(b, l));
+    struct rconn *c = route(b, l);
+    if (c)
+        wake(c);
+    if (c && (c->state != R_DOWN && c->state != R_FAILING))
+        return enqueue(c, l, ENQ_BATCHED);
+    /* no map yet, a slot nobody serves, or its node is down (a failover
+     * may be under way): wait for a fresh map, within the request timeout */
+    if (c && (c->last_error == LR_EAUTH || c->last_error == LR_ETLS ||
+              c->last_error == LR_ESTORE))
+        return c->last_error;
+    lr__cluster_refresh(b->cluster);
+    map_wait(b, l);
+    return 0;
+}
+
+/* A connection failed (or never came up): what it had not sent yet waits
+ * for the next map (a failover moves the slots of a dead master to its
+ * promoted replica), and a map is asked for. */
+static void cluster_requeue(struct rconn *c)
+{
+    struct lr__backend *b = c->b;
+    struct lr_list *n;
+    while ((n = lr_list_pop(&c->askq)) || (n = lr_list_pop(&c->soloq)) ||
+           (n = lr_list_pop(&c->renq)) || (n = lr_list_pop(&c->encq)))
+        map_wait(b, lease_of(hdr_of(n)));
+    lr__cluster_refresh(b->cluster);
+}
+
+/* A new map: the requests waiting for one go where it says (or complete
+ * as unavailable: nobody serves their slot, or its node is still down). */
+static void cluster_map_changed(void *owner)
+{
+    struct lr__backend *b = owner;
+    struct lr_list todo;
+    lr_list_init(&todo);
+    lr_list_splice_tail(&todo, &b->mapwait);
+    lr_timer_stop(&b->map_timer);
+    struct lr_list *n;
+    while (!b->closing && (n = lr_list_pop(&todo))) {
+        struct lr_lease *l = lease_of(hdr_of(n));
+        struct rconn *c = route(b, l);
+        if (c)
+            wake(c);
+        int rc = c ? enqueue(c, l, ENQ_BATCHED) : LR_EUNAVAIL;
+        if (rc < 0)
+            complete(l, rc); /* may close the manager: checked above */
+    }
+}
+
+/* MOVED <slot> <ip:port>: the slot has a new owner for good (update the
+ * map, send there, and ask for a whole new map: a reshard or a failover
+ * moves more than one slot). ASK <slot> <ip:port>: the slot is migrating
+ * and this key is already at the target: send it there once, behind
+ * ASKING; the map stays. Both are definite "not executed" answers, so
+ * sending again is safe. Returns false for any other error. */
+static bool cluster_redirect(struct rconn *c, struct lr_lease *l, const struct reply *r)
+{
+    struct lr__backend *b = c->b;
+    bool moved = err_is(r, "MOVED");
+    if (err_is(r, "TRYAGAIN")) {
+        /* A batch over a slot being migrated, its keys partly moved: each
+         * name alone gets a definite answer. A request alone already:
+         * unavailable for now (the core retries within validity). */
+        struct lr_list *next = lr_list_first(&c->pending);
+        if (l->req.batch == 0 && !(next && hdr_of(next)->seq == l->req.seq))
+            return false;
+        l->req.batch = (uint16_t)(UNSENT | lease_slot(b, l));
+        int rc = enqueue(c, l, ENQ_ALONE);
+        if (rc < 0)
+            complete(l, rc);
+        return true;
+    }
+    if (!moved && !err_is(r, "ASK")) {
+        if (err_is(r, "CLUSTERDOWN"))
+            lr__cluster_refresh(b->cluster);
+        return false;
+    }
+    size_t i = moved ? 6 : 4, end = r->err_len;
+    while (end > i && (r->err[end - 1] == '\r' || r->err[end - 1] == '\n'))
+        end--;
+    unsigned slot = 0;
+    size_t digits = 0;
+    for (; i < end && r->err[i] >= '0' && r->err[i] <= '9' && digits < 6; i++, digits++)
+        slot = slot * 10 + (unsigned)(r->err[i] - '0');
+    int node = -EINVAL;
+    if (digits && i < end && r->err[i] == ' ')
+        node = lr__cluster_redirect(b->cluster, slot, r->err + i + 1, end - i - 1, moved);
+    if (moved)
+        lr__cluster_refresh(b->cluster);
+    int rc = LR_EUNAVAIL;
+    if (node < 0) {
+        char t[sizeof(r->err) + 64];
+        snprintf(t, sizeof(t), "cannot follow \"%.*s\": %s", (int)end, r->err,
+                 node == -ENOSPC ? "node table full" : "not <slot> <ip>:<port>");
+        creport(c, LR_EBADREPLY, t, "");
+    } else {
+        l->req.batch = (uint16_t)(UNSENT | lease_slot(b, l));
+        struct rconn *t = node_conn(b, (unsigned)node, l);
+        wake(t);
+        rc = enqueue(t, l, moved ? ENQ_BATCHED : ENQ_ASK);
+    }
+    if (rc < 0)
+        complete(l, rc);
+    return true;
+}
+
+/* A node joined the cluster's table: make its connections and connect. */
+static int cluster_node_added(void *owner, unsigned node)
+{
+    struct lr__backend *b = owner;
+    unsigned first = node * b->per_node;
+    for (unsigned i = first; i < first + b->per_node; i++) {
+        int rc = conn_setup(b, i, b->tls_name);
+        if (rc < 0) {
+            char t[96];
+            snprintf(t, sizeof(t), "cannot make connections for node %s: ",
+                     lr__cluster_node_name(b->cluster, node));
+            report(b, rc, t, lr_strerror(rc));
+            return rc; /* the parts made are freed with the backend */
+        }
+    }
+    b->nconns = first + b->per_node;
+    for (unsigned i = first; i < b->nconns && !b->closing; i++)
+        start_connect(&b->conns[i]);
+    return 0;
+}
+
+static void cluster_closed(void *arg)
+{
+    closed_one(arg);
+}
+
+static const struct lr__cluster_cbs cluster_cbs = {
+    .node_added = cluster_node_added,
+    .map_changed = cluster_map_changed,
+};
+
 static const struct lr__conn_cbs net_cbs = {
     .on_connect = on_connect,
     .on_data = on_data,
@@ -2036,9 +2536,12 @@ static void backend_free(struct lr__backend *b)
 {
     if (!b)
         return;
-    for (unsigned i = 0; b->conns && i < b->nconns; i++) {
+    unsigned cap = b->cluster ? b->max_nodes * b->per_node : b->nconns;
+    lr_timer_stop(&b->map_timer);
+    for (unsigned i = 0; b->conns && i < cap; i++) {
         if (!b->conns[i].b)
             continue; /* creation failed before this connection was set up */
+        lr__free(b->conns[i].grp);
         lr_timer_stop(&b->conns[i].timer);
         lr__task_cancel(&b->conns[i].enc_task);
         if (b->conns[i].net.out)
@@ -2055,6 +2558,7 @@ static void backend_free(struct lr__backend *b)
     lr__free(b->conns);
     lr__tls_ctx_free(b->tls_ctx);
     lr__sentinel_free(b->sent);
+    lr__cluster_free(b->cluster);
     lr__resolver_deinit(&b->res);
     explicit_bzero(b->password, sizeof(b->password));
     lr__free(b);
@@ -2073,6 +2577,60 @@ static int parse_db(const char *s, int *db)
         v = v * 10 + (*p - '0');
     }
     *db = (int)v;
+    return 0;
+}
+
+/* Make connection @i (not connecting yet). Allocates (setup, or a cluster
+ * node's first sight). On failure what was made is freed by backend_free. */
+static int conn_setup(struct lr__backend *b, unsigned i, const char *tls_name)
+{
+    struct lr_loop *loop = lr__manager_loop(b->m);
+    struct rconn *c = &b->conns[i];
+    if (c->b) { /* a cluster node whose setup failed halfway: start over */
+        lr__free(c->slots);
+        lr__free(c->grp);
+        if (c->net.out)
+            lr__conn_deinit(&c->net);
+        lr__tls_free(c->tls);
+        memset(c, 0, sizeof(*c));
+    }
+    c->b = b;
+    c->idx = i;
+    c->state = R_DOWN;
+    lr_list_init(&c->renq);
+    lr_list_init(&c->encq);
+    lr_list_init(&c->askq);
+    lr_list_init(&c->soloq);
+    lr_list_init(&c->pending);
+    lr__task_init(&c->enc_task, encode_run);
+    lr_timer_init(loop, &c->timer, timer_fired);
+    c->timer.data = c;
+    lr_list_init(&c->auth.hdr.link);
+    lr_list_init(&c->select.hdr.link);
+    for (unsigned k = 0; k < 3; k++)
+        lr_list_init(&c->chk[k].hdr.link);
+    lr_list_init(&c->role_q.hdr.link);
+    lr_list_init(&c->wait_q.hdr.link);
+    lr_list_init(&c->waiting);
+    for (unsigned s = 0; s < NSCRIPTS; s++)
+        lr_list_init(&c->load[s].hdr.link);
+    c->slots = lr__calloc(b->batch, sizeof(*c->slots));
+    if (!c->slots)
+        return -ENOMEM;
+    if (b->cluster) {
+        c->node = i / b->per_node;
+        c->grp = lr__calloc(GROUP_MAX, sizeof(*c->grp));
+        if (!c->grp)
+            return -ENOMEM;
+    }
+    int rc = lr__conn_init(&c->net, loop, OUT_BYTES, &net_cbs);
+    if (rc == 0 && b->tls_ctx)
+        rc = lr__tls_new(&c->tls, b->tls_ctx, tls_name);
+    if (rc < 0)
+        return rc;
+    c->net.data = c;
+    if (b->tls_ctx)
+        lr__conn_set_tls(&c->net, c->tls);
     return 0;
 }
 
@@ -2131,6 +2689,7 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     int rc;
     bool tls = !strncmp(u->scheme, "rediss", 6);
     bool sentinel = strstr(u->scheme, "+sentinel") != NULL;
+    bool cluster = strstr(u->scheme, "+cluster") != NULL;
     static const char *const tls_params[] = {"cacert", "cert", "key", "insecure_skip_verify",
                                              "tls_name"};
     for (unsigned i = 0; i < u->nparams; i++) {
@@ -2140,6 +2699,7 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
                      !strncmp(u->params[i].key, "wait", 4);
         known |= sentinel && lr__sentinel_param(u->params[i].key);
         known &= sentinel || strcmp(u->params[i].key, "tls_name");
+        known &= !cluster || strcmp(u->params[i].key, "db"); /* a cluster has database 0 only */
         for (size_t k = 0; tls && k < sizeof(tls_params) / sizeof(tls_params[0]); k++)
             known |= !strcmp(u->params[i].key, tls_params[k]);
         if (!known)
@@ -2153,9 +2713,15 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     const char *mode = lr__uri_param(u, "mode");
     if (mode && strcmp(mode, "session") && strcmp(mode, "lease"))
         return -EINVAL;
+    /* redis+cluster: session mode would need a session key per slot (the
+     * session renewal names the session key and the lease hashes share
+     * nothing with it), which this backend does not do: refused; so are a
+     * database (a cluster has only 0) and a path. */
+    if (cluster && ((mode && !strcmp(mode, "session")) || u->path[0] || tls))
+        return -EINVAL;
     /* A unix socket: unix:///PATH, or redis:///PATH (no host, a path). The
      * database is then only ?db=N; TLS is not offered over a socket. */
-    bool unix_sock = !strcmp(u->scheme, "unix") || (!u->host[0] && u->path[0]);
+    bool unix_sock = !cluster && (!strcmp(u->scheme, "unix") || (!u->host[0] && u->path[0]));
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     if (unix_sock) {
         if (tls || u->host[0] || u->has_port || !u->path[0])
@@ -2183,6 +2749,9 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     if (!b)
         return -ENOMEM;
     b->m = m;
+    lr_list_init(&b->mapwait);
+    lr_timer_init(lr__manager_loop(m), &b->map_timer, map_timer_fired);
+    b->map_timer.data = b;
     b->wait_n = wait_n;
     b->wait_ms = wait_ms;
     b->wait_renew = wait_renew;
@@ -2220,7 +2789,15 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         lr__free(b);
         return rc;
     }
-    if (sentinel) { /* the path is the master's name; the database a parameter */
+    if (cluster) {
+        /* req.conn is 8 bits: every node's connections together stay below 256 */
+        b->per_node = o->connections;
+        b->max_nodes = 256 / b->per_node < LR__CLUSTER_NODES_MAX ? 256 / b->per_node
+                                                                   : LR__CLUSTER_NODES_MAX;
+        rc = lr__cluster_new(&b->cluster, m, u, b->max_nodes, b, &cluster_cbs);
+        if (rc == 0)
+            b->slot_owner = lr__cluster_slots(b->cluster);
+    } else if (sentinel) { /* the path is the master's name; the database a parameter */
         const char *db = lr__uri_param(u, "db");
         rc = parse_db(db ? db : "", &b->db);
         if (rc == 0)
@@ -2253,6 +2830,8 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     }
     if (b->sent)
         snprintf(b->endpoint, sizeof(b->endpoint), "master %s", lr__sentinel_master(b->sent));
+    if (b->cluster)
+        snprintf(b->endpoint, sizeof(b->endpoint), "cluster %s", b->host);
     /* TLS names the host; behind sentinels, tls_name= or the first sentinel's host */
     char tls_name[256];
     snprintf(tls_name, sizeof(tls_name), "%s", u->host[0] ? u->host : "127.0.0.1");
@@ -2270,6 +2849,7 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         snprintf(tls_name, sizeof(tls_name), "%s", lr__uri_param(u, "tls_name"));
     strcpy(b->prefix, prefix);
     b->prefix_len = strlen(prefix);
+    snprintf(b->tls_name, sizeof(b->tls_name), "%s", tls_name);
     b->has_user = u->has_user;
     b->has_password = u->has_password;
     strcpy(b->user, u->user);
@@ -2277,8 +2857,9 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
     b->batch = o->batch_max < sizeof(((struct rconn *)0)->vals) ? o->batch_max
                                                                  : sizeof(((struct rconn *)0)->vals);
     b->window = o->inflight_max;
-    b->nconns = o->connections;
-    b->conns = lr__calloc(b->nconns, sizeof(*b->conns));
+    b->nconns = b->cluster ? 0 : o->connections; /* a cluster's grow with its nodes */
+    b->conns = lr__calloc(b->cluster ? b->max_nodes * b->per_node : b->nconns,
+                          sizeof(*b->conns));
     if (!b->conns) {
         backend_free(b);
         return -ENOMEM;
@@ -2299,42 +2880,17 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
             return rc;
         }
     }
-    struct lr_loop *loop = lr__manager_loop(m);
+    if (b->cluster) { /* connections come with the nodes the map names */
+        lr__cluster_refresh(b->cluster);
+        *out = b;
+        return 0;
+    }
     for (unsigned i = 0; i < b->nconns; i++) {
-        struct rconn *c = &b->conns[i];
-        c->b = b;
-        c->idx = i;
-        c->state = R_DOWN;
-        lr_list_init(&c->renq);
-        lr_list_init(&c->encq);
-        lr_list_init(&c->pending);
-        c->slots = lr__calloc(b->batch, sizeof(*c->slots));
-        if (!c->slots) {
-            backend_free(b);
-            return -ENOMEM;
-        }
-        lr__task_init(&c->enc_task, encode_run);
-        lr_timer_init(loop, &c->timer, timer_fired);
-        c->timer.data = c;
-        lr_list_init(&c->auth.hdr.link);
-        lr_list_init(&c->select.hdr.link);
-        for (unsigned k = 0; k < 3; k++)
-            lr_list_init(&c->chk[k].hdr.link);
-        lr_list_init(&c->role_q.hdr.link);
-        lr_list_init(&c->wait_q.hdr.link);
-        lr_list_init(&c->waiting);
-        for (unsigned s = 0; s < NSCRIPTS; s++)
-            lr_list_init(&c->load[s].hdr.link);
-        rc = lr__conn_init(&c->net, loop, OUT_BYTES, &net_cbs);
-        if (rc == 0 && tls)
-            rc = lr__tls_new(&c->tls, b->tls_ctx, tls_name);
+        rc = conn_setup(b, i, tls_name);
         if (rc < 0) {
             backend_free(b);
             return rc;
         }
-        c->net.data = c;
-        if (tls)
-            lr__conn_set_tls(&c->net, c->tls);
     }
     for (unsigned i = 0; i < b->nconns; i++)
         start_connect(&b->conns[i]);
@@ -2364,40 +2920,17 @@ static int redis_submit(struct lr__backend *b, struct lr_lease *l)
             return 0;
         }
     }
-    struct rconn *c = &b->conns[b->nconns == 1 ? 0 : name_hash(l) % b->nconns];
-    /* Refused certificates or credentials stay refused until a connection
-     * gets through again: answer at once rather than queue the request
-     * behind a reconnect that will most likely meet the same refusal (and
-     * let it time out as "unavailable" first). */
-    if (c->state != R_READY &&
-        (c->last_error == LR_EAUTH || c->last_error == LR_ETLS || c->last_error == LR_ESTORE))
-        return c->last_error;
-    switch (c->state) {
-    case R_READY:
-    case R_HANDSHAKE:
-    case R_RESOLVING:
-    case R_CONNECTING:
-        lr_list_push_tail(l->req.kind == LR_OP_RENEW ? &c->renq : &c->encq, &l->req.link);
-        l->req.conn = (uint8_t)c->idx;
-        l->req.batch = UNSENT;
-        if (c->state == R_READY) {
-            schedule_encode(c);
-            if (!lr_timer_is_active(&c->timer))
-                rearm(c);
-        } else {
-            rearm(c);
-        }
-        return 0;
-    default:
-        return LR_EUNAVAIL;
-    }
+    if (b->cluster)
+        return cluster_submit(b, l);
+    l->req.batch = UNSENT;
+    return enqueue(&b->conns[b->nconns == 1 ? 0 : name_hash(l) % b->nconns], l, ENQ_BATCHED);
 }
 
 static void redis_cancel(struct lr__backend *b, struct lr_lease *l)
 {
     /* Off an encode queue or the pending FIFO alike: a reply that still
      * comes finds no owner with its sequence and is dropped. */
-    if (lr_list_is_linked(&l->req.link) && l->req.batch != UNSENT)
+    if (lr_list_is_linked(&l->req.link) && !(l->req.batch & UNSENT))
         b->conns[l->req.conn].inflight--;
     lr_list_unlink(&l->req.link);
 }
@@ -2414,6 +2947,8 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
         lr__task_cancel(&c->enc_task);
         lr_list_init(&c->renq); /* the core detached every lease already */
         lr_list_init(&c->encq);
+        lr_list_init(&c->askq);
+        lr_list_init(&c->soloq);
         lr_list_init(&c->pending);
         lr_list_init(&c->waiting);
         c->wait_due = false;
@@ -2433,6 +2968,11 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
     lr__task_cancel(&b->serve_task);
     if (b->sent)
         lr__sentinel_close(b->sent, sentinel_closed, b);
+    if (b->cluster) {
+        lr_timer_stop(&b->map_timer);
+        lr_list_init(&b->mapwait); /* the core detached every lease already */
+        lr__cluster_close(b->cluster, cluster_closed, b);
+    }
     lr__resolver_close(&b->res, resolver_closed);
 }
 
@@ -2475,6 +3015,19 @@ const struct lr__backend_ops lr__rediss_backend = {
  * Sentinel and is followed across failovers (redis_sentinel.c). */
 const struct lr__backend_ops lr__redis_sentinel_backend = {
     .scheme = "redis+sentinel",
+    .min_ttl_ms = 10,
+    .max_ttl_ms = 30u * 86400u * 1000u,
+    .create = redis_create,
+    .submit = redis_submit,
+    .cancel = redis_cancel,
+    .close = redis_close,
+    .free = backend_free,
+};
+
+/* redis+cluster://: slots routed to the masters of a Redis Cluster
+ * (redis_cluster.c). No TLS variant (rediss+cluster is not offered). */
+const struct lr__backend_ops lr__redis_cluster_backend = {
+    .scheme = "redis+cluster",
     .min_ttl_ms = 10,
     .max_ttl_ms = 30u * 86400u * 1000u,
     .create = redis_create,

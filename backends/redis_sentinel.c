@@ -61,11 +61,6 @@ enum sstate {
 /* What a reply is the answer to, in the order they were sent. */
 enum { P_AUTH, P_ADDR, P_SUB, P_MSG };
 
-struct sentinel_host {
-    char host[256];
-    uint16_t port;
-};
-
 struct lr__sentinel {
     struct lr_manager *m;
     void *owner;
@@ -113,7 +108,7 @@ struct lr__sentinel {
     char password[256];
     char master[256];
     char endpoint[300]; /* "host:port" of the current sentinel */
-    struct sentinel_host hosts[SENTINEL_MAX];
+    struct lr__uri_host hosts[SENTINEL_MAX];
 };
 
 static const struct lr__conn_cbs sentinel_net_cbs;
@@ -137,7 +132,7 @@ uint64_t lr__sentinel_switches(const struct lr__sentinel *s)
 
 static void set_endpoint(struct lr__sentinel *s)
 {
-    const struct sentinel_host *h = &s->hosts[s->cur];
+    const struct lr__uri_host *h = &s->hosts[s->cur];
     bool v6 = strchr(h->host, ':') != NULL;
     snprintf(s->endpoint, sizeof(s->endpoint), "%s%s%s:%u", v6 ? "[" : "", h->host,
              v6 ? "]" : "", h->port);
@@ -150,58 +145,6 @@ static void say(struct lr__sentinel *s, int status, const char *fmt1, const char
     snprintf(t, sizeof(t), fmt1, a, b);
     lr__manager_store_error(s->m, status, "redis sentinel %s (master %s): %s", s->endpoint,
                             s->master, t);
-}
-
-static int parse_port(const char *p, size_t len, uint16_t *port)
-{
-    unsigned long v = 0;
-    if (len == 0 || len > 5)
-        return -1;
-    for (size_t i = 0; i < len; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-        v = v * 10 + (unsigned long)(p[i] - '0');
-    }
-    if (v == 0 || v > 65535)
-        return -1;
-    *port = (uint16_t)v;
-    return 0;
-}
-
-/* One "host[:port]" of the list into @h. */
-static int parse_host(struct sentinel_host *h, const char *p, size_t len)
-{
-    const char *portp = NULL;
-    size_t hlen = len;
-    if (len && p[0] == '[') {
-        const char *rb = memchr(p, ']', len);
-        if (!rb)
-            return -EINVAL;
-        hlen = (size_t)(rb - p - 1);
-        if (hlen >= sizeof(h->host))
-            return -EINVAL;
-        memcpy(h->host, p + 1, hlen);
-        h->host[hlen] = 0;
-        if ((size_t)(rb + 1 - p) < len) {
-            if (rb[1] != ':')
-                return -EINVAL;
-            portp = rb + 2;
-        }
-    } else {
-        const char *colon = memchr(p, ':', len);
-        if (colon) {
-            hlen = (size_t)(colon - p);
-            portp = colon + 1;
-        }
-        if (hlen == 0 || hlen >= sizeof(h->host))
-            return -EINVAL;
-        memcpy(h->host, p, hlen);
-        h->host[hlen] = 0;
-    }
-    h->port = SENTINEL_PORT;
-    if (portp && parse_port(portp, (size_t)(p + len - portp), &h->port) < 0)
-        return -EINVAL;
-    return 0;
 }
 
 static void resolved(struct lr__resolver *r, int status, const struct sockaddr *sa,
@@ -223,31 +166,12 @@ int lr__sentinel_new(struct lr__sentinel **out, struct lr_manager *m, const stru
     if (!s)
         return -ENOMEM;
     /* hosts: "h1[:p1],h2[:p2],..." (the URI keeps a list whole in host) */
-    const char *list = u->host[0] ? u->host : "127.0.0.1";
-    char one[300];
-    if (u->has_port) { /* a single host with a port: the URI split it */
-        bool v6 = strchr(list, ':') != NULL;
-        snprintf(one, sizeof(one), "%s%s%s:%u", v6 ? "[" : "", list, v6 ? "]" : "", u->port);
-        list = one;
-    }
-    int rc = 0;
-    for (const char *p = list; *p && rc == 0;) {
-        const char *comma = strchr(p, ',');
-        size_t len = comma ? (size_t)(comma - p) : strlen(p);
-        if (s->n == SENTINEL_MAX)
-            rc = -EINVAL;
-        else
-            rc = parse_host(&s->hosts[s->n++], p, len);
-        p = comma ? comma + 1 : p + len;
-        if (comma && !*p)
-            rc = -EINVAL; /* a trailing comma */
-    }
-    if (rc == 0 && s->n == 0)
-        rc = -EINVAL;
+    int rc = lr__uri_hosts(u, "127.0.0.1", SENTINEL_PORT, s->hosts, SENTINEL_MAX);
     if (rc < 0) {
         lr__free(s);
         return rc;
     }
+    s->n = (unsigned)rc;
     s->m = m;
     s->owner = owner;
     s->cbs = cbs;
@@ -405,10 +329,10 @@ static void try_current(struct lr__sentinel *s)
 {
     if (s->closing || s->state != S_IDLE)
         return;
-    const struct sentinel_host *h = &s->hosts[s->cur];
+    const struct lr__uri_host *h = &s->hosts[s->cur];
     set_endpoint(s);
     if (s->tls)
-        lr__tls_set_host(s->tls, h->host); /* fits: parse_host kept it under 256 */
+        lr__tls_set_host(s->tls, h->host); /* fits: lr__uri_hosts kept it under 256 */
     if (s->res.busy) { /* a lookup that timed out still runs: wait for it */
         lr_timer_start(&s->timer, lr_loop_now_ms(s->loop) + 10);
         return;
@@ -496,34 +420,6 @@ nobufs: /* cannot happen: every part is bounded far below the buffer */
     sentinel_failed(s);
 }
 
-/* "ip" + port into a socket address; -1 if @ip is no numeric address (a
- * sentinel with announce-hostnames is not supported: said so). */
-static int to_addr(const char *ip, size_t iplen, uint16_t port, struct sockaddr_storage *out,
-                   socklen_t *outlen)
-{
-    char buf[64];
-    if (iplen == 0 || iplen >= sizeof(buf))
-        return -1;
-    memcpy(buf, ip, iplen);
-    buf[iplen] = 0;
-    memset(out, 0, sizeof(*out));
-    struct sockaddr_in *v4 = (struct sockaddr_in *)out;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
-    if (inet_pton(AF_INET, buf, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-        *outlen = sizeof(*v4);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, buf, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        *outlen = sizeof(*v6);
-        return 0;
-    }
-    return -1;
-}
-
 static bool same_addr(const struct sockaddr_storage *a, socklen_t alen,
                       const struct sockaddr_storage *b, socklen_t blen)
 {
@@ -555,8 +451,8 @@ static void addr_reply(struct lr__sentinel *s)
     struct sockaddr_storage a;
     socklen_t alen;
     if (s->r_type != LR_RESP_ARRAY || s->r_bad || s->r_count != 2 || s->r_idx != 2 ||
-        parse_port(s->r_str[1], s->r_len[1], &port) < 0 ||
-        to_addr(s->r_str[0], s->r_len[0], port, &a, &alen) < 0) {
+        lr__uri_port(s->r_str[1], s->r_len[1], &port) < 0 ||
+        lr__addr_numeric(s->r_str[0], s->r_len[0], port, &a, &alen) < 0) {
         bad_reply(s, "master address is not [ip, port]");
         return;
     }
@@ -606,7 +502,8 @@ static void switch_message(struct lr__sentinel *s)
     uint16_t port;
     struct sockaddr_storage a;
     socklen_t alen;
-    if (parse_port(w[4], wl[4], &port) < 0 || to_addr(w[3], wl[3], port, &a, &alen) < 0) {
+    if (lr__uri_port(w[4], wl[4], &port) < 0 ||
+        lr__addr_numeric(w[3], wl[3], port, &a, &alen) < 0) {
         bad_reply(s, "+switch-master names no ip and port");
         return;
     }

@@ -78,6 +78,7 @@ extern const struct lr__backend_ops lr__rediss_backend;
 extern const struct lr__backend_ops lr__unix_backend;
 extern const struct lr__backend_ops lr__redis_sentinel_backend;
 extern const struct lr__backend_ops lr__rediss_sentinel_backend;
+extern const struct lr__backend_ops lr__redis_cluster_backend;
 extern const struct lr__backend_ops lr__azblob_backend;
 extern const struct lr__backend_ops lr__chaos_backend;
 

@@ -723,7 +723,7 @@ void lr__lease_deliver(struct lr_lease *l, const struct lr__result *r)
 static const struct lr__backend_ops *const backends[] = {
     &lr__mem_backend, &lr__redis_backend, &lr__rediss_backend, &lr__azblob_backend,
     &lr__chaos_backend, &lr__unix_backend, &lr__redis_sentinel_backend,
-    &lr__rediss_sentinel_backend};
+    &lr__rediss_sentinel_backend, &lr__redis_cluster_backend};
 
 int lr__backend_find(const char *scheme, const struct lr__backend_ops **ops,
                      const struct lr__backend_ops **store)

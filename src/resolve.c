@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #include "resolve_int.h"
 
@@ -193,6 +194,32 @@ static void readable(struct lr_poll *p, int status, unsigned events)
     }
     r->why[0] = '\0';
     r->cb(r, 0, (const struct sockaddr *)&addr, len); /* may close r: last use */
+}
+
+int lr__addr_numeric(const char *ip, size_t len, uint16_t port, struct sockaddr_storage *out,
+                     socklen_t *outlen)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof(buf))
+        return -EINVAL;
+    memcpy(buf, ip, len);
+    buf[len] = 0;
+    memset(out, 0, sizeof(*out));
+    struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+    if (inet_pton(AF_INET, buf, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+        *outlen = sizeof(*v4);
+        return 0;
+    }
+    if (inet_pton(AF_INET6, buf, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        *outlen = sizeof(*v6);
+        return 0;
+    }
+    return -EINVAL;
 }
 
 static int port_text(unsigned port, char out[8])

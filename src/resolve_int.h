@@ -66,6 +66,12 @@ int lr__resolver_init(struct lr__resolver *r, struct lr_loop *loop, lr__resolve_
 int lr__resolver_start(struct lr__resolver *r, const char *host, unsigned port,
                        struct sockaddr_storage *out, socklen_t *outlen);
 
+/* A numeric IPv4 or IPv6 address (@len bytes at @ip, no brackets) with
+ * @port into @out, without any lookup (an address a server announced).
+ * Returns 0, or -EINVAL when @ip is no numeric address (a host name, ""). */
+int lr__addr_numeric(const char *ip, size_t len, uint16_t port, struct sockaddr_storage *out,
+                     socklen_t *outlen);
+
 /* The text of the last failure ("Name or service not known", ...). */
 static inline const char *lr__resolver_why(const struct lr__resolver *r)
 {

@@ -183,3 +183,77 @@ const char *lr__uri_param(const struct lr__uri *u, const char *key)
             return u->params[i].value;
     return NULL;
 }
+
+int lr__uri_port(const char *p, size_t len, uint16_t *port)
+{
+    unsigned long v = 0;
+    if (len == 0 || len > 5)
+        return -EINVAL;
+    for (size_t i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return -EINVAL;
+        v = v * 10 + (unsigned long)(p[i] - '0');
+    }
+    if (v == 0 || v > 65535)
+        return -EINVAL;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+/* One "host[:port]" or "[v6][:port]" of a host list into @h. */
+static int host_entry(struct lr__uri_host *h, const char *p, size_t len, uint16_t dflt_port)
+{
+    const char *portp = NULL, *name = p;
+    size_t nlen = len;
+    if (len && p[0] == '[') {
+        const char *rb = memchr(p, ']', len);
+        if (!rb)
+            return -EINVAL;
+        name = p + 1;
+        nlen = (size_t)(rb - name);
+        if (rb + 1 < p + len) {
+            if (rb[1] != ':')
+                return -EINVAL;
+            portp = rb + 2;
+        }
+    } else {
+        const char *colon = memchr(p, ':', len);
+        if (colon) {
+            nlen = (size_t)(colon - p);
+            portp = colon + 1;
+        }
+    }
+    if (nlen == 0 || nlen >= sizeof(h->host))
+        return -EINVAL;
+    memcpy(h->host, name, nlen);
+    h->host[nlen] = 0;
+    h->port = dflt_port;
+    if (portp)
+        return lr__uri_port(portp, (size_t)(p + len - portp), &h->port);
+    return 0;
+}
+
+int lr__uri_hosts(const struct lr__uri *u, const char *dflt_host, uint16_t dflt_port,
+                  struct lr__uri_host *out, unsigned max)
+{
+    if (!u->host[0] && !dflt_host)
+        return -EINVAL;
+    if (!strchr(u->host, ',')) { /* one host: the URI split off its port */
+        if (!max || strlen(u->host[0] ? u->host : dflt_host) >= sizeof(out->host))
+            return -EINVAL;
+        strcpy(out->host, u->host[0] ? u->host : dflt_host);
+        out->port = u->has_port ? u->port : dflt_port;
+        return 1;
+    }
+    unsigned n = 0;
+    for (const char *p = u->host; *p;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        if (n == max || host_entry(&out[n++], p, len, dflt_port) < 0)
+            return -EINVAL;
+        p = comma ? comma + 1 : p + len;
+        if (comma && !*p)
+            return -EINVAL; /* a trailing comma */
+    }
+    return (int)n;
+}

@@ -60,7 +60,8 @@
  *       lr_manager_new), for a wait=, wait_ms= or wait_renew= value out of
  *       range or not a number, and for wait_ms= or wait_renew=yes without
  *       wait=N. Valid on every Redis form below (unix sockets, rediss://,
- *       redis+sentinel://).
+ *       redis+sentinel://, redis+cluster://: there each master waits for
+ *       its own replicas).
  *       What each Redis set-up keeps of leasering's promise: docs/STORES.md.
  *
  *   redis://[USER:PASSWORD@]/PATH[?db=DB][&prefix=PREFIX][&mode=...][&allow_eviction=...]
@@ -177,6 +178,39 @@
  *       announce IP addresses (no announce-hostnames). Asynchronous
  *       replication can lose a failover's last writes: see
  *       docs/RELIABILITY.md, "Redis Sentinel".
+ *
+ *   redis+cluster://[USER[:PASSWORD]@]HOST[:PORT][,HOST[:PORT]...][?prefix=P]
+ *                   [&allow_eviction=yes][&wait=...]
+ *       Redis Cluster. HOST:PORT are seeds (default port 6379, at most 16),
+ *       asked for the slot map with CLUSTER SHARDS (CLUSTER SLOTS on servers
+ *       that do not know SHARDS), in turn and then the known nodes, at start
+ *       and after a MOVED or a lost node connection (at most one query in
+ *       flight, at most one per 100 ms). Each lease goes to the master of its
+ *       key's slot ("<prefix>{<name>}", CRC16 of the hash tag): connections
+ *       (lr_manager_opts.connections per node) are made per master as the map
+ *       names it; every one does the full handshake (AUTH, the store checks,
+ *       SCRIPT LOAD). Due renewals, and acquisitions without metadata, are
+ *       batched per slot (one EVALSHA over the names of one slot: never
+ *       CROSSSLOT). MOVED: the map is updated, the request sent to the new
+ *       owner and a new map asked for; ASK: sent once to the target behind
+ *       ASKING; TRYAGAIN on a batch (a slot half migrated): its names are
+ *       sent one by one; TRYAGAIN on one name, CLUSTERDOWN: LR_EUNAVAIL for
+ *       that request (retried within validity). A lost node connection is as
+ *       on redis:// (what was in flight is ambiguous: jeopardy) and asks for
+ *       a new map; what was queued for that node waits for it (up to the
+ *       request timeout) and goes where it says: after a failover, to the
+ *       promoted replica. At most 64 masters, and at most 256 connections in
+ *       all (masters x connections); a master once seen keeps its place for
+ *       the manager's life (a cluster whose masters are replaced by new
+ *       addresses more often than that needs a new manager, or the slots of
+ *       the extra ones are unavailable, said through store_error); node
+ *       addresses must be IPs (no
+ *       cluster-preferred-endpoint-type hostname). Refused at create
+ *       (-EINVAL): no seed, a path or ?db= (a cluster has database 0 only),
+ *       ?mode=session (a session key and its leases would be in different
+ *       slots: a session per slot would be needed). No TLS variant
+ *       (rediss+cluster:// is an unknown scheme). What the promise needs of
+ *       the cluster: docs/STORES.md, "Redis Cluster".
  *
  *   azblob://ACCOUNT:KEY@HOST[:PORT]/CONTAINER[?tls=yes|no][&cacert=FILE]
  *            [&path_style=yes|no][&insecure_skip_verify=yes]
