@@ -210,6 +210,7 @@ struct rconn {
     bool ever_ready;
     bool loading;           /* a SCRIPT LOAD round is in flight */
     bool redirected;        /* READONLY/MOVED since the last request that succeeded */
+    bool said_down;         /* redis+cluster: CLUSTERDOWN told since the last success */
     unsigned attempt;       /* reconnect attempts since the last success */
     int last_error;
     /* Requests wait on an encode queue until the window has room: renewals
@@ -1952,7 +1953,7 @@ static void lease_reply(struct rconn *c, struct lr_lease *l, const struct reply 
             res.status = LR_EBADREPLY;
     }
     if (res.status == 0)
-        c->redirected = false;
+        c->redirected = c->said_down = false;
     if (wait_park(c, l, &res))
         return; /* a write: done once replicas have it */
     lr__lease_complete(l, &res);
@@ -1966,10 +1967,15 @@ static void reply_done(struct rconn *c)
     if (r->oob)
         return;
     uint32_t seq = c->reply_seq++;
-    /* checks say it their way; a cluster's redirections are routine */
-    if (r->type == LR_RESP_ERROR && !is_noscript(r) && !r->chk &&
+    /* Checks say it their way; a cluster's redirections are routine, and
+     * CLUSTERDOWN, which every request meets while a failover runs, is told
+     * once per connection until a request succeeds again (not once per
+     * reply: hundreds a pass). */
+    bool down = c->b->cluster && err_is(r, "CLUSTERDOWN");
+    if (r->type == LR_RESP_ERROR && !is_noscript(r) && !r->chk && !(down && c->said_down) &&
         !(c->b->cluster && (err_is(r, "MOVED") || err_is(r, "ASK") || err_is(r, "TRYAGAIN"))))
         report_reply_error(c, r, error_status(r));
+    c->said_down |= down;
     struct lr_list *n;
     while ((n = lr_list_first(&c->pending))) {
         struct lr__reqhdr *h = lr_container_of(n, struct lr__reqhdr, link);
@@ -2140,6 +2146,7 @@ static void on_connect(struct lr__conn *nc, int status)
         return;
     }
     c->state = R_HANDSHAKE;
+    c->said_down = false;
     lr_resp_parser_init(&c->parser);
     c->cur.active = false;
     c->next_seq = c->reply_seq = 0;

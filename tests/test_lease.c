@@ -168,7 +168,7 @@ TEST(renewals_follow_the_schedule_with_jitter)
 static struct lr_lease grid_ls[50];
 static uint64_t grid_prev_vu[50];
 static uint64_t grid_step_ms, grid_need_ms;
-static int grid_n, grid_short, grid_off;
+static int grid_n, grid_short, grid_off, grid_sched, grid_sched_off;
 static double grid_min_room = 1e9;
 
 static void grid_hook(const struct rec *r)
@@ -183,8 +183,15 @@ static void grid_hook(const struct rec *r)
         grid_short += room < (double)grid_need_ms;
         if (room < grid_min_room)
             grid_min_room = room;
-        /* sent when the grid point's timer fired: on it, or a tick or two late */
+        /* sent when the grid point's timer fired: on it, or a tick or two late
+         * (a loaded machine delays some: counted, not judged) */
         grid_off += (uint64_t)sent_ms % grid_step_ms > 2;
+    }
+    /* the next renewal is scheduled on a grid point: that is the promise,
+     * whatever the machine's load does to when the timer runs */
+    if (lr_timer_is_active(&r->l->timer)) {
+        grid_sched++;
+        grid_sched_off += r->l->timer.deadline % grid_step_ms != 0;
     }
     grid_prev_vu[i] = r->l->valid_until;
 }
@@ -217,6 +224,7 @@ TEST(renewals_land_on_the_grid_with_room_for_a_retry)
 
     m = new_mgr(NULL, 300);
     CHECK(m);
+    grid_n = grid_short = grid_off = grid_sched = grid_sched_off = 0;
     grid_step_ms = m->o.renew_coalesce_ms;
     grid_need_ms = 2 * (uint64_t)m->o.request_timeout_ms;
     rec_hook = grid_hook;
@@ -228,11 +236,15 @@ TEST(renewals_land_on_the_grid_with_room_for_a_retry)
     }
     run_until(0, 1000);
     rec_hook = NULL;
-    printf("     %d renewals on a %" PRIu64 " ms grid: %d off it; validity left at the send "
-           "%.1f ms at least, %d under %" PRIu64 " ms (two request timeouts)\n",
-           grid_n, grid_step_ms, grid_off, grid_min_room, grid_short, grid_need_ms);
+    printf("     %d renewals on a %" PRIu64 " ms grid: %d of %d scheduled off it, %d sent off "
+           "it; validity left at the send %.1f ms at least, %d under %" PRIu64
+           " ms (two request timeouts)\n",
+           grid_n, grid_step_ms, grid_sched_off, grid_sched, grid_off, grid_min_room, grid_short,
+           grid_need_ms);
     CHECK(grid_n >= 50 * 8);
-    CHECK(grid_off <= grid_n / 50);   /* a shared machine may stall once or twice */
+    CHECK(grid_sched >= grid_n);
+    CHECK_EQ(grid_sched_off, 0);
+    CHECK(grid_off <= grid_n / 10);   /* a loaded machine delays some timers */
     CHECK(grid_short <= grid_n / 50);
     CHECK(grid_min_room > 0);         /* never past validity, stalls included */
     CHECK_EQ(rec_count(EV_JEOP, NULL), 0);
