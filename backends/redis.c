@@ -40,8 +40,8 @@
  * connection of the slot's master; with no master known for it (no map yet,
  * a slot nobody serves) or that master's connection down, it waits on the
  * backend's mapwait list for the next map (one is asked for), within the
- * request timeout. The encoder groups batchable requests by slot (heapsort
- * of up to GROUP_MAX into the connection's scratch array): one EVALSHA per
+ * request timeout. The encoder groups batchable requests by slot (a chain
+ * per slot over up to GROUP_MAX of them, in one pass): one EVALSHA per
  * slot, never CROSSSLOT. MOVED updates the map, re-queues the request on the
  * new owner and asks for a map; ASK queues it on the target's askq, sent
  * behind ASKING; TRYAGAIN on a batch re-queues its names on the soloq, sent
@@ -252,13 +252,23 @@ struct rconn {
     int8_t vals[1024];      /* per-element results of a batched renewal reply */
     struct slot *slots;     /* b->batch per-name results of a batched acquire reply */
     struct group *grp;      /* redis+cluster: GROUP_MAX, for grouping by slot */
+    uint16_t *firsts;       /* redis+cluster: GROUP_MAX, each slot chain's first */
 };
 
-/* redis+cluster: one lease of a grouping round, with its sort key (slot,
- * kind, TTL). */
+/* redis+cluster: one lease of a grouping round, chained to the next lease
+ * of its slot in the round (GROUP_END: none). */
+#define GROUP_END 0xffffu
 struct group {
-    uint64_t key;
     struct lr_lease *l;
+    uint16_t next;
+};
+
+/* redis+cluster: per slot, the chain of the current grouping round (valid
+ * while @round is the backend's). */
+struct slot_chain {
+    uint32_t round;
+    uint16_t head;
+    uint16_t tail;
 };
 
 /* ------------------------------------------------------ session mode
@@ -381,6 +391,8 @@ struct lr__backend {
     const uint8_t *slot_owner;   /* slot -> node, or LR__CLUSTER_NO_NODE */
     unsigned per_node;
     unsigned max_nodes;
+    struct slot_chain *chains;   /* LR__REDIS_SLOTS: encode_groups' scratch */
+    uint32_t round;
     struct lr_list mapwait;      /* lr_lease.req.link (UNSENT): waiting for a map */
     struct lr_timer map_timer;   /* the oldest of them times out */
     bool session_mode;           /* ?mode=session */
@@ -937,39 +949,13 @@ static void encode_batch(struct rconn *c, bool acq, struct lr_list *batch, size_
 
 /* Heapsort of @g[0..n) by key: in place and allocation-free (glibc's
  * qsort may malloc a merge buffer), O(n log n) at worst. */
-static void group_sift(struct group *g, size_t i, size_t n)
-{
-    for (;;) {
-        size_t k = 2 * i + 1;
-        if (k >= n)
-            return;
-        if (k + 1 < n && g[k + 1].key > g[k].key)
-            k++;
-        if (g[i].key >= g[k].key)
-            return;
-        struct group t = g[i];
-        g[i] = g[k];
-        g[k] = t;
-        i = k;
-    }
-}
-
-static void group_sort(struct group *g, size_t n)
-{
-    for (size_t i = n / 2; i-- > 0;)
-        group_sift(g, i, n);
-    for (size_t end = n; end-- > 1;) {
-        struct group t = g[0];
-        g[0] = g[end];
-        g[end] = t;
-        group_sift(g, 0, end);
-    }
-}
-
 /* redis+cluster: a batch may only name keys of one slot (else CROSSSLOT).
  * Take the batchable requests at the head of @q (up to the window's room
- * and GROUP_MAX), sort them by (slot, kind, TTL) in the connection's
- * scratch array, and send each run as one EVALSHA (up to b->batch names).
+ * and GROUP_MAX), chain them per slot in first-seen order (the backend's
+ * slot table, stamped with a round number so that nothing is cleared: O(n),
+ * where a sort cost O(n log n) for groups that are mostly single names), and
+ * send each slot's chain as one EVALSHA per kind and TTL (up to b->batch
+ * names; names of another kind or TTL wait on @q for the next round).
  * Requests stay on @q until encoded, so when the output buffer fills the
  * rest simply wait there for on_drain. Returns false when it stopped for
  * lack of room. */
@@ -977,40 +963,52 @@ static bool encode_groups(struct rconn *c, struct lr_list *q)
 {
     struct lr__backend *b = c->b;
     uint32_t room = b->window - c->inflight;
-    size_t most = room < GROUP_MAX ? room : GROUP_MAX, k = 0;
+    size_t most = room < GROUP_MAX ? room : GROUP_MAX, k = 0, nfirst = 0;
+    if (++b->round == 0) { /* wrapped: stamps of 4 billion rounds ago could match */
+        memset(b->chains, 0, LR__REDIS_SLOTS * sizeof(*b->chains));
+        b->round = 1;
+    }
     for (struct lr_list *n = q->next; n != q && k < most; n = n->next) {
         struct lr_lease *l = lease_of(hdr_of(n));
         if (!batchable(l))
             break;
-        c->grp[k].key = (uint64_t)SLOT_OF(l->req.batch) << 33 |
-                        (uint64_t)(l->req.kind == LR_OP_ACQUIRE) << 32 | l->ttl_ms;
-        c->grp[k++].l = l;
+        struct slot_chain *ch = &b->chains[SLOT_OF(l->req.batch)];
+        c->grp[k].l = l;
+        c->grp[k].next = GROUP_END;
+        if (ch->round != b->round) {
+            ch->round = b->round;
+            ch->head = (uint16_t)k;
+            c->firsts[nfirst++] = (uint16_t)k;
+        } else {
+            c->grp[ch->tail].next = (uint16_t)k;
+        }
+        ch->tail = (uint16_t)k++;
     }
-    if (k > 1)
-        group_sort(c->grp, k);
-    for (size_t i = 0; i < k;) {
-        const struct lr_lease *first = c->grp[i].l;
+    for (size_t f = 0; f < nfirst; f++) {
+        const struct lr_lease *first = c->grp[c->firsts[f]].l;
         bool acq = first->req.kind == LR_OP_ACQUIRE;
         uint32_t ttl = first->ttl_ms;
-        size_t avail, items = 0, j = i;
+        size_t avail, items = 0, count = 0;
         lr__conn_wbuf(&c->net, &avail);
-        while (j < k && c->grp[j].key == c->grp[i].key && j - i < b->batch) {
-            size_t add = batch_item_size(b, c->grp[j].l);
-            if (batch_head_size(b, acq, j - i + 1, ttl) + items + add > avail)
-                break;
-            items += add;
-            j++;
-        }
-        if (j == i)
-            return false; /* output full: on_drain resumes */
         struct lr_list batch;
         lr_list_init(&batch);
-        for (size_t x = i; x < j; x++) {
-            lr_list_unlink(&c->grp[x].l->req.link);
-            lr_list_push_tail(&batch, &c->grp[x].l->req.link);
+        for (uint16_t x = c->firsts[f]; x != GROUP_END && count < b->batch; x = c->grp[x].next) {
+            struct lr_lease *l = c->grp[x].l;
+            if ((l->req.kind == LR_OP_ACQUIRE) != acq || l->ttl_ms != ttl)
+                continue; /* another kind or TTL: a batch of its own, next round */
+            size_t add = batch_item_size(b, l);
+            if (batch_head_size(b, acq, count + 1, ttl) + items + add > avail)
+                break;
+            items += add;
+            count++;
+            lr_list_unlink(&l->req.link);
+            lr_list_push_tail(&batch, &l->req.link);
         }
-        encode_batch(c, acq, &batch, j - i, ttl);
-        i = j;
+        if (!count) {
+            /* output full: on_drain resumes; what was taken goes back in front */
+            return false;
+        }
+        encode_batch(c, acq, &batch, count, ttl);
     }
     return true;
 }
@@ -2279,8 +2277,7 @@ static void wake(struct rconn *c)
 
 static uint16_t lease_slot(const struct lr__backend *b, const struct lr_lease *l)
 {
-    char key[KEY_MAX];
-    return lr__redis_slot(key, key_of(b, l, key, false));
+    return lr__redis_lease_slot(b->prefix, b->prefix_len, l->name, l->name_len);
 }
 
 /* The connection of node @node that serves @l (by name hash, as standalone). */
@@ -2542,6 +2539,7 @@ static void backend_free(struct lr__backend *b)
         if (!b->conns[i].b)
             continue; /* creation failed before this connection was set up */
         lr__free(b->conns[i].grp);
+        lr__free(b->conns[i].firsts);
         lr_timer_stop(&b->conns[i].timer);
         lr__task_cancel(&b->conns[i].enc_task);
         if (b->conns[i].net.out)
@@ -2555,6 +2553,7 @@ static void backend_free(struct lr__backend *b)
     lr__task_cancel(&b->serve_task);
     lr__free(b->broken.e);
     lr__free(b->broken.heads);
+    lr__free(b->chains);
     lr__free(b->conns);
     lr__tls_ctx_free(b->tls_ctx);
     lr__sentinel_free(b->sent);
@@ -2589,6 +2588,7 @@ static int conn_setup(struct lr__backend *b, unsigned i, const char *tls_name)
     if (c->b) { /* a cluster node whose setup failed halfway: start over */
         lr__free(c->slots);
         lr__free(c->grp);
+        lr__free(c->firsts);
         if (c->net.out)
             lr__conn_deinit(&c->net);
         lr__tls_free(c->tls);
@@ -2620,7 +2620,8 @@ static int conn_setup(struct lr__backend *b, unsigned i, const char *tls_name)
     if (b->cluster) {
         c->node = i / b->per_node;
         c->grp = lr__calloc(GROUP_MAX, sizeof(*c->grp));
-        if (!c->grp)
+        c->firsts = lr__calloc(GROUP_MAX, sizeof(*c->firsts));
+        if (!c->grp || !c->firsts)
             return -ENOMEM;
     }
     int rc = lr__conn_init(&c->net, loop, OUT_BYTES, &net_cbs);
@@ -2795,8 +2796,12 @@ static int redis_create(struct lr__backend **out, struct lr_manager *m, const st
         b->max_nodes = 256 / b->per_node < LR__CLUSTER_NODES_MAX ? 256 / b->per_node
                                                                    : LR__CLUSTER_NODES_MAX;
         rc = lr__cluster_new(&b->cluster, m, u, b->max_nodes, b, &cluster_cbs);
-        if (rc == 0)
+        if (rc == 0) {
             b->slot_owner = lr__cluster_slots(b->cluster);
+            b->chains = lr__calloc(LR__REDIS_SLOTS, sizeof(*b->chains));
+            if (!b->chains)
+                rc = -ENOMEM;
+        }
     } else if (sentinel) { /* the path is the master's name; the database a parameter */
         const char *db = lr__uri_param(u, "db");
         rc = parse_db(db ? db : "", &b->db);

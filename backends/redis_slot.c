@@ -27,14 +27,18 @@ static void crc_init(void)
     }
 }
 
-uint16_t lr__redis_crc16(const void *p, size_t len)
+static uint16_t crc_update(uint16_t crc, const void *p, size_t len)
 {
     pthread_once(&crc_once, crc_init);
     const uint8_t *b = p;
-    uint16_t crc = 0;
     for (size_t i = 0; i < len; i++)
         crc = (uint16_t)((crc << 8) ^ crc_table[((crc >> 8) ^ b[i]) & 0xff]);
     return crc;
+}
+
+uint16_t lr__redis_crc16(const void *p, size_t len)
+{
+    return crc_update(0, p, len);
 }
 
 uint16_t lr__redis_slot(const char *key, size_t len)
@@ -84,6 +88,19 @@ const char *lr__redis_slot_tag(uint16_t slot, size_t *len)
     slot &= LR__REDIS_SLOTS - 1;
     *len = tag_len[slot];
     return tags[slot];
+}
+
+uint16_t lr__redis_lease_slot(const char *prefix, size_t plen, const char *name, size_t nlen)
+{
+    const char *close = memchr(name, '}', nlen);
+    size_t tag = close ? (size_t)(close - name) : nlen;
+    if (tag)
+        return lr__redis_crc16(name, tag) & (LR__REDIS_SLOTS - 1);
+    /* "<prefix>{}...": an empty tag, so the whole key is hashed */
+    uint16_t crc = crc_update(0, prefix, plen);
+    crc = crc_update(crc, "{", 1);
+    crc = crc_update(crc, name, nlen);
+    return crc_update(crc, "}", 1) & (LR__REDIS_SLOTS - 1);
 }
 
 size_t lr__redis_fence_key(char *out, size_t cap, const char *prefix, size_t plen,

@@ -44,6 +44,14 @@ uint16_t lr__redis_slot(const char *key, size_t len);
 const char *lr__redis_slot_tag(uint16_t slot, size_t *len);
 
 /*
+ * lr__redis_lease_slot - the slot of the lease key "<prefix>{<name>}" for a
+ * @prefix without braces (the Redis backend refuses others), without
+ * building the key: the tag is @name up to its first '}', or, when that
+ * leaves it empty, the whole key.
+ */
+uint16_t lr__redis_lease_slot(const char *prefix, size_t plen, const char *name, size_t nlen);
+
+/*
  * lr__redis_fence_key - the fence counter key of lease @name under @prefix:
  * "<prefix>{<tag>}:fence", the tag of the slot of the lease key
  * "<prefix>{<name>}" (the Redis backend's layout: one counter per slot).

@@ -88,5 +88,25 @@ TEST(fence_key_shares_the_lease_slot)
     CHECK_EQ(lr__redis_fence_key(fence, 8, "lr:", 3, "job-1", 5), 0);
 }
 
-TESTS(T(fence_key_shares_the_lease_slot), T(crc16_known_answers), T(slots_known_answers), T(hash_tag_rules),
+/* The backend's shortcut for a lease key's slot agrees with the slot of
+ * the whole key, braces in the name included. */
+TEST(lease_slot_shortcut_agrees_with_the_key)
+{
+    static const char *const names[] = {"job-1", "}x", "x}y", "{a}", "a{b}c", "}", "}}", "{}",
+                                        "x{", "lease:job1", "\xff\x00z"};
+    char key[64];
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        size_t nlen = strlen(names[i]);
+        size_t klen = (size_t)snprintf(key, sizeof(key), "lr:{%s}", names[i]);
+        CHECK_EQ(lr__redis_lease_slot("lr:", 3, names[i], nlen), lr__redis_slot(key, klen));
+    }
+    for (int i = 0; i < 100000; i++) {
+        char name[32];
+        size_t nlen = (size_t)snprintf(name, sizeof(name), i % 5 ? "n%d" : "}%d}", i);
+        size_t klen = (size_t)snprintf(key, sizeof(key), "pre:{%s}", name);
+        CHECK_EQ(lr__redis_lease_slot("pre:", 4, name, nlen), lr__redis_slot(key, klen));
+    }
+}
+
+TESTS(T(fence_key_shares_the_lease_slot), T(lease_slot_shortcut_agrees_with_the_key), T(crc16_known_answers), T(slots_known_answers), T(hash_tag_rules),
       T(every_slot_has_a_short_tag_that_lands_in_it))
