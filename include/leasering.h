@@ -4,6 +4,7 @@
 #define LEASERING_H
 
 #include <leasering/common.h>
+#include <leasering/version.h>
 #include <leasering/error.h>
 #include <leasering/alloc.h>
 #include <leasering/loop.h>
