@@ -23,14 +23,7 @@
 #include <string.h>
 
 #include "http.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ENSURE(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            __builtin_trap();                                                                      \
-    } while (0)
+#include "fuzz.h"
 
 /* One token in canonical form; a run of BODY tokens is one record. */
 struct rec {

@@ -19,14 +19,7 @@
 #include <string.h>
 
 #include "resp.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define ENSURE(cond)                                                                               \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            __builtin_trap();                                                                      \
-    } while (0)
+#include "fuzz.h"
 
 struct rec {
     uint8_t type;
