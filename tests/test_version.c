@@ -2,7 +2,8 @@
 /*
  * test_version.c - leasering/version.h against meson's project version
  * (passed in as LR_MESON_VERSION): the string, its three numbers, the
- * ordering number, and lr_version() from the library.
+ * ordering number, lr_version() from the library, and the version the man
+ * pages (docs/man/) name in their .TH line.
  */
 #include <stdio.h>
 #include <string.h>
@@ -33,5 +34,25 @@ TEST(runtime_version_is_the_headers)
     CHECK(strcmp(lr_version(), LR_VERSION_STRING) == 0);
 }
 
+/* Each man page's .TH line says "leasering VERSION". */
+TEST(man_pages_name_this_version)
+{
+    static const char *const pages[] = {"docs/man/leasering.1", "docs/man/leasering.3"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[512], line[256];
+        snprintf(path, sizeof(path), "%s/%s", LR_SOURCE_ROOT, pages[i]);
+        FILE *f = fopen(path, "r");
+        CHECK(f != NULL);
+        int found = 0;
+        while (fgets(line, sizeof(line), f))
+            if (!strncmp(line, ".TH ", 4))
+                found = strstr(line, "\"leasering " LR_VERSION_STRING "\"") != NULL;
+        fclose(f);
+        if (!found)
+            printf("%s: no .TH line naming leasering %s\n", path, LR_VERSION_STRING);
+        CHECK(found);
+    }
+}
+
 TESTS(T(header_matches_meson_project_version), T(numbers_match_the_string),
-      T(runtime_version_is_the_headers))
+      T(runtime_version_is_the_headers), T(man_pages_name_this_version))
