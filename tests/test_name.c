@@ -189,8 +189,7 @@ TEST(random_round_trips_both_ways)
         CHECK_EQ(lr_name_join(name, sizeof(name), sep, got, (size_t)k), (int)rl);
         CHECK(strcmp(name, raw) == 0);
     }
-    printf("%d joined and split back, %d random names split and joined back\n", joined,
-           split_ok);
+    printf("%d joined and split back, %d random names split and joined back\n", joined, split_ok);
     CHECK(joined > 50000 && split_ok > 10000);
 }
 

@@ -13,8 +13,7 @@
 
 TEST(header_matches_meson_project_version)
 {
-    printf("meson %s, header %s, library %s\n", LR_MESON_VERSION, LR_VERSION_STRING,
-           lr_version());
+    printf("meson %s, header %s, library %s\n", LR_MESON_VERSION, LR_VERSION_STRING, lr_version());
     CHECK(strcmp(LR_VERSION_STRING, LR_MESON_VERSION) == 0);
 }
 

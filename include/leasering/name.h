@@ -49,8 +49,8 @@ LR_API int lr_name_join(char *out, size_t cap, char sep, const char *const *part
  * anything but @sep and '\'); -ENAMETOOLONG: @name is longer than
  * LR_NAME_MAX; -E2BIG: more than @max_parts parts; -ENOBUFS: @buf too small.
  */
-LR_API int lr_name_split(const char *name, char sep, char *buf, size_t cap,
-                         const char **parts, size_t max_parts);
+LR_API int lr_name_split(const char *name, char sep, char *buf, size_t cap, const char **parts,
+                         size_t max_parts);
 
 #ifdef __cplusplus
 }

@@ -22,8 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
 #include "fuzz.h"
+#include "http.h"
 
 /* One token in canonical form; a run of BODY tokens is one record. */
 struct rec {

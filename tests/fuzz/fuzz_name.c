@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <leasering/name.h>
+
 #include "fuzz.h"
 
 #define MAX_PARTS 64

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "resp.h"
 #include "fuzz.h"
+#include "resp.h"
 
 struct rec {
     uint8_t type;

@@ -16,8 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "redis_cluster.h"
 #include "fuzz.h"
+#include "redis_cluster.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
