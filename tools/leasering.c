@@ -40,7 +40,7 @@
 
 /* Every URI scheme lr_manager_new() knows (leasering/backend.h has the details). */
 static const char schemes[] =
-    "Store URIs (--backend; leasering/backend.h and leasering(1) have every parameter):\n"
+    "Store URIs (--backend; every parameter is in leasering/backend.h):\n"
     "  mem://[NAME]                          in-process store (tests, benchmarks)\n"
     "  redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=P&mode=session...]\n"
     "  rediss://...                          the same over TLS (?cacert=FILE...)\n"
