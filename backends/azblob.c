@@ -518,8 +518,11 @@ static void answered(struct aconn *c)
         complete(l, (int)l->req.seq, 0);
         return;
     }
-    if (st == 403)
+    if (st == 403) {
         fail = LR_EAUTH;
+        lr__manager_store_error(b->m, LR_EAUTH, "azblob %s: auth refused: 403 %.*s",
+                                b->host_header, (int)c->code_len, c->code);
+    }
     else if (st == 400)
         fail = -EINVAL; /* a request the service calls malformed: retrying cannot help */
     else if (st >= 500)
@@ -685,6 +688,9 @@ static void on_connect(struct lr__conn *nc, int status)
     if (c->state == A_CLOSING)
         return;
     if (status < 0) {
+        if (status != LR_ETLS) /* on_error said why already */
+            lr__manager_store_error(c->b->m, status, "azblob %s: connect: %s",
+                                    c->b->host_header, lr_strerror(status));
         c->state = A_DOWN;
         c->b->addrlen = 0; /* look the name up again: it may have moved */
         /* nothing in flight on a connecting socket; waiting requests time

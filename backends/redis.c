@@ -96,6 +96,7 @@
 #include "alloc_int.h"
 #include "backend_int.h"
 #include "lease_int.h"
+#include "log_int.h"
 #include "net_int.h"
 #include "fmt.h"
 #include "redis_cluster.h"
@@ -554,6 +555,24 @@ static void creport(struct rconn *c, int status, const char *what, const char *d
                                 lr__cluster_node_name(b->cluster, c->node), what, detail);
     else
         report(b, status, what, detail);
+}
+
+/* The log's "connected" / "reconnected" line for @c, once per node: only
+ * when none of the node's other connections is up already. */
+static void log_up(struct rconn *c)
+{
+    struct lr__backend *b = c->b;
+    if (!lr__log_on(LR_LOG_INFO))
+        return;
+    for (unsigned i = 0; i < b->nconns; i++)
+        if (&b->conns[i] != c && b->conns[i].node == c->node && b->conns[i].state == R_READY)
+            return;
+    const char *what = c->ever_ready ? "reconnected" : "connected";
+    if (b->cluster)
+        lr__log(LR_LOG_INFO, "redis cluster node %s: %s",
+                lr__cluster_node_name(b->cluster, c->node), what);
+    else
+        lr__log(LR_LOG_INFO, "redis %s: %s", b->endpoint, what);
 }
 
 /* A failure code as text for report(), lowercased like the rest of the line
@@ -1872,6 +1891,7 @@ static void internal_reply(struct rconn *c, struct ireq *q, const struct reply *
             c->loading = false;
             if (c->state == R_HANDSHAKE) {
                 c->state = R_READY;
+                log_up(c);
                 if (c->ever_ready)
                     lr__manager_stats(b->m)->reconnects++;
                 c->ever_ready = true;

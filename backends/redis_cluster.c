@@ -14,6 +14,7 @@
 
 #include "alloc_int.h"
 #include "backend_int.h"
+#include "log_int.h"
 #include "net_int.h"
 #include "redis_cluster.h"
 #include "resolve_int.h"
@@ -219,8 +220,12 @@ int lr__cluster_redirect(struct lr__cluster *cl, unsigned slot, const char *addr
     if (!lr__slotmap_ip(&a, addr, iplen))
         return -EINVAL;
     int idx = find_node(cl, &a);
-    if (idx >= 0 && moved)
+    if (idx >= 0 && moved && cl->slots[slot] != (uint8_t)idx) {
+        /* one line per new owner, whatever the slot: a MOVED storm is one kind */
+        lr__log(LR_LOG_WARN, "redis cluster %s: MOVED: slots now served by %s", cl->endpoint,
+                lr__cluster_node_name(cl, (unsigned)idx));
         cl->slots[slot] = (uint8_t)idx;
+    }
     return idx;
 }
 
@@ -444,10 +449,21 @@ static void install(struct lr__cluster *cl)
         full |= idx < 0;
         to[i] = idx < 0 ? LR__CLUSTER_NO_NODE : (uint8_t)idx;
     }
+    unsigned moved = 0;
     for (unsigned s = 0; s < LR__REDIS_SLOTS; s++) {
         uint8_t o = cl->fresh.owner[s];
-        cl->slots[s] = o == LR__CLUSTER_NO_NODE ? o : to[o];
+        uint8_t n = o == LR__CLUSTER_NO_NODE ? o : to[o];
+        moved += cl->slots[s] != n;
+        cl->slots[s] = n;
     }
+    /* A failover or a reshard (a storm of MOVED asks for a new map): the
+     * log says so once per map that changed something. */
+    if (!cl->maps)
+        lr__log(LR_LOG_INFO, "redis cluster %s: slot map: %u masters", cl->endpoint,
+                cl->fresh.nnodes);
+    else if (moved)
+        lr__log(LR_LOG_WARN, "redis cluster %s: slot map changed: %u slots moved, %u masters",
+                cl->endpoint, moved, cl->fresh.nnodes);
     if (full) {
         char t[96];
         snprintf(t, sizeof(t),

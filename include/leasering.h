@@ -7,6 +7,7 @@
 #include <leasering/version.h>
 #include <leasering/error.h>
 #include <leasering/alloc.h>
+#include <leasering/log.h>
 #include <leasering/loop.h>
 #include <leasering/timer.h>
 #include <leasering/metrics.h>

@@ -24,6 +24,7 @@
 #include <leasering/error.h>
 #include "alloc_int.h"
 #include "lease_int.h"
+#include "log_int.h"
 
 #define DEFAULT_TTL_MS 10000u
 #define DEFAULT_MAX_LEASES 1024u
@@ -170,6 +171,18 @@ struct lr_manager_stats *lr__manager_stats(struct lr_manager *m)
     return &m->stats;
 }
 
+/* The log level of a store_error text: the store checks' "warning:" texts
+ * and connection trouble warn; refused credentials or certificates and a
+ * configuration the backend rejects are errors. */
+static int store_error_level(int status, const char *text)
+{
+    if (strstr(text, ": warning: "))
+        return LR_LOG_WARN;
+    if (status == LR_EAUTH || status == LR_ETLS || status == -EINVAL)
+        return LR_LOG_ERROR;
+    return LR_LOG_WARN;
+}
+
 void lr__manager_store_error(struct lr_manager *m, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -177,6 +190,7 @@ void lr__manager_store_error(struct lr_manager *m, int status, const char *fmt, 
     vsnprintf(m->err_text, sizeof(m->err_text), fmt, ap);
     va_end(ap);
     m->err_status = status;
+    lr__log_text(store_error_level(status, m->err_text), m->err_text);
     if (m->o.store_error)
         m->o.store_error(m, status, m->err_text, m->o.store_error_arg);
 }
@@ -361,6 +375,7 @@ static void lose(struct lr_lease *l, int reason)
     clear_validity(l);
     l->last_error = reason;
     l->mgr->stats.lost++;
+    lr__log_lease_lost(l->name, l->name_len, reason);
     if (cbs(l)->lost)
         cbs(l)->lost(l, reason); /* may free l: last use */
 }

@@ -22,6 +22,7 @@
 
 #include <leasering/loop.h>
 #include "alloc_int.h"
+#include "log_int.h"
 #include "loop_int.h"
 
 #define DEFAULT_RING_ENTRIES 1024u
@@ -318,6 +319,7 @@ static void run_phases(struct lr_loop *loop)
     run_tasks(&loop->deferred);
     run_tasks(&loop->flushq);
     bufs_publish(loop);
+    lr__log_tick(); /* counts of storms whose window ended (one load when none) */
     loop->iterations++;
 }
 

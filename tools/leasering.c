@@ -5,7 +5,7 @@
  *   leasering bench --backend URI --leases N --ttl MS --seconds S
  *                   [--connections C] [--prefix P] [--batch B] [--coalesce MS]
  *                   [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]
- *                   [--json]
+ *                   [--json] [--log-json]
  *   leasering --version
  *   leasering help            (usage on stdout, exit 0; bare "leasering":
  *                              usage on stderr, exit 2)
@@ -16,6 +16,10 @@
  * them with automatic renewal for S seconds, releases them all, and reports
  * what happened: counts, renewal latency, timer lateness, CPU per renewal,
  * memory per lease, and the libc allocations made in the steady state.
+ * The library's log lines (connections, failovers, leases lost, store
+ * warnings; leasering/log.h) go to stderr, one per line, as
+ * "2026-11-30T07:50:00.123Z warn redis 127.0.0.1:6379: connection refused",
+ * or with --log-json as JSON lines {"ts":"...","level":"warn","msg":"..."}.
  * Exit status: 0 when every lease was acquired and none was lost, 3 when
  * some were not acquired or were lost (the report still comes, and stderr
  * says how many), 2 for bad arguments, 1 when the backend could not be used.
@@ -67,7 +71,7 @@ static const char usage_bench[] =
     "usage: leasering bench --backend URI --leases N --ttl MS --seconds S\n"
     "                       [--connections C] [--prefix P] [--batch B] [--coalesce MS]\n"
     "                       [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]\n"
-    "                       [--json]\n"
+    "                       [--json] [--log-json]\n"
     "\n"
     "Acquires N leases named P0..P(N-1) (default prefix \"bench:\") from the store\n"
     "at URI (below), holds them with automatic renewal for S seconds, releases\n"
@@ -92,6 +96,9 @@ static const char usage_bench[] =
     "lost counts the whole run; lost_in_hold until the hold ended, and\n"
     "held_at_hold_end the leases still held then.\n"
     "--json prints exactly one JSON object on stdout.\n"
+    "Log lines (connections, failovers, leases lost, store warnings) go to stderr\n"
+    "as \"TIME LEVEL TEXT\"; --log-json makes each a JSON object\n"
+    "{\"ts\":\"...\",\"level\":\"warn\",\"msg\":\"...\"} on a line of its own.\n"
     "Exit: 0 every lease acquired and none lost; 3 some not acquired or lost (the\n"
     "report still comes, and stderr says how many); 2 bad arguments; 1 the backend\n"
     "could not be used.\n";
@@ -109,6 +116,7 @@ struct bench {
     unsigned long acquire_timeout;
     unsigned long inflight;
     int json;
+    int log_json;
     int tty;
 
     struct lr_loop *loop;
@@ -342,6 +350,68 @@ static void progress(struct lr_timer *t)
     lr_timer_start(t, lr_loop_now_ms(t->loop) + 250);
 }
 
+/* ---- log lines ---- */
+
+/* @s as the inside of a JSON string (RFC 8259, section 7): '"', '\\' and
+ * every control byte escaped; other bytes as they are. Returns the length
+ * written to @out (NUL-terminated; @cap >= 6 * strlen(s) + 1 always suffices). */
+static size_t json_escape(char *out, size_t cap, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    for (; *s && n + 7 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else if (ch == '\n' || ch == '\t' || ch == '\r') {
+            out[n++] = '\\';
+            out[n++] = ch == '\n' ? 'n' : ch == '\t' ? 't' : 'r';
+        } else if (ch < 0x20 || ch == 0x7f) {
+            memcpy(out + n, "\\u00", 4);
+            out[n + 4] = hex[ch >> 4];
+            out[n + 5] = hex[ch & 15];
+            n += 6;
+        } else {
+            out[n++] = (char)ch;
+        }
+    }
+    out[n] = '\0';
+    return n;
+}
+
+/* One log line on stderr, with one write() (lines from several threads do not
+ * mix) and no allocation (the bench counts allocations while it logs). */
+static void log_line(void *arg, int level, const char *msg)
+{
+    (void)arg;
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[80];
+    snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(ts.tv_nsec / 1000000) % 1000);
+    char line[6 * LR_LOG_LINE_MAX + 128];
+    /* the progress line is redrawn in place: clear it first */
+    int n = snprintf(line, sizeof(line), "%s", B.tty ? "\r\033[K" : "");
+    if (B.log_json) {
+        char esc[6 * LR_LOG_LINE_MAX + 1];
+        json_escape(esc, sizeof(esc), msg);
+        n += snprintf(line + n, sizeof(line) - (size_t)n,
+                      "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"%s\"}\n", when,
+                      lr_log_level_name(level), esc);
+    } else {
+        n += snprintf(line + n, sizeof(line) - (size_t)n, "%s %s %s\n", when,
+                      lr_log_level_name(level), msg);
+    }
+    if (n > (int)sizeof(line) - 1)
+        n = (int)sizeof(line) - 1;
+    if (write(2, line, (size_t)n) < 0)
+        return; /* nowhere to say it */
+}
+
 /* The URI for messages: without user info (passwords, account keys) or the
  * query (SAS tokens). Secrets are never printed. */
 static const char *redacted(const char *uri)
@@ -414,6 +484,7 @@ static const struct opt bench_opts[] = {
     {"--acquire-timeout", OPT_NUM, &B.acquire_timeout, 0, 86400u * 1000u},
     {"--inflight", OPT_NUM, &B.inflight, 1, 1u << 20},
     {"--json", OPT_FLAG, &B.json, 0, 0},
+    {"--log-json", OPT_FLAG, &B.log_json, 0, 0},
 };
 
 /* Options as "--opt value" or "--opt=value"; "--help" anywhere prints the
@@ -577,6 +648,8 @@ static int bench(int argc, char **argv)
     if (parse(argc, argv) < 0)
         return 2;
     B.tty = !B.json && isatty(2);
+    tzset(); /* gmtime_r in log_line then never loads zone data (no allocation) */
+    lr_set_log(log_line, NULL);
     int rc = lr_loop_new(&B.loop, NULL);
     if (rc < 0) {
         fprintf(stderr, "leasering bench: cannot create the loop: %s\n", lr_strerror(rc));
@@ -627,6 +700,7 @@ static int bench(int argc, char **argv)
     if (B.tty)
         lr_timer_start(&B.progress_timer, lr_loop_now_ms(B.loop) + 250);
     rc = lr_loop_run(B.loop);
+    lr_log_flush(); /* counts of storms still open */
     if (B.tty)
         fputc('\n', stderr);
     if (rc < 0) {
