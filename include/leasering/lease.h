@@ -153,7 +153,8 @@ struct lr_manager_opts {
     /* Told once per connection-level failure (refused, name not resolved,
      * TLS alert, authentication refused, server error...), with a one-line
      * text naming the endpoint and the cause, on the loop thread. Leases each
-     * see only their own status (often LR_EUNAVAIL); this says why. Optional. */
+     * see only their own status (often LR_EUNAVAIL); this says why. Optional.
+     * The same text also goes to the log function (lr_set_log, log.h). */
     void (*store_error)(struct lr_manager *m, int status, const char *text, void *arg);
     void *store_error_arg;
 };
