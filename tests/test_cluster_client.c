@@ -12,13 +12,15 @@
  *   out name by name, names whose key moved meet ASK and are renewed on the
  *   importing node behind ASKING (counted there); none is lost or even in
  *   jeopardy. Then the slot is given to the target for good: MOVED, the
- *   map is refreshed, renewals and releases go on there.
+ *   map is refreshed, renewals and releases go on there; the log says so
+ *   (a warn line: MOVED to the new owner, or the slot map changed).
  * - ?wait=1 with a replica per master: each master WAITs for its own
  *   replica, and every acquired lease's key is on a replica.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "harness.h"
 #include "proc.h"
@@ -145,6 +147,17 @@ static int migrate(int src, int dst, int from, int to)
     return cli(src, args, "OK");
 }
 
+/* Log lines at warn, appended to warn_log (see lr_set_log). */
+static char warn_log[4096];
+
+static void keep_warn(void *arg, int level, const char *msg)
+{
+    (void)arg;
+    size_t n = strlen(warn_log);
+    if (level >= LR_LOG_WARN)
+        snprintf(warn_log + n, sizeof(warn_log) - n, "%s\n", msg);
+}
+
 TEST(half_migrated_slot_ask_and_tryagain)
 {
     rec_setup();
@@ -198,7 +211,13 @@ TEST(half_migrated_slot_ask_and_tryagain)
     CHECK_OK(cli((dst + 1) % 3, node_cmd, "OK"));
     for (int i = 0; i < N; i++)
         renewed0[i] = lr_lease_stats(&ls[i])->renewals;
+    warn_log[0] = '\0';
+    lr_set_log(keep_warn, NULL);
     run_until(0, 2000);
+    lr_set_log(NULL, NULL);
+    printf("%s", warn_log);
+    CHECK(strstr(warn_log, ": MOVED: slots now served by ") ||
+          strstr(warn_log, ": slot map changed: "));
     CHECK_EQ(rec_count(EV_LOST, NULL), 0);
     CHECK_EQ(rec_count(EV_JEOP, NULL), 0);
     for (int i = 0; i < N; i++)

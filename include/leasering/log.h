@@ -27,6 +27,8 @@
  * counted), from the next line of the same kind, or from lr_log_flush(). The
  * table of kinds is fixed (64 kinds at once; the least recently seen gives
  * way, its count told first): no allocation, ever, on any of these paths.
+ * Whatever the kinds, at most 100 lines go out per window; the lines past
+ * that are counted and told as one ("N more log lines not shown ...").
  *
  * Threads. One log function for the process: set it before any loop runs
  * (it may be set before any loop exists) and change it only while none
