@@ -185,6 +185,11 @@ TEST(wrong_key_is_an_authentication_error)
     CHECK_OK(lr_lease_acquire(&l, 5000));
     run_until(EV_ACQFAIL, 5000);
     CHECK_ERR(rec_first(EV_ACQFAIL, &l)->status, LR_EAUTH);
+    /* said, naming the store's code (store_error, last error, the log) */
+    char why[160];
+    CHECK_ERR(lr_manager_last_error(m, why, sizeof(why)), LR_EAUTH);
+    printf("     %s\n", why);
+    CHECK(strstr(why, ": auth refused: 403 A") != NULL); /* Azurite: AuthorizationFailure */
     lr_lease_deinit(&l);
     close_mgr(m);
     struct lr_manager *bad;
