@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * leasering - command-line tool. One command so far:
+ * leasering - command-line tool. Two commands: hold (hold.c: run a command
+ * while holding a lease) and
  *
  *   leasering bench --backend URI --leases N --ttl MS --seconds S
  *                   [--connections C] [--prefix P] [--batch B] [--coalesce MS]
@@ -28,13 +29,16 @@
 
 #include <leasering.h>
 #include "alloccount.h"
+#include "cli.h"
 
 #define ACQUIRE_TIMEOUT_MS 20000u
 #define EXIT_INCOMPLETE 3
 #define RELEASE_WAIT_MS 10000u
 
 static const char usage[] =
-    "usage: leasering bench --backend URI --leases N --ttl MS --seconds S\n"
+    "usage: leasering hold --backend URI --name NAME [--ttl MS] [--wait MS] [--grace MS]\n"
+    "                      -- CMD [ARG...]   (leasering hold --help for more)\n"
+    "       leasering bench --backend URI --leases N --ttl MS --seconds S\n"
     "                       [--connections C] [--prefix P] [--batch B] [--coalesce MS]\n"
     "                       [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]\n"
     "                       [--json]\n"
@@ -318,7 +322,7 @@ static void progress(struct lr_timer *t)
 
 /* The URI for messages: without user info (passwords, account keys) or the
  * query (SAS tokens). Secrets are never printed. */
-static const char *redacted(const char *uri)
+const char *cli_redacted(const char *uri)
 {
     static char out[256];
     const char *p = strstr(uri, "://");
@@ -344,15 +348,15 @@ static const char *redacted(const char *uri)
 
 /* ---- arguments ---- */
 
-static int number(const char *opt, const char *v, unsigned long lo, unsigned long hi,
-                  unsigned long *out)
+int cli_number(const char *cmd, const char *opt, const char *v, unsigned long lo,
+               unsigned long hi, unsigned long *out)
 {
     char *end;
     errno = 0;
     unsigned long x = v ? strtoul(v, &end, 10) : 0;
     if (!v || !*v || *end || errno || *v == '-' || x < lo || x > hi) {
-        fprintf(stderr, "leasering bench: %s needs a whole number from %lu to %lu\n", opt, lo,
-                hi);
+        fprintf(stderr, "leasering %s: %s needs a whole number from %lu to %lu\n", cmd, opt,
+                lo, hi);
         return -1;
     }
     *out = x;
@@ -383,21 +387,21 @@ static int parse(int argc, char **argv)
         else if (!strcmp(a, "--latency-hist"))
             B.latency_hist = v;
         else if (!strcmp(a, "--leases"))
-            rc = number(a, v, 1, 1u << 24, &B.leases);
+            rc = cli_number("bench", a, v, 1, 1u << 24, &B.leases);
         else if (!strcmp(a, "--ttl"))
-            rc = number(a, v, 1, 30u * 86400u * 1000u, &B.ttl_ms);
+            rc = cli_number("bench", a, v, 1, 30u * 86400u * 1000u, &B.ttl_ms);
         else if (!strcmp(a, "--seconds"))
-            rc = number(a, v, 1, 7u * 86400u, &B.seconds);
+            rc = cli_number("bench", a, v, 1, 7u * 86400u, &B.seconds);
         else if (!strcmp(a, "--connections"))
-            rc = number(a, v, 1, 64, &B.connections);
+            rc = cli_number("bench", a, v, 1, 64, &B.connections);
         else if (!strcmp(a, "--batch"))
-            rc = number(a, v, 1, 1024, &B.batch);
+            rc = cli_number("bench", a, v, 1, 1024, &B.batch);
         else if (!strcmp(a, "--coalesce"))
-            rc = number(a, v, 1, 60000, &B.coalesce);
+            rc = cli_number("bench", a, v, 1, 60000, &B.coalesce);
         else if (!strcmp(a, "--acquire-timeout"))
-            rc = number(a, v, 0, 86400u * 1000u, &B.acquire_timeout);
+            rc = cli_number("bench", a, v, 0, 86400u * 1000u, &B.acquire_timeout);
         else if (!strcmp(a, "--inflight"))
-            rc = number(a, v, 1, 1u << 20, &B.inflight);
+            rc = cli_number("bench", a, v, 1, 1u << 20, &B.inflight);
         else {
             fprintf(stderr, "leasering bench: unknown option '%s'\n%s", a, usage);
             return -1;
@@ -529,11 +533,11 @@ static int bench(int argc, char **argv)
     rc = lr_manager_new(&B.m, B.loop, B.backend, &o);
     if (rc == -EINVAL || rc == -EPROTONOSUPPORT || rc == -ERANGE) {
         fprintf(stderr, "leasering bench: bad --backend or --ttl for it: %s (%s)\n",
-                lr_strerror(rc), redacted(B.backend));
+                lr_strerror(rc), cli_redacted(B.backend));
         return 2;
     }
     if (rc < 0) {
-        fprintf(stderr, "leasering bench: cannot use backend %s: %s\n", redacted(B.backend),
+        fprintf(stderr, "leasering bench: cannot use backend %s: %s\n", cli_redacted(B.backend),
                 lr_strerror(rc));
         return 1;
     }
@@ -569,7 +573,7 @@ static int bench(int argc, char **argv)
         return 1;
     }
     if (!B.acquired && B.acq_error && !B.hold_start_ns) {
-        fprintf(stderr, "leasering bench: cannot use backend %s: %s\n", redacted(B.backend),
+        fprintf(stderr, "leasering bench: cannot use backend %s: %s\n", cli_redacted(B.backend),
                 lr_strerror(B.acq_error));
         return 1;
     }
@@ -605,6 +609,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && !strcmp(argv[1], "bench"))
         return bench(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[1], "hold"))
+        return hold_main(argc - 2, argv + 2);
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
         fputs(usage, stdout);
         return 0;
