@@ -46,6 +46,7 @@
 #define EXIT_LEASE 3       /* the lease was lost or about to be: the command was killed */
 #define EXIT_NOT_ACQUIRED 4 /* --wait ran out, or acquiring failed */
 #define RELEASE_WAIT_MS 5000u
+#define CLOSE_WAIT_MS 2000u
 #define GRACE_MIN_MS 500u
 
 static const char usage[] =
@@ -84,6 +85,8 @@ struct hold {
     struct lr_poll child_poll;
     struct lr_poll sig_poll;
     struct lr_timer release_timer;
+    struct lr_timer close_timer;
+    int close_abandoned; /* the store did not let go in time: exit without freeing */
     int sigfd;
     int pidfd;
     pid_t pid;
@@ -94,7 +97,7 @@ struct hold {
     int acq_error;  /* acquire_failed status */
     int lost;       /* lost callback reason, or 0 */
     int child_watched; /* child_poll was initialised */
-    int polls_open; /* watchers still closing at the end */
+    int closing;    /* the manager and watchers still closing */
     int signalled;  /* a signal hold was sent and passed on, or 0 */
     uint64_t valid_until; /* ms, CLOCK_MONOTONIC: the last validity the watchdog was armed for */
 
@@ -199,18 +202,27 @@ static void exec_child(pid_t parent)
     _exit(e == ENOENT ? 127 : 126);
 }
 
+/* The loop stops once the manager has closed and both watchers too (they
+ * must be closed before the loop is freed). */
+static void closing_done(void)
+{
+    if (--H.closing == 0) {
+        lr_timer_stop(&H.close_timer);
+        lr_loop_stop(H.loop);
+    }
+}
+
 static void poll_closed(struct lr_poll *p)
 {
     (void)p;
-    if (--H.polls_open == 0)
-        lr_loop_stop(H.loop);
+    closing_done();
 }
 
 static void finish(struct lr_manager *m, void *arg)
 {
     (void)m;
     (void)arg;
-    lr_loop_stop(H.loop);
+    closing_done();
 }
 
 static void start_close(void)
@@ -219,8 +231,24 @@ static void start_close(void)
         return;
     H.phase = 3;
     lr_timer_stop(&H.release_timer);
-    lr_poll_stop(&H.sig_poll);
+    H.closing = 2;
+    lr_poll_close(&H.sig_poll, poll_closed);
+    if (H.child_watched) {
+        H.closing++;
+        lr_poll_close(&H.child_poll, poll_closed);
+    }
     lr_manager_close(H.m, finish, NULL);
+    lr_loop_update_time(H.loop);
+    lr_timer_start(&H.close_timer, lr_loop_now_ms(H.loop) + CLOSE_WAIT_MS);
+}
+
+/* A store that stopped answering can hold up the manager's close; hold's
+ * work is done (the command is gone), so it exits without waiting. */
+static void close_late(struct lr_timer *t)
+{
+    (void)t;
+    H.close_abandoned = 1;
+    lr_loop_stop(H.loop);
 }
 
 /* The command is gone (or never ran): give the lease back, then close. */
@@ -522,6 +550,7 @@ int hold_main(int argc, char **argv)
         return 2;
     }
     lr_timer_init(H.loop, &H.release_timer, release_late);
+    lr_timer_init(H.loop, &H.close_timer, close_late);
     rc = lr_loop_run(H.loop);
     if (rc < 0) {
         fprintf(stderr, "leasering hold: the loop failed: %s\n", lr_strerror(rc));
@@ -530,17 +559,11 @@ int hold_main(int argc, char **argv)
         return 1;
     }
     stop_watchdog();
+    if (H.close_abandoned)
+        return H.status; /* the process ends here: the OS takes the rest */
     lr_lease_deinit(&H.lease);
     lr_manager_free(H.m);
-    /* the watchers must be closed before the loop goes */
-    H.polls_open = 1;
-    lr_poll_close(&H.sig_poll, poll_closed);
-    if (H.child_watched) {
-        H.polls_open++;
-        lr_poll_close(&H.child_poll, poll_closed);
-    }
-    if (lr_loop_run(H.loop) == 0)
-        lr_loop_free(H.loop);
+    lr_loop_free(H.loop);
     if (H.pidfd >= 0)
         close(H.pidfd);
     close(H.sigfd);
