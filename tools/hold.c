@@ -446,7 +446,7 @@ static int parse(int argc, char **argv)
 {
     H.ttl_ms = 10000;
     int i = 0;
-    for (; i < argc; i++) {
+    while (i < argc) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int rc = 0;
         if (!strcmp(a, "--")) {
@@ -477,7 +477,7 @@ static int parse(int argc, char **argv)
             fprintf(stderr, "leasering hold: %s needs a value\n", a);
             return -1;
         }
-        i++;
+        i += 2;
     }
     if (!H.backend || !H.name) {
         fprintf(stderr, "leasering hold: --backend and --name are required\n%s", usage);
