@@ -14,6 +14,8 @@
  *  - kill -9 of hold: the command dies too (parent_killed);
  *  - SIGTERM to hold reaches the command; hold exits with its status and
  *    the name is free at once (sigterm_forwarded).
+ *  - the arguments: --opt=value, missing flags named, the command after
+ *    "--", `leasering help hold` (arguments).
  * The second holder is a manager in this process.
  */
 #include <fcntl.h>
@@ -326,5 +328,40 @@ TEST(sigterm_forwarded)
     redis_server_destroy(&s);
 }
 
-TESTS(T(happy_path), T(wait_for_name), T(killed_before_valid_until), T(parent_killed),
+/* hold's options go through the tool's one option table: --opt=value,
+ * each missing flag named, the command after "--", help hold. */
+TEST(arguments)
+{
+    const char *bare[] = {LEASERING_TOOL, "hold", NULL};
+    CHECK_EQ(run_capture(bare, NULL, out, sizeof(out), 10000), 2);
+    CHECK(strstr(out, "leasering hold: --backend is required"));
+    CHECK(strstr(out, "leasering hold: --name is required"));
+    const char *nocmd[] = {LEASERING_TOOL, "hold", "--backend=mem://a", "--name=x", NULL};
+    CHECK_EQ(run_capture(nocmd, NULL, out, sizeof(out), 10000), 2);
+    CHECK(strstr(out, "leasering hold: no command"));
+    const char *bad[] = {LEASERING_TOOL, "hold", "--backend=mem://a", "--name=x", "--ttl=9x",
+                         "--", "true", NULL};
+    CHECK_EQ(run_capture(bad, NULL, out, sizeof(out), 10000), 2);
+    CHECK(strstr(out, "leasering hold: --ttl needs a whole number"));
+    const char *unknown[] = {LEASERING_TOOL, "hold", "--backend=mem://a", "--name=x",
+                             "--seconds=1", "--", "true", NULL};
+    CHECK_EQ(run_capture(unknown, NULL, out, sizeof(out), 10000), 2);
+    CHECK(strstr(out, "leasering hold: unknown option '--seconds'"));
+    /* both spellings; options after "--" belong to the command */
+    const char *ok[] = {LEASERING_TOOL, "hold", "--backend=mem://a", "--name", "x", "--wait=0",
+                        "--ttl=2000", "--grace", "600", "--", "sh", "-c",
+                        "echo \"$LEASERING_NAME $1\"; exit 6", "sh", "--name=y", NULL};
+    CHECK_EQ(run_capture(ok, NULL, out, sizeof(out), 10000), 6);
+    CHECK(strstr(out, "x --name=y\n"));
+    const char *help[] = {LEASERING_TOOL, "help", "hold", NULL};
+    CHECK_EQ(run_capture(help, NULL, out, sizeof(out), 10000), 0);
+    CHECK(strstr(out, "usage: leasering hold --backend URI --name NAME [--ttl MS] [--wait MS] "
+                      "[--grace MS]"));
+    CHECK(strstr(out, "redis+cluster://"));
+    const char *top[] = {LEASERING_TOOL, "help", NULL};
+    CHECK_EQ(run_capture(top, NULL, out, sizeof(out), 10000), 0);
+    CHECK(strstr(out, "  hold "));
+}
+
+TESTS(T(arguments), T(happy_path), T(wait_for_name), T(killed_before_valid_until), T(parent_killed),
       T(sigterm_forwarded))

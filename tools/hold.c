@@ -49,15 +49,15 @@
 #define CLOSE_WAIT_MS 2000u
 #define GRACE_MIN_MS 500u
 
-static const char usage[] =
+const char hold_usage[] =
     "usage: leasering hold --backend URI --name NAME [--ttl MS] [--wait MS] [--grace MS]\n"
     "                      -- CMD [ARG...]\n"
     "\n"
-    "Acquires the lease NAME from the store at URI (see `leasering bench --help` for\n"
-    "the URI schemes), waiting up to --wait ms for it (default: forever), runs CMD in\n"
-    "its own process group with LEASERING_NAME and LEASERING_FENCE (the fencing\n"
-    "token: pass it to what the lease guards) in its environment, renews the lease\n"
-    "while CMD runs and releases it when CMD exits.\n"
+    "Acquires the lease NAME from the store at URI (below), waiting up to --wait ms\n"
+    "for it (default: forever), runs CMD in its own process group with\n"
+    "LEASERING_NAME and LEASERING_FENCE (the fencing token: pass it to what the\n"
+    "lease guards) in its environment, renews the lease while CMD runs and releases\n"
+    "it when CMD exits. Options take \"--opt value\" or \"--opt=value\".\n"
     "--ttl MS: the lease's TTL (default 10000); renewals come every third of it.\n"
     "--grace MS: when renewals fail and the time left on the lease falls to MS,\n"
     "CMD's group gets SIGTERM, and SIGKILL halfway through the grace, so it is dead\n"
@@ -76,8 +76,6 @@ struct hold {
     unsigned long ttl_ms;
     unsigned long wait_ms;
     unsigned long grace_ms;
-    int wait_set;
-    int grace_set;
 
     struct lr_loop *loop;
     struct lr_manager *m;
@@ -442,49 +440,37 @@ static const struct lr_lease_cbs cbs = {
 
 /* ---- arguments ---- */
 
+#define WAIT_FOREVER ((unsigned long)UINT32_MAX) /* ~49 days, for a command line */
+
+static const struct opt hold_opts[] = {
+    {"--backend", OPT_STR, &H.backend, 0, 0},
+    {"--name", OPT_STR, &H.name, 0, 0},
+    {"--ttl", OPT_NUM, &H.ttl_ms, 1, 30u * 86400u * 1000u},
+    {"--wait", OPT_NUM, &H.wait_ms, 0, WAIT_FOREVER - 1},
+    {"--grace", OPT_NUM, &H.grace_ms, 1, 30u * 86400u * 1000u},
+};
+
+/* The options through the tool's one option table parser, then "--" and
+ * the command. --wait and --grace are unset while they hold values no
+ * option can give (WAIT_FOREVER, 0). */
 static int parse(int argc, char **argv)
 {
+    size_t n = sizeof(hold_opts) / sizeof(hold_opts[0]);
     H.ttl_ms = 10000;
-    int i = 0;
-    while (i < argc) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
-        if (!strcmp(a, "--")) {
-            i++;
-            break;
-        }
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage, stdout);
-            exit(0);
-        }
-        if (!strcmp(a, "--backend"))
-            H.backend = v;
-        else if (!strcmp(a, "--name"))
-            H.name = v;
-        else if (!strcmp(a, "--ttl"))
-            rc = cli_number("hold", a, v, 1, 30u * 86400u * 1000u, &H.ttl_ms);
-        else if (!strcmp(a, "--wait"))
-            rc = cli_number("hold", a, v, 0, UINT32_MAX - 1, &H.wait_ms), H.wait_set = 1;
-        else if (!strcmp(a, "--grace"))
-            rc = cli_number("hold", a, v, 1, 30u * 86400u * 1000u, &H.grace_ms), H.grace_set = 1;
-        else {
-            fprintf(stderr, "leasering hold: unknown option '%s'\n%s", a, usage);
-            return -1;
-        }
-        if (rc < 0)
-            return -1;
-        if (!v) {
-            fprintf(stderr, "leasering hold: %s needs a value\n", a);
-            return -1;
-        }
-        i += 2;
-    }
-    if (!H.backend || !H.name) {
-        fprintf(stderr, "leasering hold: --backend and --name are required\n%s", usage);
+    H.wait_ms = WAIT_FOREVER;
+    int i = cli_parse("hold", hold_opts, n, argc, argv, 1, hold_usage);
+    if (i < 0)
+        return -1;
+    static const char *const required[] = {"--backend", "--name"};
+    if (cli_require("hold", hold_opts, n, required, 2) < 0) {
+        fputs("usage: leasering hold --backend URI --name NAME [...] -- CMD [ARG...]\n"
+              "(leasering hold --help for every option)\n",
+              stderr);
         return -1;
     }
     if (i >= argc) {
-        fprintf(stderr, "leasering hold: no command (put it after --)\n%s", usage);
+        fprintf(stderr, "leasering hold: no command (put it after --: leasering hold "
+                        "--backend URI --name NAME -- CMD [ARG...])\n");
         return -1;
     }
     H.cmd = argv + i;
@@ -492,17 +478,16 @@ static int parse(int argc, char **argv)
         fprintf(stderr, "leasering hold: --name is longer than %d bytes\n", LR_NAME_MAX);
         return -1;
     }
-    if (!H.grace_set)
+    int grace_set = H.grace_ms != 0;
+    if (!grace_set)
         H.grace_ms = H.ttl_ms / 10 > GRACE_MIN_MS ? H.ttl_ms / 10 : GRACE_MIN_MS;
     if (H.grace_ms * 10 > H.ttl_ms * 6) {
         fprintf(stderr,
                 "leasering hold: --grace %lu ms is more than 60%% of --ttl %lu ms (renewals come "
                 "every third of the TTL): raise --ttl%s\n",
-                H.grace_ms, H.ttl_ms, H.grace_set ? " or lower --grace" : " to 834 or more");
+                H.grace_ms, H.ttl_ms, grace_set ? " or lower --grace" : " to 834 or more");
         return -1;
     }
-    if (!H.wait_set)
-        H.wait_ms = UINT32_MAX; /* ~49 days: forever, for a command line */
     return 0;
 }
 

@@ -1,17 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * leasering - command-line tool. Two commands: hold (hold.c: run a command
- * while holding a lease) and
+ * leasering - command-line tool.
  *
+ *   leasering hold --backend URI --name NAME [--ttl MS] [--wait MS] [--grace MS]
+ *                  -- CMD [ARG...]          (hold.c: run CMD while holding NAME)
  *   leasering bench --backend URI --leases N --ttl MS --seconds S
  *                   [--connections C] [--prefix P] [--batch B] [--coalesce MS]
  *                   [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]
  *                   [--json]
+ *   leasering --version
+ *   leasering help            (usage on stdout, exit 0; bare "leasering":
+ *                              usage on stderr, exit 2)
  *
- * Acquires N leases named P0 .. P(N-1) (default prefix "bench:"), holds them
- * with automatic renewal for S seconds, releases them all, and reports what
- * happened: counts, renewal latency, timer lateness, CPU per renewal, memory
- * per lease, and the libc allocations made in the steady state.
+ * Every option that takes a value takes it as "--opt value" or "--opt=value".
+ *
+ * bench acquires N leases named P0 .. P(N-1) (default prefix "bench:"), holds
+ * them with automatic renewal for S seconds, releases them all, and reports
+ * what happened: counts, renewal latency, timer lateness, CPU per renewal,
+ * memory per lease, and the libc allocations made in the steady state.
  * Exit status: 0 when every lease was acquired and none was lost, 3 when
  * some were not acquired or were lost (the report still comes, and stderr
  * says how many), 2 for bad arguments, 1 when the backend could not be used.
@@ -35,21 +41,41 @@
 #define EXIT_INCOMPLETE 3
 #define RELEASE_WAIT_MS 10000u
 
-static const char usage[] =
-    "usage: leasering hold --backend URI --name NAME [--ttl MS] [--wait MS] [--grace MS]\n"
-    "                      -- CMD [ARG...]   (leasering hold --help for more)\n"
-    "       leasering bench --backend URI --leases N --ttl MS --seconds S\n"
+/* Every URI scheme lr_manager_new() knows (leasering/backend.h has the details). */
+static const char schemes[] =
+    "Store URIs (--backend; every parameter is in leasering/backend.h):\n"
+    "  mem://[NAME]                          in-process store (tests, benchmarks)\n"
+    "  redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=P&mode=session...]\n"
+    "  rediss://...                          the same over TLS (?cacert=FILE...)\n"
+    "  unix:///PATH/redis.sock[?db=N&prefix=P]  (also redis:///PATH)\n"
+    "  redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER[?db=N&prefix=P]\n"
+    "  rediss+sentinel://...                 the same over TLS\n"
+    "  redis+cluster://HOST:PORT[,HOST:PORT...][?prefix=P]\n"
+    "  azblob://ACCOUNT:KEY@HOST[:PORT]/CONTAINER[?tls=yes|no]  (or azblob:///CONTAINER\n"
+    "                                        with AZURE_STORAGE_CONNECTION_STRING)\n"
+    "  chaos+STORE-URI                       STORE-URI with injected faults (tests)\n";
+
+static const char usage_top[] =
+    "usage: leasering COMMAND [OPTIONS]\n"
+    "       leasering --version\n"
+    "       leasering help\n"
+    "\n"
+    "Commands:\n"
+    "  hold      run a command while holding a lease (leasering hold --help)\n"
+    "  bench     hold N leases for S seconds and report (leasering bench --help)\n"
+    "  help      this text, on stdout (bare \"leasering\" prints it on stderr, exit 2)\n"
+    "\n"
+    "Options that take a value accept \"--opt value\" and \"--opt=value\".\n";
+
+static const char usage_bench[] =
+    "usage: leasering bench --backend URI --leases N --ttl MS --seconds S\n"
     "                       [--connections C] [--prefix P] [--batch B] [--coalesce MS]\n"
     "                       [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]\n"
     "                       [--json]\n"
     "\n"
     "Acquires N leases named P0..P(N-1) (default prefix \"bench:\") from the store\n"
-    "at URI (mem://NAME, redis://[user[:password]@]host[:port][/db][?prefix=...],\n"
-    "redis:///path/to/redis.sock or unix:///path/to/redis.sock [?db=N&prefix=...],\n"
-    "rediss://..., redis+sentinel://host:port[,host:port...]/MASTER[?db=N&prefix=...],\n"
-    "rediss+sentinel://..., redis+cluster://host:port[,host:port...][?prefix=...],\n"
-    "azblob://..., chaos+STORE-URI; see leasering/backend.h),\n"
-    "holds them with automatic renewal for S seconds, releases them, and reports.\n"
+    "at URI (below), holds them with automatic renewal for S seconds, releases\n"
+    "them, and reports. Options take \"--opt value\" or \"--opt=value\".\n"
     "Counts and rates cover the hold period; steady_allocs counts libc allocations\n"
     "from one renewal cycle into the hold until its end; rss_bytes_per_lease is the\n"
     "resident-memory growth from before the leases were made, divided by N.\n"
@@ -363,61 +389,109 @@ int cli_number(const char *cmd, const char *opt, const char *v, unsigned long lo
     return 0;
 }
 
+void cli_usage(FILE *f, const char *text)
+{
+    fputs(text, f);
+    fputc('\n', f);
+    fputs(schemes, f);
+}
+
+static const struct opt bench_opts[] = {
+    {"--backend", OPT_STR, &B.backend, 0, 0},
+    {"--prefix", OPT_STR, &B.prefix, 0, 0},
+    {"--latency-hist", OPT_STR, &B.latency_hist, 0, 0},
+    {"--leases", OPT_NUM, &B.leases, 1, 1u << 24},
+    {"--ttl", OPT_NUM, &B.ttl_ms, 1, 30u * 86400u * 1000u},
+    {"--seconds", OPT_NUM, &B.seconds, 1, 7u * 86400u},
+    {"--connections", OPT_NUM, &B.connections, 1, 64},
+    {"--batch", OPT_NUM, &B.batch, 1, 1024},
+    {"--coalesce", OPT_NUM, &B.coalesce, 1, 60000},
+    {"--acquire-timeout", OPT_NUM, &B.acquire_timeout, 0, 86400u * 1000u},
+    {"--inflight", OPT_NUM, &B.inflight, 1, 1u << 20},
+    {"--json", OPT_FLAG, &B.json, 0, 0},
+};
+
+int cli_parse(const char *cmd, const struct opt *opts, size_t n, int argc, char **argv,
+              int dashdash, const char *usage)
+{
+    int i = 0;
+    for (; i < argc; i++) {
+        const char *a = argv[i], *eq = NULL, *v = NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            cli_usage(stdout, usage);
+            exit(0);
+        }
+        if (dashdash && !strcmp(a, "--"))
+            return i + 1;
+        size_t len = strlen(a);
+        if (!strncmp(a, "--", 2) && (eq = strchr(a, '=')) != NULL) {
+            len = (size_t)(eq - a);
+            v = eq + 1;
+        }
+        const struct opt *o = NULL;
+        for (size_t k = 0; k < n; k++)
+            if (strlen(opts[k].name) == len && !strncmp(a, opts[k].name, len))
+                o = &opts[k];
+        if (!o) {
+            fprintf(stderr, "leasering %s: unknown option '%.*s' (leasering %s --help lists them)\n",
+                    cmd, (int)len, a, cmd);
+            return -1;
+        }
+        if (o->kind == OPT_FLAG) {
+            if (eq) {
+                fprintf(stderr, "leasering %s: %s takes no value\n", cmd, o->name);
+                return -1;
+            }
+            *(int *)o->dst = 1;
+            continue;
+        }
+        if (!eq) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "leasering %s: %s needs a value\n", cmd, o->name);
+                return -1;
+            }
+            v = argv[++i];
+        }
+        if (o->kind == OPT_STR)
+            *(const char **)o->dst = v;
+        else if (cli_number(cmd, o->name, v, o->lo, o->hi, o->dst) < 0)
+            return -1;
+    }
+    return i;
+}
+
+int cli_require(const char *cmd, const struct opt *opts, size_t n, const char *const *names,
+                size_t k)
+{
+    int missing = 0;
+    for (size_t r = 0; r < k; r++)
+        for (size_t j = 0; j < n; j++)
+            if (!strcmp(opts[j].name, names[r]) &&
+                (opts[j].kind == OPT_STR ? !*(const char **)opts[j].dst
+                                         : !*(unsigned long *)opts[j].dst)) {
+                fprintf(stderr, "leasering %s: %s is required\n", cmd, opts[j].name);
+                missing = 1;
+            }
+    return missing ? -1 : 0;
+}
+
+/* Options as "--opt value" or "--opt=value"; "--help" anywhere prints the
+ * usage and exits 0. Every error names the option it is about. */
 static int parse(int argc, char **argv)
 {
     B.prefix = "bench:";
     B.batch = 64;
     B.connections = 1;
     B.acquire_timeout = ACQUIRE_TIMEOUT_MS;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
-        if (!strcmp(a, "--json")) {
-            B.json = 1;
-            continue;
-        }
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage, stdout);
-            exit(0);
-        }
-        if (!strcmp(a, "--backend"))
-            B.backend = v;
-        else if (!strcmp(a, "--prefix"))
-            B.prefix = v;
-        else if (!strcmp(a, "--latency-hist"))
-            B.latency_hist = v;
-        else if (!strcmp(a, "--leases"))
-            rc = cli_number("bench", a, v, 1, 1u << 24, &B.leases);
-        else if (!strcmp(a, "--ttl"))
-            rc = cli_number("bench", a, v, 1, 30u * 86400u * 1000u, &B.ttl_ms);
-        else if (!strcmp(a, "--seconds"))
-            rc = cli_number("bench", a, v, 1, 7u * 86400u, &B.seconds);
-        else if (!strcmp(a, "--connections"))
-            rc = cli_number("bench", a, v, 1, 64, &B.connections);
-        else if (!strcmp(a, "--batch"))
-            rc = cli_number("bench", a, v, 1, 1024, &B.batch);
-        else if (!strcmp(a, "--coalesce"))
-            rc = cli_number("bench", a, v, 1, 60000, &B.coalesce);
-        else if (!strcmp(a, "--acquire-timeout"))
-            rc = cli_number("bench", a, v, 0, 86400u * 1000u, &B.acquire_timeout);
-        else if (!strcmp(a, "--inflight"))
-            rc = cli_number("bench", a, v, 1, 1u << 20, &B.inflight);
-        else {
-            fprintf(stderr, "leasering bench: unknown option '%s'\n%s", a, usage);
-            return -1;
-        }
-        if (rc < 0)
-            return -1;
-        if (!v) {
-            fprintf(stderr, "leasering bench: %s needs a value\n", a);
-            return -1;
-        }
-        i++;
-    }
-    if (!B.backend || !B.leases || !B.ttl_ms || !B.seconds) {
-        fprintf(stderr, "leasering bench: --backend, --leases, --ttl and --seconds are "
-                        "required\n%s",
-                usage);
+    size_t n = sizeof(bench_opts) / sizeof(bench_opts[0]);
+    if (cli_parse("bench", bench_opts, n, argc, argv, 0, usage_bench) < 0)
+        return -1;
+    static const char *const required[] = {"--backend", "--leases", "--ttl", "--seconds"};
+    if (cli_require("bench", bench_opts, n, required, sizeof(required) / sizeof(required[0])) <
+        0) {
+        fputs("usage: leasering bench --backend URI --leases N --ttl MS --seconds S [...]\n"
+              "(leasering bench --help for every option)\n",
+              stderr);
         return -1;
     }
     if (!B.prefix || strlen(B.prefix) + 8 > LR_NAME_MAX) {
@@ -607,15 +681,29 @@ static int bench(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[1], "bench"))
+    if (argc < 2) {
+        cli_usage(stderr, usage_top);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "bench"))
         return bench(argc - 2, argv + 2);
-    if (argc >= 2 && !strcmp(argv[1], "hold"))
+    if (!strcmp(cmd, "hold"))
         return hold_main(argc - 2, argv + 2);
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        fputs(usage, stdout);
+    if (!strcmp(cmd, "--version")) {
+        printf("leasering %s\n", lr_version());
         return 0;
     }
-    fprintf(stderr, "leasering: unknown command%s%s\n%s", argc >= 2 ? " " : "",
-            argc >= 2 ? argv[1] : "", usage);
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        if (argc >= 3 && !strcmp(argv[2], "bench"))
+            cli_usage(stdout, usage_bench);
+        else if (argc >= 3 && !strcmp(argv[2], "hold"))
+            cli_usage(stdout, hold_usage);
+        else
+            cli_usage(stdout, usage_top);
+        return 0;
+    }
+    fprintf(stderr, "leasering: unknown command '%s'\n", cmd);
+    cli_usage(stderr, usage_top);
     return 2;
 }
