@@ -46,7 +46,6 @@
 #define EXIT_LEASE 3       /* the lease was lost or about to be: the command was killed */
 #define EXIT_NOT_ACQUIRED 4 /* --wait ran out, or acquiring failed */
 #define RELEASE_WAIT_MS 5000u
-#define CLOSE_WAIT_MS 2000u
 #define GRACE_MIN_MS 500u
 
 const char hold_usage[] =
@@ -83,8 +82,6 @@ struct hold {
     struct lr_poll child_poll;
     struct lr_poll sig_poll;
     struct lr_timer release_timer;
-    struct lr_timer close_timer;
-    int close_abandoned; /* the store did not let go in time: exit without freeing */
     int sigfd;
     int pidfd;
     pid_t pid;
@@ -204,10 +201,8 @@ static void exec_child(pid_t parent)
  * must be closed before the loop is freed). */
 static void closing_done(void)
 {
-    if (--H.closing == 0) {
-        lr_timer_stop(&H.close_timer);
+    if (--H.closing == 0)
         lr_loop_stop(H.loop);
-    }
 }
 
 static void poll_closed(struct lr_poll *p)
@@ -235,18 +230,7 @@ static void start_close(void)
         H.closing++;
         lr_poll_close(&H.child_poll, poll_closed);
     }
-    lr_manager_close(H.m, finish, NULL);
-    lr_loop_update_time(H.loop);
-    lr_timer_start(&H.close_timer, lr_loop_now_ms(H.loop) + CLOSE_WAIT_MS);
-}
-
-/* A store that stopped answering can hold up the manager's close; hold's
- * work is done (the command is gone), so it exits without waiting. */
-static void close_late(struct lr_timer *t)
-{
-    (void)t;
-    H.close_abandoned = 1;
-    lr_loop_stop(H.loop);
+    lr_manager_close(H.m, finish, NULL); /* never waits for the store */
 }
 
 /* The command is gone (or never ran): give the lease back, then close. */
@@ -535,7 +519,6 @@ int hold_main(int argc, char **argv)
         return 2;
     }
     lr_timer_init(H.loop, &H.release_timer, release_late);
-    lr_timer_init(H.loop, &H.close_timer, close_late);
     rc = lr_loop_run(H.loop);
     if (rc < 0) {
         fprintf(stderr, "leasering hold: the loop failed: %s\n", lr_strerror(rc));
@@ -544,8 +527,6 @@ int hold_main(int argc, char **argv)
         return 1;
     }
     stop_watchdog();
-    if (H.close_abandoned)
-        return H.status; /* the process ends here: the OS takes the rest */
     lr_lease_deinit(&H.lease);
     lr_manager_free(H.m);
     lr_loop_free(H.loop);
