@@ -7,6 +7,7 @@
 #ifndef LR_TOOLS_CLI_H
 #define LR_TOOLS_CLI_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -39,6 +40,12 @@ int cli_number(const char *cmd, const char *opt, const char *v, unsigned long lo
 void cli_usage(FILE *f, const char *text);
 /* @uri without user info or query (secrets are never printed); a static buffer. */
 const char *cli_redacted(const char *uri);
+/* cli_signals - block SIGINT and SIGTERM (old mask in @old, for children)
+ * and return a non-blocking signalfd for them, to watch on the loop: call it
+ * before any thread exists, so none takes them. -1 after saying why. */
+int cli_signals(const char *cmd, sigset_t *old);
+/* The next signal from @sigfd (cli_signals), or 0 if none is waiting. */
+int cli_signal_read(int sigfd);
 /* `leasering hold ARGS` (hold.c): returns the exit status. */
 int hold_main(int argc, char **argv);
 /* hold's usage text (hold.c), for `leasering help hold`. */

@@ -34,7 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -303,10 +302,9 @@ static void signal_ready(struct lr_poll *p, int status, unsigned events)
 {
     (void)p;
     (void)events;
-    struct signalfd_siginfo si;
-    if (status < 0 || read(H.sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+    int sig = status < 0 ? 0 : cli_signal_read(H.sigfd);
+    if (!sig)
         return;
-    int sig = (int)si.ssi_signo;
     H.signalled = sig;
     if (H.phase == 1) {
         signal_child(sig); /* hold exits when the command does */
@@ -479,17 +477,10 @@ int hold_main(int argc, char **argv)
 {
     if (parse(argc, argv) < 0)
         return 2;
-    /* SIGINT/SIGTERM come through a signalfd; blocked before any thread
+    /* SIGINT/SIGTERM come through a signalfd, blocked before any thread
      * exists, so the watchdog never takes them. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    if (sigprocmask(SIG_BLOCK, &set, &H.oldmask) < 0 ||
-        (H.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
-        fprintf(stderr, "leasering hold: cannot take signals: %s\n", strerror(errno));
+    if ((H.sigfd = cli_signals("hold", &H.oldmask)) < 0)
         return 1;
-    }
     int rc = lr_loop_new(&H.loop, NULL);
     if (rc < 0) {
         fprintf(stderr, "leasering hold: cannot create the loop: %s\n", lr_strerror(rc));

@@ -20,7 +20,9 @@
  * memory per lease, and the libc allocations made in the steady state.
  * Exit status: 0 when every lease was acquired and none was lost, 3 when
  * some were not acquired or were lost (the report still comes, and stderr
- * says how many), 2 for bad arguments, 1 when the backend could not be used.
+ * says "N not acquired, M lost"), 2 for bad arguments, 1 when the backend
+ * could not be used; 130/143 after SIGINT/SIGTERM (a signalfd on the loop:
+ * every lease released, then the report so far).
  * Layer: public API only.
  */
 #include <errno.h>
@@ -30,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -95,10 +98,14 @@ static const char usage_bench[] =
     "renew_keys_per_request: leases per batched renewal request in the hold.\n"
     "lost counts the whole run; lost_in_hold until the hold ended, and\n"
     "held_at_hold_end the leases still held then.\n"
-    "--json prints exactly one JSON object on stdout.\n"
+    "--json prints exactly one JSON object on stdout; signal is 0, or the signal\n"
+    "that ended the run early.\n"
+    "SIGINT or SIGTERM: every lease is released, the report covers the run until\n"
+    "then, and the exit status is 130 or 143 (a second one while releasing stops\n"
+    "waiting for the store).\n"
     "Exit: 0 every lease acquired and none lost; 3 some not acquired or lost (the\n"
-    "report still comes, and stderr says how many); 2 bad arguments; 1 the backend\n"
-    "could not be used.\n";
+    "report still comes, and stderr says \"N not acquired, M lost\"); 2 bad\n"
+    "arguments; 1 the backend could not be used; 130/143 SIGINT/SIGTERM.\n";
 
 struct bench {
     const char *backend;
@@ -121,6 +128,10 @@ struct bench {
     struct lr_timer phase_timer;
     struct lr_timer window_timer;
     struct lr_timer progress_timer;
+    struct lr_poll sig_poll; /* SIGINT/SIGTERM, through a signalfd */
+    int sigfd;
+    int signo;   /* the first signal that ended the run early, or 0 */
+    int closing; /* the manager and the signal watcher, still closing */
 
     int phase; /* 0 acquiring, 1 holding, 2 releasing, 3 closing */
     unsigned long outcomes;
@@ -153,7 +164,7 @@ struct bench {
     long rss_end;
 };
 
-static struct bench B;
+static struct bench B = {.sigfd = -1};
 
 static uint64_t mono_ns(void)
 {
@@ -196,18 +207,35 @@ static double tv_s(struct timeval tv)
 
 /* ---- phases ---- */
 
+/* The loop stops once the manager and the signal watcher have closed. */
+static void closed_one(void)
+{
+    if (--B.closing == 0)
+        lr_loop_stop(B.loop);
+}
+
 static void finish(struct lr_manager *m, void *arg)
 {
     (void)m;
     (void)arg;
-    lr_loop_stop(B.loop);
+    closed_one();
+}
+
+static void sig_closed(struct lr_poll *p)
+{
+    (void)p;
+    closed_one();
 }
 
 static void start_close(void)
 {
+    if (B.phase == 3)
+        return;
     B.phase = 3;
     lr_timer_stop(&B.phase_timer);
     lr_timer_stop(&B.progress_timer);
+    B.closing = 2;
+    lr_poll_close(&B.sig_poll, sig_closed);
     lr_manager_close(B.m, finish, NULL);
 }
 
@@ -327,6 +355,29 @@ static const struct lr_lease_cbs cbs = {
     .lost = on_lost,
     .released = on_released,
 };
+
+/* SIGINT/SIGTERM: end the run as the timer would -- release everything and
+ * report what happened so far (bench exits 128+N). While acquiring, the hold
+ * is empty; a second signal while releasing stops waiting for the store. */
+static void signal_ready(struct lr_poll *p, int status, unsigned events)
+{
+    (void)p;
+    (void)events;
+    int sig = status < 0 ? 0 : cli_signal_read(B.sigfd);
+    if (!sig || B.phase == 3)
+        return; /* closing: the run is over, and reported as it was */
+    if (!B.signo)
+        B.signo = sig;
+    if (B.phase == 0) {
+        B.acquire_end_ns = mono_ns();
+        start_hold();
+        end_hold();
+    } else if (B.phase == 1) {
+        end_hold();
+    } else if (B.phase == 2) {
+        start_close();
+    }
+}
 
 /* One line on stderr, redrawn in place; no allocation (stack buffer, write). */
 static void progress(struct lr_timer *t)
@@ -475,6 +526,29 @@ int cli_require(const char *cmd, const struct opt *opts, size_t n, const char *c
     return missing ? -1 : 0;
 }
 
+int cli_signals(const char *cmd, sigset_t *old)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int fd = -1;
+    if (sigprocmask(SIG_BLOCK, &set, old) < 0 ||
+        (fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+        fprintf(stderr, "leasering %s: cannot take signals: %s\n", cmd, strerror(errno));
+        return -1;
+    }
+    return fd;
+}
+
+int cli_signal_read(int sigfd)
+{
+    struct signalfd_siginfo si;
+    if (read(sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+        return 0;
+    return (int)si.ssi_signo;
+}
+
 /* Options as "--opt value" or "--opt=value"; "--help" anywhere prints the
  * usage and exits 0. Every error names the option it is about. */
 static int parse(int argc, char **argv)
@@ -553,7 +627,7 @@ static void report(void)
                "\"cpu_ns_per_renewal\":%.1f,\"rss_bytes\":%ld,\"rss_bytes_per_lease\":%.1f,"
                "\"renew_requests\":%" PRIu64 ",\"renew_keys_per_request\":%.2f,"
                "\"lost_in_hold\":%lu,\"held_at_hold_end\":%" PRIu32 ",\"reconnects\":%" PRIu64
-               ",\"request_timeouts\":%" PRIu64 "}\n",
+               ",\"request_timeouts\":%" PRIu64 ",\"signal\":%d}\n",
                lr_manager_backend(B.m), B.leases, B.ttl_ms, B.seconds, B.connections, B.batch,
                B.acquired, B.leases - B.acquired, acq_s, B.conflicts, ren,
                hold_s > 0 ? (double)ren / hold_s : 0.0,
@@ -561,11 +635,15 @@ static void report(void)
                lr_hist_quantile(lat, 0.99), lr_hist_quantile(lat, 0.999), lat->max,
                lr_hist_quantile(late, 0.5), lr_hist_quantile(late, 0.99), late->max,
                B.allocs.allocs, user, sys, ns_per, B.rss_end, (double)grown / (double)B.leases,
-               rreq, keys_per, B.lost_at_end, B.held_at_end, s->reconnects, s->request_timeouts);
+               rreq, keys_per, B.lost_at_end, B.held_at_end, s->reconnects, s->request_timeouts,
+               B.signo);
         return;
     }
-    printf("leasering bench: %lu leases on %s, TTL %lu ms, held %.1f s\n", B.leases,
-           lr_manager_backend(B.m), B.ttl_ms, hold_s);
+    printf("leasering bench: %lu leases on %s, TTL %lu ms, held %.1f s%s\n", B.leases,
+           lr_manager_backend(B.m), B.ttl_ms, hold_s,
+           B.signo == SIGINT    ? " (interrupted: SIGINT)"
+           : B.signo == SIGTERM ? " (interrupted: SIGTERM)"
+                                : "");
     printf("  acquired        %lu (conflicts %lu), not acquired %lu, in %.2f s\n", B.acquired,
            B.conflicts, B.leases - B.acquired, acq_s);
     printf("  renewals        %" PRIu64 " (%.0f/s), failures %" PRIu64 ", lost %lu\n", ren,
@@ -590,6 +668,9 @@ static int bench(int argc, char **argv)
     if (parse(argc, argv) < 0)
         return 2;
     B.tty = !B.json && isatty(2);
+    /* before the loop (and any thread of the library's) exists */
+    if ((B.sigfd = cli_signals("bench", NULL)) < 0)
+        return 1;
     int rc = lr_loop_new(&B.loop, NULL);
     if (rc < 0) {
         fprintf(stderr, "leasering bench: cannot create the loop: %s\n", lr_strerror(rc));
@@ -637,6 +718,13 @@ static int bench(int argc, char **argv)
     lr_timer_init(B.loop, &B.phase_timer, phase_fired);
     lr_timer_init(B.loop, &B.window_timer, window_open);
     lr_timer_init(B.loop, &B.progress_timer, progress);
+    rc = lr_poll_init(B.loop, &B.sig_poll, B.sigfd, signal_ready);
+    if (rc == 0)
+        rc = lr_poll_start(&B.sig_poll, LR_POLL_IN);
+    if (rc < 0) {
+        fprintf(stderr, "leasering bench: cannot watch for signals: %s\n", lr_strerror(rc));
+        return 1;
+    }
     if (B.tty)
         lr_timer_start(&B.progress_timer, lr_loop_now_ms(B.loop) + 250);
     rc = lr_loop_run(B.loop);
@@ -657,26 +745,33 @@ static int bench(int argc, char **argv)
     int hist_failed =
         B.latency_hist && write_hist(B.latency_hist, &lr_manager_stats(B.m)->renew_latency_us) < 0;
     unsigned long missing = B.leases - B.acquired;
-    if (missing) {
+    if (B.signo)
         fprintf(stderr,
-                "leasering bench: %lu of %lu leases not acquired (%lu held by someone else",
-                missing, B.leases, B.conflicts);
+                "leasering bench: interrupted by %s: every lease released (%lu of %lu answered); "
+                "the report covers the run until then\n",
+                B.signo == SIGINT ? "SIGINT" : "SIGTERM", B.released,
+                B.to_release > 0 ? (unsigned long)B.to_release : 0ul);
+    if (missing || B.lost) {
+        fprintf(stderr,
+                "leasering bench: %lu not acquired, %lu lost (of %lu leases; %lu refused as held "
+                "by someone else",
+                missing, B.lost, B.leases, B.conflicts);
         if (B.acq_error)
             fprintf(stderr, "; last other failure: %s", lr_strerror(B.acq_error));
         fputs(")\n", stderr);
         status = EXIT_INCOMPLETE;
     }
-    if (B.lost) {
-        fprintf(stderr, "leasering bench: %lu of %lu acquired leases lost\n", B.lost,
-                B.acquired);
-        status = EXIT_INCOMPLETE;
-    }
+    if (B.signo)
+        status = 128 + B.signo; /* what a shell expects of a command a signal ended */
+    else if (hist_failed)
+        status = 1;
     for (unsigned long i = 0; i < B.leases; i++)
         lr_lease_deinit(&B.ls[i]);
     free(B.ls);
     lr_manager_free(B.m);
     lr_loop_free(B.loop);
-    return hist_failed ? 1 : status;
+    close(B.sigfd);
+    return status;
 }
 
 int main(int argc, char **argv)
