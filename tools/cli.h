@@ -11,12 +11,13 @@
 #include <stddef.h>
 #include <stdio.h>
 
-/* A command's options: a string, a number in [lo, hi], or a flag. */
-enum { OPT_STR, OPT_NUM, OPT_FLAG };
+/* A command's options: a string, a number in [lo, hi], a fraction in
+ * (0, hi/100], or a flag. */
+enum { OPT_STR, OPT_NUM, OPT_FRAC, OPT_FLAG };
 struct opt {
     const char *name;
     int kind;
-    void *dst; /* const char **, unsigned long * or int * */
+    void *dst; /* const char **, unsigned long *, double * or int * */
     unsigned long lo, hi;
 };
 
