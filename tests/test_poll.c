@@ -511,8 +511,8 @@ TEST(random_operations_keep_the_invariants)
  * (leasering hold's signalfd watcher, closed from the callback that saw the
  * command exit -- whose SIGCHLD had just woken it -- never closed.) */
 
-static struct watch sig_w;   /* on a signalfd for SIGUSR1 */
-static int trigger_close;    /* 1: close sig_w from the trigger's callback; 0: stop it */
+static struct watch sig_w; /* on a signalfd for SIGUSR1 */
+static int trigger_close;  /* 1: close sig_w from the trigger's callback; 0: stop it */
 
 static void trigger_cb(struct lr_poll *p, int status, unsigned events)
 {

@@ -507,8 +507,9 @@ int cli_parse(const char *cmd, const struct opt *opts, size_t n, int argc, char 
             if (strlen(opts[k].name) == len && !strncmp(a, opts[k].name, len))
                 o = &opts[k];
         if (!o) {
-            fprintf(stderr, "leasering %s: unknown option '%.*s' (leasering %s --help lists them)\n",
-                    cmd, (int)len, a, cmd);
+            fprintf(stderr,
+                    "leasering %s: unknown option '%.*s' (leasering %s --help lists them)\n", cmd,
+                    (int)len, a, cmd);
             return -1;
         }
         if (o->kind == OPT_FLAG) {
