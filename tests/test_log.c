@@ -6,9 +6,9 @@
  * on mem:// for the same reason, a storm from four threads at once); more
  * kinds than the table holds still lose no count; the level filter; losing
  * and logging 10,000 leases allocates nothing anywhere in the process; the
- * CLI writes the lines to stderr as text or, with --log-json, as JSON lines
- * that python3's json module parses back to the exact text (quotes,
- * backslash and a control byte in a lease name).
+ * CLI (bench, hold) writes the lines to stderr as text or, with --log-json,
+ * as JSON lines that python3's json module parses back to the exact text
+ * (quotes, backslash and a control byte in a lease name).
  * Built again with -DLOG_REDIS (suite redis): against a real redis-server,
  * killed and restarted, the log says connected, connection lost, refused
  * while it is down, and reconnected; its persistence warning (appendonly
@@ -395,6 +395,14 @@ TEST(cli_writes_text_and_json_lines)
     close(jfd);
     CHECK_EQ(rc, 0);
     CHECK(strstr(errs, "ok\n"));
+    /* hold logs the same way: a store that refuses connections (port 1) */
+    const char *hold[] = {LEASERING_TOOL, "hold", "--backend", "redis://127.0.0.1:1",
+                          "--name",       "hl",   "--wait",    "300",
+                          "--",           "true", NULL};
+    rc = proc_capture(hold, NULL, errs, sizeof(errs), 30000, PROC_ERR_CAPTURE);
+    printf("%s", errs);
+    CHECK_EQ(rc, 4); /* not acquired */
+    CHECK(strstr(errs, "Z warn redis 127.0.0.1:1: connection refused\n"));
 }
 
 TESTS(T(lines_reach_the_log_function_at_their_level),

@@ -39,6 +39,12 @@ int cli_number(const char *cmd, const char *opt, const char *v, unsigned long lo
                unsigned long hi, unsigned long *out);
 /* @text, a blank line and every store URI scheme, on @f. */
 void cli_usage(FILE *f, const char *text);
+/* cli_log_start - the library's log lines (lr_set_log) to stderr, one
+ * write each: "TIME LEVEL TEXT", or (@json) {"ts":...,"level":...,"msg":...}
+ * JSON lines. While *@clear_line (if given) is set, each line first clears
+ * the terminal line (a progress line redrawn in place). Allocates nothing
+ * per line. */
+void cli_log_start(int json, const int *clear_line);
 /* @uri without user info or query (secrets are never printed); a static buffer. */
 const char *cli_redacted(const char *uri);
 /* cli_signals - block SIGINT and SIGTERM (old mask in @old, for children)

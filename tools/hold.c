@@ -49,7 +49,7 @@
 
 const char hold_usage[] =
     "usage: leasering hold --backend URI --name NAME [--ttl MS] [--wait MS] [--grace MS]\n"
-    "                      -- CMD [ARG...]\n"
+    "                      [--log-json] -- CMD [ARG...]\n"
     "\n"
     "Acquires the lease NAME from the store at URI (below), waiting up to --wait ms\n"
     "for it (default: forever), runs CMD in its own process group with\n"
@@ -62,6 +62,8 @@ const char hold_usage[] =
     "before anyone else can acquire NAME (default: a tenth of the TTL, at least\n"
     "500; at most 60% of the TTL). If hold itself is killed, CMD gets SIGKILL.\n"
     "SIGINT and SIGTERM to hold are sent on to CMD's group; hold waits for CMD.\n"
+    "The library's log lines (connections, leases lost, store warnings) go to\n"
+    "stderr as \"TIME LEVEL TEXT\", or with --log-json as JSON lines.\n"
     "Exit: CMD's status (128+N if a signal N ended it; 127 if it could not be run);\n"
     "3 the lease was lost or renewals failed, and CMD was killed (stderr says why);\n"
     "4 NAME was not acquired (held by someone else past --wait, or the store\n"
@@ -73,6 +75,7 @@ struct hold {
     char **cmd;
     unsigned long ttl_ms;
     unsigned long wait_ms;
+    int log_json;
     unsigned long grace_ms;
 
     struct lr_loop *loop;
@@ -430,6 +433,7 @@ static const struct opt hold_opts[] = {
     {"--ttl", OPT_NUM, &H.ttl_ms, 1, 30u * 86400u * 1000u},
     {"--wait", OPT_NUM, &H.wait_ms, 0, WAIT_FOREVER - 1},
     {"--grace", OPT_NUM, &H.grace_ms, 1, 30u * 86400u * 1000u},
+    {"--log-json", OPT_FLAG, &H.log_json, 0, 0},
 };
 
 /* The options through the tool's one option table parser, then "--" and
@@ -477,6 +481,7 @@ int hold_main(int argc, char **argv)
 {
     if (parse(argc, argv) < 0)
         return 2;
+    cli_log_start(H.log_json, NULL);
     /* SIGINT/SIGTERM come through a signalfd, blocked before any thread
      * exists, so the watchdog never takes them. */
     if ((H.sigfd = cli_signals("hold", &H.oldmask)) < 0)

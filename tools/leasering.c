@@ -442,6 +442,9 @@ static size_t json_escape(char *out, size_t cap, const char *s)
     return n;
 }
 
+static int log_json;         /* cli_log_start's @json */
+static const int *log_clear; /* ... and @clear_line */
+
 /* One log line on stderr, with one write() (lines from several threads do not
  * mix) and no allocation (the bench counts allocations while it logs). */
 static void log_line(void *arg, int level, const char *msg)
@@ -456,9 +459,9 @@ static void log_line(void *arg, int level, const char *msg)
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
              (int)(ts.tv_nsec / 1000000) % 1000);
     char line[6 * LR_LOG_LINE_MAX + 128];
-    /* the progress line is redrawn in place: clear it first */
-    int n = snprintf(line, sizeof(line), "%s", B.tty ? "\r\033[K" : "");
-    if (B.log_json) {
+    /* a progress line is redrawn in place: clear it first */
+    int n = snprintf(line, sizeof(line), "%s", log_clear && *log_clear ? "\r\033[K" : "");
+    if (log_json) {
         char esc[6 * LR_LOG_LINE_MAX + 1];
         json_escape(esc, sizeof(esc), msg);
         n += snprintf(line + n, sizeof(line) - (size_t)n,
@@ -472,6 +475,14 @@ static void log_line(void *arg, int level, const char *msg)
         n = (int)sizeof(line) - 1;
     if (write(2, line, (size_t)n) < 0)
         return; /* nowhere to say it */
+}
+
+void cli_log_start(int json, const int *clear_line)
+{
+    log_json = json;
+    log_clear = clear_line;
+    tzset(); /* gmtime_r in log_line then never loads zone data (no allocation) */
+    lr_set_log(log_line, NULL);
 }
 
 /* The URI for messages: without user info (passwords, account keys) or the
@@ -766,8 +777,7 @@ static int bench(int argc, char **argv)
     if (parse(argc, argv) < 0)
         return 2;
     B.tty = !B.json && isatty(2);
-    tzset(); /* gmtime_r in log_line then never loads zone data (no allocation) */
-    lr_set_log(log_line, NULL);
+    cli_log_start(B.log_json, &B.tty);
     /* before the loop (and any thread of the library's) exists */
     if ((B.sigfd = cli_signals("bench", NULL)) < 0)
         return 1;
