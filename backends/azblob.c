@@ -520,10 +520,9 @@ static void answered(struct aconn *c)
     }
     if (st == 403) {
         fail = LR_EAUTH;
-        lr__manager_store_error(b->m, LR_EAUTH, "azblob %s: auth refused: 403 %.*s",
-                                b->host_header, (int)c->code_len, c->code);
-    }
-    else if (st == 400)
+        lr__manager_store_error(b->m, LR_EAUTH, "azblob %s: auth refused: 403 %.*s", b->host_header,
+                                (int)c->code_len, c->code);
+    } else if (st == 400)
         fail = -EINVAL; /* a request the service calls malformed: retrying cannot help */
     else if (st >= 500)
         fail = LR_EUNAVAIL;

@@ -471,9 +471,9 @@ static void addr_reply(struct lr__sentinel *s)
         s->cbs->found(s->owner, 0, (struct sockaddr *)&a, alen); /* may close us */
     } else if (moved) {
         /* a failover whose +switch-master this connection missed */
-        lr__log(LR_LOG_WARN, "redis sentinel %s (master %s): the master is now %.*s:%.*s; "
-                "reconnecting", s->endpoint, s->master, (int)s->r_len[0], s->r_str[0],
-                (int)s->r_len[1], s->r_str[1]);
+        lr__log(LR_LOG_WARN, "redis sentinel %s (master %s): the master is now %.*s:%.*s",
+                s->endpoint, s->master, (int)s->r_len[0], s->r_str[0], (int)s->r_len[1],
+                s->r_str[1]);
         s->switches++;
         s->cbs->moved(s->owner, (struct sockaddr *)&a, alen);
     }
