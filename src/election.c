@@ -14,9 +14,9 @@
  *             either renewed (the timer moved on) or reported the loss; if
  *             neither, the manager closed.
  *   RESIGNING the release is in flight; released ends it.
- *   FREEING   lr_election_free was called while the lease still had a
- *             request to finish: the memory goes at released (or when the
- *             watchdog finds the lease detached).
+ *   FREEING   lr_election_free was called while leading or resigning: the
+ *             memory goes at released (or when the watchdog finds the lease
+ *             detached).
  *   STOPPED   the manager closed: nothing more happens.
  * Every user callback is the last thing its caller does, so a callback may
  * resign or free its own election.
@@ -74,6 +74,10 @@ static void wait_then_try(struct lr_election *e, int64_t holder_ttl_ms)
 {
     uint64_t r = e->retry_ms;
     uint64_t wait = r - r / 4 + (r / 4 ? next_rand(e) % (r / 4 + 1) : 0);
+#ifdef LR_PLANT_SLOW_RETRY /* planted bug, the election acceptance test's build only */
+    wait = 6ull * ttl_ms(e);
+    holder_ttl_ms = -1;
+#endif
     if (holder_ttl_ms >= 0 && (uint64_t)holder_ttl_ms + 1 < wait)
         wait = (uint64_t)holder_ttl_ms + 1;
     e->state = EL_WAIT;
@@ -262,13 +266,13 @@ void lr_election_free(struct lr_election *e)
 {
     if (!e || e->state == EL_FREEING)
         return;
-    enum lr_lease_state ls = lr_lease_state(&e->lease);
-    if (ls == LR_LEASE_IDLE || ls == LR_LEASE_LOST) {
-        /* nothing at the store to give back (or the manager is gone) */
+    if (e->state != EL_LEADING && e->state != EL_RESIGNING) {
+        /* Nothing held. An attempt in flight is abandoned: should it win
+         * meanwhile, nobody renews that lease and it ends within a TTL. */
         finish_free(e);
         return;
     }
-    /* held, acquiring or releasing: the store answers first */
+    /* held or being released: the store answers first */
     e->state = EL_FREEING;
     lr_timer_start(&e->timer, now_ms(e) + ttl_ms(e));
     lr_lease_release(&e->lease);

@@ -21,6 +21,8 @@
 
 #define TTL 400u
 #define NE 4
+/* What a loaded 2-core machine may add to a deadline: scheduling, a pass. */
+#define SLACK 50
 
 enum el_ev { EL_START = 1, EL_STOP, EL_NEW };
 
@@ -93,7 +95,9 @@ static void on_new(struct lr_election *e, const char *id)
 
 static struct lr_manager *mgr_on(const char *uri)
 {
-    struct lr_manager_opts o = {.ttl_ms = TTL};
+    /* Losses come 50 ms before valid_until (not the default 4): the checks
+     * against valid_until then tolerate a loaded machine's late wakeups. */
+    struct lr_manager_opts o = {.ttl_ms = TTL, .loss_guard_ms = 50};
     struct lr_manager *m = NULL;
     return lr_manager_new(&m, loop, uri, &o) == 0 ? m : NULL;
 }
@@ -227,7 +231,7 @@ TEST(resign_hands_over_within_one_retry_interval)
     CHECK(s);
     printf("hand-over after resign: %.1f ms (retry interval %u ms)\n",
            (double)(s->at_ns - t0) / 1e6, r);
-    CHECK(s->at_ns - t0 <= (uint64_t)(r + 30) * 1000000u);
+    CHECK(s->at_ns - t0 <= (uint64_t)(r + SLACK) * 1000000u);
     CHECK_EQ(s->value, 2);
     /* the resigned one stays out for a TTL, then is a candidate again: it
      * hears of the new leader, and leads once that one goes */
@@ -240,7 +244,7 @@ TEST(resign_hands_over_within_one_retry_interval)
     CHECK_OK(lr_election_resign(cand[1].e));
     s = run_to(EL_START, 0, 2 * r);
     CHECK(s);
-    CHECK(s->at_ns - t1 <= (uint64_t)(r + 30) * 1000000u);
+    CHECK(s->at_ns - t1 <= (uint64_t)(r + SLACK) * 1000000u);
     CHECK_EQ(s->value, 3);
     teardown(2);
 }
@@ -320,7 +324,7 @@ TEST(takeover_as_the_dead_leaders_lease_expires)
     CHECK(s);
     double after = (double)s->at_ns / 1e6 - (double)renewed_ms;
     printf("takeover %.1f ms after the dead leader's last renewal (TTL %u)\n", after, TTL);
-    CHECK(after >= TTL - 5 && after <= TTL + 60);
+    CHECK(after >= TTL - 5 && after <= TTL + SLACK);
     teardown(2);
 }
 
@@ -332,7 +336,7 @@ TEST(free_while_leading_releases)
     cand[0].e = NULL;
     const struct el_rec *s = run_to(EL_START, 1, 1000);
     CHECK(s);
-    CHECK(s->at_ns - t0 <= (uint64_t)(TTL / 4 + 30) * 1000000u); /* released, not expired */
+    CHECK(s->at_ns - t0 <= (uint64_t)(TTL / 4 + SLACK) * 1000000u); /* released, not expired */
     CHECK_EQ(count(EL_STOP, 0), 0);                              /* nothing after free */
     /* freed from inside its own callback, while leading */
     cand[2].m = mgr_on(store);

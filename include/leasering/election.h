@@ -108,14 +108,16 @@ LR_API int lr_election_resign(struct lr_election *e);
 
 /*
  * lr_election_free - stop being a candidate, and free @e. No callback of @e
- * runs after this call. A leading election (or one whose attempt or
- * resignation is in flight) releases its lease first: the memory goes when
- * the store has answered, on the loop, which must keep running for that
- * (if the manager is closed meanwhile, the release is dropped and the memory
- * goes at the latest one TTL later). For a shutdown that waits for the
- * hand-over, lr_election_resign, wait for stopped_leading(e, 0), then free.
- * Free elections before freeing their manager. NULL is a no-op; freeing
- * twice is a bug.
+ * runs after this call. A leading (or resigning) election releases its lease
+ * first: the memory goes when the store has answered, on the loop, which
+ * must keep running for that (if the manager is closed meanwhile, the release
+ * is dropped and the memory goes one TTL later, on the loop). A candidate is
+ * freed at once; an attempt of it in flight is abandoned (should it win,
+ * that lease is never renewed and ends at the store within one TTL). For a
+ * shutdown that waits for the hand-over: lr_election_resign, wait for
+ * stopped_leading(e, 0), then free (at once: it no longer leads). Free
+ * elections before freeing their manager. NULL is a no-op; freeing twice is
+ * a bug.
  * Allocates: never.  Context: the loop's thread, callbacks included.
  */
 LR_API void lr_election_free(struct lr_election *e);
