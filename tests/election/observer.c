@@ -29,6 +29,15 @@ struct term {
 static struct term terms[MAX_TERMS];
 static unsigned nterms;
 
+#define MAX_HEARD 65536
+struct heard {
+    uint64_t t;
+    int log;
+    char id[64];
+};
+static struct heard heard[MAX_HEARD]; /* "leader" lines, in log order */
+static unsigned nheard;
+
 static uint64_t min64(uint64_t a, uint64_t b)
 {
     return a < b ? a : b;
@@ -136,6 +145,12 @@ static int read_log(const char *path, int log, struct elobs_figures *f, FILE *re
         } else if (!strcmp(l.word, "leader")) {
             f->leader_lines++;
             f->leader_lines_by[log]++;
+            if (nheard < MAX_HEARD) {
+                struct heard *h = &heard[nheard++];
+                h->t = l.t;
+                h->log = log;
+                snprintf(h->id, sizeof(h->id), "%.*s", (int)strcspn(l.rest, "\n"), l.rest);
+            }
         } else if (strcmp(l.word, "hello")) {
             f->bad_lines++;
         }
@@ -148,6 +163,42 @@ static int by_start(const void *pa, const void *pb)
 {
     const struct term *a = pa, *b = pb;
     return a->start < b->start ? -1 : a->start > b->start;
+}
+
+/* A follower's conflict reply and the winner's acquire reply are answered
+ * back to back by the store, so a follower may log the new leader's name a
+ * moment before the winner logs its start: a "leader" line this close before
+ * a start belongs to that term. */
+#define TOLD_EARLY_NS 50000000u
+
+/* For each term but the last: the other processes that heard of a leader
+ * before the next term, and whether they agree on the last name heard. */
+static void told(struct elobs_figures *f)
+{
+    f->heard_min = nterms > 1 ? UINT32_MAX : 0;
+    for (unsigned j = 0; j + 1 < nterms; j++) {
+        const struct heard *last[ELOBS_MAX_LOGS] = {0};
+        uint64_t from = terms[j].start - TOLD_EARLY_NS, to = terms[j + 1].start - TOLD_EARLY_NS;
+        for (unsigned k = 0; k < nheard; k++) {
+            const struct heard *h = &heard[k];
+            if (h->log != terms[j].log && h->t >= from && h->t < to &&
+                (!last[h->log] || h->t >= last[h->log]->t))
+                last[h->log] = h;
+        }
+        unsigned n = 0;
+        const char *id = NULL;
+        bool differ = false;
+        for (int i = 0; i < f->logs; i++) {
+            if (!last[i])
+                continue;
+            n++;
+            differ |= id && strcmp(id, last[i]->id) != 0;
+            id = last[i]->id;
+        }
+        if (n < f->heard_min)
+            f->heard_min = n;
+        f->heard_disagree += differ;
+    }
 }
 
 static void handovers(const char *faults, const struct elobs_deadlines *d, struct elobs_figures *f,
@@ -208,6 +259,7 @@ int elobs_check(const char *const *paths, int n, const char *faults,
         return -EINVAL;
     f->logs = n;
     nterms = 0;
+    nheard = 0;
     unsigned left = max_report, v = 0;
     for (int i = 0; i < n; i++) {
         int rc = read_log(paths[i], i, f, report, &left, &v);
@@ -250,6 +302,7 @@ int elobs_check(const char *const *paths, int n, const char *faults,
         }
     }
     handovers(faults, d, f, report, &left, &v);
+    told(f);
     return (int)v;
 }
 
@@ -287,9 +340,10 @@ void elobs_print(const struct elobs_figures *f, const char *scenario, FILE *out)
             "%s: %d logs, %u lines, %u terms, %u leads, %u stops, %u resigns, %u new_leader; "
             "faults: kill %u, partition %u, resign %u; hand-over worst: kill %.0f ms, "
             "partition %.0f ms, resign %.0f ms; overlaps %u, fence regressions %u, acted past "
-            "end %u, late hand-overs %u, bad lines %u\n",
+            "end %u, late hand-overs %u, bad lines %u; followers told per term: at least %u, "
+            "terms where they disagree %u\n",
             scenario, f->logs, f->lines, f->terms, f->leads, f->stops, f->resigns, f->leader_lines,
             f->kills, f->partitions, f->resign_faults, f->worst_handover_ms[0],
             f->worst_handover_ms[1], f->worst_handover_ms[2], f->overlaps, f->fence_regressions,
-            f->lead_after, f->late_handovers, f->bad_lines);
+            f->lead_after, f->late_handovers, f->bad_lines, f->heard_min, f->heard_disagree);
 }

@@ -19,6 +19,11 @@
  *      resign LOG" in the fault log, LOG the victim's log index, T taken
  *      before the fault was injected), a term of another process starts
  *      within the deadline the caller gives for that kind.
+ * Measured too (liveness, not a violation): for every term but the last,
+ * how many other processes logged "leader" (new_leader) from its start to
+ * the next term's (each bound taken 50 ms early: a follower may log the new
+ * name a moment before the winner logs its start), and whether the last
+ * identity each of them heard in that window was one and the same.
  */
 #ifndef LR_TEST_ELECTION_OBSERVER_H
 #define LR_TEST_ELECTION_OBSERVER_H
@@ -42,6 +47,8 @@ struct elobs_figures {
     unsigned violations[ELOBS_MAX_LOGS]; /* per log: (a)..(c) it took part in */
     unsigned terms_by[ELOBS_MAX_LOGS];
     unsigned leader_lines_by[ELOBS_MAX_LOGS];
+    unsigned heard_min;      /* over terms but the last: fewest other processes told */
+    unsigned heard_disagree; /* terms whose followers' last identities differ */
 };
 
 /*
