@@ -6,6 +6,7 @@
  *                   [--connections C] [--prefix P] [--batch B] [--coalesce MS]
  *                   [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]
  *                   [--json]
+ *   leasering status --backend URI [--json] NAME...     (status.c)
  *   leasering --version
  *   leasering help            (usage on stdout, exit 0; bare "leasering":
  *                              usage on stderr, exit 2)
@@ -33,6 +34,7 @@
 
 #include <leasering.h>
 #include "alloccount.h"
+#include "status.h"
 
 #define ACQUIRE_TIMEOUT_MS 20000u
 #define EXIT_INCOMPLETE 3
@@ -59,6 +61,7 @@ static const char usage_top[] =
     "\n"
     "Commands:\n"
     "  bench     hold N leases for S seconds and report (leasering bench --help)\n"
+    "  status    who holds each NAME: leasering status --backend URI [--json] NAME...\n"
     "  help      this text, on stdout (bare \"leasering\" prints it on stderr, exit 2)\n"
     "\n"
     "Options that take a value accept \"--opt value\" and \"--opt=value\".\n";
@@ -675,6 +678,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "bench"))
         return bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "status"))
+        return lr_tool_status(argc - 2, argv + 2, print_usage);
     if (!strcmp(cmd, "--version")) {
         printf("leasering %s\n", lr_version());
         return 0;
@@ -682,6 +687,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         if (argc >= 3 && !strcmp(argv[2], "bench"))
             print_usage(stdout, usage_bench);
+        else if (argc >= 3 && !strcmp(argv[2], "status"))
+            print_usage(stdout, lr_tool_status_usage);
         else
             print_usage(stdout, usage_top);
         return 0;
