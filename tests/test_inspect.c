@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,6 +80,11 @@ static pid_t start_holder(const char *u, uint32_t ttl)
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
+        /* never outlive the test, even one that stopped at a failed CHECK */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() == 1)
+            _exit(1);
+        alarm(120);
         close(p[0]);
         child_ready_fd = p[1];
         struct lr_manager *m;

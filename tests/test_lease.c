@@ -5,8 +5,9 @@
  * loss a guard interval before valid_until when the store stalls or is
  * unreachable, fresh-clock decisions after the holder itself stalled,
  * recovery, release (idempotent, during acquire), release-all, callback
- * order, fencing across holders, argument errors, and a steady state that
- * allocates nothing.
+ * order, fencing across holders, argument errors, a steady state that
+ * allocates nothing, and who holds a name: manager identities (default
+ * HOST:PID), conflicts naming the holder, lr_manager_inspect.
  */
 #include <errno.h>
 #include <math.h>
@@ -945,7 +946,7 @@ TEST(inspect_passes_chaos_and_close_cancels_it)
     CHECK_OK(lr_lease_init(c, &lc, "job", NULL));
     CHECK_OK(lr_lease_try_acquire(&lc));
     run_until(EV_ACQFAIL, 1000);
-    CHECK_ERR(rec_first(EV_ACQFAIL, &lc)->status, LR_EUNAVAIL);
+    CHECK(rec_first(EV_ACQFAIL, &lc)->status != 0); /* refused, or its reply lost */
     CHECK_OK(rec_inspect(c, "job", 1000));
     CHECK(!strcmp(rec_insp.holder, "holder-3"));
     lr_lease_deinit(&lc);
