@@ -344,6 +344,31 @@ TEST(missing_or_bad_flags_are_named)
     CHECK_EQ(run_tool(bad_number, 0), 2);
     CHECK(strstr(out, "leasering bench: --leases needs a whole number") == out);
 
+    const char *fractions[][2] = {{"--renew-fraction=0", "0"}, {"--renew-fraction=0.95", ""},
+                                  {"--renew-fraction=1/3", ""}, {"--renew-fraction=-0.2", ""}};
+    for (size_t k = 0; k < sizeof(fractions) / sizeof(fractions[0]); k++) {
+        const char *frac[] = {"bench", fractions[k][0], NULL};
+        CHECK_EQ(run_tool(frac, 0), 2);
+        CHECK(strstr(out, "leasering bench: --renew-fraction needs a number above 0 and at "
+                          "most 0.9\n") == out);
+    }
+    const char *good_fraction[] = {"bench", "--backend=mem://f", "--leases=10", "--ttl=300",
+                                   "--seconds=1", "--renew-fraction=0.5",
+                                   "--request-timeout=100", "--json", NULL};
+    CHECK_EQ(run_tool(good_fraction, 1), 0);
+    const char *rate = strstr(out, "\"renewals_per_sec\":");
+    CHECK(rate != NULL);
+    double half = rate ? strtod(rate + 19, NULL) : 0;
+    good_fraction[5] = "--renew-fraction=0.25";
+    CHECK_EQ(run_tool(good_fraction, 1), 0);
+    rate = strstr(out, "\"renewals_per_sec\":");
+    CHECK(rate != NULL);
+    double quarter = rate ? strtod(rate + 19, NULL) : 0;
+    /* Renewing at a half of TTL 300 ms is ~6.7 a second per lease, at a
+     * quarter ~13: the option must reach the manager. */
+    printf("renewals/s at fraction 0.5: %.1f, at 0.25: %.1f\n", half, quarter);
+    CHECK(half > 0 && quarter > half * 1.5);
+
     const char *flag_value[] = {"bench", "--json=yes", NULL};
     CHECK_EQ(run_tool(flag_value, 0), 2);
     CHECK(strstr(out, "leasering bench: --json takes no value\n") == out);

@@ -5,7 +5,7 @@
  *   leasering bench --backend URI --leases N --ttl MS --seconds S
  *                   [--connections C] [--prefix P] [--batch B] [--coalesce MS]
  *                   [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]
- *                   [--json]
+ *                   [--renew-fraction F] [--request-timeout MS] [--json]
  *   leasering status --backend URI [--json] NAME...     (status.c)
  *   leasering --version
  *   leasering help            (usage on stdout, exit 0; bare "leasering":
@@ -70,7 +70,7 @@ static const char usage_bench[] =
     "usage: leasering bench --backend URI --leases N --ttl MS --seconds S\n"
     "                       [--connections C] [--prefix P] [--batch B] [--coalesce MS]\n"
     "                       [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]\n"
-    "                       [--json]\n"
+    "                       [--renew-fraction F] [--request-timeout MS] [--json]\n"
     "\n"
     "Acquires N leases named P0..P(N-1) (default prefix \"bench:\") from the store\n"
     "at URI (below), holds them with automatic renewal for S seconds, releases\n"
@@ -84,6 +84,9 @@ static const char usage_bench[] =
     "--batch B: renewals per batched request (1 = no batching; default 64).\n"
     "--coalesce MS: renewal-time grid (default 20 ms, finer for short TTLs).\n"
     "--inflight K: lease requests in flight per connection (default: the library's).\n"
+    "--renew-fraction F: renew this far into the TTL after a send, in (0, 0.9]\n"
+    "(default 1/3). --request-timeout MS: a request unanswered this long, with the\n"
+    "store silent meanwhile, kills its connection (default min(2000, TTL/4)).\n"
     "--acquire-timeout MS: how long each lease keeps trying to be acquired\n"
     "(default 20000); the hold starts once every lease is acquired or gave up.\n"
     "not_acquired counts the leases still not acquired then; acquire_seconds is\n"
@@ -111,6 +114,8 @@ struct bench {
     unsigned long coalesce;
     unsigned long acquire_timeout;
     unsigned long inflight;
+    unsigned long request_timeout;
+    double renew_fraction;
     int json;
     int tty;
 
@@ -395,12 +400,28 @@ static void print_usage(FILE *f, const char *text)
     fputs(schemes, f);
 }
 
-/* bench's options: a string, a number in [lo, hi], or a flag. */
-enum { OPT_STR, OPT_NUM, OPT_FLAG };
+/* A fraction in (0, @hi/100], for --renew-fraction. */
+static int fraction(const char *opt, const char *v, unsigned long hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double x = v ? strtod(v, &end) : 0;
+    if (!v || !*v || *end || errno || !(x > 0) || x > (double)hi / 100) {
+        fprintf(stderr, "leasering bench: %s needs a number above 0 and at most %g\n", opt,
+                (double)hi / 100);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* bench's options: a string, a number in [lo, hi], a fraction in (0, hi/100],
+ * or a flag. */
+enum { OPT_STR, OPT_NUM, OPT_FRAC, OPT_FLAG };
 struct opt {
     const char *name;
     int kind;
-    void *dst; /* const char **, unsigned long * or int * */
+    void *dst; /* const char **, unsigned long *, double * or int * */
     unsigned long lo, hi;
 };
 
@@ -416,6 +437,8 @@ static const struct opt bench_opts[] = {
     {"--coalesce", OPT_NUM, &B.coalesce, 1, 60000},
     {"--acquire-timeout", OPT_NUM, &B.acquire_timeout, 0, 86400u * 1000u},
     {"--inflight", OPT_NUM, &B.inflight, 1, 1u << 20},
+    {"--renew-fraction", OPT_FRAC, &B.renew_fraction, 0, 90},
+    {"--request-timeout", OPT_NUM, &B.request_timeout, 1, 3600u * 1000u},
     {"--json", OPT_FLAG, &B.json, 0, 0},
 };
 
@@ -464,7 +487,10 @@ static int parse(int argc, char **argv)
         }
         if (o->kind == OPT_STR)
             *(const char **)o->dst = v;
-        else if (number(o->name, v, o->lo, o->hi, o->dst) < 0)
+        else if (o->kind == OPT_FRAC) {
+            if (fraction(o->name, v, o->hi, o->dst) < 0)
+                return -1;
+        } else if (number(o->name, v, o->lo, o->hi, o->dst) < 0)
             return -1;
     }
     static const char *const required[] = {"--backend", "--leases", "--ttl", "--seconds"};
@@ -592,6 +618,8 @@ static int bench(int argc, char **argv)
         .batch_max = (uint32_t)B.batch,
         .renew_coalesce_ms = (uint32_t)B.coalesce,
         .inflight_max = (uint32_t)B.inflight,
+        .renew_fraction = B.renew_fraction,
+        .request_timeout_ms = (uint32_t)B.request_timeout,
         .cbs = &cbs,
     };
     rc = lr_manager_new(&B.m, B.loop, B.backend, &o);
