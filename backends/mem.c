@@ -227,6 +227,7 @@ static void apply(struct mem_store *st, struct lr_lease *l, uint64_t now, struct
         if (!e || !owned_now(e, now))
             return;
         memset(e->owner, 0, sizeof(e->owner));
+        e->identity_len = 0; /* nobody's now: a conflict names the blank owner */
         if (e->expires < now + l->break_ms)
             e->expires = now + l->break_ms;
         return;

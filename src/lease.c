@@ -799,7 +799,7 @@ bool lr__inspect_add_meta(struct lr__inspect_out *o, const char *k, size_t kl, c
         kl + vl + 2 > sizeof(o->meta) - o->meta_len)
         return false;
     char *p = o->meta + o->meta_len;
-    memcpy(p, k, kl);
+    memmove(p, k, kl); /* the Redis reply parser stages the key right there */
     p[kl] = '\0';
     memcpy(p + kl + 1, v, vl);
     p[kl + 1 + vl] = '\0';

@@ -800,7 +800,7 @@ TEST(identity_default_and_checks)
     char id[LR_IDENTITY_MAX + 2];
     memset(id, 'x', sizeof(id) - 1);
     id[sizeof(id) - 1] = '\0';
-    CHECK(!id_mgr("mem://id0", 1000, id, &rc)); /* 64 bytes */
+    CHECK(!id_mgr("mem://id0", 1000, id, &rc)); /* one byte too many */
     CHECK_ERR(rc, -EINVAL);
     CHECK(!id_mgr("mem://id0", 1000, "", &rc));
     CHECK_ERR(rc, -EINVAL);
@@ -808,7 +808,7 @@ TEST(identity_default_and_checks)
     CHECK_ERR(rc, -EINVAL);
     CHECK(!id_mgr("mem://id0", 1000, "del\x7f", &rc));
     CHECK_ERR(rc, -EINVAL);
-    id[LR_IDENTITY_MAX] = '\0'; /* 63 bytes: fine, and copied */
+    id[LR_IDENTITY_MAX] = '\0'; /* LR_IDENTITY_MAX bytes: fine, and copied */
     m = id_mgr("mem://id0", 1000, id, &rc);
     CHECK_OK(rc);
     id[0] = 'y';

@@ -68,13 +68,13 @@ struct lr_lease;
 
 /* Longest lease name, in bytes, excluding the terminating NUL. */
 #define LR_NAME_MAX 127
-/* Longest manager identity (lr_manager_opts.identity), in bytes, excluding
- * the terminating NUL. */
-#define LR_IDENTITY_MAX 63
 /* Longest holder a backend reports from a conflict reply: the holder's
  * identity, or its 32-hex-digit owner token when the store has no identity
- * for it (a value written by leasering before 0.x, or by another program). */
-#define LR_HOLDER_MAX LR_IDENTITY_MAX
+ * for it (a value written by an older leasering, or by another program). */
+#define LR_HOLDER_MAX 47
+/* Longest manager identity (lr_manager_opts.identity), in bytes, excluding
+ * the terminating NUL: what a conflict can report whole. */
+#define LR_IDENTITY_MAX LR_HOLDER_MAX
 
 enum lr_lease_state {
     LR_LEASE_IDLE = 0,  /* not held: never acquired, released, or acquire failed */
