@@ -323,6 +323,9 @@ TEST(inspect_on_a_cluster_reads_each_slots_master)
     for (int i = 0; i < 12 && rec_count(EV_ACQ, NULL) < 12; i++)
         run_until(EV_ACQ, 3000);
     CHECK_EQ(rec_count(EV_ACQ, NULL), 12);
+    /* each inspection goes straight to its slot's master: one request each
+     * (one sent elsewhere would come back MOVED and be sent again) */
+    uint64_t r0 = lr_manager_stats(b)->requests;
     for (int i = 0; i < 12; i++) {
         char name[16], v[16];
         snprintf(name, sizeof(name), "n%d", i);
@@ -335,6 +338,7 @@ TEST(inspect_on_a_cluster_reads_each_slots_master)
     }
     CHECK_OK(rec_inspect(b, "nobody", 5000));
     CHECK_EQ(rec_insp.held, 0);
+    CHECK_EQ(lr_manager_stats(b)->requests - r0, 13);
     for (int i = 0; i < 12; i++)
         lr_lease_deinit(&ls[i]);
     close_mgr(a);
