@@ -17,12 +17,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <leasering.h>
 #include "harness.h"
 #include "proc.h"
 #include "recorder.h"
 #include "redis_cluster.h"
 #include "redis_server.h"
+#include <leasering.h>
 
 #ifndef LEASERING_TOOL
 #define LEASERING_TOOL "tools/leasering"
@@ -204,8 +204,9 @@ TEST(inspect_and_status_against_another_process)
     lr_lease_deinit(&lb);
 
     /* a value an older leasering wrote (no identity): the holder is the token */
-    const char *old[] = {"HSET", "lr:{old-one}", "owner", "abababababababababababababababab",
-                         "fence", "41", "k", "v", NULL};
+    const char *old[] = {"HSET",  "lr:{old-one}", "owner", "abababababababababababababababab",
+                         "fence", "41",           "k",     "v",
+                         NULL};
     CHECK_OK(redis_cli(&s, out, sizeof(out), old));
     const char *exp[] = {"PEXPIRE", "lr:{old-one}", "60000", NULL};
     CHECK_OK(redis_cli(&s, out, sizeof(out), exp));

@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <leasering.h>
 #include "status.h"
+#include <leasering.h>
 
 /* Every name is answered within the request timeout of a store that
  * answers; this bounds a store that accepts connections and never answers
@@ -126,9 +126,11 @@ static void deadline_fired(struct lr_timer *t)
 /* Length of the valid UTF-8 sequence at @p (at most @n bytes), or 0. */
 static size_t utf8_len(const unsigned char *p, size_t n)
 {
-    size_t len = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3
-                                                          : (p[0] & 0xf8) == 0xf0 ? 4
-                                                                                  : 0;
+    size_t len = p[0] < 0x80             ? 1
+                 : (p[0] & 0xe0) == 0xc0 ? 2
+                 : (p[0] & 0xf0) == 0xe0 ? 3
+                 : (p[0] & 0xf8) == 0xf0 ? 4
+                                         : 0;
     if (!len || len > n || (len == 2 && p[0] < 0xc2) || (len == 4 && p[0] > 0xf4))
         return 0;
     for (size_t i = 1; i < len; i++)
