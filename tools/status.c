@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "status.h"
+#include "cli.h"
 #include <leasering.h>
 
 /* Every name is answered within the request timeout of a store that
@@ -31,7 +31,7 @@
 /* A TTL every backend accepts (Azure Blob: whole seconds, 15..60). */
 #define STATUS_TTL_MS 15000u
 
-const char lr_tool_status_usage[] =
+const char status_usage[] =
     "usage: leasering status --backend URI [--json] NAME...\n"
     "\n"
     "Reads who holds each NAME in the store at URI (below), without taking it:\n"
@@ -238,50 +238,54 @@ static int usage_error(const char *fmt, const char *what)
     return 2;
 }
 
-int lr_tool_status(int argc, char **argv, void (*print_usage)(FILE *f, const char *text))
+int status_main(int argc, char **argv)
 {
     const char *backend = NULL;
-    int json = 0, opts_done = 0;
+    int json = 0;
+    const struct opt opts[] = {
+        {"--backend", OPT_STR, &backend, 0, 0},
+        {"--json", OPT_FLAG, &json, 0, 0},
+    };
     struct status s = {0};
+    /* Options go to the shared parser (cli_parse), the NAMEs -- every other
+     * word, and everything after "--" -- are kept here. */
+    char **optv = calloc((size_t)argc + 1, sizeof(*optv));
     char **names = calloc((size_t)argc + 1, sizeof(*names));
-    if (!names) {
+    if (!optv || !names) {
+        free(optv);
+        free(names);
         fputs("leasering status: out of memory\n", stderr);
         return 1;
     }
+    int nopt = 0, rest = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (opts_done || strncmp(a, "--", 2) || !strcmp(a, "-")) {
-            names[s.n++] = argv[i];
-            continue;
-        }
-        if (!strcmp(a, "--")) {
-            opts_done = 1;
-        } else if (!strcmp(a, "--help")) {
-            print_usage(stdout, lr_tool_status_usage);
-            free(names);
-            return 0;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strncmp(a, "--json=", 7)) {
-            free(names);
-            return usage_error("%s takes no value", "--json");
-        } else if (!strcmp(a, "--backend") || !strncmp(a, "--backend=", 10)) {
-            if (a[9] == '=') {
-                backend = a + 10;
-            } else if (i + 1 < argc) {
-                backend = argv[++i];
-            } else {
-                free(names);
-                return usage_error("%s needs a value", "--backend");
-            }
+        if (!rest && !strcmp(a, "--")) {
+            rest = 1;
+        } else if (!rest && (!strncmp(a, "--", 2) || !strcmp(a, "-h"))) {
+            optv[nopt++] = argv[i];
+            if (!strcmp(a, "--backend") && i + 1 < argc)
+                optv[nopt++] = argv[++i];
         } else {
-            free(names);
-            return usage_error("unknown option '%s'", a);
+            names[s.n++] = argv[i];
         }
     }
-    if (!backend || !*backend) {
+    int rc = cli_parse("status", opts, sizeof(opts) / sizeof(opts[0]), nopt, optv, 0, status_usage);
+    free(optv);
+    if (rc < 0) {
         free(names);
-        return usage_error("%s is required", "--backend");
+        return 2;
+    }
+    static const char *const required[] = {"--backend"};
+    if (cli_require("status", opts, sizeof(opts) / sizeof(opts[0]), required, 1) < 0) {
+        free(names);
+        fputs("usage: leasering status --backend URI [--json] NAME... (leasering status --help)\n",
+              stderr);
+        return 2;
+    }
+    if (!*backend) {
+        free(names);
+        return usage_error("%s", "--backend needs a store URI");
     }
     if (!s.n) {
         free(names);
@@ -296,7 +300,7 @@ int lr_tool_status(int argc, char **argv, void (*print_usage)(FILE *f, const cha
         }
     }
 
-    int rc = lr_loop_new(&s.loop, NULL);
+    rc = lr_loop_new(&s.loop, NULL);
     if (rc < 0) {
         fprintf(stderr, "leasering status: cannot create the loop: %s\n", lr_strerror(rc));
         free(names);
