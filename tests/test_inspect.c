@@ -271,7 +271,7 @@ TEST(inspect_and_status_against_another_process)
     CHECK_EQ(run_tool_err(bad), 2);
     const char *help[] = {"--help", NULL};
     CHECK_EQ(run_tool(help), 0);
-    CHECK(strstr(out, "usage: leasering status --backend URI [--json] NAME..."));
+    CHECK(strstr(out, "usage: leasering status --backend URI [--json] [--log-json] NAME..."));
     close_mgr(b);
     redis_server_destroy(&s);
 }

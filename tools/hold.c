@@ -477,7 +477,16 @@ static int parse(int argc, char **argv)
     return 0;
 }
 
+static int hold_run(int argc, char **argv);
+
 int hold_main(int argc, char **argv)
+{
+    int rc = hold_run(argc, argv);
+    lr_log_flush(); /* counts of storms still open */
+    return rc;
+}
+
+static int hold_run(int argc, char **argv)
 {
     if (parse(argc, argv) < 0)
         return 2;

@@ -9,7 +9,7 @@
  *                   [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]
  *                   [--renew-fraction F] [--request-timeout MS] [--json]
  *                   [--log-json]
- *   leasering status --backend URI [--json] NAME...     (status.c)
+ *   leasering status --backend URI [--json] [--log-json] NAME...   (status.c)
  *   leasering --version
  *   leasering help            (usage on stdout, exit 0; bare "leasering":
  *                              usage on stderr, exit 2)
