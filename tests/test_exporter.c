@@ -13,6 +13,7 @@
 #include <leasering.h>
 #include "alloccount.h"
 #include "exporter_client.h"
+#include "exporter_fixture.h"
 #include "harness.h"
 #include "mem.h"
 #include "recorder.h"
@@ -21,44 +22,9 @@ void lr__exporter_set_deadline(struct lr_exporter *e, uint64_t ms);
 
 static char buf[65536];
 
-struct fixture {
-    struct lr_manager *m;
-    struct lr_exporter *e;
-    struct lr_lease l[3];
-    int port;
-};
-
-/* A mem:// manager labelled "main" with two of three leases held. */
 static int setup(struct fixture *f)
 {
-    static int seq;
-    char uri[32];
-    rec_setup();
-    snprintf(uri, sizeof uri, "mem://exp%d", ++seq);
-    struct lr_manager_opts o = {.ttl_ms = 2000, .cbs = &rec_cbs, .max_leases = 16};
-    if (lr_manager_new(&f->m, loop, uri, &o))
-        return -1;
-    if (lr_exporter_new(&f->e, loop, "127.0.0.1:0") || lr_exporter_add(f->e, f->m, "main"))
-        return -1;
-    f->port = lr_exporter_port(f->e);
-    const char *names[] = {"a", "b", "c"};
-    for (int i = 0; i < 3; i++)
-        if (lr_lease_init(f->m, &f->l[i], names[i], NULL))
-            return -1;
-    for (int i = 0; i < 2; i++)
-        if (lr_lease_acquire(&f->l[i], 1000))
-            return -1;
-    while (rec_count(EV_ACQ, NULL) < 2)
-        run_until(EV_ACQ, 1000);
-    return 0;
-}
-
-static void teardown(struct fixture *f)
-{
-    lr_exporter_free(f->e);
-    for (int i = 0; i < 3; i++)
-        lr_lease_deinit(&f->l[i]);
-    close_mgr(f->m);
+    return fixture_setup(f, 2, 2000);
 }
 
 /* GET @path on @fd; the response in buf. */
@@ -124,7 +90,7 @@ TEST(metrics_and_keepalive)
         ec_read(loop, fd, buf, sizeof buf, 2000, &closed);
     CHECK(strstr(buf, "HTTP/1.1 404 Not Found\r\n"));
     close(fd);
-    teardown(&f);
+    fixture_teardown(&f);
 }
 
 TEST(errors)
@@ -164,7 +130,7 @@ TEST(errors)
                                "HTTP/1.1 200 OK\r\n"));
     CHECK_OK(answer_then_close(f.port, "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n",
                                NULL, "HTTP/1.1 200 OK\r\n"));
-    teardown(&f);
+    fixture_teardown(&f);
 }
 
 TEST(healthz_jeopardy)
@@ -186,7 +152,7 @@ TEST(healthz_jeopardy)
     CHECK(!strstr(ec_body(buf), "\nleasering_leases_in_jeopardy{manager=\"main\"} 0\n"));
     close(fd);
     CHECK_OK(lr__mem_set_mode(f.m, LR_MEM_NORMAL));
-    teardown(&f);
+    fixture_teardown(&f);
 }
 
 TEST(slowloris_and_cap)
@@ -243,7 +209,7 @@ TEST(slowloris_and_cap)
     }
     for (int i = 0; i < 2 * LR_EXPORTER_MAX_CONN; i++)
         close(fds[i]);
-    teardown(&f);
+    fixture_teardown(&f);
 }
 
 TEST(scrapes_allocate_nothing)
@@ -262,7 +228,7 @@ TEST(scrapes_allocate_nothing)
     struct alloc_counts ac = alloccount_end();
     CHECK_EQ(ac.allocs, 0);
     close(fd);
-    teardown(&f);
+    fixture_teardown(&f);
 }
 
 TEST(bad_arguments)
