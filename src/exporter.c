@@ -49,6 +49,7 @@
 #include <leasering/metrics.h>
 #include <leasering/timer.h>
 #include "alloc_int.h"
+#include "exporter_int.h"
 #include "fmt.h"
 #include "lease_int.h"
 #include "loop_int.h"
@@ -58,6 +59,7 @@
  * for one manager with large counters) plus the fixed part. */
 #define OUT_PER_MANAGER 12288
 #define OUT_BASE 4096
+#define ACCEPT_RETRY_MS 100
 
 enum { C_FREE, C_READING, C_WRITING, C_CLOSING };
 
@@ -86,6 +88,7 @@ struct lr_exporter {
     bool closing;
     struct lr__op accept_op;
     struct lr__op cancel_op; /* lr_exporter_free's cancel of the accept */
+    struct lr_timer accept_retry;
     unsigned nmgr;
     size_t out_cap;
     uint64_t deadline_ms;
@@ -94,10 +97,9 @@ struct lr_exporter {
 };
 
 static void arm_accept(struct lr_exporter *e);
+static void accept_retry_fired(struct lr_timer *t);
 static void conn_recv(struct conn *c);
 
-/* Tests shorten the per-connection deadline. */
-void lr__exporter_set_deadline(struct lr_exporter *e, uint64_t ms);
 void lr__exporter_set_deadline(struct lr_exporter *e, uint64_t ms)
 {
     e->deadline_ms = ms;
@@ -472,7 +474,7 @@ static void handle_request(struct conn *c, size_t hlen)
                 goto bad;
         }
     }
-    bool head = eq_ci(m, mlen, "HEAD") && mlen == 4 && !memcmp(m, "HEAD", 4);
+    bool head = mlen == 4 && !memcmp(m, "HEAD", 4);
     bool get = mlen == 3 && !memcmp(m, "GET", 3);
     /* The path, without a query string. */
     const char *q = memchr(t, '?', tlen);
@@ -603,8 +605,18 @@ static void accept_complete(struct lr__op *op, int res, uint32_t flags)
             conn_recv(c);
         }
     }
-    /* Errors such as -EMFILE or -ECONNABORTED are transient: keep accepting. */
-    arm_accept(e);
+    /* A peer that gave up before the accept (-ECONNABORTED) costs nothing;
+     * other errors (-EMFILE, -ENOBUFS) would repeat at once, so the next
+     * accept waits a little rather than spin the loop. */
+    if (res >= 0 || res == -ECONNABORTED || res == -EINTR)
+        arm_accept(e);
+    else
+        lr_timer_start(&e->accept_retry, lr_loop_now_ms(e->loop) + ACCEPT_RETRY_MS);
+}
+
+static void accept_retry_fired(struct lr_timer *t)
+{
+    arm_accept(t->data);
 }
 
 static void arm_accept(struct lr_exporter *e)
@@ -661,6 +673,8 @@ int lr_exporter_new(struct lr_exporter **out, struct lr_loop *loop, const char *
     e->out_cap = OUT_BASE;
     e->accept_op.complete = accept_complete;
     e->cancel_op.complete = cancel_complete;
+    lr_timer_init(loop, &e->accept_retry, accept_retry_fired);
+    e->accept_retry.data = e;
     int rc = 0;
     for (unsigned i = 0; i < LR_EXPORTER_MAX_CONN; i++) {
         struct conn *c = &e->conns[i];
@@ -746,6 +760,7 @@ void lr_exporter_free(struct lr_exporter *e)
     if (!e)
         return;
     e->closing = true;
+    lr_timer_stop(&e->accept_retry);
     if (e->accept_op.inflight) {
         struct io_uring_sqe *sqe = lr__loop_sqe(e->loop, &e->cancel_op);
         if (sqe)

@@ -9,16 +9,17 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <leasering.h>
 #include "alloccount.h"
 #include "exporter_client.h"
+#include "exporter_int.h"
 #include "exporter_fixture.h"
 #include "harness.h"
 #include "mem.h"
 #include "recorder.h"
 
-void lr__exporter_set_deadline(struct lr_exporter *e, uint64_t ms);
 
 static char buf[65536];
 
@@ -231,6 +232,44 @@ TEST(scrapes_allocate_nothing)
     fixture_teardown(&f);
 }
 
+/* Completions reaped while pumping the loop for @ms. */
+static int reaped_during(unsigned ms)
+{
+    int n = 0;
+    uint64_t end = ec_ms() + ms;
+    while (ec_ms() < end) {
+        n += lr_loop_process(loop);
+        poll(NULL, 0, 1);
+    }
+    return n;
+}
+
+TEST(accept_out_of_fds)
+{
+    struct fixture f;
+    CHECK_OK(setup(&f));
+    struct rlimit old, low;
+    CHECK_OK(getrlimit(RLIMIT_NOFILE, &old));
+    /* Room for exactly one more fd: the client's socket. */
+    int probe = dup(0);
+    CHECK(probe >= 0);
+    close(probe);
+    low = old;
+    low.rlim_cur = (rlim_t)probe + 1;
+    CHECK_OK(setrlimit(RLIMIT_NOFILE, &low));
+    int fd = ec_connect(f.port);
+    int n = reaped_during(600);
+    CHECK_OK(setrlimit(RLIMIT_NOFILE, &old));
+    CHECK(fd >= 0);
+    /* The accept failed with -EMFILE and was retried every 100 ms, not spun. */
+    CHECK(n >= 2 && n <= 10);
+    bool closed;
+    get(fd, "/healthz", &closed);
+    CHECK(!strncmp(buf, "HTTP/1.1 200 OK\r\n", 17));
+    close(fd);
+    fixture_teardown(&f);
+}
+
 TEST(bad_arguments)
 {
     rec_setup();
@@ -244,4 +283,4 @@ TEST(bad_arguments)
 }
 
 TESTS(T(metrics_and_keepalive), T(errors), T(healthz_jeopardy), T(slowloris_and_cap),
-      T(scrapes_allocate_nothing), T(bad_arguments))
+      T(scrapes_allocate_nothing), T(accept_out_of_fds), T(bad_arguments))

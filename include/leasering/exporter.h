@@ -13,6 +13,16 @@
  * a request head over LR_EXPORTER_REQ_MAX bytes: 431 and close. Keep-alive
  * (HTTP/1.1 default, "Connection: close" honoured; HTTP/1.0 closes).
  *
+ * Metrics (label manager="..."): leasering_acquisitions_total,
+ * leasering_acquisition_failures_total{reason="conflict"|"gave_up"},
+ * leasering_renewals_total, leasering_renewal_failures_total,
+ * leasering_losses_total, leasering_releases_total, leasering_leases,
+ * leasering_leases_held, leasering_leases_in_jeopardy,
+ * leasering_store_requests_total, leasering_reconnects_total,
+ * leasering_store_errors_total{kind="request_timeout"}, and histograms in
+ * seconds leasering_renew_latency_seconds, leasering_timer_lateness_seconds
+ * (from the manager's lr_hist, folded into fixed buckets 100 us .. 10 s).
+ *
  * Bounds: at most LR_EXPORTER_MAX_CONN connections (one more is accepted and
  * closed at once); each has fixed input and output buffers made at
  * lr_exporter_new/lr_exporter_add; a connection that has not completed a
