@@ -4,12 +4,14 @@
 #define LEASERING_H
 
 #include <leasering/common.h>
+#include <leasering/version.h>
 #include <leasering/error.h>
 #include <leasering/alloc.h>
 #include <leasering/loop.h>
 #include <leasering/timer.h>
 #include <leasering/metrics.h>
 #include <leasering/lease.h>
+#include <leasering/name.h>
 #include <leasering/backend.h>
 #include <leasering/tls.h>
 #include <leasering/poll.h>

@@ -8,7 +8,9 @@
  * answering for longer than the TTL (exit 3, lost 1). The conflicting holder
  * is a manager in this process, so the test knows nothing of the key layout.
  * Also the --latency-hist file and the fields renew_keys_per_request,
- * lost_in_hold and held_at_hold_end.
+ * lost_in_hold and held_at_hold_end; and the CLI basics: --version, help on
+ * stdout (exit 0) and bare "leasering" on stderr (exit 2), every URI scheme
+ * in the usage, a missing flag named in the message, --opt=value.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -252,5 +254,128 @@ TEST(latency_hist_and_batch_fields)
     redis_server_destroy(&s);
 }
 
+/* ---- CLI basics ---- */
+
+/* Run the tool with @args (after its path); out[] gets its stdout only when
+ * @stdout_only, else stdout and stderr. Returns its exit status. */
+static int run_tool(const char *const *args, int stdout_only)
+{
+    const char *argv[16] = {LEASERING_TOOL};
+    int n = 1;
+    for (int i = 0; args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    int rc;
+    if (stdout_only) {
+        int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        rc = proc_capture(argv, NULL, out, sizeof(out), 20000, devnull);
+        close(devnull);
+    } else {
+        rc = run_capture(argv, NULL, out, sizeof(out), 20000);
+    }
+    printf("---- leasering %s%s: exit %d ----\n%s", args[0] ? args[0] : "",
+           stdout_only ? " (stdout)" : "", rc, out);
+    return rc;
+}
+
+static const char *const all_schemes[] = {
+    "mem://",          "redis://",        "rediss://", "unix://", "redis+sentinel://",
+    "rediss+sentinel://", "redis+cluster://", "azblob://", "chaos+",
+};
+
+static void check_schemes(void)
+{
+    for (size_t i = 0; i < sizeof(all_schemes) / sizeof(all_schemes[0]); i++) {
+        if (!strstr(out, all_schemes[i]))
+            printf("scheme %s missing from the usage\n", all_schemes[i]);
+        CHECK(strstr(out, all_schemes[i]) != NULL);
+    }
+}
+
+TEST(version_help_and_bare_usage)
+{
+    const char *version[] = {"--version", NULL};
+    CHECK_EQ(run_tool(version, 1), 0);
+    CHECK(strcmp(out, "leasering " LR_VERSION_STRING "\n") == 0);
+
+    const char *help[] = {"help", NULL};
+    CHECK_EQ(run_tool(help, 1), 0);
+    CHECK(strstr(out, "usage: leasering COMMAND") == out);
+    CHECK(strstr(out, "bench") != NULL);
+    check_schemes();
+
+    const char *bench_help[] = {"bench", "--help", NULL};
+    CHECK_EQ(run_tool(bench_help, 1), 0);
+    CHECK(strstr(out, "usage: leasering bench") == out);
+    check_schemes();
+
+    const char *bare[] = {NULL};
+    CHECK_EQ(run_tool(bare, 1), 2);
+    CHECK_EQ(out[0], '\0'); /* nothing on stdout */
+    CHECK_EQ(run_tool(bare, 0), 2);
+    CHECK(strstr(out, "usage: leasering COMMAND") == out);
+    check_schemes();
+
+    const char *unknown[] = {"frobnicate", NULL};
+    CHECK_EQ(run_tool(unknown, 0), 2);
+    CHECK(strstr(out, "leasering: unknown command 'frobnicate'\n") == out);
+}
+
+TEST(missing_or_bad_flags_are_named)
+{
+    const char *no_seconds[] = {"bench", "--backend", "mem://x", "--leases", "1",
+                                "--ttl", "1000", NULL};
+    CHECK_EQ(run_tool(no_seconds, 0), 2);
+    CHECK(strstr(out, "leasering bench: --seconds is required\n") == out);
+    CHECK(!strstr(out, "--backend is required"));
+
+    const char *nothing[] = {"bench", NULL};
+    CHECK_EQ(run_tool(nothing, 0), 2);
+    CHECK(strstr(out, "leasering bench: --backend is required\n") != NULL);
+    CHECK(strstr(out, "leasering bench: --leases is required\n") != NULL);
+    CHECK(strstr(out, "leasering bench: --ttl is required\n") != NULL);
+    CHECK(strstr(out, "leasering bench: --seconds is required\n") != NULL);
+
+    const char *no_value[] = {"bench", "--backend", "mem://x", "--ttl", NULL};
+    CHECK_EQ(run_tool(no_value, 0), 2);
+    CHECK(strstr(out, "leasering bench: --ttl needs a value\n") == out);
+
+    const char *bad_number[] = {"bench", "--leases=ten", NULL};
+    CHECK_EQ(run_tool(bad_number, 0), 2);
+    CHECK(strstr(out, "leasering bench: --leases needs a whole number") == out);
+
+    const char *flag_value[] = {"bench", "--json=yes", NULL};
+    CHECK_EQ(run_tool(flag_value, 0), 2);
+    CHECK(strstr(out, "leasering bench: --json takes no value\n") == out);
+
+    const char *unknown[] = {"bench", "--leasez=3", NULL};
+    CHECK_EQ(run_tool(unknown, 0), 2);
+    CHECK(strstr(out, "leasering bench: unknown option '--leasez'") == out);
+}
+
+/* --opt=value everywhere --opt value works: the same run both ways, on a
+ * real redis-server and on mem:// with --backend=URI. */
+TEST(opt_equals_value)
+{
+    struct redis_server s;
+    CHECK_EQ(redis_server_start(&s, NULL), 0);
+    const char *args[] = {"--leases=7", "--ttl=1000", "--seconds=1", "--prefix=eq:",
+                          "--batch=4", "--connections=2", "--acquire-timeout=5000", NULL};
+    CHECK_EQ(run_bench(&s, args), 0);
+    CHECK_EQ(field(out, "acquired"), 7);
+    CHECK_EQ(field(out, "leases"), 7);
+    CHECK_EQ(field(out, "ttl_ms"), 1000);
+    CHECK_EQ(field(out, "batch"), 4);
+    CHECK_EQ(field(out, "connections"), 2);
+    redis_server_destroy(&s);
+
+    const char *mem[] = {"bench", "--backend=mem://eq", "--leases=3", "--ttl=1000",
+                         "--seconds=1", "--json", NULL};
+    CHECK_EQ(run_tool(mem, 1), 0);
+    CHECK(strstr(out, "\"backend\":\"mem\"") != NULL);
+    CHECK_EQ(field(out, "acquired"), 3);
+}
+
 TESTS(T(all_acquired_exits_0), T(conflicts_exit_3), T(lost_exits_3),
-      T(latency_hist_and_batch_fields))
+      T(latency_hist_and_batch_fields), T(version_help_and_bare_usage),
+      T(missing_or_bad_flags_are_named), T(opt_equals_value))

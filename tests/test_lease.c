@@ -316,11 +316,13 @@ TEST(stalled_store_jeopardy_then_lost_before_valid_until)
 /* The holder itself stalls: a callback sleeps 1 s while a renewal reply of
  * another lease waits in the same batch. On the stale clock that reply was
  * accepted ("renewed" 700 ms past valid_until); it must be a loss. */
-static struct lr_lease *stall_in;
+static struct lr_lease *stalled; /* the lease whose renewed callback slept */
+static bool stall_armed;
 static void sleep_once(const struct rec *r)
 {
-    if (r->ev == EV_RENEW && r->l == stall_in) {
-        stall_in = NULL;
+    if (r->ev == EV_RENEW && stall_armed) {
+        stall_armed = false;
+        stalled = r->l;
         struct timespec ts = {1, 0};
         nanosleep(&ts, NULL);
     }
@@ -343,22 +345,27 @@ TEST(reply_handled_after_a_stall_is_a_loss_not_a_renewal)
     run_until(0, 30);
     CHECK_EQ(rec_count(EV_ACQ, NULL), 2);
     nev = 0;
-    stall_in = &a; /* whichever renews first stalls: a, or b below */
+    /* whichever renews first stalls in its callback (the order of two
+     * replies in one batch is the store's); the other is the victim */
+    stalled = NULL;
+    stall_armed = true;
     rec_hook = sleep_once;
     run_until(EV_LOST, 1500);
     rec_hook = NULL;
-    CHECK(stall_in == NULL); /* a renewed, and slept in its callback */
-    /* a renewed (and slept); b's reply was in the same batch */
-    CHECK_EQ(rec_count(EV_RENEW, &a), 1);
-    CHECK_EQ(rec_count(EV_RENEW, &b), 0);
-    CHECK_EQ(rec_count(EV_LOST, &b), 1);
-    CHECK_ERR(rec_first(EV_LOST, &b)->status, LR_EEXPIRED);
-    /* a's own validity ran out during its callback: its lost comes next pass */
+    CHECK(stalled == &a || stalled == &b); /* one renewed, and slept in its callback */
+    struct lr_lease *first = stalled, *victim = stalled == &a ? &b : &a;
+    /* the victim's reply was in the same batch (or its timer came after the
+     * stall): never a renewal, a loss */
+    CHECK_EQ(rec_count(EV_RENEW, first), 1);
+    CHECK_EQ(rec_count(EV_RENEW, victim), 0);
+    CHECK_EQ(rec_count(EV_LOST, victim), 1);
+    CHECK_ERR(rec_first(EV_LOST, victim)->status, LR_EEXPIRED);
+    /* the first's own validity ran out during its callback: its lost comes next pass */
     run_until(0, 50);
-    CHECK_EQ(rec_count(EV_LOST, &a), 1);
+    CHECK_EQ(rec_count(EV_LOST, first), 1);
     for (int i = 0; i < nev; i++)
         if (evs[i].ev == EV_RENEW)
-            CHECK(evs[i].l == &a && evs[i].at_ns < rec_first(EV_LOST, &b)->at_ns);
+            CHECK(evs[i].l == first && evs[i].at_ns < rec_first(EV_LOST, victim)->at_ns);
     lr_lease_deinit(&a);
     lr_lease_deinit(&b);
     close_mgr(m);

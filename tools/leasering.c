@@ -1,16 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * leasering - command-line tool. One command so far:
+ * leasering - command-line tool.
  *
  *   leasering bench --backend URI --leases N --ttl MS --seconds S
  *                   [--connections C] [--prefix P] [--batch B] [--coalesce MS]
  *                   [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]
  *                   [--json]
+ *   leasering --version
+ *   leasering help            (usage on stdout, exit 0; bare "leasering":
+ *                              usage on stderr, exit 2)
  *
- * Acquires N leases named P0 .. P(N-1) (default prefix "bench:"), holds them
- * with automatic renewal for S seconds, releases them all, and reports what
- * happened: counts, renewal latency, timer lateness, CPU per renewal, memory
- * per lease, and the libc allocations made in the steady state.
+ * Every option that takes a value takes it as "--opt value" or "--opt=value".
+ *
+ * bench acquires N leases named P0 .. P(N-1) (default prefix "bench:"), holds
+ * them with automatic renewal for S seconds, releases them all, and reports
+ * what happened: counts, renewal latency, timer lateness, CPU per renewal,
+ * memory per lease, and the libc allocations made in the steady state.
  * Exit status: 0 when every lease was acquired and none was lost, 3 when
  * some were not acquired or were lost (the report still comes, and stderr
  * says how many), 2 for bad arguments, 1 when the backend could not be used.
@@ -33,19 +38,40 @@
 #define EXIT_INCOMPLETE 3
 #define RELEASE_WAIT_MS 10000u
 
-static const char usage[] =
+/* Every URI scheme lr_manager_new() knows (leasering/backend.h has the details). */
+static const char schemes[] =
+    "Store URIs (--backend; every parameter is in leasering/backend.h):\n"
+    "  mem://[NAME]                          in-process store (tests, benchmarks)\n"
+    "  redis://[USER[:PASSWORD]@]HOST[:PORT][/DB][?prefix=P&mode=session...]\n"
+    "  rediss://...                          the same over TLS (?cacert=FILE...)\n"
+    "  unix:///PATH/redis.sock[?db=N&prefix=P]  (also redis:///PATH)\n"
+    "  redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER[?db=N&prefix=P]\n"
+    "  rediss+sentinel://...                 the same over TLS\n"
+    "  redis+cluster://HOST:PORT[,HOST:PORT...][?prefix=P]\n"
+    "  azblob://ACCOUNT:KEY@HOST[:PORT]/CONTAINER[?tls=yes|no]  (or azblob:///CONTAINER\n"
+    "                                        with AZURE_STORAGE_CONNECTION_STRING)\n"
+    "  chaos+STORE-URI                       STORE-URI with injected faults (tests)\n";
+
+static const char usage_top[] =
+    "usage: leasering COMMAND [OPTIONS]\n"
+    "       leasering --version\n"
+    "       leasering help\n"
+    "\n"
+    "Commands:\n"
+    "  bench     hold N leases for S seconds and report (leasering bench --help)\n"
+    "  help      this text, on stdout (bare \"leasering\" prints it on stderr, exit 2)\n"
+    "\n"
+    "Options that take a value accept \"--opt value\" and \"--opt=value\".\n";
+
+static const char usage_bench[] =
     "usage: leasering bench --backend URI --leases N --ttl MS --seconds S\n"
     "                       [--connections C] [--prefix P] [--batch B] [--coalesce MS]\n"
     "                       [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]\n"
     "                       [--json]\n"
     "\n"
     "Acquires N leases named P0..P(N-1) (default prefix \"bench:\") from the store\n"
-    "at URI (mem://NAME, redis://[user[:password]@]host[:port][/db][?prefix=...],\n"
-    "redis:///path/to/redis.sock or unix:///path/to/redis.sock [?db=N&prefix=...],\n"
-    "rediss://..., redis+sentinel://host:port[,host:port...]/MASTER[?db=N&prefix=...],\n"
-    "rediss+sentinel://..., redis+cluster://host:port[,host:port...][?prefix=...],\n"
-    "azblob://..., chaos+STORE-URI; see leasering/backend.h),\n"
-    "holds them with automatic renewal for S seconds, releases them, and reports.\n"
+    "at URI (below), holds them with automatic renewal for S seconds, releases\n"
+    "them, and reports. Options take \"--opt value\" or \"--opt=value\".\n"
     "Counts and rates cover the hold period; steady_allocs counts libc allocations\n"
     "from one renewal cycle into the hold until its end; rss_bytes_per_lease is the\n"
     "resident-memory growth from before the leases were made, divided by N.\n"
@@ -359,6 +385,39 @@ static int number(const char *opt, const char *v, unsigned long lo, unsigned lon
     return 0;
 }
 
+static void print_usage(FILE *f, const char *text)
+{
+    fputs(text, f);
+    fputc('\n', f);
+    fputs(schemes, f);
+}
+
+/* bench's options: a string, a number in [lo, hi], or a flag. */
+enum { OPT_STR, OPT_NUM, OPT_FLAG };
+struct opt {
+    const char *name;
+    int kind;
+    void *dst; /* const char **, unsigned long * or int * */
+    unsigned long lo, hi;
+};
+
+static const struct opt bench_opts[] = {
+    {"--backend", OPT_STR, &B.backend, 0, 0},
+    {"--prefix", OPT_STR, &B.prefix, 0, 0},
+    {"--latency-hist", OPT_STR, &B.latency_hist, 0, 0},
+    {"--leases", OPT_NUM, &B.leases, 1, 1u << 24},
+    {"--ttl", OPT_NUM, &B.ttl_ms, 1, 30u * 86400u * 1000u},
+    {"--seconds", OPT_NUM, &B.seconds, 1, 7u * 86400u},
+    {"--connections", OPT_NUM, &B.connections, 1, 64},
+    {"--batch", OPT_NUM, &B.batch, 1, 1024},
+    {"--coalesce", OPT_NUM, &B.coalesce, 1, 60000},
+    {"--acquire-timeout", OPT_NUM, &B.acquire_timeout, 0, 86400u * 1000u},
+    {"--inflight", OPT_NUM, &B.inflight, 1, 1u << 20},
+    {"--json", OPT_FLAG, &B.json, 0, 0},
+};
+
+/* Options as "--opt value" or "--opt=value"; "--help" anywhere prints the
+ * usage and exits 0. Every error names the option it is about. */
 static int parse(int argc, char **argv)
 {
     B.prefix = "bench:";
@@ -366,54 +425,60 @@ static int parse(int argc, char **argv)
     B.connections = 1;
     B.acquire_timeout = ACQUIRE_TIMEOUT_MS;
     for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
-        if (!strcmp(a, "--json")) {
-            B.json = 1;
-            continue;
-        }
+        const char *a = argv[i], *eq = NULL, *v = NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(usage, stdout);
+            print_usage(stdout, usage_bench);
             exit(0);
         }
-        if (!strcmp(a, "--backend"))
-            B.backend = v;
-        else if (!strcmp(a, "--prefix"))
-            B.prefix = v;
-        else if (!strcmp(a, "--latency-hist"))
-            B.latency_hist = v;
-        else if (!strcmp(a, "--leases"))
-            rc = number(a, v, 1, 1u << 24, &B.leases);
-        else if (!strcmp(a, "--ttl"))
-            rc = number(a, v, 1, 30u * 86400u * 1000u, &B.ttl_ms);
-        else if (!strcmp(a, "--seconds"))
-            rc = number(a, v, 1, 7u * 86400u, &B.seconds);
-        else if (!strcmp(a, "--connections"))
-            rc = number(a, v, 1, 64, &B.connections);
-        else if (!strcmp(a, "--batch"))
-            rc = number(a, v, 1, 1024, &B.batch);
-        else if (!strcmp(a, "--coalesce"))
-            rc = number(a, v, 1, 60000, &B.coalesce);
-        else if (!strcmp(a, "--acquire-timeout"))
-            rc = number(a, v, 0, 86400u * 1000u, &B.acquire_timeout);
-        else if (!strcmp(a, "--inflight"))
-            rc = number(a, v, 1, 1u << 20, &B.inflight);
-        else {
-            fprintf(stderr, "leasering bench: unknown option '%s'\n%s", a, usage);
+        size_t len = strlen(a);
+        if (!strncmp(a, "--", 2) && (eq = strchr(a, '=')) != NULL) {
+            len = (size_t)(eq - a);
+            v = eq + 1;
+        }
+        const struct opt *o = NULL;
+        for (size_t k = 0; k < sizeof(bench_opts) / sizeof(bench_opts[0]); k++)
+            if (strlen(bench_opts[k].name) == len && !strncmp(a, bench_opts[k].name, len))
+                o = &bench_opts[k];
+        if (!o) {
+            fprintf(stderr, "leasering bench: unknown option '%.*s' (leasering bench --help "
+                            "lists them)\n", (int)len, a);
             return -1;
         }
-        if (rc < 0)
-            return -1;
-        if (!v) {
-            fprintf(stderr, "leasering bench: %s needs a value\n", a);
-            return -1;
+        if (o->kind == OPT_FLAG) {
+            if (eq) {
+                fprintf(stderr, "leasering bench: %s takes no value\n", o->name);
+                return -1;
+            }
+            *(int *)o->dst = 1;
+            continue;
         }
-        i++;
+        if (!eq) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "leasering bench: %s needs a value\n", o->name);
+                return -1;
+            }
+            v = argv[++i];
+        }
+        if (o->kind == OPT_STR)
+            *(const char **)o->dst = v;
+        else if (number(o->name, v, o->lo, o->hi, o->dst) < 0)
+            return -1;
     }
-    if (!B.backend || !B.leases || !B.ttl_ms || !B.seconds) {
-        fprintf(stderr, "leasering bench: --backend, --leases, --ttl and --seconds are "
-                        "required\n%s",
-                usage);
+    static const char *const required[] = {"--backend", "--leases", "--ttl", "--seconds"};
+    int missing = 0;
+    for (size_t k = 0; k < sizeof(required) / sizeof(required[0]); k++) {
+        const struct opt *o = bench_opts;
+        while (strcmp(o->name, required[k]))
+            o++;
+        if (o->kind == OPT_STR ? !*(const char **)o->dst : !*(unsigned long *)o->dst) {
+            fprintf(stderr, "leasering bench: %s is required\n", o->name);
+            missing = 1;
+        }
+    }
+    if (missing) {
+        fputs("usage: leasering bench --backend URI --leases N --ttl MS --seconds S [...]\n"
+              "(leasering bench --help for every option)\n",
+              stderr);
         return -1;
     }
     if (!B.prefix || strlen(B.prefix) + 8 > LR_NAME_MAX) {
@@ -603,13 +668,25 @@ static int bench(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    if (argc >= 2 && !strcmp(argv[1], "bench"))
+    if (argc < 2) {
+        print_usage(stderr, usage_top);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "bench"))
         return bench(argc - 2, argv + 2);
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        fputs(usage, stdout);
+    if (!strcmp(cmd, "--version")) {
+        printf("leasering %s\n", lr_version());
         return 0;
     }
-    fprintf(stderr, "leasering: unknown command%s%s\n%s", argc >= 2 ? " " : "",
-            argc >= 2 ? argv[1] : "", usage);
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        if (argc >= 3 && !strcmp(argv[2], "bench"))
+            print_usage(stdout, usage_bench);
+        else
+            print_usage(stdout, usage_top);
+        return 0;
+    }
+    fprintf(stderr, "leasering: unknown command '%s'\n", cmd);
+    print_usage(stderr, usage_top);
     return 2;
 }
