@@ -36,6 +36,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -55,8 +56,9 @@
 #include "loop_int.h"
 
 #define LABEL_MAX 63
-/* Output bytes per exported manager (the fixed metric set renders to ~6 KiB
- * for one manager with large counters) plus the fixed part. */
+/* Output bytes per exported manager plus the fixed part: the fixed metric
+ * set renders to ~9 KiB for one manager with every value at its widest,
+ * HELP and TYPE lines included (test widest_scrape_fits). */
 #define OUT_PER_MANAGER 12288
 #define OUT_BASE 4096
 #define ACCEPT_RETRY_MS 100
@@ -270,28 +272,74 @@ static uint32_t jeopardy_count(const struct lr_manager *m)
 }
 
 #define EACH_MGR for (unsigned i = 0; i < e->nmgr; i++)
-#define ST (lr_manager_stats(e->mgr[i].m))
+#define ST (&e->mgr[i].m->stats)
+
+/* One value of a labelled family: the label pair and where the counter is. */
+struct labelled {
+    const char *label;
+    size_t off; /* a uint64_t in struct lr_manager_stats */
+};
+#define LBL(l, field) {l, offsetof(struct lr_manager_stats, field)}
+
+static const struct labelled acquire_fail_reasons[] = {
+    LBL("reason=\"conflict\"", acquire_fail_conflict),
+    LBL("reason=\"timeout\"", acquire_fail_timeout),
+    LBL("reason=\"unavailable\"", acquire_fail_unavail),
+    LBL("reason=\"auth\"", acquire_fail_auth),
+    LBL("reason=\"other\"", acquire_fail_other),
+};
+
+static const struct labelled loss_reasons[] = {
+    LBL("reason=\"lost\"", lost_taken),
+    LBL("reason=\"expired\"", lost_expired),
+    LBL("reason=\"unavailable\"", lost_unavail),
+};
+
+static const struct labelled store_error_kinds[] = {
+    LBL("kind=\"unreachable\"", store_err_unreachable),
+    LBL("kind=\"auth\"", store_err_auth),
+    LBL("kind=\"tls\"", store_err_tls),
+    LBL("kind=\"timeout\"", store_err_timeout),
+    LBL("kind=\"protocol\"", store_err_protocol),
+    LBL("kind=\"server\"", store_err_server),
+    LBL("kind=\"config\"", store_err_config),
+    LBL("kind=\"other\"", store_err_other),
+};
+
+/* A counter family with one sample per manager and label value. */
+static void labelled_counter(struct lr_exporter *e, struct out *o, const char *name,
+                             const char *help, const struct labelled *v, size_t n)
+{
+    family(o, name, "counter", help);
+    EACH_MGR
+    for (size_t k = 0; k < n; k++) {
+        uint64_t x;
+        memcpy(&x, (const char *)ST + v[k].off, sizeof x);
+        sample(o, name, &e->mgr[i], v[k].label, x);
+    }
+}
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 static void render_metrics(struct lr_exporter *e, struct out *o)
 {
+    EACH_MGR lr__manager_read_gauges(e->mgr[i].m);
     family(o, "leasering_acquisitions_total", "counter", "Leases acquired.");
     EACH_MGR sample(o, "leasering_acquisitions_total", &e->mgr[i], NULL, ST->acquired);
-    family(o, "leasering_acquisition_failures_total", "counter",
-           "Acquisition attempts that failed, by reason (conflict: held by another owner, "
-           "counted per attempt; gave_up: acquires that gave up).");
-    EACH_MGR
-    {
-        sample(o, "leasering_acquisition_failures_total", &e->mgr[i], "reason=\"conflict\"",
-               ST->conflicts);
-        sample(o, "leasering_acquisition_failures_total", &e->mgr[i], "reason=\"gave_up\"",
-               ST->acquire_failures);
-    }
+    labelled_counter(e, o, "leasering_acquisition_failures_total",
+                     "Acquisitions that gave up, by the status acquire_failed got.",
+                     acquire_fail_reasons, NELEM(acquire_fail_reasons));
+    family(o, "leasering_acquire_conflicts_total", "counter",
+           "Acquire attempts answered: held by someone else (an acquire that waits may "
+           "count several).");
+    EACH_MGR sample(o, "leasering_acquire_conflicts_total", &e->mgr[i], NULL, ST->conflicts);
     family(o, "leasering_renewals_total", "counter", "Successful renewals.");
     EACH_MGR sample(o, "leasering_renewals_total", &e->mgr[i], NULL, ST->renewals);
     family(o, "leasering_renewal_failures_total", "counter", "Renewals that failed or timed out.");
     EACH_MGR sample(o, "leasering_renewal_failures_total", &e->mgr[i], NULL, ST->renew_failures);
-    family(o, "leasering_losses_total", "counter", "Leases lost.");
-    EACH_MGR sample(o, "leasering_losses_total", &e->mgr[i], NULL, ST->lost);
+    labelled_counter(e, o, "leasering_losses_total",
+                     "Leases lost, by reason (lost: the store says someone else's; expired: "
+                     "validity ran out; unavailable: ran out with the store unreachable).",
+                     loss_reasons, NELEM(loss_reasons));
     family(o, "leasering_releases_total", "counter", "Releases completed.");
     EACH_MGR sample(o, "leasering_releases_total", &e->mgr[i], NULL, ST->released);
     family(o, "leasering_leases", "gauge", "Leases initialised on the manager.");
@@ -302,15 +350,26 @@ static void render_metrics(struct lr_exporter *e, struct out *o)
            "Leases held but with a renewal failed or overdue.");
     EACH_MGR sample(o, "leasering_leases_in_jeopardy", &e->mgr[i], NULL,
                     jeopardy_count(e->mgr[i].m));
+    family(o, "leasering_connections_up", "gauge",
+           "Store connections ready to carry requests.");
+    EACH_MGR sample(o, "leasering_connections_up", &e->mgr[i], NULL, ST->connections_up);
+    family(o, "leasering_requests_in_flight", "gauge",
+           "Lease requests sent to the store and not yet answered.");
+    EACH_MGR sample(o, "leasering_requests_in_flight", &e->mgr[i], NULL,
+                    ST->requests_in_flight);
     family(o, "leasering_store_requests_total", "counter",
            "Store requests sent (a batched renewal counts once).");
     EACH_MGR sample(o, "leasering_store_requests_total", &e->mgr[i], NULL, ST->requests);
     family(o, "leasering_reconnects_total", "counter",
            "Store connections re-established after a failure.");
     EACH_MGR sample(o, "leasering_reconnects_total", &e->mgr[i], NULL, ST->reconnects);
-    family(o, "leasering_store_errors_total", "counter", "Store errors, by kind.");
-    EACH_MGR sample(o, "leasering_store_errors_total", &e->mgr[i], "kind=\"request_timeout\"",
-                    ST->request_timeouts);
+    labelled_counter(e, o, "leasering_store_errors_total",
+                     "Connection-level store errors (what lr_manager_last_error tells), by kind.",
+                     store_error_kinds, NELEM(store_error_kinds));
+    family(o, "leasering_acquire_duration_seconds", "histogram",
+           "From lr_lease_acquire to acquired or acquire_failed.");
+    EACH_MGR histogram(o, "leasering_acquire_duration_seconds", &e->mgr[i],
+                       &ST->acquire_duration_us);
     family(o, "leasering_renew_latency_seconds", "histogram",
            "Send to reply of successful renewals.");
     EACH_MGR histogram(o, "leasering_renew_latency_seconds", &e->mgr[i], &ST->renew_latency_us);
@@ -326,8 +385,11 @@ static int render_unhealthy(struct lr_exporter *e, struct out *o)
     EACH_MGR
     {
         const char *why = NULL;
+        lr__manager_read_gauges(e->mgr[i].m);
         if (e->mgr[i].m->closing)
             why = "closing";
+        else if (ST->store_unreachable)
+            why = "store unreachable";
         else if (jeopardy_count(e->mgr[i].m))
             why = "lease in jeopardy";
         if (!why)

@@ -6,22 +6,32 @@
  * io_uring requests; nothing blocks) and serves:
  *   GET /metrics  the Prometheus text format, version 0.0.4, every metric
  *                 named leasering_* with a `manager` label per lr_exporter_add
- *   GET /healthz  200 {"status":"ok"} while no manager has a lease in
- *                 jeopardy and none is closing; 503 {"status":"unhealthy",
- *                 "manager":"...","reason":"..."} otherwise
+ *   GET /healthz  200 {"status":"ok"} while every manager's store is
+ *                 reachable, none has a lease in jeopardy and none is
+ *                 closing; else 503 {"status":"unhealthy","manager":"...",
+ *                 "reason":"closing"|"store unreachable"|"lease in jeopardy"}
+ *                 (the first manager found, reasons in that order; "store
+ *                 unreachable" is lr_manager_stats()->store_unreachable)
  * Other paths: 404; other methods: 405; a malformed request: 400 and close;
  * a request head over LR_EXPORTER_REQ_MAX bytes: 431 and close. Keep-alive
  * (HTTP/1.1 default, "Connection: close" honoured; HTTP/1.0 closes).
  *
- * Metrics (label manager="..."): leasering_acquisitions_total,
- * leasering_acquisition_failures_total{reason="conflict"|"gave_up"},
- * leasering_renewals_total, leasering_renewal_failures_total,
- * leasering_losses_total, leasering_releases_total, leasering_leases,
- * leasering_leases_held, leasering_leases_in_jeopardy,
- * leasering_store_requests_total, leasering_reconnects_total,
- * leasering_store_errors_total{kind="request_timeout"}, and histograms in
- * seconds leasering_renew_latency_seconds, leasering_timer_lateness_seconds
- * (from the manager's lr_hist, folded into fixed buckets 100 us .. 10 s).
+ * Metrics (label manager="...", from struct lr_manager_stats):
+ *   leasering_acquisitions_total
+ *   leasering_acquisition_failures_total{reason="conflict"|"timeout"|
+ *       "unavailable"|"auth"|"other"}    (acquire_fail_*)
+ *   leasering_acquire_conflicts_total    (conflicts: per attempt)
+ *   leasering_renewals_total, leasering_renewal_failures_total
+ *   leasering_losses_total{reason="lost"|"expired"|"unavailable"} (lost_*)
+ *   leasering_releases_total
+ *   leasering_leases, leasering_leases_held, leasering_leases_in_jeopardy
+ *   leasering_connections_up, leasering_requests_in_flight (gauges)
+ *   leasering_store_requests_total, leasering_reconnects_total
+ *   leasering_store_errors_total{kind="unreachable"|"auth"|"tls"|"timeout"|
+ *       "protocol"|"server"|"config"|"other"}   (store_err_*)
+ *   histograms in seconds: leasering_acquire_duration_seconds,
+ *   leasering_renew_latency_seconds, leasering_timer_lateness_seconds (from
+ *   the manager's lr_hist, folded into fixed buckets 100 us .. 10 s).
  *
  * Bounds: at most LR_EXPORTER_MAX_CONN connections (one more is accepted and
  * closed at once); each has fixed input and output buffers made at
