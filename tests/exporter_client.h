@@ -98,4 +98,15 @@ static inline const char *ec_body(const char *buf)
     return h ? h + 4 : "";
 }
 
+/* The value of the series @s (name and labels, as printed) in the metrics
+ * text @body; -1 when absent. */
+static inline long long ec_value(const char *body, const char *s)
+{
+    size_t n = strlen(s);
+    for (const char *p = body; (p = strstr(p, s)); p += n)
+        if ((p == body || p[-1] == '\n') && p[n] == ' ')
+            return strtoll(p + n + 1, NULL, 10);
+    return -1;
+}
+
 #endif

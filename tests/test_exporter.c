@@ -217,11 +217,7 @@ static const char *scrape(int port)
  * absent. */
 static long long val(const char *s)
 {
-    size_t n = strlen(s);
-    for (const char *p = body; (p = strstr(p, s)); p += n)
-        if ((p == body || p[-1] == '\n') && p[n] == ' ')
-            return strtoll(p + n + 1, NULL, 10);
-    return -1;
+    return ec_value(body, s);
 }
 
 #define M "{manager=\"main\"}"
