@@ -5,13 +5,14 @@
  * 200 again after it is restarted and the connections come back; the
  * connection gauges, reconnects and store errors by kind move with it; a
  * refused password counts as an auth failure of the acquisition and of the
- * store.
+ * store. Scrapes that read the redis gauges allocate nothing.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <leasering.h>
+#include "alloccount.h"
 #include "exporter_client.h"
 #include "harness.h"
 #include "recorder.h"
@@ -96,6 +97,13 @@ TEST(healthz_follows_the_store)
     /* The test server runs without appendonly: a warning, kind config. */
     CHECK(val("leasering_store_errors_total" ML("kind=\"config\"")) >= 1);
     CHECK_EQ(val("leasering_store_errors_total" ML("kind=\"unreachable\"")), 0);
+    /* Scrapes read the redis connections' gauges and allocate nothing. */
+    CHECK(alloccount_selftest());
+    alloccount_begin();
+    for (int i = 0; i < 20; i++)
+        CHECK_OK(get(port, i % 2 ? "/metrics" : "/healthz"));
+    struct alloc_counts ac = alloccount_end();
+    CHECK_EQ(ac.allocs, 0);
 
     /* Killed: unreachable at once (no lease has to notice first). */
     CHECK_OK(redis_server_kill(&s));
