@@ -3,8 +3,8 @@
  * poll.c - fd readiness watchers (public lr_poll) on one-shot POLL_ADD.
  *
  * Each watcher has at most one POLL_ADD in flight (poll_op) and at most one
- * control request (ctl_op: a POLL_REMOVE, or a poll update that changes the
- * mask in place). Interest changes only record the wanted mask and queue the
+ * control request (ctl_op: an ASYNC_CANCEL of the poll, or a poll update
+ * that changes the mask in place). Interest changes only record the wanted mask and queue the
  * watcher's sync task; the flush phase turns the difference between the
  * wanted and the armed mask into at most one SQE. A one-shot poll re-armed
  * on each wakeup is level-triggered, which is what hiredis-style readers
@@ -38,13 +38,23 @@ static bool idle(const struct lr_poll *p)
     return !p->poll_op.inflight && !p->ctl_op.inflight;
 }
 
-/* Send a POLL_REMOVE for the poll in flight; false if no SQE could be had. */
+/* armed after a control request the kernel refused: no wanted mask equals
+ * it, so the next sync sends the remove or the update again. */
+#define ARMED_UNKNOWN (~0u)
+
+/* Cancel the poll in flight; false if no SQE could be had.
+ * An ASYNC_CANCEL, not a POLL_REMOVE: POLL_REMOVE needs to own the poll,
+ * and while a wakeup that did not carry the wanted events (e.g. a signalfd
+ * woken by a signal outside its mask) waits for its re-check as deferred
+ * task work, it answers -EALREADY and leaves the poll armed -- the re-check
+ * then re-arms it and no completion ever comes. A cancel marks the poll
+ * cancelled whoever owns it, so the poll completes with -ECANCELED. */
 static bool send_remove(struct lr_poll *p)
 {
     struct io_uring_sqe *sqe = lr__loop_sqe(p->loop, &p->ctl_op);
     if (!sqe)
         return false;
-    io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)&p->poll_op);
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&p->poll_op, 0);
     io_uring_sqe_set_data(sqe, &p->ctl_op);
     p->removing = 1;
     p->armed = 0;
@@ -133,8 +143,15 @@ static void poll_complete(struct lr__op *op, int res, uint32_t flags)
 static void ctl_complete(struct lr__op *op, int res, uint32_t flags)
 {
     (void)flags;
-    (void)res; /* 0, or -ENOENT/-EALREADY: the poll is completing anyway */
     struct lr_poll *p = from_op(op, ctl_op);
+    /* -ENOENT: the poll completed first (its completion resets the state).
+     * Any other failure (an update answered -EALREADY while a wakeup is
+     * being re-checked) changed nothing: the poll is still armed as it was,
+     * so the next sync tries again, after the loop ran that re-check. */
+    if (res < 0 && res != -ENOENT && p->poll_op.inflight) {
+        p->removing = 0;
+        p->armed = ARMED_UNKNOWN;
+    }
     if (p->state == P_CLOSING || p->armed != p->want)
         sync_soon(p);
 }

@@ -2,11 +2,16 @@
 /*
  * test_poll.c - fd watchers (lr_poll): level-triggered readiness, mask
  * changes while armed, stop/close semantics, fd reuse, errors, and no
- * allocations. On socketpairs and pipes; no servers.
+ * allocations; stop and close while a wakeup without the wanted events waits
+ * for its re-check. On socketpairs, pipes, an eventfd and a signalfd; no servers.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <leasering.h>
@@ -497,8 +502,134 @@ TEST(random_operations_keep_the_invariants)
     lr_loop_free(loop);
 }
 
+/* ---- a wakeup without the wanted events, pending when the watcher is
+ * stopped or closed ----
+ * A signalfd's wait queue is woken by every signal sent to the process,
+ * also those outside its mask; io_uring then re-checks the fd as deferred
+ * task work, which runs at the loop's next pass. A stop or close issued from
+ * a callback between the wakeup and that re-check reaches the kernel first.
+ * (leasering hold's signalfd watcher, closed from the callback that saw the
+ * command exit -- whose SIGCHLD had just woken it -- never closed.) */
+
+static struct watch sig_w; /* on a signalfd for SIGUSR1 */
+static int trigger_close;  /* 1: close sig_w from the trigger's callback; 0: stop it */
+
+static void trigger_cb(struct lr_poll *p, int status, unsigned events)
+{
+    (void)status;
+    (void)events;
+    uint64_t v;
+    (void)!read(p->fd, &v, sizeof(v));
+    lr_poll_stop(p);
+    raise(SIGUSR2); /* blocked, not in the signalfd's mask: wakes it, no POLLIN */
+    if (trigger_close)
+        lr_poll_close(&sig_w.p, watch_close_cb);
+    else
+        lr_poll_stop(&sig_w.p);
+}
+
+static void drain_signals(void)
+{
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    sigaddset(&s, SIGUSR2);
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&s, NULL, &zero) > 0)
+        ;
+}
+
+struct stray {
+    struct lr_loop *loop;
+    struct watch trig; /* on an eventfd: its callback sends the stray signal */
+    int sfd, efd;
+    sigset_t old;
+};
+
+/* Arm sig_w, then have a callback send a stray signal and stop or close it. */
+static int stray_start(struct stray *t, int close_it)
+{
+    t->sfd = t->efd = -1;
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR1);
+    sigaddset(&s, SIGUSR2);
+    if (sigprocmask(SIG_BLOCK, &s, &t->old) < 0)
+        return -errno;
+    drain_signals();
+    sigdelset(&s, SIGUSR2);
+    t->sfd = signalfd(-1, &s, SFD_NONBLOCK | SFD_CLOEXEC);
+    t->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (t->sfd < 0 || t->efd < 0)
+        return -errno;
+    int rc = lr_loop_new(&t->loop, NULL);
+    if (rc == 0)
+        rc = watch_init(t->loop, &sig_w, t->sfd);
+    if (rc == 0)
+        rc = lr_poll_init(t->loop, &t->trig.p, t->efd, trigger_cb);
+    if (rc == 0)
+        rc = lr_poll_start(&sig_w.p, LR_POLL_IN);
+    if (rc == 0)
+        rc = lr_poll_start(&t->trig.p, LR_POLL_IN);
+    if (rc < 0)
+        return rc;
+    spin(t->loop, 3); /* both armed */
+    trigger_close = close_it;
+    uint64_t one = 1;
+    if (write(t->efd, &one, sizeof(one)) != sizeof(one))
+        return -errno;
+    return 0;
+}
+
+static void stray_done(struct stray *t)
+{
+    lr_poll_close(&t->trig.p, NULL);
+    spin(t->loop, 3);
+    lr_loop_free(t->loop);
+    close(t->sfd);
+    close(t->efd);
+    drain_signals();
+    sigprocmask(SIG_SETMASK, &t->old, NULL);
+}
+
+TEST(close_while_a_stray_wakeup_is_pending)
+{
+    struct stray t;
+    CHECK_OK(stray_start(&t, 1));
+    int closed = spin_until(t.loop, &sig_w.closes, 1, 2000);
+    int calls = sig_w.calls;
+    int inflight = sig_w.p.poll_op.inflight + sig_w.p.ctl_op.inflight;
+    stray_done(&t);
+    CHECK(closed);
+    CHECK(lr_poll_is_closed(&sig_w.p));
+    CHECK_EQ(calls, 0);
+    CHECK_EQ(inflight, 0);
+}
+
+TEST(stop_while_a_stray_wakeup_is_pending)
+{
+    struct stray t;
+    CHECK_OK(stray_start(&t, 0));
+    spin(t.loop, 20);
+    /* stopped means nothing in flight, and a close completes */
+    int inflight = sig_w.p.poll_op.inflight + sig_w.p.ctl_op.inflight;
+    raise(SIGUSR1);
+    spin(t.loop, 10);
+    int calls = sig_w.calls;
+    CHECK_OK(lr_poll_start(&sig_w.p, LR_POLL_IN)); /* the pending SIGUSR1: reported now */
+    int restarted = spin_until(t.loop, &sig_w.calls, 1, 2000);
+    lr_poll_close(&sig_w.p, watch_close_cb);
+    int closed = spin_until(t.loop, &sig_w.closes, 1, 2000);
+    stray_done(&t);
+    CHECK_EQ(inflight, 0);
+    CHECK_EQ(calls, 0);
+    CHECK(restarted);
+    CHECK(closed);
+}
+
 TESTS(T(readable_fires_with_the_ready_events), T(level_triggered_partial_reads_drain_everything),
       T(mask_change_while_armed_takes_effect), T(no_callback_after_stop),
       T(close_in_flight_then_fd_number_reused), T(close_from_inside_the_callback),
       T(hangup_and_errors_are_reported), T(watchers_allocate_nothing),
-      T(random_operations_keep_the_invariants))
+      T(random_operations_keep_the_invariants), T(close_while_a_stray_wakeup_is_pending),
+      T(stop_while_a_stray_wakeup_is_pending))

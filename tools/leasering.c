@@ -2,10 +2,13 @@
 /*
  * leasering - command-line tool.
  *
+ *   leasering hold --backend URI --name NAME [--ttl MS] [--wait MS] [--grace MS]
+ *                  -- CMD [ARG...]          (hold.c: run CMD while holding NAME)
  *   leasering bench --backend URI --leases N --ttl MS --seconds S
  *                   [--connections C] [--prefix P] [--batch B] [--coalesce MS]
  *                   [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]
- *                   [--metrics HOST:PORT] [--json]
+ *                   [--renew-fraction F] [--request-timeout MS] [--metrics HOST:PORT]
+ *                   [--json]
  *   leasering --version
  *   leasering help            (usage on stdout, exit 0; bare "leasering":
  *                              usage on stderr, exit 2)
@@ -20,7 +23,9 @@
  * the bench's loop while it runs.
  * Exit status: 0 when every lease was acquired and none was lost, 3 when
  * some were not acquired or were lost (the report still comes, and stderr
- * says how many), 2 for bad arguments, 1 when the backend could not be used.
+ * says "N not acquired, M lost"), 2 for bad arguments, 1 when the backend
+ * could not be used; 130/143 after SIGINT/SIGTERM (a signalfd on the loop:
+ * every lease released, then the report so far).
  * Layer: public API only.
  */
 #include <errno.h>
@@ -30,11 +35,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <leasering.h>
 #include "alloccount.h"
+#include "cli.h"
 
 #define ACQUIRE_TIMEOUT_MS 20000u
 #define EXIT_INCOMPLETE 3
@@ -60,6 +67,7 @@ static const char usage_top[] =
     "       leasering help\n"
     "\n"
     "Commands:\n"
+    "  hold      run a command while holding a lease (leasering hold --help)\n"
     "  bench     hold N leases for S seconds and report (leasering bench --help)\n"
     "  help      this text, on stdout (bare \"leasering\" prints it on stderr, exit 2)\n"
     "\n"
@@ -69,6 +77,7 @@ static const char usage_bench[] =
     "usage: leasering bench --backend URI --leases N --ttl MS --seconds S\n"
     "                       [--connections C] [--prefix P] [--batch B] [--coalesce MS]\n"
     "                       [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]\n"
+    "                       [--renew-fraction F] [--request-timeout MS]\n"
     "                       [--metrics HOST:PORT] [--json]\n"
     "\n"
     "Acquires N leases named P0..P(N-1) (default prefix \"bench:\") from the store\n"
@@ -83,6 +92,9 @@ static const char usage_bench[] =
     "--batch B: renewals per batched request (1 = no batching; default 64).\n"
     "--coalesce MS: renewal-time grid (default 20 ms, finer for short TTLs).\n"
     "--inflight K: lease requests in flight per connection (default: the library's).\n"
+    "--renew-fraction F: renew this far into the TTL after a send, in (0, 0.9]\n"
+    "(default 1/3). --request-timeout MS: a request unanswered this long, with the\n"
+    "store silent meanwhile, kills its connection (default min(2000, TTL/4)).\n"
     "--acquire-timeout MS: how long each lease keeps trying to be acquired\n"
     "(default 20000); the hold starts once every lease is acquired or gave up.\n"
     "not_acquired counts the leases still not acquired then; acquire_seconds is\n"
@@ -96,10 +108,14 @@ static const char usage_bench[] =
     "--metrics HOST:PORT: serve Prometheus /metrics and /healthz there while the\n"
     "bench runs (label manager=\"SCHEME\", '+' written '_'; port 0 picks one); the\n"
     "address is printed on stderr.\n"
-    "--json prints exactly one JSON object on stdout.\n"
+    "--json prints exactly one JSON object on stdout; signal is 0, or the signal\n"
+    "that ended the run early.\n"
+    "SIGINT or SIGTERM: every lease is released, the report covers the run until\n"
+    "then, and the exit status is 130 or 143 (a second one while releasing stops\n"
+    "waiting for the store).\n"
     "Exit: 0 every lease acquired and none lost; 3 some not acquired or lost (the\n"
-    "report still comes, and stderr says how many); 2 bad arguments; 1 the backend\n"
-    "could not be used.\n";
+    "report still comes, and stderr says \"N not acquired, M lost\"); 2 bad\n"
+    "arguments; 1 the backend could not be used; 130/143 SIGINT/SIGTERM.\n";
 
 struct bench {
     const char *backend;
@@ -114,6 +130,8 @@ struct bench {
     unsigned long coalesce;
     unsigned long acquire_timeout;
     unsigned long inflight;
+    unsigned long request_timeout;
+    double renew_fraction;
     int json;
     int tty;
 
@@ -124,6 +142,10 @@ struct bench {
     struct lr_timer phase_timer;
     struct lr_timer window_timer;
     struct lr_timer progress_timer;
+    struct lr_poll sig_poll; /* SIGINT/SIGTERM, through a signalfd */
+    int sigfd;
+    int signo;   /* the first signal that ended the run early, or 0 */
+    int closing; /* the manager and the signal watcher, still closing */
 
     int phase; /* 0 acquiring, 1 holding, 2 releasing, 3 closing */
     unsigned long outcomes;
@@ -156,7 +178,7 @@ struct bench {
     long rss_end;
 };
 
-static struct bench B;
+static struct bench B = {.sigfd = -1};
 
 static uint64_t mono_ns(void)
 {
@@ -199,18 +221,35 @@ static double tv_s(struct timeval tv)
 
 /* ---- phases ---- */
 
+/* The loop stops once the manager and the signal watcher have closed. */
+static void closed_one(void)
+{
+    if (--B.closing == 0)
+        lr_loop_stop(B.loop);
+}
+
 static void finish(struct lr_manager *m, void *arg)
 {
     (void)m;
     (void)arg;
-    lr_loop_stop(B.loop);
+    closed_one();
+}
+
+static void sig_closed(struct lr_poll *p)
+{
+    (void)p;
+    closed_one();
 }
 
 static void start_close(void)
 {
+    if (B.phase == 3)
+        return;
     B.phase = 3;
     lr_timer_stop(&B.phase_timer);
     lr_timer_stop(&B.progress_timer);
+    B.closing = 2;
+    lr_poll_close(&B.sig_poll, sig_closed);
     lr_manager_close(B.m, finish, NULL);
 }
 
@@ -331,6 +370,29 @@ static const struct lr_lease_cbs cbs = {
     .released = on_released,
 };
 
+/* SIGINT/SIGTERM: end the run as the timer would -- release everything and
+ * report what happened so far (bench exits 128+N). While acquiring, the hold
+ * is empty; a second signal while releasing stops waiting for the store. */
+static void signal_ready(struct lr_poll *p, int status, unsigned events)
+{
+    (void)p;
+    (void)events;
+    int sig = status < 0 ? 0 : cli_signal_read(B.sigfd);
+    if (!sig || B.phase == 3)
+        return; /* closing: the run is over, and reported as it was */
+    if (!B.signo)
+        B.signo = sig;
+    if (B.phase == 0) {
+        B.acquire_end_ns = mono_ns();
+        start_hold();
+        end_hold();
+    } else if (B.phase == 1) {
+        end_hold();
+    } else if (B.phase == 2) {
+        start_close();
+    }
+}
+
 /* One line on stderr, redrawn in place; no allocation (stack buffer, write). */
 static void progress(struct lr_timer *t)
 {
@@ -351,7 +413,7 @@ static void progress(struct lr_timer *t)
 
 /* The URI for messages: without user info (passwords, account keys) or the
  * query (SAS tokens). Secrets are never printed. */
-static const char *redacted(const char *uri)
+const char *cli_redacted(const char *uri)
 {
     static char out[256];
     const char *p = strstr(uri, "://");
@@ -377,36 +439,43 @@ static const char *redacted(const char *uri)
 
 /* ---- arguments ---- */
 
-static int number(const char *opt, const char *v, unsigned long lo, unsigned long hi,
-                  unsigned long *out)
+int cli_number(const char *cmd, const char *opt, const char *v, unsigned long lo,
+               unsigned long hi, unsigned long *out)
 {
     char *end;
     errno = 0;
     unsigned long x = v ? strtoul(v, &end, 10) : 0;
     if (!v || !*v || *end || errno || *v == '-' || x < lo || x > hi) {
-        fprintf(stderr, "leasering bench: %s needs a whole number from %lu to %lu\n", opt, lo,
-                hi);
+        fprintf(stderr, "leasering %s: %s needs a whole number from %lu to %lu\n", cmd, opt,
+                lo, hi);
         return -1;
     }
     *out = x;
     return 0;
 }
 
-static void print_usage(FILE *f, const char *text)
+/* A fraction in (0, @hi/100], for --renew-fraction. */
+static int fraction(const char *cmd, const char *opt, const char *v, unsigned long hi,
+                    double *out)
+{
+    char *end;
+    errno = 0;
+    double x = v ? strtod(v, &end) : 0;
+    if (!v || !*v || *end || errno || !(x > 0) || x > (double)hi / 100) {
+        fprintf(stderr, "leasering %s: %s needs a number above 0 and at most %g\n", cmd, opt,
+                (double)hi / 100);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+void cli_usage(FILE *f, const char *text)
 {
     fputs(text, f);
     fputc('\n', f);
     fputs(schemes, f);
 }
-
-/* bench's options: a string, a number in [lo, hi], or a flag. */
-enum { OPT_STR, OPT_NUM, OPT_FLAG };
-struct opt {
-    const char *name;
-    int kind;
-    void *dst; /* const char **, unsigned long * or int * */
-    unsigned long lo, hi;
-};
 
 static const struct opt bench_opts[] = {
     {"--backend", OPT_STR, &B.backend, 0, 0},
@@ -421,8 +490,99 @@ static const struct opt bench_opts[] = {
     {"--coalesce", OPT_NUM, &B.coalesce, 1, 60000},
     {"--acquire-timeout", OPT_NUM, &B.acquire_timeout, 0, 86400u * 1000u},
     {"--inflight", OPT_NUM, &B.inflight, 1, 1u << 20},
+    {"--renew-fraction", OPT_FRAC, &B.renew_fraction, 0, 90},
+    {"--request-timeout", OPT_NUM, &B.request_timeout, 1, 3600u * 1000u},
     {"--json", OPT_FLAG, &B.json, 0, 0},
 };
+
+int cli_parse(const char *cmd, const struct opt *opts, size_t n, int argc, char **argv,
+              int dashdash, const char *usage)
+{
+    int i = 0;
+    for (; i < argc; i++) {
+        const char *a = argv[i], *eq = NULL, *v = NULL;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            cli_usage(stdout, usage);
+            exit(0);
+        }
+        if (dashdash && !strcmp(a, "--"))
+            return i + 1;
+        size_t len = strlen(a);
+        if (!strncmp(a, "--", 2) && (eq = strchr(a, '=')) != NULL) {
+            len = (size_t)(eq - a);
+            v = eq + 1;
+        }
+        const struct opt *o = NULL;
+        for (size_t k = 0; k < n; k++)
+            if (strlen(opts[k].name) == len && !strncmp(a, opts[k].name, len))
+                o = &opts[k];
+        if (!o) {
+            fprintf(stderr,
+                    "leasering %s: unknown option '%.*s' (leasering %s --help lists them)\n", cmd,
+                    (int)len, a, cmd);
+            return -1;
+        }
+        if (o->kind == OPT_FLAG) {
+            if (eq) {
+                fprintf(stderr, "leasering %s: %s takes no value\n", cmd, o->name);
+                return -1;
+            }
+            *(int *)o->dst = 1;
+            continue;
+        }
+        if (!eq) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "leasering %s: %s needs a value\n", cmd, o->name);
+                return -1;
+            }
+            v = argv[++i];
+        }
+        if (o->kind == OPT_STR)
+            *(const char **)o->dst = v;
+        else if (o->kind == OPT_FRAC ? fraction(cmd, o->name, v, o->hi, o->dst) < 0
+                                     : cli_number(cmd, o->name, v, o->lo, o->hi, o->dst) < 0)
+            return -1;
+    }
+    return i;
+}
+
+int cli_require(const char *cmd, const struct opt *opts, size_t n, const char *const *names,
+                size_t k)
+{
+    int missing = 0;
+    for (size_t r = 0; r < k; r++)
+        for (size_t j = 0; j < n; j++)
+            if (!strcmp(opts[j].name, names[r]) &&
+                (opts[j].kind == OPT_STR ? !*(const char **)opts[j].dst
+                                         : !*(unsigned long *)opts[j].dst)) {
+                fprintf(stderr, "leasering %s: %s is required\n", cmd, opts[j].name);
+                missing = 1;
+            }
+    return missing ? -1 : 0;
+}
+
+int cli_signals(const char *cmd, sigset_t *old)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    int fd = -1;
+    if (sigprocmask(SIG_BLOCK, &set, old) < 0 ||
+        (fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK)) < 0) {
+        fprintf(stderr, "leasering %s: cannot take signals: %s\n", cmd, strerror(errno));
+        return -1;
+    }
+    return fd;
+}
+
+int cli_signal_read(int sigfd)
+{
+    struct signalfd_siginfo si;
+    if (read(sigfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+        return 0;
+    return (int)si.ssi_signo;
+}
 
 /* Options as "--opt value" or "--opt=value"; "--help" anywhere prints the
  * usage and exits 0. Every error names the option it is about. */
@@ -432,58 +592,12 @@ static int parse(int argc, char **argv)
     B.batch = 64;
     B.connections = 1;
     B.acquire_timeout = ACQUIRE_TIMEOUT_MS;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i], *eq = NULL, *v = NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            print_usage(stdout, usage_bench);
-            exit(0);
-        }
-        size_t len = strlen(a);
-        if (!strncmp(a, "--", 2) && (eq = strchr(a, '=')) != NULL) {
-            len = (size_t)(eq - a);
-            v = eq + 1;
-        }
-        const struct opt *o = NULL;
-        for (size_t k = 0; k < sizeof(bench_opts) / sizeof(bench_opts[0]); k++)
-            if (strlen(bench_opts[k].name) == len && !strncmp(a, bench_opts[k].name, len))
-                o = &bench_opts[k];
-        if (!o) {
-            fprintf(stderr, "leasering bench: unknown option '%.*s' (leasering bench --help "
-                            "lists them)\n", (int)len, a);
-            return -1;
-        }
-        if (o->kind == OPT_FLAG) {
-            if (eq) {
-                fprintf(stderr, "leasering bench: %s takes no value\n", o->name);
-                return -1;
-            }
-            *(int *)o->dst = 1;
-            continue;
-        }
-        if (!eq) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "leasering bench: %s needs a value\n", o->name);
-                return -1;
-            }
-            v = argv[++i];
-        }
-        if (o->kind == OPT_STR)
-            *(const char **)o->dst = v;
-        else if (number(o->name, v, o->lo, o->hi, o->dst) < 0)
-            return -1;
-    }
+    size_t n = sizeof(bench_opts) / sizeof(bench_opts[0]);
+    if (cli_parse("bench", bench_opts, n, argc, argv, 0, usage_bench) < 0)
+        return -1;
     static const char *const required[] = {"--backend", "--leases", "--ttl", "--seconds"};
-    int missing = 0;
-    for (size_t k = 0; k < sizeof(required) / sizeof(required[0]); k++) {
-        const struct opt *o = bench_opts;
-        while (strcmp(o->name, required[k]))
-            o++;
-        if (o->kind == OPT_STR ? !*(const char **)o->dst : !*(unsigned long *)o->dst) {
-            fprintf(stderr, "leasering bench: %s is required\n", o->name);
-            missing = 1;
-        }
-    }
-    if (missing) {
+    if (cli_require("bench", bench_opts, n, required, sizeof(required) / sizeof(required[0])) <
+        0) {
         fputs("usage: leasering bench --backend URI --leases N --ttl MS --seconds S [...]\n"
               "(leasering bench --help for every option)\n",
               stderr);
@@ -548,7 +662,7 @@ static void report(void)
                "\"cpu_ns_per_renewal\":%.1f,\"rss_bytes\":%ld,\"rss_bytes_per_lease\":%.1f,"
                "\"renew_requests\":%" PRIu64 ",\"renew_keys_per_request\":%.2f,"
                "\"lost_in_hold\":%lu,\"held_at_hold_end\":%" PRIu32 ",\"reconnects\":%" PRIu64
-               ",\"request_timeouts\":%" PRIu64 "}\n",
+               ",\"request_timeouts\":%" PRIu64 ",\"signal\":%d}\n",
                lr_manager_backend(B.m), B.leases, B.ttl_ms, B.seconds, B.connections, B.batch,
                B.acquired, B.leases - B.acquired, acq_s, B.conflicts, ren,
                hold_s > 0 ? (double)ren / hold_s : 0.0,
@@ -556,11 +670,15 @@ static void report(void)
                lr_hist_quantile(lat, 0.99), lr_hist_quantile(lat, 0.999), lat->max,
                lr_hist_quantile(late, 0.5), lr_hist_quantile(late, 0.99), late->max,
                B.allocs.allocs, user, sys, ns_per, B.rss_end, (double)grown / (double)B.leases,
-               rreq, keys_per, B.lost_at_end, B.held_at_end, s->reconnects, s->request_timeouts);
+               rreq, keys_per, B.lost_at_end, B.held_at_end, s->reconnects, s->request_timeouts,
+               B.signo);
         return;
     }
-    printf("leasering bench: %lu leases on %s, TTL %lu ms, held %.1f s\n", B.leases,
-           lr_manager_backend(B.m), B.ttl_ms, hold_s);
+    printf("leasering bench: %lu leases on %s, TTL %lu ms, held %.1f s%s\n", B.leases,
+           lr_manager_backend(B.m), B.ttl_ms, hold_s,
+           B.signo == SIGINT    ? " (interrupted: SIGINT)"
+           : B.signo == SIGTERM ? " (interrupted: SIGTERM)"
+                                : "");
     printf("  acquired        %lu (conflicts %lu), not acquired %lu, in %.2f s\n", B.acquired,
            B.conflicts, B.leases - B.acquired, acq_s);
     printf("  renewals        %" PRIu64 " (%.0f/s), failures %" PRIu64 ", lost %lu\n", ren,
@@ -614,6 +732,9 @@ static int bench(int argc, char **argv)
     if (parse(argc, argv) < 0)
         return 2;
     B.tty = !B.json && isatty(2);
+    /* before the loop (and any thread of the library's) exists */
+    if ((B.sigfd = cli_signals("bench", NULL)) < 0)
+        return 1;
     int rc = lr_loop_new(&B.loop, NULL);
     if (rc < 0) {
         fprintf(stderr, "leasering bench: cannot create the loop: %s\n", lr_strerror(rc));
@@ -626,16 +747,18 @@ static int bench(int argc, char **argv)
         .batch_max = (uint32_t)B.batch,
         .renew_coalesce_ms = (uint32_t)B.coalesce,
         .inflight_max = (uint32_t)B.inflight,
+        .renew_fraction = B.renew_fraction,
+        .request_timeout_ms = (uint32_t)B.request_timeout,
         .cbs = &cbs,
     };
     rc = lr_manager_new(&B.m, B.loop, B.backend, &o);
     if (rc == -EINVAL || rc == -EPROTONOSUPPORT || rc == -ERANGE) {
         fprintf(stderr, "leasering bench: bad --backend or --ttl for it: %s (%s)\n",
-                lr_strerror(rc), redacted(B.backend));
+                lr_strerror(rc), cli_redacted(B.backend));
         return 2;
     }
     if (rc < 0) {
-        fprintf(stderr, "leasering bench: cannot use backend %s: %s\n", redacted(B.backend),
+        fprintf(stderr, "leasering bench: cannot use backend %s: %s\n", cli_redacted(B.backend),
                 lr_strerror(rc));
         return 1;
     }
@@ -663,6 +786,13 @@ static int bench(int argc, char **argv)
     lr_timer_init(B.loop, &B.phase_timer, phase_fired);
     lr_timer_init(B.loop, &B.window_timer, window_open);
     lr_timer_init(B.loop, &B.progress_timer, progress);
+    rc = lr_poll_init(B.loop, &B.sig_poll, B.sigfd, signal_ready);
+    if (rc == 0)
+        rc = lr_poll_start(&B.sig_poll, LR_POLL_IN);
+    if (rc < 0) {
+        fprintf(stderr, "leasering bench: cannot watch for signals: %s\n", lr_strerror(rc));
+        return 1;
+    }
     if (B.tty)
         lr_timer_start(&B.progress_timer, lr_loop_now_ms(B.loop) + 250);
     rc = lr_loop_run(B.loop);
@@ -673,7 +803,7 @@ static int bench(int argc, char **argv)
         return 1;
     }
     if (!B.acquired && B.acq_error && !B.hold_start_ns) {
-        fprintf(stderr, "leasering bench: cannot use backend %s: %s\n", redacted(B.backend),
+        fprintf(stderr, "leasering bench: cannot use backend %s: %s\n", cli_redacted(B.backend),
                 lr_strerror(B.acq_error));
         return 1;
     }
@@ -683,50 +813,61 @@ static int bench(int argc, char **argv)
     int hist_failed =
         B.latency_hist && write_hist(B.latency_hist, &lr_manager_stats(B.m)->renew_latency_us) < 0;
     unsigned long missing = B.leases - B.acquired;
-    if (missing) {
+    if (B.signo)
         fprintf(stderr,
-                "leasering bench: %lu of %lu leases not acquired (%lu held by someone else",
-                missing, B.leases, B.conflicts);
+                "leasering bench: interrupted by %s: every lease released (%lu of %lu answered); "
+                "the report covers the run until then\n",
+                B.signo == SIGINT ? "SIGINT" : "SIGTERM", B.released,
+                B.to_release > 0 ? (unsigned long)B.to_release : 0ul);
+    if (missing || B.lost) {
+        fprintf(stderr,
+                "leasering bench: %lu not acquired, %lu lost (of %lu leases; %lu refused as held "
+                "by someone else",
+                missing, B.lost, B.leases, B.conflicts);
         if (B.acq_error)
             fprintf(stderr, "; last other failure: %s", lr_strerror(B.acq_error));
         fputs(")\n", stderr);
         status = EXIT_INCOMPLETE;
     }
-    if (B.lost) {
-        fprintf(stderr, "leasering bench: %lu of %lu acquired leases lost\n", B.lost,
-                B.acquired);
-        status = EXIT_INCOMPLETE;
-    }
     lr_exporter_free(B.exporter); /* before the manager it reads */
+    if (B.signo)
+        status = 128 + B.signo; /* what a shell expects of a command a signal ended */
+    else if (hist_failed)
+        status = 1;
     for (unsigned long i = 0; i < B.leases; i++)
         lr_lease_deinit(&B.ls[i]);
     free(B.ls);
     lr_manager_free(B.m);
     lr_loop_free(B.loop);
-    return hist_failed ? 1 : status;
+    close(B.sigfd);
+    return status;
 }
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        print_usage(stderr, usage_top);
+        cli_usage(stderr, usage_top);
         return 2;
     }
     const char *cmd = argv[1];
     if (!strcmp(cmd, "bench"))
         return bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "hold"))
+        return hold_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "--version")) {
         printf("leasering %s\n", lr_version());
         return 0;
     }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
         if (argc >= 3 && !strcmp(argv[2], "bench"))
-            print_usage(stdout, usage_bench);
+            cli_usage(stdout, usage_bench);
+        else if (argc >= 3 && !strcmp(argv[2], "hold"))
+            cli_usage(stdout, hold_usage);
         else
-            print_usage(stdout, usage_top);
+            cli_usage(stdout, usage_top);
         return 0;
     }
     fprintf(stderr, "leasering: unknown command '%s'\n", cmd);
-    print_usage(stderr, usage_top);
+    cli_usage(stderr, usage_top);
     return 2;
 }

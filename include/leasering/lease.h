@@ -254,7 +254,11 @@ LR_API int lr_manager_new(struct lr_manager **m, struct lr_loop *loop, const cha
  * stopped, requests abandoned, no more callbacks; held leases simply expire
  * at the store -- call lr_manager_release_all() first and wait for the
  * released callbacks to give them back), connections are closed, then
- * @done(m, arg) is called from the loop. Free the manager in or after @done.
+ * @done(m, arg) is called from the loop. The close never waits for the
+ * store: nothing is asked of it and what is in flight is cancelled, so @done
+ * comes within a few loop passes even when the store stopped answering
+ * (paused, partitioned; tests/test_redis_close.c holds Redis to 300 ms).
+ * Free the manager in or after @done.
  * What leases own is freed here (their metadata); the lease structs stay
  * yours: caller-owned ones need nothing more (lr_lease_deinit is allowed and
  * harmless), ones from lr_lease_new still need lr_lease_free. Called from

@@ -21,7 +21,8 @@
  * Lifetime: the kernel may still hold a poll request after lr_poll_stop().
  * Free the struct (or reuse it) only after lr_poll_close()'s callback has run:
  * it runs once no request for the watcher is in flight any more, on a later
- * loop phase, never inside lr_poll_close(). Closing the fd itself is allowed
+ * loop phase (a pass or two later, whatever the fd does), never inside
+ * lr_poll_close(). Closing the fd itself is allowed
  * at any time after lr_poll_stop()/lr_poll_close() (an in-flight poll holds
  * its own file reference and is cancelled by identity).
  *
@@ -67,16 +68,16 @@ struct lr_poll {
     void *data; /* yours */
     /* private */
     struct lr__op poll_op; /* the one-shot POLL_ADD */
-    struct lr__op ctl_op;  /* its POLL_REMOVE or poll update */
+    struct lr__op ctl_op;  /* its cancel or poll update */
     struct lr__task sync;  /* flush-phase work: arm, update, remove, close callback */
     struct lr_loop *loop;
     lr_poll_cb cb;
     lr_poll_close_cb close_cb;
     int fd;
     unsigned want;  /* interest mask */
-    unsigned armed; /* mask of the poll in flight (0: none, or being removed) */
+    unsigned armed; /* mask of the poll in flight (0: none, or being removed; ~0u: unknown) */
     uint8_t state;
-    uint8_t removing; /* a POLL_REMOVE for the poll in flight was sent */
+    uint8_t removing; /* a cancel of the poll in flight was sent */
 };
 
 /*
