@@ -11,6 +11,7 @@
 #include <leasering/timer.h>
 #include <leasering/metrics.h>
 #include <leasering/lease.h>
+#include <leasering/election.h>
 #include <leasering/name.h>
 #include <leasering/backend.h>
 #include <leasering/tls.h>
