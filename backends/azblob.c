@@ -11,6 +11,9 @@
  * retried acquire is idempotent. The fencing token is a counter in the
  * blob's metadata ("fence"), read with HEAD and written under the new lease
  * with If-Match on the ETag: it grows strictly per name across holders.
+ * The same write stores "identity" and "owner" (the holder's token): a
+ * conflict HEADs the blob to name the holder (S_WHO), and lr_manager_inspect
+ * is a HEAD (S_INSPECT) reading the lease state and the metadata.
  * An acquire that fails after its lease step (or with that step unanswered)
  * releases the lease before it reports the failure, so the blob is not left
  * leased to nobody (see fail_request()).
@@ -62,6 +65,8 @@ enum step {
     S_BREAK,
     S_CHANGE,
     S_UNDO, /* release the lease a failed acquire got; its failure is in req.seq */
+    S_WHO,  /* after a conflict: HEAD the blob for the holder's identity */
+    S_INSPECT, /* lr_manager_inspect: HEAD the blob (lease state, metadata) */
 };
 #define STEP_MASK 0x7fff
 #define RETRIED 0x8000
@@ -84,6 +89,11 @@ struct aconn {
     struct lr_http_parser parser;
     int status;
     uint64_t fence_seen;     /* x-ms-meta-fence of the HEAD answer */
+    bool leased;             /* x-ms-lease-state of the HEAD answer: leased or breaking */
+    uint8_t who_len;         /* x-ms-meta-identity of the HEAD answer, ... */
+    uint8_t owner_len;       /* ... and x-ms-meta-owner (the holder's token) */
+    char who[LR_IDENTITY_MAX];
+    char owner[32];
     uint8_t etag_len;
     uint8_t code_len;
     char etag[80];
@@ -151,6 +161,12 @@ static void complete(struct lr_lease *l, int status, uint64_t fence)
     lr__lease_complete(l, &r);
 }
 
+/* HEAD-like steps: answers without a body. */
+static bool is_head(enum step s)
+{
+    return s == S_HEAD || s == S_WHO || s == S_INSPECT;
+}
+
 /* Complete @l's request as failed with @status, where no request can be sent
  * any more (the store is unreachable): a lease that was giving back what a
  * failed acquire got reports that acquire's failure instead. */
@@ -205,7 +221,7 @@ static int encode(struct aconn *c, struct lr_lease *l)
 {
     struct lr__backend *b = c->b;
     enum step s = step_of(l);
-    const char *verb = s == S_HEAD ? "HEAD" : "PUT";
+    const char *verb = is_head(s) ? "HEAD" : "PUT";
     char path[PATH_MAX_AZ], resource[PATH_MAX_AZ + 80], target[PATH_MAX_AZ + 1200];
     int rc = s == S_CONTAINER
                  ? lr__az_conn_blob_path(&b->conf, b->container, NULL, path, sizeof(path))
@@ -255,8 +271,8 @@ static int encode(struct aconn *c, struct lr_lease *l)
     const char *date = lr__az_date_cache_get(&b->date, time(NULL));
     if (!date)
         return -ERANGE;
-    char guid[36], next_guid[36], dur[8], fence[24];
-    struct lr__az_pair h[8 + 2 * 32];
+    char guid[36], next_guid[36], dur[8], fence[24], owner[32];
+    struct lr__az_pair h[10 + 2 * 32];
     size_t nh = 0;
     h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-date"), lr__az_str_of(date)};
     h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-version"), LR_AZ_LIT(MS_VERSION)};
@@ -294,6 +310,12 @@ static int encode(struct aconn *c, struct lr_lease *l)
         size_t fl = (size_t)(lr_put_u64(fence, next, lr_u64_digits(next)) - fence);
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-lease-id"), g};
         h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-meta-fence"), {fence, fl}};
+        /* who holds it, for a conflict's report and lr_manager_inspect */
+        size_t il;
+        const char *id = lr__manager_identity(b->m, &il);
+        lr__hex(l->token, 16, owner);
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-meta-identity"), {id, il}};
+        h[nh++] = (struct lr__az_pair){LR_AZ_LIT("x-ms-meta-owner"), {owner, 32}};
     }
     /* user metadata rides on the metadata write, under the lease */
     char mnames[32][80];
@@ -338,7 +360,7 @@ static int encode(struct aconn *c, struct lr_lease *l)
         if ((rc = header(&p, end, "If-Match", c->etag, c->etag_len)) < 0)
             return rc;
     }
-    if (s != S_HEAD) {
+    if (!is_head(s)) {
         rc = lr_http_write_header_u64(p, (size_t)(end - p), "Content-Length", 14, 0);
         if (rc < 0)
             return rc;
@@ -412,11 +434,13 @@ static void start_connect(struct aconn *c)
 static void send_step(struct aconn *c)
 {
     struct lr_lease *l = c->cur;
-    lr_http_parser_init(&c->parser, step_of(l) == S_HEAD);
+    lr_http_parser_init(&c->parser, is_head(step_of(l)));
     c->status = 0;
     c->got_bytes = false;
     c->code_len = c->etag_len = 0;
-    if (step_of(l) == S_HEAD)
+    c->who_len = c->owner_len = 0;
+    c->leased = false;
+    if (is_head(step_of(l)))
         c->fence_seen = 0; /* a blob never fenced has no counter yet */
     int rc = encode(c, l);
     if (rc < 0) {
@@ -523,6 +547,44 @@ static void answered(struct aconn *c)
         complete(l, (int)l->req.seq, 0);
         return;
     }
+    if (s == S_WHO) {
+        /* The conflict stands whatever this says: the holder's identity,
+         * else its token, from the metadata its acquisition wrote (a holder
+         * still between its lease and its metadata write shows the previous
+         * holder's); nothing when the HEAD failed. */
+        struct lr__result r = {.status = LR_ECONFLICT, .holder_ttl_ms = -1};
+        if (st == 200 && c->who_len) {
+            r.holder = c->who;
+            r.holder_len = c->who_len;
+        } else if (st == 200 && c->owner_len == 32) {
+            r.holder = c->owner;
+            r.holder_len = 32;
+        }
+        char who[LR_IDENTITY_MAX];
+        if (r.holder) { /* the connection's buffer is reused once it is free */
+            memcpy(who, r.holder, r.holder_len);
+            r.holder = who;
+        }
+        finish(c);
+        lr__lease_complete(l, &r);
+        return;
+    }
+    if (s == S_INSPECT && (st == 200 || st == 404)) {
+        struct lr__inspect_out *o = lr__inspect_out(l);
+        if (o && st == 200 && c->leased) {
+            o->held = 1;
+            o->fence = c->fence_seen;
+            memcpy(o->identity, c->who, c->who_len);
+            o->identity[c->who_len] = '\0';
+            memcpy(o->token, c->owner, c->owner_len);
+            o->token[c->owner_len] = '\0';
+        } else if (o) {
+            o->meta_len = 0; /* free: metadata of a past holder is not reported */
+        }
+        finish(c);
+        complete(l, 0, 0); /* 404: no blob (or container), nothing held */
+        return;
+    }
     if (st == 403)
         fail = LR_EAUTH;
     else if (st == 400)
@@ -552,9 +614,10 @@ static void answered(struct aconn *c)
                 send_step(c);
                 return;
             }
-            if (st == 409) {
-                fail = LR_ECONFLICT; /* LeaseAlreadyPresent, or breaking */
-                break;
+            if (st == 409) { /* LeaseAlreadyPresent, or breaking: ask who */
+                set_step(l, S_WHO);
+                send_step(c);
+                return;
             }
             if (st == 404 && (code_is(c, "BlobNotFound") || code_is(c, "ContainerNotFound"))) {
                 b->container_ok = !code_is(c, "ContainerNotFound");
@@ -611,6 +674,8 @@ static void answered(struct aconn *c)
             }
             break;
         case S_UNDO: /* answered above */
+        case S_WHO:
+        case S_INSPECT:
             break;
         }
     }
@@ -668,6 +733,22 @@ static void on_data(struct lr__conn *nc, const char *buf, size_t len)
                 c->etag_len = (uint8_t)t.value_len;
             } else if (name_is(&t, "x-ms-meta-fence")) {
                 c->fence_seen = parse_u64(t.value, t.value_len);
+            } else if (name_is(&t, "x-ms-meta-identity")) {
+                c->who_len = (uint8_t)(t.value_len < sizeof(c->who) ? t.value_len
+                                                                     : sizeof(c->who));
+                memcpy(c->who, t.value, c->who_len);
+            } else if (name_is(&t, "x-ms-meta-owner")) {
+                c->owner_len = (uint8_t)(t.value_len == 32 ? 32 : 0);
+                memcpy(c->owner, t.value, c->owner_len);
+            } else if (name_is(&t, "x-ms-lease-state")) {
+                c->leased = (t.value_len == 6 && !strncasecmp(t.value, "leased", 6)) ||
+                            (t.value_len == 8 && !strncasecmp(t.value, "breaking", 8));
+            } else if (step_of(c->cur) == S_INSPECT && t.len > 10 &&
+                       !strncasecmp(t.str, "x-ms-meta-", 10)) {
+                /* the lease's own metadata (fence, identity, owner: above) */
+                struct lr__inspect_out *o = lr__inspect_out(c->cur);
+                if (o)
+                    lr__inspect_add_meta(o, t.str + 10, t.len - 10, t.value, t.value_len);
             }
             break;
         case LR_HTTP_END:
@@ -949,6 +1030,9 @@ static int azblob_submit(struct lr__backend *b, struct lr_lease *l)
         break;
     case LR_OP_CHANGE:
         l->req.batch = S_CHANGE;
+        break;
+    case LR_OP_INSPECT:
+        l->req.batch = S_INSPECT;
         break;
     default:
         return -EINVAL;

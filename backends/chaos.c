@@ -274,9 +274,11 @@ static struct held *held_of(struct lr__backend *b, const struct lr_lease *l)
     return i < b->nslots && b->slots[i].l == l ? &b->slots[i] : NULL;
 }
 
+/* Faults apply to the lease requests asked for; an inspection
+ * (lr_manager_inspect, an operator's read) always passes untouched. */
 static bool applies(const struct lr__backend *b, const struct lr_lease *l)
 {
-    return b->kinds & (1u << l->req.kind);
+    return l->req.kind != LR_OP_INSPECT && (b->kinds & (1u << l->req.kind));
 }
 
 /* ----------------------------------------------------------------- ops */

@@ -33,6 +33,8 @@ struct mem_entry {
     uint8_t owner[16];
     uint16_t meta_len;
     uint16_t meta_cap;
+    uint8_t identity_len;   /* the holder manager's identity (0: none) */
+    char identity[LR_IDENTITY_MAX];
     char *meta;
     char name[LR_NAME_MAX + 1];
 };
@@ -149,7 +151,7 @@ static bool owned_now(const struct mem_entry *e, uint64_t now)
 
 /* Apply one request to the store; fills @r. Called with the store locked. */
 static void apply(struct mem_store *st, struct lr_lease *l, uint64_t now, struct lr__result *r,
-                  char holder[32])
+                  char holder[LR_HOLDER_MAX])
 {
     r->status = 0;
     struct mem_entry *e;
@@ -161,10 +163,16 @@ static void apply(struct mem_store *st, struct lr_lease *l, uint64_t now, struct
             return;
         }
         if (owned_now(e, now) && memcmp(e->owner, l->token, 16)) {
-            lr__hex(e->owner, 16, holder);
+            /* who: the holder's identity, else (none recorded) its token */
             r->status = LR_ECONFLICT;
+            if (e->identity_len) {
+                memcpy(holder, e->identity, e->identity_len);
+                r->holder_len = e->identity_len;
+            } else {
+                lr__hex(e->owner, 16, holder);
+                r->holder_len = 32;
+            }
             r->holder = holder;
-            r->holder_len = 32;
             r->holder_ttl_ms = (int64_t)(e->expires - now);
             return;
         }
@@ -172,6 +180,10 @@ static void apply(struct mem_store *st, struct lr_lease *l, uint64_t now, struct
             e->fence++;
             memcpy(e->owner, l->token, 16);
             e->owned = true;
+            size_t il;
+            const char *id = lr__manager_identity(l->mgr, &il);
+            memcpy(e->identity, id, il);
+            e->identity_len = (uint8_t)il;
             if (l->meta_len > e->meta_cap) {
                 char *nm = lr__malloc(l->meta_len);
                 if (!nm) {
@@ -215,6 +227,7 @@ static void apply(struct mem_store *st, struct lr_lease *l, uint64_t now, struct
         if (!e || !owned_now(e, now))
             return;
         memset(e->owner, 0, sizeof(e->owner));
+        e->identity_len = 0; /* nobody's now: a conflict names the blank owner */
         if (e->expires < now + l->break_ms)
             e->expires = now + l->break_ms;
         return;
@@ -228,6 +241,26 @@ static void apply(struct mem_store *st, struct lr_lease *l, uint64_t now, struct
         }
         memcpy(e->owner, l->next_token, 16);
         return;
+    case LR_OP_INSPECT: {
+        struct lr__inspect_out *o = lr__inspect_out(l);
+        e = lookup(st, l->name);
+        if (!o || !e || !owned_now(e, now))
+            return; /* free */
+        o->held = 1;
+        lr__hex(e->owner, 16, o->token);
+        o->token[32] = '\0';
+        memcpy(o->identity, e->identity, e->identity_len);
+        o->identity[e->identity_len] = '\0';
+        o->fence = e->fence;
+        o->ttl_ms = (int64_t)(e->expires - now);
+        for (size_t i = 0; i < e->meta_len;) {
+            const char *k = e->meta + i, *v = k + strlen(k) + 1;
+            size_t kl = strlen(k), vl = strlen(v);
+            lr__inspect_add_meta(o, k, kl, v, vl);
+            i += kl + vl + 2;
+        }
+        return;
+    }
     default:
         r->status = -EINVAL;
         return;
@@ -259,7 +292,7 @@ static void run(struct lr__task *t)
     while ((n = lr_list_pop(&batch))) {
         struct lr_lease *l = lr_container_of(n, struct lr_lease, req.link);
         struct lr__result r = {.holder_ttl_ms = -1};
-        char holder[32];
+        char holder[LR_HOLDER_MAX];
         pthread_mutex_lock(&b->store->lock);
         apply(b->store, l, now, &r, holder);
         pthread_mutex_unlock(&b->store->lock);

@@ -3,8 +3,9 @@
  * redis.c - the Redis backend: leases as hashes driven by three Lua scripts
  * over pipelined RESP connections.
  *
- * Keys: "<prefix>{<name>}" is a hash {owner, fence, metadata...} with a
- * PEXPIRE; the name's fencing counter is its slot's, "<prefix>{<tag>}:fence"
+ * Keys: "<prefix>{<name>}" is a hash {owner, fence, identity, metadata...}
+ * with a PEXPIRE (identity: the holder manager's, named by conflicts and read
+ * by inspections, inspect_lua; a hash without one is an older leasering's); the name's fencing counter is its slot's, "<prefix>{<tag>}:fence"
  * (INCR, no expiry, so tokens grow strictly across holders), where <tag> is
  * the short tag of the lease key's Redis Cluster slot (redis_slot.h): the
  * counter and the hash are in one slot, so one script may touch both, in
@@ -121,6 +122,7 @@ enum {
     SCRIPT_ACQUIRE_SESSION,
     SCRIPT_SESSION_RENEW,
     SCRIPT_BREAK_SESSION,
+    SCRIPT_INSPECT,
     NSCRIPTS
 };
 
@@ -134,6 +136,7 @@ static const struct lr_resp_arg scripts[NSCRIPTS] = {
     {acquire_session_lua, sizeof(acquire_session_lua) - 1},
     {session_renew_lua, sizeof(session_renew_lua) - 1},
     {break_session_lua, sizeof(break_session_lua) - 1},
+    {inspect_lua, sizeof(inspect_lua) - 1},
 };
 
 /* Not a status: "drop this connection and make it again" (READONLY, MOVED). */
@@ -196,6 +199,8 @@ struct reply {
     uint8_t chk;          /* a store check's reply: its kind (K_CHK_*), else 0 */
     int64_t more;         /* session renewal: breaks the store has for the session */
     bool overflow;        /* session renewal: a reported break did not fit the table */
+    struct lr_lease *insp; /* an inspection's reply: its carrier (while still pending) */
+    uint8_t kept;         /* inspection: where the field name of the pair went (KEPT_*) */
     char holder[LR_HOLDER_MAX + 1];
     char err[128];   /* start of an error reply */
     char sha[40];
@@ -791,17 +796,22 @@ static void handshake(struct rconn *c)
     encode_loads(c);
 }
 
-/* BREAK (key, period) or CHANGE (key, token, new token); false if it did
- * not fit. */
+/* BREAK (key, period), CHANGE (key, token, new token) or INSPECT (key);
+ * false if it did not fit. */
 static bool encode_other(struct rconn *c, struct lr_lease *l, const char *key, size_t klen)
 {
     struct lr__backend *b = c->b;
-    bool brk = l->req.kind == LR_OP_BREAK;
+    bool brk = l->req.kind == LR_OP_BREAK, insp = l->req.kind == LR_OP_INSPECT;
     char tok[32], next[32], num[24];
-    int script = !brk ? SCRIPT_CHANGE : b->session_mode ? SCRIPT_BREAK_SESSION : SCRIPT_BREAK;
+    int script = insp   ? SCRIPT_INSPECT
+                 : !brk ? SCRIPT_CHANGE
+                 : b->session_mode ? SCRIPT_BREAK_SESSION
+                                   : SCRIPT_BREAK;
     struct lr_resp_arg argv[6] = {{"EVALSHA", 7}, {b->sha[script], 40}, {"1", 1}, {key, klen}};
     size_t argc = 4;
-    if (brk) {
+    if (insp) {
+        /* the key alone */
+    } else if (brk) {
         argv[argc++] = (struct lr_resp_arg){num, u64_format(l->break_ms, num)};
     } else {
         lr__hex(l->token, 16, tok);
@@ -837,14 +847,16 @@ static bool encode_single(struct rconn *c, struct lr_lease *l)
         i += len + 1;
     }
     enum lr__req_kind kind = (enum lr__req_kind)l->req.kind;
-    if (kind == LR_OP_BREAK || kind == LR_OP_CHANGE)
+    if (kind == LR_OP_BREAK || kind == LR_OP_CHANGE || kind == LR_OP_INSPECT)
         return encode_other(c, l, key, klen);
-    size_t argc = acq ? 7 + nmeta : 5;
+    size_t idlen;
+    const char *id = lr__manager_identity(b->m, &idlen);
+    size_t argc = acq ? 8 + nmeta : 5;
     size_t need = lr_resp_array_header_size(argc) + lr_resp_bulk_size(7) + lr_resp_bulk_size(40) +
                   lr_resp_bulk_size(1) + lr_resp_bulk_size(klen) + lr_resp_bulk_size(32);
     if (acq)
         need += lr_resp_bulk_size(flen) + lr_resp_bulk_size(lr_u64_digits(l->ttl_ms)) +
-                meta_bytes;
+                lr_resp_bulk_size(idlen) + meta_bytes;
     size_t avail;
     char *w = lr__conn_wbuf(&c->net, &avail);
     if (need > avail)
@@ -862,6 +874,7 @@ static bool encode_single(struct rconn *c, struct lr_lease *l)
     p += lr_resp_write_bulk(p, (size_t)(end - p), tok, 32);
     if (acq) {
         p += lr_resp_write_bulk_u64(p, (size_t)(end - p), l->ttl_ms);
+        p += lr_resp_write_bulk(p, (size_t)(end - p), id, idlen);
         for (size_t i = 0; i < l->meta_len;) {
             size_t len = strlen(l->meta + i);
             p += lr_resp_write_bulk(p, (size_t)(end - p), l->meta + i, len);
@@ -897,9 +910,16 @@ static size_t batch_head_size(const struct lr__backend *b, bool acq, size_t coun
 {
     /* session mode: an acquisition batch starts with the session key */
     size_t sess = acq && b->session_mode ? 1 : 0;
-    return lr_resp_array_header_size(4 + sess + (acq ? 3 : 2) * count) + lr_resp_bulk_size(7) +
-           lr_resp_bulk_size(40) + lr_resp_bulk_size(lr_u64_digits((acq ? 2 : 1) * count + sess)) +
-           lr_resp_bulk_size(lr_u64_digits(ttl)) + (sess ? lr_resp_bulk_size(SESSION_KEY_MAX) : 0);
+    /* an acquisition batch carries the manager's identity once, after the TTL */
+    size_t idlen = 0;
+    if (acq)
+        lr__manager_identity(b->m, &idlen);
+    size_t id = acq ? lr_resp_bulk_size(idlen) : 0;
+    return lr_resp_array_header_size(4 + sess + acq + (acq ? 3 : 2) * count) +
+           lr_resp_bulk_size(7) + lr_resp_bulk_size(40) +
+           lr_resp_bulk_size(lr_u64_digits((acq ? 2 : 1) * count + sess)) +
+           lr_resp_bulk_size(lr_u64_digits(ttl)) + id +
+           (sess ? lr_resp_bulk_size(SESSION_KEY_MAX) : 0);
 }
 
 /* One EVALSHA over every lease on @batch, all of one kind (renew, or acquire
@@ -918,7 +938,8 @@ static void encode_batch(struct rconn *c, bool acq, struct lr_list *batch, size_
     const struct session *sess = acq && b->session_mode ? session_find(c->b, ttl, false) : NULL;
     size_t nsess = sess ? 1 : 0;
     int script = sess ? SCRIPT_ACQUIRE_SESSION : acq ? SCRIPT_ACQUIRE_BATCH : SCRIPT_RENEW;
-    p += lr_resp_write_array_header(p, (size_t)(end - p), 4 + nsess + (acq ? 3 : 2) * count);
+    p += lr_resp_write_array_header(p, (size_t)(end - p),
+                                    4 + nsess + acq + (acq ? 3 : 2) * count);
     p += lr_resp_write_bulk(p, (size_t)(end - p), "EVALSHA", 7);
     p += lr_resp_write_bulk(p, (size_t)(end - p), b->sha[script], 40);
     p += lr_resp_write_bulk(p, (size_t)(end - p), num,
@@ -932,6 +953,11 @@ static void encode_batch(struct rconn *c, bool acq, struct lr_list *batch, size_
             p += lr_resp_write_bulk(p, (size_t)(end - p), key, key_of(b, l, key, true));
     }
     p += lr_resp_write_bulk_u64(p, (size_t)(end - p), ttl);
+    if (acq) {
+        size_t idlen;
+        const char *id = lr__manager_identity(b->m, &idlen);
+        p += lr_resp_write_bulk(p, (size_t)(end - p), id, idlen);
+    }
     uint16_t i = 0;
     struct lr_list *n;
     while ((n = lr_list_pop(batch))) {
@@ -1944,6 +1970,10 @@ static void lease_reply(struct rconn *c, struct lr_lease *l, const struct reply 
         res.status = v == 1 ? 0 : v == 0 ? LR_ELOST : LR_EBADREPLY;
     } else if (l->req.kind == LR_OP_BREAK) {
         res.status = r->type == LR_RESP_INT ? 0 : LR_EBADREPLY; /* 0: nothing was held */
+    } else if (l->req.kind == LR_OP_INSPECT) {
+        /* filled token by token (inspect_token): {-2}, or pttl and pairs */
+        res.status = r->type == LR_RESP_ARRAY && r->idx >= 1 && r->idx % 2 == 1 ? 0
+                                                                                : LR_EBADREPLY;
     } else { /* release, change */
         if (r->type == LR_RESP_INT && (r->integer == 0 || r->integer == 1))
             res.status = r->integer ? 0 : LR_ELOST;
@@ -1993,6 +2023,89 @@ static void reply_done(struct rconn *c)
     rearm(c);
 }
 
+/* An inspection's reply: where the field name of the current pair went. */
+enum { KEPT_META = 1, KEPT_SCRATCH, KEPT_NONE };
+
+static bool field_is(const char *k, size_t kl, const char *lit)
+{
+    return kl == strlen(lit) && !memcmp(k, lit, kl);
+}
+
+/* The carrier of the inspection this reply answers, or NULL if it was
+ * abandoned meanwhile (its tokens are then dropped with the reply). */
+static struct lr__inspect_out *inspect_target(struct rconn *c, struct reply *r)
+{
+    struct lr_list *head = lr_list_first(&c->pending);
+    if (!r->insp || head != &r->insp->req.link || hdr_of(head)->seq != c->reply_seq)
+        return NULL;
+    return lr__inspect_out(r->insp);
+}
+
+/* One element of inspect_lua's reply: {-2} (free), or {pttl, field, value,
+ * ...}. A field name is kept where its pair would go in the metadata (or,
+ * if that is full, in r->err, so that leasering's own fields are still
+ * seen) until its value comes. */
+static void inspect_token(struct rconn *c, struct reply *r, const struct lr_resp_token *t)
+{
+    struct lr__inspect_out *o = inspect_target(c, r);
+    int64_t i = r->idx++;
+    if (!o)
+        return;
+    if (t->depth != 1 || r->type != LR_RESP_ARRAY) {
+        r->bad = true;
+        return;
+    }
+    if (i == 0) {
+        if (t->type != LR_RESP_INT || t->integer < -2)
+            r->bad = true;
+        else if (t->integer != -2) {
+            o->held = 1;
+            o->ttl_ms = t->integer;
+        }
+        return;
+    }
+    if (t->type != LR_RESP_BULK || t->nil) {
+        r->bad = true;
+        return;
+    }
+    size_t room = sizeof(o->meta) - o->meta_len;
+    if (i % 2 == 1) { /* a field name */
+        r->sub = (int64_t)t->len;
+        if (t->len + 1 < room) {
+            memcpy(o->meta + o->meta_len, t->str, t->len);
+            r->kept = KEPT_META;
+        } else if (t->len < sizeof(r->err)) {
+            memcpy(r->err, t->str, t->len);
+            r->kept = KEPT_SCRATCH;
+        } else {
+            r->kept = KEPT_NONE; /* a long user field that does not fit: left out */
+        }
+        return;
+    }
+    size_t kl = (size_t)r->sub;
+    const char *k = r->kept == KEPT_META ? o->meta + o->meta_len : r->err;
+    if (r->kept == KEPT_NONE)
+        return;
+    if (field_is(k, kl, "owner")) {
+        size_t n = t->len < 32 ? t->len : 32;
+        memcpy(o->token, t->str, n);
+        o->token[n] = '\0';
+    } else if (field_is(k, kl, "fence")) {
+        uint64_t f = 0;
+        for (size_t j = 0; j < t->len && t->str[j] >= '0' && t->str[j] <= '9'; j++)
+            f = f * 10 + (uint64_t)(t->str[j] - '0');
+        o->fence = f;
+    } else if (field_is(k, kl, "identity")) {
+        size_t n = t->len < LR_IDENTITY_MAX ? t->len : LR_IDENTITY_MAX;
+        memcpy(o->identity, t->str, n);
+        o->identity[n] = '\0';
+    } else if (field_is(k, kl, "session")) {
+        /* the holder's session key: not metadata */
+    } else if (r->kept == KEPT_META) {
+        lr__inspect_add_meta(o, o->meta + o->meta_len, kl, t->str, t->len);
+    }
+}
+
 static void copy_prefix(char *dst, size_t cap, uint16_t *len, const struct lr_resp_token *t)
 {
     size_t n = t->len < cap ? t->len : cap;
@@ -2017,6 +2130,16 @@ static void on_token(struct rconn *c, const struct lr_resp_token *t)
             r->sess = lr_container_of(ireq_of(hdr_of(head)), struct session, req);
         if (head && !r->oob && hdr_of(head)->seq == c->reply_seq && is_check(hdr_of(head)->kind))
             r->chk = hdr_of(head)->kind;
+        if (head && !r->oob && hdr_of(head)->seq == c->reply_seq &&
+            hdr_of(head)->kind == LR_OP_INSPECT) {
+            r->insp = lease_of(hdr_of(head));
+            struct lr__inspect_out *o = lr__inspect_out(r->insp);
+            o->held = 0;
+            o->fence = 0;
+            o->ttl_ms = -1;
+            o->meta_len = 0;
+            o->token[0] = o->identity[0] = '\0';
+        }
         if (t->type == LR_RESP_ERROR || t->type == LR_RESP_BLOBERR) {
             r->type = LR_RESP_ERROR;
             copy_prefix(r->err, sizeof(r->err), &r->err_len, t);
@@ -2034,6 +2157,8 @@ static void on_token(struct rconn *c, const struct lr_resp_token *t)
             session_token(c, r, t);
         else
             r->bad = true;
+    } else if (r->insp) {
+        inspect_token(c, r, t);
     } else if (t->depth == 2 && r->type == LR_RESP_ARRAY && r->idx > 0) {
         /* inside element idx-1 of a batched acquire reply: {holder, pttl} */
         int64_t i = r->idx - 1, k = r->sub++;

@@ -9,43 +9,49 @@
 #define LR_REDIS_SCRIPTS_H
 
 /* KEYS[1] lease hash, KEYS[2] fence counter; ARGV[1] owner token, ARGV[2]
- * TTL ms, ARGV[3..] metadata field/value pairs. Returns the fence (acquired,
- * or re-acquired by the same token: idempotent retries), or {holder, pttl}. */
+ * TTL ms, ARGV[3] the manager's identity, ARGV[4..] metadata field/value
+ * pairs. Returns the fence (acquired, or re-acquired by the same token:
+ * idempotent retries), or {holder, pttl} where holder is the holder's
+ * identity, or its owner token when the hash has no identity (written by an
+ * older leasering) or the lease is broken (owner ""). */
 static const char acquire_lua[] =
     "local owner = redis.call('HGET', KEYS[1], 'owner')\n"
     "if owner == false then\n"
     "  local fence = redis.call('INCR', KEYS[2])\n"
-    "  redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'fence', fence, unpack(ARGV, 3))\n"
+    "  redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'fence', fence, 'identity', ARGV[3],\n"
+    "             unpack(ARGV, 4))\n"
     "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "  return fence\n"
     "elseif owner == ARGV[1] then\n"
     "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "  return tonumber(redis.call('HGET', KEYS[1], 'fence'))\n"
     "end\n"
-    "return {owner, redis.call('PTTL', KEYS[1])}\n";
+    "local who = owner ~= '' and redis.call('HGET', KEYS[1], 'identity') or owner\n"
+    "return {who, redis.call('PTTL', KEYS[1])}\n";
 
 /* Many acquisitions in one call, the way renewals batch: KEYS[2i-1] the
  * lease hash of name i, KEYS[2i] its fence counter; ARGV[1] TTL ms (one per
- * batch: batches are grouped by TTL), ARGV[1 + i] owner token of name i.
+ * batch: batches are grouped by TTL), ARGV[2] the manager's identity,
+ * ARGV[2 + i] owner token of name i.
  * Per name, as acquire_lua without metadata: create if absent (INCR fence,
  * PEXPIRE), or re-acquire idempotently under the same token. Returns one
- * element per name: its fence, or {holder, pttl} when someone else holds it.
- * Leases with metadata use acquire_lua. */
+ * element per name: its fence, or {holder, pttl} when someone else holds it
+ * (holder as in acquire_lua). Leases with metadata use acquire_lua. */
 static const char acquire_batch_lua[] =
-    "local call, ttl, r = redis.call, ARGV[1], {}\n"
+    "local call, ttl, id, r = redis.call, ARGV[1], ARGV[2], {}\n"
     "for i = 1, #KEYS / 2 do\n"
-    "  local k, tok = KEYS[2 * i - 1], ARGV[i + 1]\n"
+    "  local k, tok = KEYS[2 * i - 1], ARGV[i + 2]\n"
     "  local owner = call('HGET', k, 'owner')\n"
     "  if owner == false then\n"
     "    local fence = call('INCR', KEYS[2 * i])\n"
-    "    call('HSET', k, 'owner', tok, 'fence', fence)\n"
+    "    call('HSET', k, 'owner', tok, 'fence', fence, 'identity', id)\n"
     "    call('PEXPIRE', k, ttl)\n"
     "    r[i] = fence\n"
     "  elseif owner == tok then\n"
     "    call('PEXPIRE', k, ttl)\n"
     "    r[i] = tonumber(call('HGET', k, 'fence'))\n"
     "  else\n"
-    "    r[i] = {owner, call('PTTL', k)}\n"
+    "    r[i] = {owner ~= '' and call('HGET', k, 'identity') or owner, call('PTTL', k)}\n"
     "  end\n"
     "end\n"
     "return r\n";
@@ -105,33 +111,36 @@ static const char change_lua[] =
  * were broken, scored by the server's clock at the break, for one TTL. */
 
 /* KEYS[1] the session key, KEYS[2i] the lease hash of name i, KEYS[2i+1]
- * its fence counter; ARGV[1] TTL ms, ARGV[1 + i] owner token of name i.
+ * its fence counter; ARGV[1] TTL ms, ARGV[2] the manager's identity,
+ * ARGV[2 + i] owner token of name i.
  * Creates or refreshes the session first (validity counts from this send).
  * Per name: our token already there -> the same fence (idempotent retry;
  * moved to this session if it was recorded under an older one); absent, or
  * recorded under a session key that no longer exists -> taken (takeover),
  * fence = INCR; broken (owner "") or a hash without a session (a per-lease
- * mode lease) -> {owner, PTTL of the hash}; else {holder, PTTL of the
- * holder's session}. Returns one element per name, as acquire_batch_lua. */
+ * mode lease) -> {holder, PTTL of the hash}; else {holder, PTTL of the
+ * holder's session}, holder as in acquire_lua. Returns one element per
+ * name, as acquire_batch_lua. */
 static const char acquire_session_lua[] =
-    "local call, ttl, s, r = redis.call, ARGV[1], KEYS[1], {}\n"
+    "local call, ttl, id, s, r = redis.call, ARGV[1], ARGV[2], KEYS[1], {}\n"
     "call('SET', s, ttl, 'PX', ttl)\n"
     "for i = 1, (#KEYS - 1) / 2 do\n"
-    "  local k, tok = KEYS[2 * i], ARGV[i + 1]\n"
-    "  local h = call('HMGET', k, 'owner', 'session')\n"
+    "  local k, tok = KEYS[2 * i], ARGV[i + 2]\n"
+    "  local h = call('HMGET', k, 'owner', 'session', 'identity')\n"
     "  local owner, hs = h[1], h[2]\n"
+    "  local who = owner ~= '' and h[3] or owner\n"
     "  if owner == tok then\n"
     "    if hs ~= s then call('HSET', k, 'session', s) end\n"
     "    r[i] = tonumber(call('HGET', k, 'fence'))\n"
     "  elseif owner == false or (owner ~= '' and hs and call('EXISTS', hs) == 0) then\n"
     "    local fence = call('INCR', KEYS[2 * i + 1])\n"
     "    call('DEL', k)\n"
-    "    call('HSET', k, 'owner', tok, 'fence', fence, 'session', s)\n"
+    "    call('HSET', k, 'owner', tok, 'fence', fence, 'session', s, 'identity', id)\n"
     "    r[i] = fence\n"
     "  elseif owner == '' or not hs then\n"
-    "    r[i] = {owner, call('PTTL', k)}\n"
+    "    r[i] = {who, call('PTTL', k)}\n"
     "  else\n"
-    "    r[i] = {owner, call('PTTL', hs)}\n"
+    "    r[i] = {who, call('PTTL', hs)}\n"
     "  end\n"
     "end\n"
     "return r\n";
@@ -184,5 +193,28 @@ static const char break_session_lua[] =
     "local pttl = call('PTTL', KEYS[1])\n"
     "if pttl < want then call('PEXPIRE', KEYS[1], want) end\n"
     "return 1\n";
+
+/* KEYS[1] lease hash (lr_manager_inspect). Free -- no hash, or a session
+ * lease whose session key is gone (the next acquisition takes it over) --
+ * is {-2}; else {pttl, field, value, ...}: the remaining TTL (of the hash,
+ * or in session mode of the holder's session; -1 none) followed by the
+ * hash as HGETALL gives it (owner, fence, identity, session, metadata). A
+ * broken lease (owner "") stays held until its hash expires. Reads a
+ * session key it is not given in KEYS: only in session mode, which Redis
+ * Cluster (where that would fail) never runs. */
+static const char inspect_lua[] =
+    "local call = redis.call\n"
+    "local h = call('HGETALL', KEYS[1])\n"
+    "local t, owner, s = call('PTTL', KEYS[1]), nil, nil\n"
+    "for i = 1, #h, 2 do\n"
+    "  if h[i] == 'owner' then owner = h[i + 1] elseif h[i] == 'session' then s = h[i + 1] end\n"
+    "end\n"
+    "if not owner then return {-2} end\n"
+    "if s and owner ~= '' then\n"
+    "  t = call('PTTL', s)\n"
+    "  if t < 0 then return {-2} end\n"
+    "end\n"
+    "table.insert(h, 1, t)\n"
+    "return h\n";
 
 #endif

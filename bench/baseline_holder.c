@@ -353,8 +353,10 @@ static void send_acquires(void)
     while (B.next_acquire < B.n && B.acquires_inflight < ACQUIRE_WINDOW) {
         struct lease *l = &B.leases[B.next_acquire++];
         l->sent_ns = now_ns();
-        if (redisAsyncCommand(B.ac, acquire_reply, l, "EVALSHA %s 2 %s %s:fence %s %s",
-                              B.acquire_sha, l->key, l->key, B.token, B.ttl_str) != REDIS_OK) {
+        /* ARGV: token, TTL, identity (acquire_lua stores it, as leasering does) */
+        if (redisAsyncCommand(B.ac, acquire_reply, l, "EVALSHA %s 2 %s %s:fence %s %s %s",
+                              B.acquire_sha, l->key, l->key, B.token, B.ttl_str,
+                              "baseline-holder") != REDIS_OK) {
             B.answered++;
             continue;
         }

@@ -44,12 +44,37 @@ enum lr__req_kind {
     LR_OP_RELEASE,
     LR_OP_BREAK,  /* end whoever's lease is on the name, within l->break_ms */
     LR_OP_CHANGE, /* held by l->token: make l->next_token the owner */
+    LR_OP_INSPECT, /* read who holds l->name into lr__inspect_out(l); no lease:
+                    * l is the carrier of lr_manager_inspect (never held) */
 };
+
+/* What an LR_OP_INSPECT fills before it completes with status 0 (it starts
+ * zeroed, ttl_ms -1). Strings are NUL-terminated; @meta holds "key\0value\0"
+ * pairs, leasering's own fields (owner, fence, identity, session) excluded;
+ * pairs that do not fit are left out. */
+struct lr__inspect_out {
+    int held;
+    uint64_t fence;
+    int64_t ttl_ms;
+    size_t meta_len;
+    char token[33];
+    char identity[LR_IDENTITY_MAX + 1];
+    char meta[LR_META_MAX];
+};
+
+/* The record of @l's LR_OP_INSPECT request (NULL for any other lease). */
+struct lr__inspect_out *lr__inspect_out(struct lr_lease *l);
+/* Add one metadata pair to @o; false (nothing added) if it does not fit. */
+bool lr__inspect_add_meta(struct lr__inspect_out *o, const char *k, size_t kl, const char *v,
+                          size_t vl);
+/* The manager's identity (lr_manager_opts.identity), and its length. */
+const char *lr__manager_identity(const struct lr_manager *m, size_t *len);
 
 struct lr__result {
     int status;
     uint64_t fence;        /* acquire success */
-    const char *holder;    /* conflict: holder identity (not NUL-terminated), or NULL */
+    const char *holder;    /* conflict: the holder's identity, or its owner token when the
+                            * store has no identity for it (not NUL-terminated), or NULL */
     size_t holder_len;
     int64_t holder_ttl_ms; /* conflict: remaining TTL, or -1 */
 };

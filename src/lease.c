@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <leasering/backend.h>
 #include <leasering/error.h>
@@ -390,7 +391,7 @@ static void names_free_all(struct lr__names *a)
  * (lr_lease_holder), which matters only while the lease is not held. */
 static void set_valid_until(struct lr_lease *l, uint64_t v)
 {
-    l->flags &= (uint16_t)~(LR_LF_HOLDER | LR_LF_HOLDER_HEX);
+    l->flags &= (uint16_t)~(LR_LF_HOLDER | LR_LF_HOLDER_HEX | LR_LF_HOLDER_REF);
     l->valid_until = v;
 }
 
@@ -557,6 +558,7 @@ static void renew_now(struct lr_lease *l)
 }
 
 static void break_done(struct lr_lease *l, int status);
+static void inspect_done(struct lr_lease *l, const struct lr__result *r);
 static void change_done(struct lr_lease *l, const struct lr__result *r);
 
 static void lease_timer(struct lr_timer *t)
@@ -618,9 +620,38 @@ static int hex_digit(char c)
     return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* A long identity into the manager's holder table: the slot that has it
+ * already, else the least recently met one. Returns the slot index. */
+static unsigned holder_slot(struct lr_manager *m, const char *text, size_t n)
+{
+    unsigned pick = 0;
+    uint32_t stamp = ++m->holder_stamp;
+    for (unsigned i = 0; i < LR_HOLDER_SLOTS; i++) {
+        struct lr__holder_slot *h = &m->holders[i];
+        if (h->gen && h->len == n && !memcmp(h->text, text, n)) {
+            h->used = stamp;
+            return i;
+        }
+        if (h->used < m->holders[pick].used)
+            pick = i;
+    }
+    struct lr__holder_slot *h = &m->holders[pick];
+    h->gen++;
+    if (!h->gen)
+        h->gen = 1; /* 0 marks a slot never used */
+    h->used = stamp;
+    h->len = (uint8_t)n;
+    memcpy(h->text, text, n);
+    h->text[n] = '\0';
+    return pick;
+}
+
 /* A conflict's report, in the storage that is free while the lease is not
  * held: 32 lowercase hex digits (what lr__hex writes as owner) packed to 16
- * bytes, any other identity cut to what fits. */
+ * bytes; an identity of up to 19 bytes as text; a longer one in the
+ * manager's holder table, the lease keeping its slot and generation
+ * (holder[0..4]) and its first 14 bytes (holder[5..19]) for when the slot
+ * was given to another identity since. */
 static void keep_holder(struct lr_lease *l, const struct lr__result *r)
 {
     size_t n = r->holder ? r->holder_len : 0;
@@ -628,22 +659,29 @@ static void keep_holder(struct lr_lease *l, const struct lr__result *r)
     for (size_t i = 0; hex && i < n; i++)
         hex = hex_digit(r->holder[i]) >= 0;
     l->flags |= LR_LF_HOLDER;
+    l->flags &= (uint16_t)~(LR_LF_HOLDER_HEX | LR_LF_HOLDER_REF);
+    if (n > LR_HOLDER_MAX)
+        n = LR_HOLDER_MAX;
     if (hex) {
         for (size_t i = 0; i < 16; i++)
             l->holder[i] = (char)(hex_digit(r->holder[2 * i]) << 4 | hex_digit(r->holder[2 * i + 1]));
         l->flags |= LR_LF_HOLDER_HEX;
-    } else {
-        if (n >= sizeof(l->holder))
-            n = sizeof(l->holder) - 1;
+    } else if (n < sizeof(l->holder)) {
         if (n)
             memcpy(l->holder, r->holder, n);
         l->holder[n] = '\0';
-        l->flags &= (uint16_t)~LR_LF_HOLDER_HEX;
+    } else {
+        unsigned slot = holder_slot(l->mgr, r->holder, n);
+        uint32_t gen = l->mgr->holders[slot].gen;
+        memcpy(l->holder, &gen, 4);
+        l->holder[4] = (char)slot;
+        memcpy(l->holder + 5, r->holder, sizeof(l->holder) - 6);
+        l->holder[sizeof(l->holder) - 1] = '\0';
+        l->flags |= LR_LF_HOLDER_REF;
     }
     int64_t ttl = r->holder_ttl_ms;
     l->holder_ttl_ms = ttl > INT32_MAX ? INT32_MAX : ttl < -1 ? -1 : (int32_t)ttl;
 }
-
 
 static void acquire_done(struct lr_lease *l, const struct lr__result *r)
 {
@@ -798,8 +836,149 @@ void lr__lease_deliver(struct lr_lease *l, const struct lr__result *r)
         if (l->state == LR_LEASE_RELEASING)
             finish_release(l, r->status == LR_ELOST ? LR_ELOST : r->status);
         break;
+    case LR_OP_INSPECT:
+        inspect_done(l, r); /* frees l */
+        break;
     default:
         break;
+    }
+}
+
+/* ------------------------------------------------------------- inspect */
+
+/* A name for a lease or an inspection of @m: 1..LR_NAME_MAX bytes (its
+ * length in *len), while the manager is open. */
+static int name_check(const struct lr_manager *m, const char *name, size_t *len)
+{
+    if (!m || !name || !*name)
+        return -EINVAL;
+    *len = strlen(name);
+    if (*len > LR_NAME_MAX)
+        return -ENAMETOOLONG;
+    return m->closing ? -ECANCELED : 0;
+}
+
+/* One lr_manager_inspect in flight: a carrier lease (never held, on no list
+ * of leases, counted against no capacity) takes the request through the
+ * backend like any lease request; the backend fills @out. */
+struct lr__inspect {
+    struct lr_lease l;
+    struct lr_list link; /* on the manager's inspects */
+    void (*done)(void *arg, int status, const struct lr_inspect *info);
+    void *arg;
+    char name[LR_NAME_MAX + 1];
+    struct lr__inspect_out out;
+};
+
+struct lr__inspect_out *lr__inspect_out(struct lr_lease *l)
+{
+    if (!l || l->req.kind != LR_OP_INSPECT)
+        return NULL;
+    return &lr_container_of(l, struct lr__inspect, l)->out;
+}
+
+bool lr__inspect_add_meta(struct lr__inspect_out *o, const char *k, size_t kl, const char *v,
+                          size_t vl)
+{
+    if (!kl || memchr(k, 0, kl) || memchr(v, 0, vl) ||
+        kl + vl + 2 > sizeof(o->meta) - o->meta_len)
+        return false;
+    char *p = o->meta + o->meta_len;
+    memmove(p, k, kl); /* the Redis reply parser stages the key right there */
+    p[kl] = '\0';
+    memcpy(p + kl + 1, v, vl);
+    p[kl + 1 + vl] = '\0';
+    o->meta_len += kl + vl + 2;
+    return true;
+}
+
+const char *lr__manager_identity(const struct lr_manager *m, size_t *len)
+{
+    if (len)
+        *len = m->identity_len;
+    return m->identity;
+}
+
+const char *lr_manager_identity(const struct lr_manager *m)
+{
+    return m->identity;
+}
+
+static void inspect_done(struct lr_lease *l, const struct lr__result *r)
+{
+    struct lr__inspect *in = lr_container_of(l, struct lr__inspect, l);
+    lr_list_unlink(&in->link);
+    struct lr__inspect_out *o = &in->out;
+    struct lr_inspect info = {.name = in->name, .ttl_ms = -1, .holder = "", .identity = "",
+                              .token = ""};
+    if (r->status == 0 && o->held) {
+        o->token[sizeof(o->token) - 1] = '\0';
+        o->identity[sizeof(o->identity) - 1] = '\0';
+        info.held = 1;
+        info.identity = o->identity;
+        info.token = o->token;
+        info.holder = o->identity[0] ? o->identity : o->token;
+        info.fence = o->fence;
+        info.ttl_ms = o->ttl_ms;
+        info.meta = o->meta_len ? o->meta : NULL;
+        info.meta_len = o->meta_len;
+    }
+    if (in->done)
+        in->done(in->arg, r->status, r->status == 0 ? &info : NULL);
+    lr__free(in);
+}
+
+int lr_manager_inspect(struct lr_manager *m, const char *name,
+                       void (*done)(void *arg, int status, const struct lr_inspect *info),
+                       void *arg)
+{
+    size_t n;
+    int rc = name_check(m, name, &n);
+    if (rc < 0 || !done)
+        return rc < 0 ? rc : -EINVAL;
+    struct lr__inspect *in = lr__calloc(1, sizeof(*in));
+    if (!in)
+        return -ENOMEM;
+    memcpy(in->name, name, n + 1);
+    in->done = done;
+    in->arg = arg;
+    in->out.ttl_ms = -1;
+    struct lr_lease *l = &in->l;
+    lr_timer_init(m->loop, &l->timer, lease_timer); /* never armed */
+    lr_list_init(&l->req.link);
+    lr_list_init(&l->mgr_link);
+    l->mgr = m;
+    l->ttl_ms = m->o.ttl_ms;
+    l->flags = LR_LF_INIT;
+    l->name = in->name;
+    l->name_len = (uint8_t)n;
+    rc = submit(l, LR_OP_INSPECT);
+    if (rc < 0) {
+        lr__free(in);
+        return rc;
+    }
+    lr_list_push_tail(&m->inspects, &in->link);
+    return 0;
+}
+
+/* lr_manager_close: every inspection still in flight is abandoned at the
+ * store and told -ECANCELED, before the close's own callback. */
+static void inspects_cancel(struct lr_manager *m)
+{
+    for (struct lr_list *n = m->inspects.next; n != &m->inspects; n = n->next) {
+        struct lr__inspect *in = lr_container_of(n, struct lr__inspect, link);
+        drop_request(&in->l);
+    }
+}
+
+static void inspects_finish(struct lr_manager *m, bool tell)
+{
+    struct lr_list *n;
+    while ((n = lr_list_pop(&m->inspects))) {
+        struct lr__inspect *in = lr_container_of(n, struct lr__inspect, link);
+        if (tell)
+            in->done(in->arg, -ECANCELED, NULL);
+        lr__free(in);
     }
 }
 
@@ -900,6 +1079,36 @@ static int check_opts(struct lr_manager_opts *o, const struct lr__backend_ops *o
     return 0;
 }
 
+/* The manager's identity: @want checked (1..LR_IDENTITY_MAX bytes, no
+ * control bytes), or "HOST:PID" with the host name cut so that ":PID" fits. */
+static int identity_of(const char *want, char out[LR_IDENTITY_MAX + 1])
+{
+    if (want) {
+        size_t n = strlen(want);
+        if (!n || n > LR_IDENTITY_MAX)
+            return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+            if ((unsigned char)want[i] < 0x20 || want[i] == 0x7f)
+                return -EINVAL;
+        memcpy(out, want, n + 1);
+        return 0;
+    }
+    char host[256], pid[24];
+    if (gethostname(host, sizeof(host)) < 0 || !host[0])
+        strcpy(host, "localhost");
+    host[sizeof(host) - 1] = '\0';
+    int pl = snprintf(pid, sizeof(pid), ":%ld", (long)getpid());
+    size_t hl = strlen(host), room = LR_IDENTITY_MAX - (size_t)pl;
+    if (hl > room)
+        hl = room;
+    for (size_t i = 0; i < hl; i++) /* a host name has none, but be sure */
+        if ((unsigned char)host[i] < 0x20 || host[i] == 0x7f)
+            host[i] = '?';
+    memcpy(out, host, hl);
+    memcpy(out + hl, pid, (size_t)pl + 1);
+    return 0;
+}
+
 int lr_manager_new(struct lr_manager **out, struct lr_loop *loop, const char *uri,
                    const struct lr_manager_opts *opts)
 {
@@ -920,11 +1129,19 @@ int lr_manager_new(struct lr_manager **out, struct lr_loop *loop, const char *ur
     rc = check_opts(&o, store);
     if (rc < 0)
         return rc;
+    char id[LR_IDENTITY_MAX + 1];
+    rc = identity_of(o.identity, id);
+    if (rc < 0)
+        return rc;
     struct lr_manager *m = lr__calloc(1, sizeof(*m));
     if (!m)
         return -ENOMEM;
     m->loop = loop;
     m->o = o;
+    m->identity_len = (uint8_t)strlen(id);
+    memcpy(m->identity, id, (size_t)m->identity_len + 1);
+    m->o.identity = m->identity; /* never a pointer into the caller's memory */
+    lr_list_init(&m->inspects);
     m->ops = ops;
     m->store = store;
     lr_list_init(&m->leases);
@@ -945,6 +1162,7 @@ int lr_manager_new(struct lr_manager **out, struct lr_loop *loop, const char *ur
 static void close_done_task(struct lr__task *t)
 {
     struct lr_manager *m = lr_container_of(t, struct lr_manager, close_task);
+    inspects_finish(m, true);
     if (m->close_cb)
         m->close_cb(m, m->close_arg); /* may free m: last use */
 }
@@ -974,6 +1192,7 @@ int lr_manager_close(struct lr_manager *m, void (*done)(struct lr_manager *m, vo
         l->mgr = NULL; /* detached: deinit/free still work, nothing else does */
         m->stats.leases--;
     }
+    inspects_cancel(m);
     m->ops->close(m->be, backend_closed);
     return 0;
 }
@@ -983,6 +1202,7 @@ void lr_manager_free(struct lr_manager *m)
     if (!m)
         return;
     lr__task_cancel(&m->close_task);
+    inspects_finish(m, false);
     m->ops->free(m->be);
     names_free_all(&m->names);
     lr__free(m);
@@ -1008,13 +1228,10 @@ int lr_manager_release_all(struct lr_manager *m)
 int lr_lease_init(struct lr_manager *m, struct lr_lease *l, const char *name,
                   const struct lr_lease_opts *opts)
 {
-    if (!m || !l || !name || !*name)
-        return -EINVAL;
-    size_t n = strlen(name);
-    if (n > LR_NAME_MAX)
-        return -ENAMETOOLONG;
-    if (m->closing)
-        return -ECANCELED;
+    size_t n;
+    int rc = l ? name_check(m, name, &n) : -EINVAL;
+    if (rc < 0)
+        return rc;
     uint32_t ttl = opts && opts->ttl_ms ? opts->ttl_ms : m->o.ttl_ms;
     if (ttl < m->store->min_ttl_ms || ttl > m->store->max_ttl_ms)
         return -ERANGE;
@@ -1117,8 +1334,8 @@ int lr_lease_set_meta(struct lr_lease *l, const char *key, const char *value)
         return -EINVAL;
     if (l->state != LR_LEASE_IDLE && l->state != LR_LEASE_LOST)
         return -EBUSY;
-    /* "owner" and "fence" are the lease's own fields in the store */
-    if (!strcmp(key, "owner") || !strcmp(key, "fence"))
+    /* "owner", "fence" and "identity" are the lease's own fields in the store */
+    if (!strcmp(key, "owner") || !strcmp(key, "fence") || !strcmp(key, "identity"))
         return -EINVAL;
     size_t off = 0, old = 0;
     bool found = meta_find(l, key, &off, &old) != NULL;
@@ -1168,7 +1385,7 @@ int lr_lease_acquire(struct lr_lease *l, uint32_t timeout_ms)
     set_state(l, LR_LEASE_ACQUIRING);
     l->attempt = 0;
     l->last_error = 0;
-    l->flags &= (uint16_t)~(LR_LF_HOLDER | LR_LF_HOLDER_HEX);
+    l->flags &= (uint16_t)~(LR_LF_HOLDER | LR_LF_HOLDER_HEX | LR_LF_HOLDER_REF);
     l->flags &= (uint16_t)~(LR_LF_TRY | LR_LF_UNAVAIL | LR_LF_RELEASE_PENDING);
     if (!timeout_ms)
         l->flags |= LR_LF_TRY;
@@ -1230,7 +1447,7 @@ int lr_lease_change(struct lr_lease *l)
         return -EINVAL;
     if (!held(l) || !l->mgr || l->req.kind != LR_OP_NONE || (l->flags & LR_LF_CHANGE))
         return -EBUSY;
-    l->flags &= (uint16_t)~(LR_LF_HOLDER | LR_LF_HOLDER_HEX); /* held: it is stale */
+    l->flags &= (uint16_t)~(LR_LF_HOLDER | LR_LF_HOLDER_HEX | LR_LF_HOLDER_REF); /* held: it is stale */
     new_token(l->mgr, l->next_token);
     l->flags |= LR_LF_CHANGE;
     arm(l, now_ms(l), false);
@@ -1310,6 +1527,13 @@ const char *lr_lease_holder(const struct lr_lease *l)
     static _Thread_local char text[33];
     if (!(l->flags & LR_LF_HOLDER))
         return "";
+    if (l->flags & LR_LF_HOLDER_REF) {
+        uint32_t gen;
+        memcpy(&gen, l->holder, 4);
+        const struct lr__holder_slot *h =
+            l->mgr ? &l->mgr->holders[(uint8_t)l->holder[4] % LR_HOLDER_SLOTS] : NULL;
+        return h && h->gen == gen ? h->text : l->holder + 5;
+    }
     if (!(l->flags & LR_LF_HOLDER_HEX))
         return l->holder;
     lr__hex((const uint8_t *)l->holder, 16, text);

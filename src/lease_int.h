@@ -24,6 +24,16 @@ enum {
                                     * that is already current) until definite */
     LR_LF_HOLDER = 1u << 10,       /* holder/holder_ttl_ms hold a conflict's report */
     LR_LF_HOLDER_HEX = 1u << 11,   /* ... with the holder packed from 32 hex digits */
+    LR_LF_HOLDER_REF = 1u << 12,   /* ... with the holder in the manager's holder table */
+};
+
+/* A holder identity too long for the lease (lr_lease_holder): kept in the
+ * manager's table, found again by slot and generation. */
+struct lr__holder_slot {
+    uint32_t gen;    /* bumped whenever the slot gets another identity */
+    uint32_t used;   /* stamp of the last conflict that met it (least recent goes first) */
+    uint8_t len;
+    char text[LR_HOLDER_MAX + 1];
 };
 
 /* Lease names, carved from chunks in 8-byte units: a name costs its length
@@ -56,6 +66,11 @@ struct lr_manager {
     struct lr_manager_stats stats;
     int err_status;      /* lr_manager_last_error */
     char err_text[160];
+    uint8_t identity_len;
+    char identity[LR_IDENTITY_MAX + 1]; /* opts.identity points here */
+    uint32_t holder_stamp;
+    struct lr__holder_slot holders[LR_HOLDER_SLOTS];
+    struct lr_list inspects; /* lr__inspect.link: lr_manager_inspect in flight */
 };
 
 #endif

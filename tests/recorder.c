@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* recorder.c - see recorder.h. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -130,4 +131,57 @@ void rec_store_error(struct lr_manager *m, int status, const char *text, void *a
     (void)arg;
     size_t n = strlen(rec_errs);
     snprintf(rec_errs + n, sizeof(rec_errs) - n, "%s\n", text);
+}
+
+struct rec_insp rec_insp;
+
+static void copy_text(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src);
+}
+
+static void inspected(void *arg, int status, const struct lr_inspect *info)
+{
+    (void)arg;
+    rec_insp.done = 1;
+    rec_insp.status = status;
+    if (status == 0) {
+        rec_insp.held = info->held;
+        rec_insp.fence = info->fence;
+        rec_insp.ttl_ms = info->ttl_ms;
+        copy_text(rec_insp.holder, sizeof(rec_insp.holder), info->holder);
+        copy_text(rec_insp.identity, sizeof(rec_insp.identity), info->identity);
+        copy_text(rec_insp.token, sizeof(rec_insp.token), info->token);
+        rec_insp.meta_len = info->meta_len < sizeof(rec_insp.meta) ? info->meta_len : 0;
+        if (rec_insp.meta_len)
+            memcpy(rec_insp.meta, info->meta, rec_insp.meta_len);
+    }
+    lr_loop_stop(loop);
+}
+
+int rec_inspect(struct lr_manager *m, const char *name, uint64_t ms)
+{
+    memset(&rec_insp, 0, sizeof(rec_insp));
+    int rc = lr_manager_inspect(m, name, inspected, NULL);
+    if (rc < 0)
+        return rc;
+    struct lr_timer t;
+    lr_timer_init(loop, &t, stop_cb);
+    lr_loop_update_time(loop);
+    lr_timer_start(&t, lr_loop_now_ms(loop) + ms);
+    while (!rec_insp.done && lr_timer_is_active(&t))
+        lr_loop_run(loop);
+    lr_timer_stop(&t);
+    return rec_insp.done ? rec_insp.status : -EINPROGRESS;
+}
+
+const char *rec_insp_meta(const char *key)
+{
+    for (size_t off = 0; off < rec_insp.meta_len;) {
+        const char *k = rec_insp.meta + off, *v = k + strlen(k) + 1;
+        if (!strcmp(k, key))
+            return v;
+        off = (size_t)(v - rec_insp.meta) + strlen(v) + 1;
+    }
+    return NULL;
 }

@@ -37,6 +37,27 @@ void run_until(int e, uint64_t ms);
 /* Close @m, run until closed, free it. */
 void close_mgr(struct lr_manager *m);
 
+/* lr_manager_inspect's answer, copied (rec_inspect). */
+struct rec_insp {
+    int done;
+    int status;
+    int held;
+    uint64_t fence;
+    int64_t ttl_ms;
+    size_t meta_len;
+    char holder[LR_IDENTITY_MAX + 1];
+    char identity[LR_IDENTITY_MAX + 1];
+    char token[33];
+    char meta[LR_META_MAX];
+};
+extern struct rec_insp rec_insp;
+/* Inspect @name on @m and run the loop until the answer (into rec_insp) or
+ * @ms pass. Returns the answer's status, -EINPROGRESS if none came in time,
+ * or lr_manager_inspect's own error. */
+int rec_inspect(struct lr_manager *m, const char *name, uint64_t ms);
+/* The value of metadata @key in rec_insp, or NULL. */
+const char *rec_insp_meta(const char *key);
+
 /* A store_error callback that appends each text and a newline to rec_errs
  * (truncated when full); clear it with rec_errs[0] = '\0'. */
 extern char rec_errs[8192];

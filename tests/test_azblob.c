@@ -6,8 +6,9 @@
  * two managers competing for 100 names, metadata read back with a plain
  * signed HEAD, a wrong account key, Azurite killed mid-run, keep-alive
  * connections reused across renewals, an acquire whose metadata write is
- * refused giving its lease back at once, and tls=yes against plain HTTP
- * failing at once with LR_ETLS.
+ * refused giving its lease back at once, tls=yes against plain HTTP
+ * failing at once with LR_ETLS, and who holds a name (the identity in the
+ * metadata, a conflict naming it, lr_manager_inspect).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -657,7 +658,72 @@ TEST(break_and_change)
     close_mgr(b);
 }
 
-TESTS(T(acquire_conflict_renew_release_and_metadata),
+/* Who holds it: the identity and token in the blob's metadata, a conflict
+ * naming the holder (a HEAD after the 409), lr_manager_inspect on a free
+ * name, a missing container, a held one with metadata, a released one and
+ * an expired one (Azure does not say the TTL: -1). */
+TEST(identity_conflict_and_inspect)
+{
+    rec_setup();
+    CHECK_OK(start_http());
+    struct lr_manager_opts o = {.ttl_ms = 15000, .cbs = &rec_cbs, .identity = "az-holder:1"};
+    struct lr_manager *a = NULL, *b = mgr(az_uri(&az, DEV_KEY_PCT, "leases", NULL), 1);
+    CHECK_OK(lr_manager_new(&a, loop, uri, &o));
+    CHECK(b);
+    CHECK_OK(rec_inspect(b, "insp-free", 5000));
+    CHECK_EQ(rec_insp.held, 0);
+    struct lr_manager *none = mgr(az_uri(&az, DEV_KEY_PCT, "no-such-container", NULL), 1);
+    CHECK(none);
+    CHECK_OK(rec_inspect(none, "x", 5000)); /* 404 ContainerNotFound: free */
+    CHECK_EQ(rec_insp.held, 0);
+    close_mgr(none);
+    struct lr_lease la, lb;
+    CHECK_OK(lr_lease_init(a, &la, "insp-1", NULL));
+    CHECK_OK(lr_lease_init(b, &lb, "insp-1", NULL));
+    CHECK_OK(lr_lease_set_meta(&la, "node", "alpha"));
+    CHECK_OK(lr_lease_acquire(&la, 5000));
+    run_until(EV_ACQ, 5000);
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
+    char val[128];
+    CHECK_EQ(signed_get(&az, "leases", "insp-1", "x-ms-meta-identity", val, sizeof(val)), 200);
+    CHECK(!strcmp(val, "az-holder:1"));
+    CHECK_OK(rec_inspect(b, "insp-1", 5000));
+    CHECK_EQ(rec_insp.held, 1);
+    CHECK(!strcmp(rec_insp.holder, "az-holder:1"));
+    CHECK(!strcmp(rec_insp.identity, "az-holder:1"));
+    CHECK_EQ(signed_get(&az, "leases", "insp-1", "x-ms-meta-owner", val, sizeof(val)), 200);
+    CHECK_EQ(strlen(val), 32);
+    CHECK(!strcmp(rec_insp.token, val));
+    CHECK_EQ(rec_insp.fence, lr_lease_fence(&la));
+    CHECK_EQ(rec_insp.ttl_ms, -1);
+    CHECK(rec_insp_meta("node") && !strcmp(rec_insp_meta("node"), "alpha"));
+    CHECK(!rec_insp_meta("fence") && !rec_insp_meta("identity") && !rec_insp_meta("owner"));
+    /* a conflict names the holder */
+    CHECK_OK(lr_lease_try_acquire(&lb));
+    run_until(EV_ACQFAIL, 5000);
+    CHECK_ERR(rec_first(EV_ACQFAIL, &lb)->status, LR_ECONFLICT);
+    CHECK(!strcmp(lr_lease_holder(&lb), "az-holder:1"));
+    /* released: free, and the past holder's metadata is not reported */
+    CHECK_OK(lr_lease_release(&la));
+    run_until(EV_REL, 5000);
+    CHECK_OK(rec_inspect(b, "insp-1", 5000));
+    CHECK_EQ(rec_insp.held, 0);
+    CHECK_EQ(rec_insp.meta_len, 0);
+    /* expired: forgotten without a release, free once Azure's 15 s ran out */
+    CHECK_OK(lr_lease_acquire(&la, 5000));
+    run_until(EV_ACQ, 5000);
+    lr_lease_deinit(&la);
+    CHECK_OK(rec_inspect(b, "insp-1", 5000));
+    CHECK_EQ(rec_insp.held, 1);
+    run_until(0, 15500);
+    CHECK_OK(rec_inspect(b, "insp-1", 5000));
+    CHECK_EQ(rec_insp.held, 0);
+    lr_lease_deinit(&lb);
+    close_mgr(a);
+    close_mgr(b);
+}
+
+TESTS(T(acquire_conflict_renew_release_and_metadata), T(identity_conflict_and_inspect),
       T(https_to_a_plain_http_endpoint_fails_at_once),
       T(acquire_failing_after_the_lease_step_releases_the_blob), T(sas_from_the_connection_string),
       T(break_and_change), T(wrong_key_is_an_authentication_error),

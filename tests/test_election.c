@@ -93,11 +93,16 @@ static void on_new(struct lr_election *e, const char *id)
     snprintf(r->holder, sizeof(r->holder), "%s", lr_lease_holder(lr_election_lease(e)));
 }
 
-static struct lr_manager *mgr_on(const char *uri)
+static struct lr_manager *mgr_on(const char *uri, int i)
 {
     /* Losses come 50 ms before valid_until (not the default 4): the checks
-     * against valid_until then tolerate a loaded machine's late wakeups. */
-    struct lr_manager_opts o = {.ttl_ms = TTL, .loss_guard_ms = 50};
+     * against valid_until then tolerate a loaded machine's late wakeups.
+     * Each candidate has an identity of its own, as separate processes
+     * would (the default, HOST:PID, is the same for every manager here):
+     * followers are told the leader by it. */
+    char id[32];
+    snprintf(id, sizeof(id), "candidate-%d", i);
+    struct lr_manager_opts o = {.ttl_ms = TTL, .loss_guard_ms = 50, .identity = id};
     struct lr_manager *m = NULL;
     return lr_manager_new(&m, loop, uri, &o) == 0 ? m : NULL;
 }
@@ -113,7 +118,7 @@ static bool setup(int n)
     memset(cand, 0, sizeof(cand));
     snprintf(store, sizeof(store), "mem://el%d", ++store_seq);
     for (int i = 0; i < n; i++)
-        if (!(cand[i].m = mgr_on(store)))
+        if (!(cand[i].m = mgr_on(store, i)))
             return false;
     return true;
 }
@@ -339,7 +344,7 @@ TEST(free_while_leading_releases)
     CHECK(s->at_ns - t0 <= (uint64_t)(TTL / 4 + SLACK) * 1000000u); /* released, not expired */
     CHECK_EQ(count(EL_STOP, 0), 0);                              /* nothing after free */
     /* freed from inside its own callback, while leading */
-    cand[2].m = mgr_on(store);
+    cand[2].m = mgr_on(store, 2);
     CHECK(cand[2].m);
     cand[2].free_in_start = true;
     CHECK_OK(join(2));

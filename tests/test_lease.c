@@ -5,11 +5,13 @@
  * loss a guard interval before valid_until when the store stalls or is
  * unreachable, fresh-clock decisions after the holder itself stalled,
  * recovery, release (idempotent, during acquire), release-all, callback
- * order, fencing across holders, argument errors, and a steady state that
- * allocates nothing.
+ * order, fencing across holders, argument errors, a steady state that
+ * allocates nothing, and who holds a name: manager identities (default
+ * HOST:PID), conflicts naming the holder, lr_manager_inspect.
  */
 #include <errno.h>
 #include <math.h>
+#include <unistd.h>
 
 #include <leasering.h>
 #include "alloccount.h"
@@ -57,7 +59,7 @@ TEST(acquire_conflict_and_holder)
     CHECK_OK(lr_lease_try_acquire(&lb));
     run_until(EV_ACQFAIL, 1000);
     CHECK_ERR(rec_first(EV_ACQFAIL, &lb)->status, LR_ECONFLICT);
-    CHECK_EQ(strlen(lr_lease_holder(&lb)), 32);
+    CHECK(!strcmp(lr_lease_holder(&lb), lr_manager_identity(a))); /* who, for people */
     CHECK(lr_lease_holder_ttl_ms(&lb) > 0 && lr_lease_holder_ttl_ms(&lb) <= 1000);
     CHECK_EQ(lr_lease_state(&lb), LR_LEASE_IDLE);
     CHECK_EQ(lr_lease_stats(&lb)->conflicts, 1);
@@ -776,7 +778,192 @@ TEST(close_frees_what_leases_own)
     lr_lease_deinit(&l[0]); /* allowed after close, and harmless */
 }
 
-TESTS(T(acquire_conflict_and_holder), T(break_and_change), T(ambiguous_change_is_retried_not_lost),
+static struct lr_manager *id_mgr(const char *uri, uint32_t ttl, const char *identity, int *rc)
+{
+    struct lr_manager_opts o = {.ttl_ms = ttl, .cbs = &rec_cbs, .identity = identity};
+    struct lr_manager *m = NULL;
+    *rc = lr_manager_new(&m, loop, uri, &o);
+    return m;
+}
+
+TEST(identity_default_and_checks)
+{
+    rec_setup();
+    int rc;
+    struct lr_manager *m = id_mgr("mem://id0", 1000, NULL, &rc);
+    CHECK_OK(rc);
+    char want[300], host[256];
+    CHECK_OK(gethostname(host, sizeof(host)));
+    snprintf(want, sizeof(want), "%.200s:%ld", host, (long)getpid());
+    CHECK(!strcmp(lr_manager_identity(m), want)); /* HOST:PID */
+    close_mgr(m);
+    char id[LR_IDENTITY_MAX + 2];
+    memset(id, 'x', sizeof(id) - 1);
+    id[sizeof(id) - 1] = '\0';
+    CHECK(!id_mgr("mem://id0", 1000, id, &rc)); /* one byte too many */
+    CHECK_ERR(rc, -EINVAL);
+    CHECK(!id_mgr("mem://id0", 1000, "", &rc));
+    CHECK_ERR(rc, -EINVAL);
+    CHECK(!id_mgr("mem://id0", 1000, "tab\there", &rc));
+    CHECK_ERR(rc, -EINVAL);
+    CHECK(!id_mgr("mem://id0", 1000, "del\x7f", &rc));
+    CHECK_ERR(rc, -EINVAL);
+    id[LR_IDENTITY_MAX] = '\0'; /* LR_IDENTITY_MAX bytes: fine, and copied */
+    m = id_mgr("mem://id0", 1000, id, &rc);
+    CHECK_OK(rc);
+    id[0] = 'y';
+    CHECK_EQ(lr_manager_identity(m)[0], 'x');
+    CHECK_EQ(strlen(lr_manager_identity(m)), LR_IDENTITY_MAX);
+    struct lr_lease l;
+    CHECK_OK(lr_lease_init(m, &l, "j", NULL));
+    CHECK_ERR(lr_lease_set_meta(&l, "identity", "me"), -EINVAL); /* the store's own field */
+    lr_lease_deinit(&l);
+    close_mgr(m);
+}
+
+/* A conflict names the holder by identity, short or long (the manager's
+ * holder table), and an identity replaced in that table since still
+ * gives its first 14 bytes. */
+TEST(conflict_reports_the_holders_identity)
+{
+    rec_setup();
+    int rc;
+    static const char *const ids[] = {"short-one", "a-rather-long-identity.example.org:4242"};
+    struct lr_manager *b = id_mgr("mem://id1", 1000, "the-other", &rc);
+    CHECK_OK(rc);
+    for (int i = 0; i < 2; i++) {
+        struct lr_manager *a = id_mgr("mem://id1", 1000, ids[i], &rc);
+        CHECK_OK(rc);
+        struct lr_lease la, lb;
+        const char *name = i ? "job1" : "job0";
+        CHECK_OK(lr_lease_init(a, &la, name, NULL));
+        CHECK_OK(lr_lease_init(b, &lb, name, NULL));
+        CHECK_OK(lr_lease_acquire(&la, 1000));
+        run_until(EV_ACQ, 1000);
+        CHECK_OK(lr_lease_try_acquire(&lb));
+        run_until(EV_ACQFAIL, 1000);
+        CHECK_ERR(rec_first(EV_ACQFAIL, &lb)->status, LR_ECONFLICT);
+        CHECK(!strcmp(lr_lease_holder(&lb), ids[i]));
+        if (i == 1) {
+            /* more distinct long identities than the table keeps */
+            for (int k = 0; k < LR_HOLDER_SLOTS; k++) {
+                char other[64];
+                snprintf(other, sizeof(other), "another-long-holder-number-%d", k);
+                struct lr__result r = {.status = LR_ECONFLICT, .holder = other,
+                                       .holder_len = strlen(other), .holder_ttl_ms = -1};
+                struct lr_lease lc;
+                CHECK_OK(lr_lease_init(b, &lc, "other", NULL));
+                CHECK_OK(lr_lease_try_acquire(&lc));
+                lc.req.kind = LR_OP_ACQUIRE; /* as if sent, and answered so */
+                lr__lease_deliver(&lc, &r);
+                CHECK(!strcmp(lr_lease_holder(&lc), other));
+                lr_lease_deinit(&lc);
+            }
+            CHECK(!strcmp(lr_lease_holder(&lb), "a-rather-long-")); /* its first 14 bytes */
+        }
+        lr_lease_deinit(&la);
+        lr_lease_deinit(&lb);
+        close_mgr(a);
+    }
+    close_mgr(b);
+}
+
+TEST(inspect_free_held_other_and_expired)
+{
+    rec_setup();
+    int rc;
+    struct lr_manager *a = id_mgr("mem://id2", 1000, "worker-a", &rc);
+    CHECK_OK(rc);
+    struct lr_manager *b = id_mgr("mem://id2", 1000, NULL, &rc);
+    CHECK_OK(rc);
+    /* free: never held */
+    CHECK_OK(rec_inspect(b, "job", 1000));
+    CHECK_EQ(rec_insp.held, 0);
+    CHECK_EQ(rec_insp.meta_len, 0);
+    /* held by another manager, with metadata */
+    struct lr_lease la;
+    CHECK_OK(lr_lease_init(a, &la, "job", NULL));
+    CHECK_OK(lr_lease_set_meta(&la, "node", "alpha"));
+    CHECK_OK(lr_lease_set_meta(&la, "pid", "77"));
+    CHECK_OK(lr_lease_acquire(&la, 1000));
+    run_until(EV_ACQ, 1000);
+    CHECK_OK(rec_inspect(b, "job", 1000));
+    CHECK_EQ(rec_insp.held, 1);
+    CHECK(!strcmp(rec_insp.holder, "worker-a"));
+    CHECK(!strcmp(rec_insp.identity, "worker-a"));
+    char tok[33];
+    lr__hex(la.token, 16, tok);
+    tok[32] = '\0';
+    CHECK(!strcmp(rec_insp.token, tok));
+    CHECK_EQ(rec_insp.fence, lr_lease_fence(&la));
+    CHECK(rec_insp.ttl_ms > 0 && rec_insp.ttl_ms <= 1000);
+    CHECK(rec_insp_meta("node") && !strcmp(rec_insp_meta("node"), "alpha"));
+    CHECK(rec_insp_meta("pid") && !strcmp(rec_insp_meta("pid"), "77"));
+    /* the holder inspects its own name too; names are not leases */
+    uint32_t leases = lr_manager_stats(a)->leases;
+    CHECK_OK(rec_inspect(a, "job", 1000));
+    CHECK(!strcmp(rec_insp.holder, "worker-a"));
+    CHECK_EQ(lr_manager_stats(a)->leases, leases);
+    /* expired: forgotten without a release, the store lets it run out */
+    lr_lease_deinit(&la);
+    CHECK_OK(rec_inspect(b, "job", 1000));
+    CHECK_EQ(rec_insp.held, 1);
+    run_until(0, (uint64_t)rec_insp.ttl_ms + 20);
+    CHECK_OK(rec_inspect(b, "job", 1000));
+    CHECK_EQ(rec_insp.held, 0);
+    CHECK(!strcmp(rec_insp.holder, ""));
+    CHECK_EQ(rec_insp.meta_len, 0);
+    /* arguments */
+    CHECK_ERR(lr_manager_inspect(b, "", NULL, NULL), -EINVAL);
+    char longname[LR_NAME_MAX + 2];
+    memset(longname, 'n', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    CHECK_ERR(rec_inspect(b, longname, 100), -ENAMETOOLONG);
+    close_mgr(a);
+    close_mgr(b);
+}
+
+static int cancelled_status = 1;
+static void note_cancel(void *arg, int status, const struct lr_inspect *info)
+{
+    (void)arg;
+    cancelled_status = info ? 99 : status;
+}
+
+TEST(inspect_passes_chaos_and_close_cancels_it)
+{
+    rec_setup();
+    int rc;
+    struct lr_manager *a = id_mgr("mem://id3", 1000, "holder-3", &rc);
+    CHECK_OK(rc);
+    /* every lease request refused: an inspection still passes */
+    struct lr_manager *c = id_mgr("chaos+mem://id3?fail=1", 1000, NULL, &rc);
+    CHECK_OK(rc);
+    struct lr_lease la, lc;
+    CHECK_OK(lr_lease_init(a, &la, "job", NULL));
+    CHECK_OK(lr_lease_acquire(&la, 1000));
+    run_until(EV_ACQ, 1000);
+    CHECK_OK(lr_lease_init(c, &lc, "job", NULL));
+    CHECK_OK(lr_lease_try_acquire(&lc));
+    run_until(EV_ACQFAIL, 1000);
+    CHECK(rec_first(EV_ACQFAIL, &lc)->status != 0); /* refused, or its reply lost */
+    CHECK_OK(rec_inspect(c, "job", 1000));
+    CHECK(!strcmp(rec_insp.holder, "holder-3"));
+    lr_lease_deinit(&lc);
+    close_mgr(c);
+    /* a stalled store: the close answers the inspection -ECANCELED, once */
+    CHECK_OK(lr__mem_set_mode(a, LR_MEM_STALL));
+    CHECK_OK(lr_manager_inspect(a, "job", note_cancel, NULL));
+    run_until(0, 20);
+    CHECK_EQ(cancelled_status, 1); /* not answered yet */
+    lr_lease_deinit(&la);
+    close_mgr(a);
+    CHECK_ERR(cancelled_status, -ECANCELED);
+}
+
+TESTS(T(acquire_conflict_and_holder), T(identity_default_and_checks),
+      T(conflict_reports_the_holders_identity), T(inspect_free_held_other_and_expired),
+      T(inspect_passes_chaos_and_close_cancels_it), T(break_and_change), T(ambiguous_change_is_retried_not_lost),
       T(break_zero_waits_out_the_holder), T(close_frees_what_leases_own), T(lease_names_reuse_the_arena),
       T(renewals_follow_the_schedule_with_jitter),
       T(renewals_land_on_the_grid_with_room_for_a_retry),

@@ -84,8 +84,10 @@ TEST(acquire_conflict_release_and_the_keys)
     /* the keys, as redis-cli sees them */
     char out[256];
     CHECK_OK(cli(&s, out, sizeof(out), "HGET", "t:{job-7}", "owner"));
-    CHECK(!strcmp(out, lr_lease_holder(&lb))); /* the holder reported is the owner */
     CHECK_EQ(strlen(out), 32);
+    CHECK_OK(cli(&s, out, sizeof(out), "HGET", "t:{job-7}", "identity"));
+    CHECK(!strcmp(out, lr_manager_identity(a)));
+    CHECK(!strcmp(out, lr_lease_holder(&lb))); /* the holder reported, by identity */
     CHECK_OK(cli(&s, out, sizeof(out), "HGET", "t:{job-7}", "fence"));
     CHECK_EQ(atoll(out), 1);
     CHECK_OK(cli(&s, out, sizeof(out), "HGET", "t:{job-7}", "node"));

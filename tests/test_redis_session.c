@@ -190,8 +190,9 @@ TEST(conflict_reports_the_holder_and_its_session_ttl)
     run_until(EV_ACQFAIL, 3000);
     CHECK_ERR(rec_first(EV_ACQFAIL, &lb)->status, LR_ECONFLICT);
     char out[256];
-    CHECK_OK(cli(sv, out, sizeof(out), "HGET", "c:{x}", "owner"));
-    CHECK(!strcmp(out, lr_lease_holder(&lb)));
+    CHECK_OK(cli(sv, out, sizeof(out), "HGET", "c:{x}", "identity"));
+    CHECK(!strcmp(out, lr_lease_holder(&lb))); /* the holder, by identity */
+    CHECK(!strcmp(out, lr_manager_identity(a)));
     CHECK(lr_lease_holder_ttl_ms(&lb) > 0 && lr_lease_holder_ttl_ms(&lb) <= 3000);
     /* metadata is not for session mode; an unknown mode is refused */
     struct lr_lease lm;

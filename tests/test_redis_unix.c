@@ -64,6 +64,11 @@ TEST(acquire_renew_release_over_the_socket)
     run_until(EV_ACQ, 3000);
     CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
     CHECK_EQ(lr_lease_fence(&la), 1);
+    /* who holds it, read over the other socket URI form */
+    CHECK_OK(rec_inspect(b, "job-1", 3000));
+    CHECK_EQ(rec_insp.held, 1);
+    CHECK(!strcmp(rec_insp.holder, lr_manager_identity(a)));
+    CHECK_EQ(rec_insp.fence, 1);
     /* the keys are in database 2, under the prefix */
     char out[256];
     char fkey[64];

@@ -72,6 +72,10 @@ TEST(leases_over_tls)
     CHECK_EQ(lr_lease_state(&l), LR_LEASE_HELD);
     run_until(0, 1000);
     CHECK(lr_lease_stats(&l)->renewals >= 2);
+    CHECK_OK(rec_inspect(m, "secure-job", 3000)); /* who holds it, over TLS */
+    CHECK_EQ(rec_insp.held, 1);
+    CHECK(!strcmp(rec_insp.holder, lr_manager_identity(m)));
+    CHECK(rec_insp.ttl_ms > 0 && rec_insp.ttl_ms <= 900);
     char out[128];
     const char *args[] = {"PTTL", "lr:{secure-job}", NULL};
     CHECK_OK(redis_cli(&s, out, sizeof(out), args));

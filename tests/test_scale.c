@@ -78,12 +78,12 @@ TEST(batched_acquire_answers_each_name)
     for (int i = 0; i < NB; i++) {
         snprintf(key, sizeof(key), "lr:{ba%d}", i);
         if (i % 7 == 0) {
-            /* answered for this name alone: a conflict naming b's token */
+            /* answered for this name alone: a conflict naming b (its identity) */
             CHECK(rec_first(EV_ACQFAIL, &la[i]) != NULL);
             CHECK_ERR(rec_first(EV_ACQFAIL, &la[i])->status, LR_ECONFLICT);
-            CHECK_EQ(strlen(lr_lease_holder(&la[i])), 32);
+            CHECK(!strcmp(lr_lease_holder(&la[i]), lr_manager_identity(b)));
             if (i % 5 == 0) {
-                CHECK_OK(cli(&s, out, sizeof(out), "HGET", key, "owner"));
+                CHECK_OK(cli(&s, out, sizeof(out), "HGET", key, "identity"));
                 CHECK(!strcmp(out, lr_lease_holder(&la[i])));
             }
             CHECK(lr_lease_holder_ttl_ms(&la[i]) > 1000 && lr_lease_holder_ttl_ms(&la[i]) <= 3000);
@@ -146,7 +146,8 @@ TEST(batched_acquire_answers_each_name)
 
 /* The script itself, as a retry would send it: the same owner token twice
  * re-acquires (same fence, counter untouched, TTL refreshed); another token
- * meets {holder, pttl}; a name that is free beside them is created. */
+ * meets {holder, pttl}, the holder named by its identity (ARGV[2]); a name
+ * that is free beside them is created. */
 TEST(batched_acquire_script_is_idempotent_per_name)
 {
     struct redis_server s;
@@ -155,7 +156,7 @@ TEST(batched_acquire_script_is_idempotent_per_name)
     static const char tok_b[] = "fedcba9876543210fedcba9876543210";
     char out[512];
     const char *first[] = {"EVAL", acquire_batch_lua, "4", "i:{x}", "i:{x}:fence", "i:{y}",
-                           "i:{y}:fence", "7000", tok_a, tok_a, NULL};
+                           "i:{y}:fence", "7000", "id-a", tok_a, tok_a, NULL};
     CHECK_OK(redis_cli(&s, out, sizeof(out), first));
     CHECK(!strcmp(out, "1\n1"));
     /* again with the same token: the same fences, no INCR */
@@ -167,19 +168,19 @@ TEST(batched_acquire_script_is_idempotent_per_name)
     CHECK(atoll(out) > 6000 && atoll(out) <= 7000);
     /* another owner: x answers who holds it; z (free) is created */
     const char *other[] = {"EVAL", acquire_batch_lua, "4", "i:{x}", "i:{x}:fence", "i:{z}",
-                           "i:{z}:fence", "7000", tok_b, tok_b, NULL};
+                           "i:{z}:fence", "7000", "id-b", tok_b, tok_b, NULL};
     CHECK_OK(redis_cli(&s, out, sizeof(out), other));
     char *nl = strchr(out, '\n');
     CHECK(nl != NULL);
     *nl = '\0';
-    CHECK(!strcmp(out, tok_a)); /* x: {holder, pttl, ...} */
+    CHECK(!strcmp(out, "id-a")); /* x: {holder (its identity), pttl, ...} */
     long long pttl = atoll(nl + 1);
     CHECK(pttl > 5000 && pttl <= 7000);
     CHECK(!strcmp(strchr(nl + 1, '\n') + 1, "1")); /* z: fence 1 */
     /* x freed: the next holder gets fence 2 */
     CHECK_OK(cli(&s, out, sizeof(out), "DEL", "i:{x}", NULL));
     const char *again[] = {"EVAL", acquire_batch_lua, "2", "i:{x}", "i:{x}:fence", "7000",
-                           tok_b, NULL};
+                           "id-b", tok_b, NULL};
     CHECK_OK(redis_cli(&s, out, sizeof(out), again));
     CHECK(!strcmp(out, "2"));
     redis_server_destroy(&s);

@@ -492,6 +492,10 @@ TEST(an_unknown_master_name_is_a_clear_error)
     CHECK_OK(lr_lease_acquire(&l, 1500));
     run_until(EV_ACQ, 3000);
     CHECK_EQ(lr_lease_state(&l), LR_LEASE_HELD);
+    CHECK_OK(rec_inspect(m, "x", 3000)); /* who holds it, on the master the sentinel names */
+    CHECK_EQ(rec_insp.held, 1);
+    CHECK(!strcmp(rec_insp.holder, lr_manager_identity(m)));
+    CHECK_EQ(rec_insp.fence, lr_lease_fence(&l));
     lr_lease_deinit(&l);
     close_mgr(m);
     sentinel_destroy(&s);

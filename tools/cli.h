@@ -51,5 +51,10 @@ int cli_signal_read(int sigfd);
 int hold_main(int argc, char **argv);
 /* hold's usage text (hold.c), for `leasering help hold`. */
 extern const char hold_usage[];
+/* `leasering status ARGS` (status.c): returns the exit status (0, 1 the
+ * store could not be read, 2 bad arguments). */
+int status_main(int argc, char **argv);
+/* status's usage text (status.c), for `leasering help status`. */
+extern const char status_usage[];
 
 #endif

@@ -9,6 +9,7 @@
  *                   [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]
  *                   [--renew-fraction F] [--request-timeout MS] [--metrics HOST:PORT]
  *                   [--json]
+ *   leasering status --backend URI [--json] NAME...     (status.c)
  *   leasering --version
  *   leasering help            (usage on stdout, exit 0; bare "leasering":
  *                              usage on stderr, exit 2)
@@ -69,6 +70,7 @@ static const char usage_top[] =
     "Commands:\n"
     "  hold      run a command while holding a lease (leasering hold --help)\n"
     "  bench     hold N leases for S seconds and report (leasering bench --help)\n"
+    "  status    who holds each NAME: leasering status --backend URI [--json] NAME...\n"
     "  help      this text, on stdout (bare \"leasering\" prints it on stderr, exit 2)\n"
     "\n"
     "Options that take a value accept \"--opt value\" and \"--opt=value\".\n";
@@ -854,6 +856,8 @@ int main(int argc, char **argv)
         return bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "hold"))
         return hold_main(argc - 2, argv + 2);
+    if (!strcmp(cmd, "status"))
+        return status_main(argc - 2, argv + 2);
     if (!strcmp(cmd, "--version")) {
         printf("leasering %s\n", lr_version());
         return 0;
@@ -863,6 +867,8 @@ int main(int argc, char **argv)
             cli_usage(stdout, usage_bench);
         else if (argc >= 3 && !strcmp(argv[2], "hold"))
             cli_usage(stdout, hold_usage);
+        else if (argc >= 3 && !strcmp(argv[2], "status"))
+            cli_usage(stdout, status_usage);
         else
             cli_usage(stdout, usage_top);
         return 0;

@@ -15,8 +15,10 @@
  *       USER and PASSWORD are percent-decoded; with PASSWORD alone the
  *       connection sends AUTH PASSWORD, with both AUTH USER PASSWORD (an ACL
  *       user). A lease named N is the hash "PREFIX{N}" with fields owner
- *       (the holder's 32-hex-digit token), fence, and the lease's metadata,
- *       expiring by PEXPIRE; its fencing counter is the counter of N's
+ *       (the holder's 32-hex-digit token), fence, identity (the holder
+ *       manager's lr_manager_opts.identity; a hash without it, written by
+ *       an older leasering, is still read: its holder is named by the
+ *       token), and the lease's metadata, expiring by PEXPIRE; its fencing counter is the counter of N's
  *       Redis Cluster slot, "PREFIX{T}:fence" with T a short tag that lands
  *       in the slot of "PREFIX{N}" (one counter per slot, never expiring:
  *       at most 16384 counter keys per prefix however many names come and
@@ -218,7 +220,9 @@
  *       Azure Blob Storage (or Azurite): a lease named N is a native lease
  *       on blob CONTAINER/N, created when missing; its fencing token is the
  *       blob metadata "fence", incremented under each new lease with
- *       If-Match; an acquire that fails after taking the lease (metadata
+ *       If-Match, beside the metadata "identity" and "owner" (who holds it:
+ *       a conflict HEADs the blob to name the holder; lr_manager_inspect is
+ *       a HEAD too, and reports the TTL as -1: Azure does not say it); an acquire that fails after taking the lease (metadata
  *       refused, the ETag moving under it, the connection lost) releases it
  *       before acquire_failed, so another holder need not wait for the lease
  *       to expire. KEY is the base64 account key, percent-encoded; Shared Key
@@ -252,7 +256,8 @@
  *       Whatever is held past the request timeout becomes -ETIMEDOUT at that
  *       moment, as a real connection's request timeout would make it.
  *       ops=KIND,... (acquire, renew, release, break, change; default all):
- *         the requests faults apply to; the others pass untouched.
+ *         the requests faults apply to; the others pass untouched, as
+ *         lr_manager_inspect always does.
  *       seed=N (0..2^64-1): the decisions come from a generator seeded with
  *         N, so a run repeats the same sequence of faults as long as requests
  *         reach the store in the same order (one lease, or requests one at a

@@ -48,7 +48,8 @@
  * re-acquiring or deinitialising its own lease.
  *
  * Allocation: lr_manager_new, lr_lease_init (a name arena chunk now and
- * then), lr_lease_new and lr_lease_set_meta allocate; acquire, renew,
+ * then), lr_lease_new, lr_lease_set_meta and lr_manager_inspect (an
+ * operator's read, one block per inspection) allocate; acquire, renew,
  * release, reply handling, rescheduling and callbacks never do.
  */
 #ifndef LEASERING_LEASE_H
@@ -67,10 +68,13 @@ struct lr_lease;
 
 /* Longest lease name, in bytes, excluding the terminating NUL. */
 #define LR_NAME_MAX 127
-/* Longest holder identity a backend reports from a conflict reply. A lease
- * keeps a 32-hex-digit identity (the owner token leasering writes) whole and
- * the first 19 bytes of any other (lr_lease_holder). */
+/* Longest holder a backend reports from a conflict reply: the holder's
+ * identity, or its 32-hex-digit owner token when the store has no identity
+ * for it (a value written by an older leasering, or by another program). */
 #define LR_HOLDER_MAX 47
+/* Longest manager identity (lr_manager_opts.identity), in bytes, excluding
+ * the terminating NUL: what a conflict can report whole. */
+#define LR_IDENTITY_MAX LR_HOLDER_MAX
 
 enum lr_lease_state {
     LR_LEASE_IDLE = 0,  /* not held: never acquired, released, or acquire failed */
@@ -156,6 +160,14 @@ struct lr_manager_opts {
      * see only their own status (often LR_EUNAVAIL); this says why. Optional. */
     void (*store_error)(struct lr_manager *m, int status, const char *text, void *arg);
     void *store_error_arg;
+    /* Who this manager is, for people: stored with every lease it acquires
+     * (Redis: the hash field "identity"; Azure Blob: the blob metadata
+     * "identity"; mem://: its table), reported to a manager that meets the
+     * lease held (lr_lease_holder) and by lr_manager_inspect. Copied at
+     * lr_manager_new. 1..LR_IDENTITY_MAX bytes, no control bytes (below
+     * 0x20, 0x7f): -EINVAL otherwise. NULL: "HOST:PID" from gethostname()
+     * and getpid() (the host name cut so that ":PID" fits). */
+    const char *identity;
 };
 
 /* Per-lease counters (lr_lease_stats()). */
@@ -288,6 +300,53 @@ LR_API int lr_manager_release_all(struct lr_manager *m);
  */
 LR_API int lr_manager_last_error(const struct lr_manager *m, char *buf, size_t len);
 
+/* What lr_manager_inspect found for a name, valid during its callback only. */
+struct lr_inspect {
+    const char *name;      /* the name asked about */
+    int held;              /* 1: someone holds it (or held it and a break is running
+                            * out); 0: free -- nothing below is set */
+    const char *holder;    /* the identity if the store has one, else the token */
+    const char *identity;  /* the holder's identity ("" if the store has none: a
+                            * lease written by an older leasering) */
+    const char *token;     /* the holder's owner token, 32 hex digits ("" if the
+                            * store does not say; a broken lease's is "") */
+    uint64_t fence;        /* the fencing token of the holder's acquisition (0 if
+                            * the store does not say) */
+    int64_t ttl_ms;        /* remaining TTL as the store counts it, or -1 when the
+                            * store does not say (Azure Blob never does) */
+    const char *meta;      /* the lease's metadata, "key\0value\0" pairs... */
+    size_t meta_len;       /* ...of this many bytes in all (0: none) */
+};
+
+/*
+ * lr_manager_inspect - read, from the store, who holds @name (1..LR_NAME_MAX
+ * bytes), without taking it: held or free, the holder's identity and owner
+ * token, the fence, the remaining TTL and the metadata. The answer arrives
+ * as @done(@arg, status, info) on the loop thread, never inside this call:
+ * status 0 with @info filled (info->held says free or held), or an error
+ * with @info NULL: LR_EUNAVAIL (store unreachable), -ETIMEDOUT,
+ * -ECONNRESET, LR_EEOF, LR_EAUTH, LR_ESTORE, LR_EBADREPLY, -ECANCELED (the
+ * manager was closed first: @done comes before the close's own callback).
+ * It is one read of the store, not a lease: it needs no capacity
+ * (max_leases), and a chaos+ decorator passes it through untouched. Redis
+ * (every form: unix, rediss, sentinel, cluster -- routed by the name's
+ * slot): one script call reading the lease hash and its PTTL (in session
+ * mode, the PTTL of the holder's session; a name whose session is gone is
+ * free). Azure Blob: one HEAD of the blob (lease state and metadata).
+ * Returns: 0; -EINVAL (NULL argument, empty name); -ENAMETOOLONG;
+ * -ECANCELED (manager closing); -ENOMEM; a store's synchronous refusal
+ * (LR_EUNAVAIL).
+ * Allocates: yes, one block of about 4.5 KiB per inspection in flight, freed
+ * after @done returns (an operator path, not the renewal path).
+ * Context: the loop's thread, callbacks included.
+ */
+LR_API int lr_manager_inspect(struct lr_manager *m, const char *name,
+                              void (*done)(void *arg, int status, const struct lr_inspect *info),
+                              void *arg);
+
+/* The identity @m stores with its leases (lr_manager_opts.identity). */
+LR_API const char *lr_manager_identity(const struct lr_manager *m);
+
 /* The loop a manager runs on. */
 LR_API struct lr_loop *lr_manager_loop(const struct lr_manager *m);
 
@@ -324,8 +383,9 @@ LR_API void lr_lease_free(struct lr_lease *l);
  * lr_lease_set_meta - attach key/value metadata, written to the store with the
  * next acquisition. Setting an existing key replaces its value; value NULL
  * removes it. At most LR_META_MAX bytes in all (keys + values + 2 per pair).
- * Returns: 0; -EINVAL (empty key, or a key or value with a NUL or not valid
- * for the store); -EMSGSIZE (too large); -EBUSY (the lease is not idle);
+ * Returns: 0; -EINVAL (empty key; "owner", "fence" or "identity", the
+ * store's own fields; a key or value with a NUL or not valid for the
+ * store); -EMSGSIZE (too large); -EBUSY (the lease is not idle);
  * -ENOMEM.  Allocates: yes (the metadata block).
  */
 #define LR_META_MAX 4096
@@ -420,13 +480,20 @@ LR_API uint64_t lr_lease_valid_until(const struct lr_lease *l);
 LR_API int64_t lr_lease_remaining_ms(const struct lr_lease *l);
 /* Loop time of the last successful acquire or renewal; 0 if none. */
 LR_API uint64_t lr_lease_last_renewed(const struct lr_lease *l);
-/* After a conflict: who holds it, as the store says ("" if it did not say, or
- * no conflict was met since the lease was last held or lr_lease_acquire was
- * last called). A 32-hex-digit identity (leasering's owner tokens) is kept
- * whole, others to their first 19 bytes: the report shares storage with
- * fields that matter only while the lease is held. The string is valid until
+/* After a conflict: who holds it, as the store says: the holder manager's
+ * identity (lr_manager_opts.identity), or its 32-hex-digit owner token when
+ * the store keeps no identity for it (a lease written by an older leasering);
+ * "" if the store did not say (Azure Blob when the blob's metadata could not
+ * be read), or no conflict was met since the lease was last held or
+ * lr_lease_acquire was last called. The report shares storage with fields
+ * that matter only while the lease is held: a token or an identity of up to
+ * 19 bytes is kept in the lease; a longer identity in a table of the
+ * manager's (LR_HOLDER_SLOTS identities, the least recently met replaced
+ * first), and when it was replaced since (more distinct long identities met
+ * than fit), its first 14 bytes are returned. The string is valid until
  * the next lr_lease_holder call on this thread or the next change to @l,
  * whichever comes first: copy it to keep it. */
+#define LR_HOLDER_SLOTS 32
 LR_API const char *lr_lease_holder(const struct lr_lease *l);
 /* After a conflict (as for lr_lease_holder): the holder's remaining TTL in ms
  * as the store says, at most INT32_MAX, or -1. */
