@@ -82,6 +82,8 @@ struct aconn {
     bool got_bytes;          /* some of the answer arrived */
     unsigned sent;           /* requests sent on this connection since it opened */
     bool close_after;        /* the server said Connection: close */
+    bool failed;             /* lost or not made since it was last up: the next
+                              * connect counts as a reconnect */
     unsigned meta_tries;
     struct lr_timer timer;   /* request deadline */
     struct lr_http_parser parser;
@@ -108,6 +110,7 @@ struct lr__backend {
     bool keyed;              /* Shared Key (else SAS, or nothing) */
     bool container_ok;
     bool closing;
+    bool unreachable;        /* the last connect or lookup failed (gauges) */
     unsigned nconns;
     unsigned closed;
     void (*close_done)(struct lr_manager *m);
@@ -399,6 +402,7 @@ static void resolve_failed(struct lr__backend *b, int status)
 {
     lr__manager_store_error(b->m, status, "azblob %s: name not resolved (%s)", b->host_header,
                             lr__resolver_why(&b->res));
+    b->unreachable = true;
     struct lr_list *n;
     while ((n = lr_list_pop(&b->waiting)))
         complete(lease_of_link(n), LR_EUNAVAIL, 0);
@@ -478,7 +482,8 @@ static void conn_fail(struct aconn *c, int err)
         lr__conn_close(&c->net);
     }
     if (!l)
-        return;
+        return; /* an idle keep-alive connection closed: no failure */
+    c->failed = true;
     /* A keep-alive connection the server had closed under us (the request
      * was not its first, and no answer came): send the idempotent request
      * once more on a fresh connection. Once per step. */
@@ -772,6 +777,8 @@ static void on_connect(struct lr__conn *nc, int status)
             lr__manager_store_error(c->b->m, status, "azblob %s: connect: %s",
                                     c->b->host_header, lr_strerror(status));
         c->state = A_DOWN;
+        c->failed = true;
+        c->b->unreachable = true;
         c->b->addrlen = 0; /* look the name up again: it may have moved */
         /* nothing in flight on a connecting socket; waiting requests time
          * out on their own or go to another connection */
@@ -787,6 +794,10 @@ static void on_connect(struct lr__conn *nc, int status)
         return;
     }
     c->state = A_IDLE;
+    c->b->unreachable = false;
+    if (c->failed)
+        lr__manager_stats(c->b->m)->reconnects++;
+    c->failed = false;
     dispatch(c->b);
 }
 
@@ -797,6 +808,8 @@ static void on_error(struct lr__conn *nc, int err)
         lr__manager_store_error(c->b->m, err, "azblob %s:%u: %s", lr__tls_host(c->tls),
                                 lr__conn_port(nc), lr__tls_error_text(c->tls));
     if (c->state == A_CONNECTING) { /* TLS handshake failed */
+        c->failed = true;
+        c->b->unreachable = true;
         c->state = A_CLOSING;
         lr__conn_close(&c->net);
         struct lr_list *n;
@@ -1074,6 +1087,17 @@ static void azblob_close(struct lr__backend *b, void (*done)(struct lr_manager *
     lr__resolver_close(&b->res, resolver_closed);
 }
 
+/* Connections open on demand and the server may close idle ones, so a
+ * connection down is no failure; the last connect attempt failing is. */
+static void azblob_gauges(struct lr__backend *b, struct lr__gauges *g)
+{
+    for (unsigned i = 0; i < b->nconns; i++) {
+        g->up += b->conns[i].state == A_IDLE || b->conns[i].state == A_BUSY;
+        g->in_flight += b->conns[i].state == A_BUSY;
+    }
+    g->unreachable = b->unreachable;
+}
+
 const struct lr__backend_ops lr__azblob_backend = {
     .scheme = "azblob",
     .min_ttl_ms = 15000,
@@ -1083,4 +1107,5 @@ const struct lr__backend_ops lr__azblob_backend = {
     .cancel = azblob_cancel,
     .close = azblob_close,
     .free = backend_free,
+    .gauges = azblob_gauges,
 };

@@ -408,6 +408,13 @@ static int chaos_create(struct lr__backend **out, struct lr_manager *m, const st
     return 0;
 }
 
+static void chaos_gauges(struct lr__backend *b, struct lr__gauges *g)
+{
+    if (b->inner_ops->gauges)
+        b->inner_ops->gauges(b->inner, g);
+    g->in_flight += b->nslots - b->nfree; /* answered, but held back from the lease */
+}
+
 const struct lr__chaos_stats *lr__chaos_stats(const struct lr_manager *m)
 {
     return m->ops == &lr__chaos_backend ? &m->be->stats : NULL;
@@ -422,4 +429,5 @@ const struct lr__backend_ops lr__chaos_backend = {
     .close = chaos_close,
     .free = chaos_free,
     .intercept = chaos_intercept,
+    .gauges = chaos_gauges,
 };

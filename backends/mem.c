@@ -390,6 +390,17 @@ int lr__mem_set_mode(struct lr_manager *m, enum lr__mem_mode mode)
     return 0;
 }
 
+/* No connection: "up" unless set unreachable (LR_MEM_UNAVAIL); in flight
+ * are the requests not yet applied (a stalled store keeps them). */
+static void mem_gauges(struct lr__backend *b, struct lr__gauges *g)
+{
+    g->unreachable = b->mode == LR_MEM_UNAVAIL;
+    g->up = !g->unreachable;
+    g->in_flight = 0;
+    for (struct lr_list *n = b->pending.next; n != &b->pending; n = n->next)
+        g->in_flight++;
+}
+
 const struct lr__backend_ops lr__mem_backend = {
     .scheme = "mem",
     .min_ttl_ms = 10,
@@ -399,4 +410,5 @@ const struct lr__backend_ops lr__mem_backend = {
     .cancel = mem_cancel,
     .close = mem_close,
     .free = mem_free,
+    .gauges = mem_gauges,
 };

@@ -3126,6 +3126,28 @@ static void redis_close(struct lr__backend *b, void (*done)(struct lr_manager *m
     lr__resolver_close(&b->res, resolver_closed);
 }
 
+/* Data connections only (a Sentinel's or the cluster's control connection
+ * carries no lease). Behind redis+cluster only the nodes the map names
+ * count: one it no longer names stays down on purpose (schedule_reconnect).
+ * A connection not ready -- down, connecting, in its handshake -- leaves the
+ * leases hashed to it without a store: unreachable. */
+static void redis_gauges(struct lr__backend *b, struct lr__gauges *g)
+{
+    unsigned expected = 0;
+    bool serves = true;
+    for (unsigned i = 0; i < b->nconns; i++) {
+        const struct rconn *c = &b->conns[i];
+        if (b->cluster && i % b->per_node == 0)
+            serves = node_serves(b, c->node);
+        if (!serves)
+            continue;
+        expected++;
+        g->up += c->state == R_READY;
+        g->in_flight += c->inflight;
+    }
+    g->unreachable = !expected || g->up < expected;
+}
+
 const struct lr__backend_ops lr__redis_backend = {
     .scheme = "redis",
     .min_ttl_ms = 10,
@@ -3135,6 +3157,7 @@ const struct lr__backend_ops lr__redis_backend = {
     .cancel = redis_cancel,
     .close = redis_close,
     .free = backend_free,
+    .gauges = redis_gauges,
 };
 
 /* unix:///PATH: the same backend over a unix socket (redis:///PATH too). */
@@ -3147,6 +3170,7 @@ const struct lr__backend_ops lr__unix_backend = {
     .cancel = redis_cancel,
     .close = redis_close,
     .free = backend_free,
+    .gauges = redis_gauges,
 };
 
 /* rediss://: the same backend over TLS. */
@@ -3159,6 +3183,7 @@ const struct lr__backend_ops lr__rediss_backend = {
     .cancel = redis_cancel,
     .close = redis_close,
     .free = backend_free,
+    .gauges = redis_gauges,
 };
 
 /* redis+sentinel:// and rediss+sentinel://: the master comes from Redis
@@ -3172,6 +3197,7 @@ const struct lr__backend_ops lr__redis_sentinel_backend = {
     .cancel = redis_cancel,
     .close = redis_close,
     .free = backend_free,
+    .gauges = redis_gauges,
 };
 
 /* redis+cluster://: slots routed to the masters of a Redis Cluster
@@ -3185,6 +3211,7 @@ const struct lr__backend_ops lr__redis_cluster_backend = {
     .cancel = redis_cancel,
     .close = redis_close,
     .free = backend_free,
+    .gauges = redis_gauges,
 };
 
 const struct lr__backend_ops lr__rediss_sentinel_backend = {
@@ -3196,4 +3223,5 @@ const struct lr__backend_ops lr__rediss_sentinel_backend = {
     .cancel = redis_cancel,
     .close = redis_close,
     .free = backend_free,
+    .gauges = redis_gauges,
 };

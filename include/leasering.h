@@ -17,5 +17,6 @@
 #include <leasering/backend.h>
 #include <leasering/tls.h>
 #include <leasering/poll.h>
+#include <leasering/exporter.h>
 
 #endif

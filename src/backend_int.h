@@ -81,6 +81,13 @@ struct lr__result {
 
 struct lr__backend;
 
+/* What a backend's gauges() reports. */
+struct lr__gauges {
+    uint32_t up;        /* connections ready to carry requests */
+    uint32_t in_flight; /* lease requests sent and not yet answered */
+    bool unreachable;   /* no connection up that should be, or the last connect failed */
+};
+
 struct lr__backend_ops {
     const char *scheme;
     bool decorator;      /* "scheme+INNER://": wraps another backend */
@@ -95,6 +102,10 @@ struct lr__backend_ops {
     void (*free)(struct lr__backend *b);
     /* Optional (decorators): see every result before the core; true = taken. */
     bool (*intercept)(struct lr__backend *b, struct lr_lease *l, const struct lr__result *r);
+    /* The connections now, for lr_manager_stats and /healthz: read from the
+     * backend's own state (no counter to keep in step), O(connections),
+     * allocates nothing. A backend without it reports nothing (all 0). */
+    void (*gauges)(struct lr__backend *b, struct lr__gauges *g);
 };
 
 extern const struct lr__backend_ops lr__mem_backend;
@@ -140,6 +151,8 @@ const struct lr_manager_opts *lr__manager_opts(const struct lr_manager *m);
  * one request (Redis sessions) must agree on it. */
 uint64_t lr__validity_keep_ms(const struct lr_manager_opts *o, uint32_t ttl_ms);
 struct lr_manager_stats *lr__manager_stats(struct lr_manager *m);
+/* Refresh the stats' backend gauges (connections_up, ...) from ops->gauges. */
+void lr__manager_read_gauges(struct lr_manager *m);
 /* A connection-level failure, for lr_manager_last_error and the store_error
  * callback: @status (negative) and a printf-style one-line text naming the
  * endpoint and the cause (never a secret). Allocates nothing. */

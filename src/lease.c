@@ -184,6 +184,41 @@ static int store_error_level(int status, const char *text)
     return LR_LOG_WARN;
 }
 
+/* The store_err_* counter a connection-level failure counts under. The
+ * backends write warnings as "<endpoint>: warning: ..." (redis.c). */
+static uint64_t *store_error_kind(struct lr_manager_stats *s, int status, const char *text)
+{
+    if (!strncmp(text, "warning:", 8) || strstr(text, ": warning:") || status == -EINVAL)
+        return &s->store_err_config;
+    switch (status) {
+    case LR_EAUTH:
+        return &s->store_err_auth;
+    case LR_ETLS:
+        return &s->store_err_tls;
+    case -ETIMEDOUT:
+        return &s->store_err_timeout;
+    case LR_EBADREPLY:
+    case -EPROTO:
+    case -EMSGSIZE:
+        return &s->store_err_protocol;
+    case LR_ESTORE:
+        return &s->store_err_server;
+    case LR_EUNAVAIL:
+    case LR_EEOF:
+    case -ECONNREFUSED:
+    case -ECONNRESET:
+    case -ECONNABORTED:
+    case -EHOSTUNREACH:
+    case -ENETUNREACH:
+    case -EPIPE:
+    case -ENOTCONN:
+    case -ENOENT: /* a unix socket's path */
+        return &s->store_err_unreachable;
+    default:
+        return &s->store_err_other;
+    }
+}
+
 void lr__manager_store_error(struct lr_manager *m, int status, const char *fmt, ...)
 {
     va_list ap;
@@ -191,6 +226,7 @@ void lr__manager_store_error(struct lr_manager *m, int status, const char *fmt, 
     vsnprintf(m->err_text, sizeof(m->err_text), fmt, ap);
     va_end(ap);
     m->err_status = status;
+    (*store_error_kind(&m->stats, status, m->err_text))++;
     lr__log_text(store_error_level(status, m->err_text), m->err_text);
     if (m->o.store_error)
         m->o.store_error(m, status, m->err_text, m->o.store_error_arg);
@@ -208,8 +244,21 @@ int lr_manager_last_error(const struct lr_manager *m, char *buf, size_t len)
     return m->err_status;
 }
 
+void lr__manager_read_gauges(struct lr_manager *m)
+{
+    struct lr__gauges g = {0};
+    if (m->ops->gauges)
+        m->ops->gauges(m->be, &g);
+    m->stats.connections_up = g.up;
+    m->stats.requests_in_flight = g.in_flight;
+    m->stats.store_unreachable = g.unreachable;
+}
+
 const struct lr_manager_stats *lr_manager_stats(const struct lr_manager *m)
 {
+    /* The manager is never const in memory (lr_manager_new made it): the
+     * const in the signature promises the caller nothing changes it. */
+    lr__manager_read_gauges((struct lr_manager *)m);
     return &m->stats;
 }
 
@@ -376,6 +425,12 @@ static void lose(struct lr_lease *l, int reason)
     clear_validity(l);
     l->last_error = reason;
     l->mgr->stats.lost++;
+    if (reason == LR_ELOST)
+        l->mgr->stats.lost_taken++;
+    else if (reason == LR_EUNAVAIL)
+        l->mgr->stats.lost_unavail++;
+    else
+        l->mgr->stats.lost_expired++;
     lr__log_lease_lost(l->name, l->name_len, reason);
     if (cbs(l)->lost)
         cbs(l)->lost(l, reason); /* may free l: last use */
@@ -414,12 +469,40 @@ static void start_release(struct lr_lease *l)
     }
 }
 
+/* From lr_lease_acquire to its outcome (acquired or acquire_failed). */
+static void acquire_took(struct lr_lease *l)
+{
+    lr_hist_add(&l->mgr->stats.acquire_duration_us, (now_ns(l) - l->acquire_ns) / 1000u);
+}
+
 static void acquire_gave_up(struct lr_lease *l, int status)
 {
+    struct lr_manager_stats *s = &l->mgr->stats;
     lr_timer_stop(&l->timer);
     set_state(l, LR_LEASE_IDLE);
     l->last_error = status;
-    l->mgr->stats.acquire_failures++;
+    s->acquire_failures++;
+    switch (status) {
+    case LR_ECONFLICT:
+        s->acquire_fail_conflict++;
+        break;
+    case -ETIMEDOUT:
+        s->acquire_fail_timeout++;
+        break;
+    case LR_EUNAVAIL:
+    case LR_EEOF:
+    case -ECONNRESET:
+        s->acquire_fail_unavail++;
+        break;
+    case LR_EAUTH:
+    case LR_ETLS:
+        s->acquire_fail_auth++;
+        break;
+    default:
+        s->acquire_fail_other++;
+        break;
+    }
+    acquire_took(l);
     if (cbs(l)->acquire_failed)
         cbs(l)->acquire_failed(l, status); /* may free l: last use */
 }
@@ -440,7 +523,8 @@ static void attempt_failed(struct lr_lease *l, int status)
     l->last_error = status;
     l->attempt = l->attempt < 255 ? (uint8_t)(l->attempt + 1) : 255;
     uint64_t when = now_ms(l) + lr__manager_backoff(m, l->attempt - 1u);
-    if ((l->flags & LR_LF_TRY) || definite_error(status) || when >= l->deadline ||
+    if ((l->flags & LR_LF_TRY) || definite_error(status) ||
+        when >= l->acquire_ns / 1000000u + l->acquire_wait_ms ||
         (m->o.retry_max && l->attempt >= m->o.retry_max)) {
         acquire_gave_up(l, status);
         return;
@@ -638,6 +722,7 @@ static void acquire_done(struct lr_lease *l, const struct lr__result *r)
         l->last_renewed = now_ms(l);
         l->stats.acquisitions++;
         m->stats.acquired++;
+        acquire_took(l);
         schedule_renewal(l);
         if (cbs(l)->acquired)
             cbs(l)->acquired(l); /* may free l: last use */
@@ -1319,7 +1404,8 @@ int lr_lease_acquire(struct lr_lease *l, uint32_t timeout_ms)
     l->flags &= (uint16_t)~(LR_LF_TRY | LR_LF_UNAVAIL | LR_LF_RELEASE_PENDING);
     if (!timeout_ms)
         l->flags |= LR_LF_TRY;
-    l->deadline = now_ms(l) + timeout_ms;
+    l->acquire_ns = now_ns(l);
+    l->acquire_wait_ms = timeout_ms;
     /* The first attempt goes out from the timer phase: never inside this call,
      * and every acquire of this iteration leaves in one send. */
     arm(l, now_ms(l), false);

@@ -7,8 +7,8 @@
  *   leasering bench --backend URI --leases N --ttl MS --seconds S
  *                   [--connections C] [--prefix P] [--batch B] [--coalesce MS]
  *                   [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]
- *                   [--renew-fraction F] [--request-timeout MS] [--json]
- *                   [--log-json]
+ *                   [--renew-fraction F] [--request-timeout MS] [--metrics HOST:PORT]
+ *                   [--json] [--log-json]
  *   leasering status --backend URI [--json] [--log-json] NAME...   (status.c)
  *   leasering --version
  *   leasering help            (usage on stdout, exit 0; bare "leasering":
@@ -24,6 +24,8 @@
  * warnings; leasering/log.h) go to stderr, one per line, as
  * "2026-11-30T07:50:00.123Z warn redis 127.0.0.1:6379: connection refused",
  * or with --log-json as JSON lines {"ts":"...","level":"warn","msg":"..."}.
+ * With --metrics it serves the library's exporter (/metrics, /healthz) on
+ * the bench's loop while it runs.
  * Exit status: 0 when every lease was acquired and none was lost, 3 when
  * some were not acquired or were lost (the report still comes, and stderr
  * says "N not acquired, M lost"), 2 for bad arguments, 1 when the backend
@@ -81,8 +83,8 @@ static const char usage_bench[] =
     "usage: leasering bench --backend URI --leases N --ttl MS --seconds S\n"
     "                       [--connections C] [--prefix P] [--batch B] [--coalesce MS]\n"
     "                       [--inflight K] [--acquire-timeout MS] [--latency-hist FILE]\n"
-    "                       [--renew-fraction F] [--request-timeout MS] [--json]\n"
-    "                       [--log-json]\n"
+    "                       [--renew-fraction F] [--request-timeout MS]\n"
+    "                       [--metrics HOST:PORT] [--json] [--log-json]\n"
     "\n"
     "Acquires N leases named P0..P(N-1) (default prefix \"bench:\") from the store\n"
     "at URI (below), holds them with automatic renewal for S seconds, releases\n"
@@ -109,6 +111,9 @@ static const char usage_bench[] =
     "renew_keys_per_request: leases per batched renewal request in the hold.\n"
     "lost counts the whole run; lost_in_hold until the hold ended, and\n"
     "held_at_hold_end the leases still held then.\n"
+    "--metrics HOST:PORT: serve Prometheus /metrics and /healthz there while the\n"
+    "bench runs (label manager=\"SCHEME\", '+' written '_'; port 0 picks one); the\n"
+    "address is printed on stderr.\n"
     "--json prints exactly one JSON object on stdout; signal is 0, or the signal\n"
     "that ended the run early.\n"
     "Log lines (connections, failovers, leases lost, store warnings) go to stderr\n"
@@ -125,6 +130,7 @@ struct bench {
     const char *backend;
     const char *prefix;
     const char *latency_hist;
+    const char *metrics; /* --metrics HOST:PORT */
     unsigned long leases;
     unsigned long ttl_ms;
     unsigned long seconds;
@@ -141,6 +147,7 @@ struct bench {
 
     struct lr_loop *loop;
     struct lr_manager *m;
+    struct lr_exporter *exporter;
     struct lr_lease *ls;
     struct lr_timer phase_timer;
     struct lr_timer window_timer;
@@ -557,6 +564,7 @@ static const struct opt bench_opts[] = {
     {"--backend", OPT_STR, &B.backend, 0, 0},
     {"--prefix", OPT_STR, &B.prefix, 0, 0},
     {"--latency-hist", OPT_STR, &B.latency_hist, 0, 0},
+    {"--metrics", OPT_STR, &B.metrics, 0, 0},
     {"--leases", OPT_NUM, &B.leases, 1, 1u << 24},
     {"--ttl", OPT_NUM, &B.ttl_ms, 1, 30u * 86400u * 1000u},
     {"--seconds", OPT_NUM, &B.seconds, 1, 7u * 86400u},
@@ -774,6 +782,35 @@ static void report(void)
     printf("  renew batches   %" PRIu64 " requests, %.1f keys each\n", rreq, keys_per);
 }
 
+/* --metrics: the exporter on the bench's loop, the manager labelled with
+ * its scheme ('+' is no label character: "redis+cluster" -> "redis_cluster").
+ * Returns 0, or the exit status after saying why. */
+static int serve_metrics(void)
+{
+    int rc = lr_exporter_new(&B.exporter, B.loop, B.metrics);
+    if (rc == -EINVAL) {
+        fprintf(stderr, "leasering bench: --metrics needs HOST:PORT with an IPv4 HOST "
+                        "(or :PORT), got '%s'\n", B.metrics);
+        return 2;
+    }
+    char label[64];
+    snprintf(label, sizeof(label), "%s", lr_manager_backend(B.m));
+    for (char *c = label; *c; c++)
+        if (*c == '+')
+            *c = '_';
+    if (rc == 0 && lr_exporter_add(B.exporter, B.m, label) == -EINVAL)
+        rc = lr_exporter_add(B.exporter, B.m, "bench");
+    if (rc < 0) {
+        fprintf(stderr, "leasering bench: --metrics %s: %s\n", B.metrics, lr_strerror(rc));
+        return 1;
+    }
+    const char *colon = strrchr(B.metrics, ':');
+    fprintf(stderr, "leasering bench: metrics on http://%.*s:%d/metrics\n",
+            colon == B.metrics ? 7 : (int)(colon - B.metrics),
+            colon == B.metrics ? "0.0.0.0" : B.metrics, lr_exporter_port(B.exporter));
+    return 0;
+}
+
 static int bench(int argc, char **argv)
 {
     if (parse(argc, argv) < 0)
@@ -810,6 +847,8 @@ static int bench(int argc, char **argv)
                 lr_strerror(rc));
         return 1;
     }
+    if (B.metrics && (rc = serve_metrics()) != 0)
+        return rc;
     B.rss_base = rss_bytes();
     B.ls = calloc(B.leases, sizeof(*B.ls));
     if (!B.ls) {
@@ -876,6 +915,7 @@ static int bench(int argc, char **argv)
         fputs(")\n", stderr);
         status = EXIT_INCOMPLETE;
     }
+    lr_exporter_free(B.exporter); /* before the manager it reads */
     if (B.signo)
         status = 128 + B.signo; /* what a shell expects of a command a signal ended */
     else if (hist_failed)

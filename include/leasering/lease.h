@@ -237,8 +237,9 @@ struct lr_lease {
     struct lr_list mgr_link;      /* on the manager's list of leases */
     char *meta;                   /* "key\0value\0..." (lr_lease_set_meta) */
     uint64_t fence;
-    uint64_t deadline;            /* ms: acquire gives up */
+    uint64_t acquire_ns;          /* when lr_lease_acquire was called (loop clock) */
     uint32_t break_ms;            /* lr_lease_break: the break period asked for */
+    uint32_t acquire_wait_ms;     /* its timeout: it gives up acquire_wait_ms after */
 };
 
 /*
