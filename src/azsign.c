@@ -348,16 +348,15 @@ static bool account_ok(const char *a, size_t n)
     return true;
 }
 
-int lr__az_key_init(struct lr__az_key *k, const char *account, const char *key_b64)
+int lr__az_key_init_bare(struct lr__az_key *k, const char *key_b64)
 {
     if (!k)
         return -EINVAL;
     memset(k, 0, sizeof(*k));
-    if (!account || !key_b64)
+    if (!key_b64)
         return -EINVAL;
-    size_t alen = strlen(account);
     size_t klen = strnlen(key_b64, LR_AZ_KEY_B64_MAX + 1);
-    if (!account_ok(account, alen) || klen > LR_AZ_KEY_B64_MAX)
+    if (klen > LR_AZ_KEY_B64_MAX)
         return -EINVAL;
     int want = b64_decoded_len(key_b64, klen);
     if (want <= 0)
@@ -377,8 +376,6 @@ int lr__az_key_init(struct lr__az_key *k, const char *account, const char *key_b
         wc_HmacFree(&k->hmac);
         goto out;
     }
-    memcpy(k->account, account, alen + 1);
-    k->account_len = alen;
     k->keyed = true;
     rc = 0;
 out:
@@ -386,6 +383,22 @@ out:
     if (rc < 0)
         explicit_bzero(k, sizeof(*k));
     return rc;
+}
+
+int lr__az_key_init(struct lr__az_key *k, const char *account, const char *key_b64)
+{
+    if (!k)
+        return -EINVAL;
+    memset(k, 0, sizeof(*k));
+    size_t alen = account ? strlen(account) : 0;
+    if (!account || !account_ok(account, alen))
+        return -EINVAL;
+    int rc = lr__az_key_init_bare(k, key_b64);
+    if (rc < 0)
+        return rc;
+    memcpy(k->account, account, alen + 1);
+    k->account_len = alen;
+    return 0;
 }
 
 void lr__az_key_deinit(struct lr__az_key *k)
@@ -447,7 +460,8 @@ int lr__az_sign(struct lr__az_key *k, const struct lr__az_request *req, char *sc
 
 int lr__az_auth_format(const struct lr__az_key *k, const char *sig, char *out, size_t cap)
 {
-    if (!k || !k->keyed || !sig || strnlen(sig, LR_AZ_SIG_SIZE) != LR_AZ_SIG_LEN || (!out && cap))
+    if (!k || !k->keyed || k->account_len == 0 || !sig ||
+        strnlen(sig, LR_AZ_SIG_SIZE) != LR_AZ_SIG_LEN || (!out && cap))
         return -EINVAL;
     struct out o = {out, cap, 0};
     put(&o, "SharedKey ", 10);

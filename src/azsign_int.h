@@ -139,6 +139,15 @@ struct lr__az_key {
 int lr__az_key_init(struct lr__az_key *k, const char *account, const char *key_b64);
 
 /*
+ * lr__az_key_init_bare - key @k with @key_b64 alone, no account: for keys
+ * that only sign (Cosmos DB master keys, cosmossign_int.h). Key checks,
+ * returns and wiping as lr__az_key_init(); lr__az_auth_format() refuses such
+ * a key (no account to name).
+ * Allocates: never.  Context: setup; any thread that owns @k.
+ */
+int lr__az_key_init_bare(struct lr__az_key *k, const char *key_b64);
+
+/*
  * lr__az_key_deinit - free @k's HMAC state and wipe all of @k.
  * Safe on a key whose init failed and on a key deinitialised before.
  * Allocates: never.  Context: teardown; the thread that owns @k.
@@ -194,9 +203,9 @@ int lr__az_sign_bytes(struct lr__az_key *k, const void *msg, size_t len, char si
  * @sig: a signature from lr__az_sign(), LR_AZ_SIG_LEN chars.
  * @cap: LR_AZ_AUTH_SIZE always suffices.
  * Returns: the value's length without the NUL; -EINVAL if @k is not
- *   initialised or @sig is not LR_AZ_SIG_LEN chars; -ENOBUFS if it does not
- *   fit (a too-small @out is left an empty string when cap > 0).
- * Allocates: never.  Context: any thread.
+ *   initialised or has no account (lr__az_key_init_bare), or @sig is not LR_AZ_SIG_LEN chars;
+ * -ENOBUFS if it does not fit (a too-small @out is left an empty string when cap > 0). Allocates:
+ * never.  Context: any thread.
  */
 int lr__az_auth_format(const struct lr__az_key *k, const char *sig, char *out, size_t cap);
 
