@@ -22,15 +22,15 @@
 #define BIN_REL "node_modules/.bin/azurite-blob"
 #define PKG_REL "node_modules/azurite/package.json"
 
-static const char azurite_hint[] = "azurite not found: run scripts/setup "
-                                   "(installs azurite " AZURITE_VERSION
-                                   " with npm into node_modules/)\n";
+static const char azurite_hint[] =
+    "azurite not found: run scripts/setup "
+    "(installs azurite " AZURITE_VERSION " with npm into node_modules/)\n";
 static const char node_hint[] = "node not found on PATH (azurite-blob is a node script): "
                                 "install it with `apt-get install nodejs` (or run scripts/setup)\n";
 
 /* ---- where azurite lives ---- */
 
-int azurite_bin(char *buf, size_t cap)
+int source_root_path(const char *rel, char *buf, size_t cap)
 {
     const char *root = getenv("LR_SOURCE_ROOT");
 #ifdef LR_SOURCE_ROOT
@@ -38,12 +38,17 @@ int azurite_bin(char *buf, size_t cap)
         root = LR_SOURCE_ROOT;
 #endif
     if (!root || !root[0]) {
-        fprintf(stderr, "azurite: the source root is unknown: set LR_SOURCE_ROOT in the "
+        fprintf(stderr, "the source root is unknown: set LR_SOURCE_ROOT in the "
                         "environment or build with -DLR_SOURCE_ROOT='\"/path/to/repo\"'\n");
         return -ENOENT;
     }
-    int n = snprintf(buf, cap, "%s/%s", root, BIN_REL);
+    int n = snprintf(buf, cap, "%s/%s", root, rel);
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : n;
+}
+
+int azurite_bin(char *buf, size_t cap)
+{
+    return source_root_path(BIN_REL, buf, cap);
 }
 
 /* The "version" of node_modules/azurite/package.json next to @bin into @out
@@ -141,14 +146,14 @@ static const unsigned char client_hello[] = {
     0x16, 0x03, 0x01, 0x00, 0x4d, /* record: handshake, 77 bytes */
     0x01, 0x00, 0x00, 0x49,       /* ClientHello, 73 bytes */
     0x03, 0x03,                   /* TLS 1.2 */
-    0x6c, 0x65, 0x61, 0x73, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x2d, 0x70, 0x72, 0x6f, 0x62, 0x65, 0x2d,
-    0x72, 0x61, 0x6e, 0x64, 0x6f, 0x6d, 0x2d, 0x33, 0x32, 0x2d, 0x62, 0x79, 0x74, 0x65, 0x73, 0x21,
-    0x00,                               /* no session id */
-    0x00, 0x04, 0xc0, 0x2b, 0xc0, 0x2f, /* ECDHE-ECDSA/RSA-AES128-GCM-SHA256 */
-    0x01, 0x00,                         /* null compression only */
-    0x00, 0x1c,                         /* extensions, 28 bytes */
-    0x00, 0x0a, 0x00, 0x06, 0x00, 0x04, 0x00, 0x17, 0x00, 0x1d, /* supported_groups */
-    0x00, 0x0b, 0x00, 0x02, 0x01, 0x00,                         /* ec_point_formats */
+    0x6c, 0x65, 0x61, 0x73, 0x65, 0x72, 0x69, 0x6e, 0x67, 0x2d, 0x70, 0x72,
+    0x6f, 0x62, 0x65, 0x2d, 0x72, 0x61, 0x6e, 0x64, 0x6f, 0x6d, 0x2d, 0x33,
+    0x32, 0x2d, 0x62, 0x79, 0x74, 0x65, 0x73, 0x21, 0x00, /* no session id */
+    0x00, 0x04, 0xc0, 0x2b, 0xc0, 0x2f,                   /* ECDHE-ECDSA/RSA-AES128-GCM-SHA256 */
+    0x01, 0x00,                                           /* null compression only */
+    0x00, 0x1c,                                           /* extensions, 28 bytes */
+    0x00, 0x0a, 0x00, 0x06, 0x00, 0x04, 0x00, 0x17, 0x00, 0x1d,             /* supported_groups */
+    0x00, 0x0b, 0x00, 0x02, 0x01, 0x00,                                     /* ec_point_formats */
     0x00, 0x0d, 0x00, 0x08, 0x00, 0x06, 0x04, 0x03, 0x08, 0x04, 0x04, 0x01, /* sig algs */
 };
 
@@ -201,8 +206,14 @@ static int launch(struct azurite *a)
     char port[16];
     snprintf(port, sizeof(port), "%d", a->port);
     const char *argv[16 + AZURITE_MAX_EXTRA] = {
-        bin, "--blobHost", "127.0.0.1", "--blobPort", port, "--inMemoryPersistence",
-        "--disableTelemetry", "--silent",
+        bin,
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        port,
+        "--inMemoryPersistence",
+        "--disableTelemetry",
+        "--silent",
     };
     size_t argc = 0;
     while (argv[argc])
@@ -245,7 +256,7 @@ static int launch(struct azurite *a)
 static int overrides_fixed(const char *word)
 {
     static const char *const fixed[] = {"--blobHost", "--blobPort", "--cert", "--key",
-                                        "--location", "-l", NULL};
+                                        "--location", "-l",         NULL};
     for (size_t i = 0; fixed[i]; i++) {
         size_t len = strlen(fixed[i]);
         if (!strncmp(word, fixed[i], len) && (word[len] == '\0' || word[len] == '='))

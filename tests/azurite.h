@@ -140,4 +140,12 @@ int azurite_url(const struct azurite *a, char *buf, size_t cap);
  */
 int azurite_bin(char *buf, size_t cap);
 
+/*
+ * source_root_path - <source root>/@rel into @buf, the source root found as
+ * described at the top of this file (also used by cosmos.c).
+ * Returns: the length; -ENOENT no source root known (a message is printed);
+ * -ENAMETOOLONG @cap too small.
+ */
+int source_root_path(const char *rel, char *buf, size_t cap);
+
 #endif
