@@ -91,7 +91,8 @@ static size_t utf8_len(const unsigned char *s, size_t avail)
 {
     unsigned char c = s[0];
     size_t need;
-    unsigned char lo = 0x80, hi = 0xBF;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
     if (c < 0x80)
         return 1;
     if (c >= 0xC2 && c <= 0xDF)
@@ -146,11 +147,11 @@ static size_t put_utf8(char *o, uint32_t cp)
 
 /* Result of walking string contents. */
 struct walk {
-    size_t stop;      /* offset of the closing quote, or of the bad byte */
-    size_t outn;      /* bytes written (decode mode) */
+    size_t stop; /* offset of the closing quote, or of the bad byte */
+    size_t outn; /* bytes written (decode mode) */
     bool escaped;
     enum lr_json_why why; /* LR_JSON_OK, or what is wrong at .stop */
-    bool nobufs;      /* decode mode: out[] was too small */
+    bool nobufs;          /* decode mode: out[] was too small */
 };
 
 /* Walk string contents s[0..n) up to an unescaped '"' (w->stop = its
@@ -180,7 +181,8 @@ static void str_walk(const char *s, size_t n, char *out, size_t cap, struct walk
                 return;
             }
             char e = s[i + 1];
-            const char *from = "\"\\/bfnrt", *to = "\"\\/\b\f\n\r\t";
+            const char *from = "\"\\/bfnrt";
+            const char *to = "\"\\/\b\f\n\r\t";
             const char *hit = e ? strchr(from, e) : NULL;
             if (hit) {
                 tmp[0] = to[hit - from];

@@ -42,8 +42,8 @@ enum lr_json_type {
     LR_JSON_ARRAY = '[',      /* opens; elements follow at depth + 1 */
     LR_JSON_OBJECT_END = '}', /* closes, at the depth of its opening token */
     LR_JSON_ARRAY_END = ']',
-    LR_JSON_STRING = '"',     /* s/n: the contents without quotes, raw */
-    LR_JSON_NUMBER = '0',     /* s/n: the number's text as sent */
+    LR_JSON_STRING = '"', /* s/n: the contents without quotes, raw */
+    LR_JSON_NUMBER = '0', /* s/n: the number's text as sent */
     LR_JSON_TRUE = 't',
     LR_JSON_FALSE = 'f',
     LR_JSON_NULL = 'n',
@@ -52,25 +52,25 @@ enum lr_json_type {
 /* Why a scan failed (lr_json.why); lr_json_why_text() names each. */
 enum lr_json_why {
     LR_JSON_OK = 0,
-    LR_JSON_TRUNCATED,         /* the input ended inside a value or container */
-    LR_JSON_UNTERMINATED,      /* the input ended inside a string */
-    LR_JSON_BAD_ESCAPE,        /* \ followed by something else than "\/bfnrtu */
-    LR_JSON_BAD_UNICODE,       /* \u not 4 hex digits, or a lone/unpaired surrogate */
-    LR_JSON_CONTROL,           /* a raw byte < 0x20 inside a string */
-    LR_JSON_BAD_UTF8,          /* invalid, overlong, surrogate or > U+10FFFF UTF-8 */
-    LR_JSON_LEADING_ZERO,      /* 01, -01 */
-    LR_JSON_BAD_NUMBER,        /* -, 1., .5, 1e, +1 ... */
-    LR_JSON_BAD_LITERAL,       /* not exactly true, false or null */
-    LR_JSON_UNEXPECTED,        /* a byte that cannot start a value */
-    LR_JSON_EXPECTED_NAME,     /* an object member without a string name */
+    LR_JSON_TRUNCATED,     /* the input ended inside a value or container */
+    LR_JSON_UNTERMINATED,  /* the input ended inside a string */
+    LR_JSON_BAD_ESCAPE,    /* \ followed by something else than "\/bfnrtu */
+    LR_JSON_BAD_UNICODE,   /* \u not 4 hex digits, or a lone/unpaired surrogate */
+    LR_JSON_CONTROL,       /* a raw byte < 0x20 inside a string */
+    LR_JSON_BAD_UTF8,      /* invalid, overlong, surrogate or > U+10FFFF UTF-8 */
+    LR_JSON_LEADING_ZERO,  /* 01, -01 */
+    LR_JSON_BAD_NUMBER,    /* -, 1., .5, 1e, +1 ... */
+    LR_JSON_BAD_LITERAL,   /* not exactly true, false or null */
+    LR_JSON_UNEXPECTED,    /* a byte that cannot start a value */
+    LR_JSON_EXPECTED_NAME, /* an object member without a string name */
     LR_JSON_EXPECTED_COLON,
-    LR_JSON_EXPECTED_COMMA,    /* neither ',' nor the closing bracket */
-    LR_JSON_TRAILING_COMMA,    /* [1,] {"a":1,} */
-    LR_JSON_TRAILING_GARBAGE,  /* bytes after the document's value */
-    LR_JSON_EMPTY,             /* no value at all */
-    LR_JSON_DEPTH,             /* nesting deeper than LR_JSON_MAX_DEPTH (-EMSGSIZE) */
-    LR_JSON_TOKENS,            /* more value tokens than the caller's limit (-EMSGSIZE) */
-    LR_JSON_MISUSE,            /* lr_json_item on a container that is already closed */
+    LR_JSON_EXPECTED_COMMA,   /* neither ',' nor the closing bracket */
+    LR_JSON_TRAILING_COMMA,   /* [1,] {"a":1,} */
+    LR_JSON_TRAILING_GARBAGE, /* bytes after the document's value */
+    LR_JSON_EMPTY,            /* no value at all */
+    LR_JSON_DEPTH,            /* nesting deeper than LR_JSON_MAX_DEPTH (-EMSGSIZE) */
+    LR_JSON_TOKENS,           /* more value tokens than the caller's limit (-EMSGSIZE) */
+    LR_JSON_MISUSE,           /* lr_json_item on a container that is already closed */
 };
 
 struct lr_json_tok {
@@ -81,23 +81,25 @@ struct lr_json_tok {
     uint32_t id;      /* ordinal of the value token (ends share their opener's) */
     const char *s;    /* STRING/NUMBER: slice into the input; else NULL */
     size_t n;
-    const char *key;  /* member name (raw, no quotes) inside an object; else NULL */
+    const char *key; /* member name (raw, no quotes) inside an object; else NULL */
     size_t keylen;
-    size_t off;       /* byte offset of the token in the input */
+    size_t off; /* byte offset of the token in the input */
 };
 
 struct lr_json {
     const char *buf;
-    size_t len, pos;
-    uint32_t max_tokens, ntok;
-    uint8_t depth;     /* open containers */
-    bool first;        /* the innermost container has just opened */
-    bool done;         /* the document's value is complete */
+    size_t len;
+    size_t pos;
+    uint32_t max_tokens;
+    uint32_t ntok;
+    uint8_t depth;                       /* open containers */
+    bool first;                          /* the innermost container has just opened */
+    bool done;                           /* the document's value is complete */
     char kind[LR_JSON_MAX_DEPTH];        /* '{' or '[' per open container */
     uint32_t open_id[LR_JSON_MAX_DEPTH]; /* the opening token's id */
-    int err;           /* 0, -EPROTO or -EMSGSIZE */
+    int err;                             /* 0, -EPROTO or -EMSGSIZE */
     enum lr_json_why why;
-    size_t err_off;    /* where: a byte offset into the input */
+    size_t err_off; /* where: a byte offset into the input */
 };
 
 /* lr_json_init - scan buf[0..len) (need not be NUL-terminated), allowing at

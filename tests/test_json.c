@@ -92,7 +92,8 @@ static const struct {
     {"\"\xef\xbf\xbf\xf4\x8f\xbf\xbf\"", "\"=\xef\xbf\xbf\xf4\x8f\xbf\xbf"}, /* U+FFFF, U+10FFFF */
     {"\"\x7f\"", "\"=\x7f"},
     {"[1,-2,3.25,4e9]", "[ 0=1 0=-2 0=3.25 0=4e9 ]"},
-    {"{\"header\":{\"revision\":\"12\"},\"kvs\":[{\"key\":\"bGVhc2U=\",\"create_revision\":\"5\"}]}",
+    {"{\"header\":{\"revision\":\"12\"},\"kvs\":[{\"key\":\"bGVhc2U=\",\"create_revision\":\"5\"}]"
+     "}",
      "{ header:{ revision:\"=12 } kvs:[ { key:\"=bGVhc2U= create_revision:\"=5 } ] }"},
 };
 
@@ -116,20 +117,20 @@ static const struct {
     {"\"\\x\"", 0, LR_JSON_BAD_ESCAPE, 1},
     {"\"\\'\"", 0, LR_JSON_BAD_ESCAPE, 1},
     {"\"\\u12G4\"", 0, LR_JSON_BAD_UNICODE, 1},
-    {"\"\\uDE00\"", 0, LR_JSON_BAD_UNICODE, 1},          /* lone low surrogate */
-    {"\"\\uD83D\"", 0, LR_JSON_BAD_UNICODE, 1},          /* lone high surrogate */
-    {"\"\\uD83Dabcdefg\"", 0, LR_JSON_BAD_UNICODE, 1},   /* high, then no \u */
-    {"\"\\uD83D\\u0041\"", 0, LR_JSON_BAD_UNICODE, 1},   /* high, then not a low */
+    {"\"\\uDE00\"", 0, LR_JSON_BAD_UNICODE, 1},        /* lone low surrogate */
+    {"\"\\uD83D\"", 0, LR_JSON_BAD_UNICODE, 1},        /* lone high surrogate */
+    {"\"\\uD83Dabcdefg\"", 0, LR_JSON_BAD_UNICODE, 1}, /* high, then no \u */
+    {"\"\\uD83D\\u0041\"", 0, LR_JSON_BAD_UNICODE, 1}, /* high, then not a low */
     {"\"a\tb\"", 0, LR_JSON_CONTROL, 2},
     {"\"a\nb\"", 0, LR_JSON_CONTROL, 2},
     {"\"\0\"", 3, LR_JSON_CONTROL, 1},
-    {"\"\x80\"", 0, LR_JSON_BAD_UTF8, 1},                /* lone continuation */
-    {"\"\xc0\xaf\"", 0, LR_JSON_BAD_UTF8, 1},            /* overlong '/' */
-    {"\"\xe0\x80\xaf\"", 0, LR_JSON_BAD_UTF8, 1},        /* overlong, 3 bytes */
-    {"\"\xed\xa0\x80\"", 0, LR_JSON_BAD_UTF8, 1},        /* encoded surrogate */
-    {"\"\xf4\x90\x80\x80\"", 0, LR_JSON_BAD_UTF8, 1},    /* > U+10FFFF */
+    {"\"\x80\"", 0, LR_JSON_BAD_UTF8, 1},             /* lone continuation */
+    {"\"\xc0\xaf\"", 0, LR_JSON_BAD_UTF8, 1},         /* overlong '/' */
+    {"\"\xe0\x80\xaf\"", 0, LR_JSON_BAD_UTF8, 1},     /* overlong, 3 bytes */
+    {"\"\xed\xa0\x80\"", 0, LR_JSON_BAD_UTF8, 1},     /* encoded surrogate */
+    {"\"\xf4\x90\x80\x80\"", 0, LR_JSON_BAD_UTF8, 1}, /* > U+10FFFF */
     {"\"\xff\"", 0, LR_JSON_BAD_UTF8, 1},
-    {"\"\xc3\"", 0, LR_JSON_BAD_UTF8, 1},                /* cut sequence, then '"' */
+    {"\"\xc3\"", 0, LR_JSON_BAD_UTF8, 1}, /* cut sequence, then '"' */
     {"\"\xc3", 0, LR_JSON_UNTERMINATED, 2},
     {"01", 0, LR_JSON_LEADING_ZERO, 0},
     {"[-012]", 0, LR_JSON_LEADING_ZERO, 2},
@@ -176,8 +177,8 @@ TEST(valid_documents_scan_to_their_tokens)
     for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++) {
         scan_str(valid[i].in, &R);
         if (R.rc != 0 || strcmp(R.text, valid[i].want) != 0)
-            fprintf(stderr, "input %s: rc %d (%s at %zu), got '%s', want '%s'\n", valid[i].in,
-                    R.rc, lr_json_why_text(R.j.why), R.j.err_off, R.text, valid[i].want);
+            fprintf(stderr, "input %s: rc %d (%s at %zu), got '%s', want '%s'\n", valid[i].in, R.rc,
+                    lr_json_why_text(R.j.why), R.j.err_off, R.text, valid[i].want);
         CHECK_EQ(R.rc, 0);
         CHECK(strcmp(R.text, valid[i].want) == 0);
         /* the end stays the end */
@@ -277,8 +278,8 @@ TEST(numbers_beyond_2_53_stay_exact)
             CHECK(v == cases[i].i);
         CHECK_ERR(lr_json_i64(&t, &v), -EINVAL); /* a string is not a NUMBER */
     }
-    static const char *const bad_str[] = {"\"\"", "\"-\"", "\"012\"", "\" 1\"", "\"1 \"",
-                                          "\"+1\"", "\"1\\u0030\"", "\"0x1\""};
+    static const char *const bad_str[] = {"\"\"",   "\"-\"",  "\"012\"",      "\" 1\"",
+                                          "\"1 \"", "\"+1\"", "\"1\\u0030\"", "\"0x1\""};
     for (size_t i = 0; i < sizeof(bad_str) / sizeof(bad_str[0]); i++) {
         struct lr_json_tok t;
         int64_t v;
@@ -312,13 +313,14 @@ TEST(unescape_decodes_into_a_bounded_buffer)
             CHECK_ERR(lr_json_unescape(in, strlen(cases[i].in), out, wl - 1), -ENOBUFS);
         }
     }
-    static const char *const bad[] = {"\\", "\\x", "\\u12", "\\uD800", "\\uDC00",
-                                      "\\uD800\\u0041", "a\"b", "\x01", "\xc3", "\xed\xbf\xbf"};
+    static const char *const bad[] = {
+        "\\",   "\\x",  "\\u12", "\\uD800",     "\\uDC00", "\\uD800\\u0041",
+        "a\"b", "\x01", "\xc3",  "\xed\xbf\xbf"};
     char out[64];
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        CHECK_ERR(lr_json_unescape(guard_tail(bad[i], strlen(bad[i])), strlen(bad[i]), out,
-                                   sizeof(out)),
-                  -EPROTO);
+        CHECK_ERR(
+            lr_json_unescape(guard_tail(bad[i], strlen(bad[i])), strlen(bad[i]), out, sizeof(out)),
+            -EPROTO);
 }
 
 TEST(depth_at_the_limit_and_one_past)
@@ -372,9 +374,12 @@ TEST(etcd_range_reply_in_a_few_lines)
                        "\"value\":\"eA==\",\"lease\":\"7587862082837413902\"},"
                        "{\"key\":\"bGVhc2UvYg==\",\"create_revision\":\"6\"}],\"count\":\"2\"}";
     struct lr_json j;
-    struct lr_json_tok root, m, kv, f;
-    int64_t revision = 0, create[2] = {0}, lease = 0;
-    int nkv = 0, rc;
+    struct lr_json_tok root, m, kv, f; /* the document, a member, a kv, a field */
+    int64_t revision = 0;
+    int64_t create[2] = {0};
+    int64_t lease = 0;
+    int nkv = 0;
+    int rc;
     lr_json_init(&j, guard_tail(body, strlen(body)), strlen(body), 256);
     CHECK_EQ(lr_json_next(&j, &root), 1);
     while ((rc = lr_json_item(&j, &root, &m)) == 1) {
@@ -416,7 +421,8 @@ TEST(cosmos_document_and_skipping)
     CHECK_EQ(meta.type, LR_JSON_OBJECT);
     CHECK_EQ(lr_json_next(&j, &f), 1); /* step into meta, then let find skip the rest */
     CHECK_EQ(f.type, LR_JSON_ARRAY);
-    uint64_t fence = 0, ts = 0;
+    uint64_t fence = 0;
+    uint64_t ts = 0;
     CHECK_EQ(lr_json_find(&j, &root, "fence", &f), 1);
     CHECK_OK(lr_json_u64(&f, &fence));
     CHECK(fence == 9007199254740993ULL);
@@ -430,8 +436,8 @@ TEST(cosmos_document_and_skipping)
     CHECK(ts == 1764495000);
     CHECK_EQ(lr_json_find(&j, &root, "absent", &f), 0); /* root closed */
     CHECK_EQ(lr_json_item(&j, &root, &f), 0);
-    CHECK_EQ(lr_json_item(&j, &meta, &f), 0);          /* closed long ago */
-    CHECK_ERR(lr_json_item(&j, &f, &f), -EPROTO);      /* not a container */
+    CHECK_EQ(lr_json_item(&j, &meta, &f), 0);     /* closed long ago */
+    CHECK_ERR(lr_json_item(&j, &f, &f), -EPROTO); /* not a container */
     CHECK_EQ(j.why, LR_JSON_MISUSE);
 
     /* skip consumes a subtree and nothing more */

@@ -49,7 +49,8 @@ static void check_token(const struct lr_json_tok *t, char *out)
         check_slice(t->s, t->n);
         uint64_t u;
         int64_t v;
-        int ru = lr_json_u64(t, &u), ri = lr_json_i64(t, &v);
+        int ru = lr_json_u64(t, &u);
+        int ri = lr_json_i64(t, &v);
         ENSURE(ru == 0 || ru == -EINVAL || ru == -ERANGE);
         ENSURE(ri == 0 || ri == -EINVAL || ri == -ERANGE);
         ENSURE((ru == -EINVAL) == (ri == -EINVAL));
@@ -85,7 +86,8 @@ static int walk(struct lr_json *j, const struct lr_json_tok *parent)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *buf = malloc(size ? size : 1), *out = malloc(size + 1);
+    char *buf = malloc(size ? size : 1);
+    char *out = malloc(size + 1);
     if (!buf || !out) {
         free(buf);
         free(out);
@@ -95,7 +97,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     base = buf;
     size_in = size;
 
-    struct lr_json j1, j2;
+    struct lr_json j1;
+    struct lr_json j2;
     struct lr_json_tok t;
     int rc1;
     uint32_t depth = 0;
