@@ -128,7 +128,8 @@ int lr_json_find(struct lr_json *j, const struct lr_json_tok *parent, const char
 int lr_json_skip(struct lr_json *j, const struct lr_json_tok *t);
 
 /* lr_json_key_is / lr_json_str_is - the member name / STRING value equals
- * the NUL-terminated @s once unescaped. */
+ * the NUL-terminated @s once unescaped (an escaped one is decoded on the
+ * stack, so @s longer than 256 bytes never matches an escaped name). */
 bool lr_json_key_is(const struct lr_json_tok *t, const char *s);
 bool lr_json_str_is(const struct lr_json_tok *t, const char *s);
 
