@@ -7,18 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "uri_int.h"
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Percent-decode s[0..n) into out (cap bytes incl. NUL). NUL bytes are refused. */
 static int decode(char *out, size_t cap, const char *s, size_t n)
@@ -29,7 +19,7 @@ static int decode(char *out, size_t cap, const char *s, size_t n)
         if (c == '%') {
             if (i + 2 >= n)
                 return -EINVAL;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            int hi = lr__hexval(s[i + 1]), lo = lr__hexval(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -EINVAL;
             c = (char)(hi * 16 + lo);
