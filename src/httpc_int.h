@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * httpc_int.h - the shared HTTP/1.1 client (internal; HTTP stores build on it).
+ *
+ * One client per endpoint (host, port, plain or TLS). It owns a bounded set of
+ * keep-alive connections (lr__conn, TLS through lr__tls as azblob used it),
+ * the name lookup, and a queue of requests waiting for a connection. It knows
+ * HTTP/1.1 framing (src/http.c writes and parses), not what any store means:
+ * the caller writes its own request head (signatures, dates, conditions) and
+ * reads the headers it cares about through a callback.
+ *
+ * Requests. A struct lr__httpc_req is embedded in the caller's object (a lease,
+ * a cosmos document step) and reused: the client allocates nothing after
+ * lr__httpc_init(). The caller sets before lr__httpc_submit():
+ *   encode      writes the request line and headers into the connection's
+ *               output buffer, *without* the blank line: the client appends
+ *               "Content-Length: N" when has_body, the blank line, and the body.
+ *               Called when a connection takes the request (and again for a
+ *               retry), so dates and signatures are fresh. Returns the bytes
+ *               written or a negative error (-ENOBUFS: does not fit).
+ *   body/body_len, has_body   the request body (caller-owned until on_done).
+ *   head        the method is HEAD (the answer has no body).
+ *   idempotent  the request may be sent again (see retry rule).
+ *   on_header   each response header (optional).
+ *   resp/resp_cap   where the response body goes, chunked or length-delimited
+ *               (resp_cap 0: no body wanted; any body byte is -EMSGSIZE).
+ *   deadline_ms absolute loop time; 0: the client's default (timeout_ms).
+ *   chain       ordering (below); NULL: independent.
+ * on_done(req, status) is called exactly once per submit: status >= 200 is the
+ * HTTP status with resp_len body bytes in resp; negative is an error:
+ *   LR_EUNAVAIL   no connection could be made (lookup or connect failed);
+ *                 the request was never sent
+ *   LR_ETLS       the TLS handshake failed (never sent)
+ *   -ETIMEDOUT    the deadline passed; req->sent says whether bytes left
+ *                 (then the outcome is unknown; the connection is closed)
+ *   LR_EEOF, -ECONNRESET, -EPIPE   the connection died with the request
+ *                 sent and no retry allowed: outcome unknown
+ *   LR_EBADREPLY  a malformed response (the connection is closed)
+ *   -EMSGSIZE     the response body exceeds resp_cap (a clear error: the
+ *                 connection is closed, since the rest would be unread)
+ *   -ENOBUFS      the head did not fit the output buffer (never sent)
+ *   LR_ECLOSED    lr__httpc_close() ran first (lr__httpc_cancel() calls no
+ *                 on_done: the caller asked)
+ * 1xx responses are skipped. on_done may submit the next request, including
+ * the same struct.
+ *
+ * In flight. Up to max_conns connections per client, each carrying one
+ * request at a time (pipeline depth 1: Azurite executes pipelined requests
+ * concurrently, so depth > 1 would only be safe for independent requests and
+ * is left for later behind this same interface). Independent requests spread
+ * over every idle connection; connections open on demand (or all at once with
+ * lr__httpc_warm()) and reopen after the server closes them.
+ *
+ * Ordering. Requests sharing a struct lr__httpc_chain (embedded in the caller,
+ * one per lease or document) are dependent: at most one of them is queued or
+ * in flight on the client at a time; later ones wait on the chain's own FIFO
+ * and enter the client queue, in order, only after the previous one's on_done
+ * returned. So a release never overtakes an acquire sent on another
+ * connection, and a retried request stays ahead of its successors.
+ *
+ * Retry rule. A request is sent once more, once, at the head of the queue, on
+ * another (or reopened) connection when: it is idempotent, the connection had
+ * already carried an earlier request (a keep-alive connection the server may
+ * have closed while idle), no byte of the answer arrived, and the connection
+ * died with LR_EEOF, -ECONNRESET or -EPIPE. Anything else is reported.
+ *
+ * Limits. max_conns connections; out_cap bytes of output per connection (a
+ * head plus body larger than that is -ENOBUFS); response bodies bounded by the
+ * caller's resp_cap; header lines, header counts and chunk sizes by http.h.
+ *
+ * Layer: knows the loop, connections, TLS and HTTP/1.1; knows nothing of
+ * Azure, Cosmos, leases or the backend interface.
+ */
+#ifndef LR_HTTPC_INT_H
+#define LR_HTTPC_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <leasering/timer.h>
+#include "http.h"
+#include "list.h"
+#include "net_int.h"
+#include "resolve_int.h"
+
+struct lr__httpc;
+struct lr__httpc_req;
+struct lr__tls_ctx;
+
+/* Dependent requests: one at a time, in submit order. Zero-initialise. */
+struct lr__httpc_chain {
+    struct lr_list pending; /* lr__httpc_req.link: waiting behind the active one */
+    bool active;            /* one of its requests is queued or in flight */
+};
+
+struct lr__httpc_req {
+    /* set by the caller */
+    void *data;
+    int (*encode)(struct lr__httpc_req *r, char *out, size_t cap);
+    void (*on_header)(struct lr__httpc_req *r, const char *name, size_t nlen, const char *value,
+                      size_t vlen);
+    void (*on_done)(struct lr__httpc_req *r, int status);
+    const char *body;
+    size_t body_len;
+    char *resp;
+    size_t resp_cap;
+    uint64_t deadline_ms;
+    struct lr__httpc_chain *chain;
+    bool has_body;
+    bool head;
+    bool idempotent;
+    /* the client's */
+    size_t resp_len;
+    bool sent;     /* bytes of it left on a connection */
+    bool retried;  /* the one retry is used */
+    bool queued;   /* between submit and on_done */
+    struct lr_list link;
+    struct lr__httpc_conn *conn;
+    struct lr__httpc *client;
+    struct lr_timer timer; /* the deadline */
+};
+
+enum lr__httpc_cstate { LR_HC_DOWN, LR_HC_CONNECTING, LR_HC_IDLE, LR_HC_BUSY, LR_HC_CLOSING };
+
+struct lr__httpc_conn {
+    struct lr__httpc *client;
+    struct lr__conn net;
+    struct lr__tls *tls;
+    enum lr__httpc_cstate state;
+    struct lr__httpc_req *cur;
+    struct lr_http_parser parser;
+    unsigned served; /* answers completed since it opened */
+    bool got_bytes;  /* part of cur's answer arrived */
+    bool failed;     /* the next open counts as a reconnect */
+};
+
+struct lr__httpc_opts {
+    const char *host; /* copied; "" is 127.0.0.1 */
+    unsigned port;
+    unsigned max_conns;            /* >= 1 */
+    size_t out_cap;                /* per connection output buffer */
+    uint64_t timeout_ms;           /* default deadline, and connect timeout (>= 1 s) */
+    struct lr__tls_ctx *tls_ctx;   /* NULL: plain TCP; else TLS naming tls_host */
+    const char *tls_host;
+    /* a connection could not be made or died outside a request (optional):
+     * for the owner's log; @err as on_done */
+    void (*on_conn_error)(struct lr__httpc *c, int err, const char *why);
+};
+
+struct lr__httpc {
+    void *data; /* the owner's */
+    struct lr_loop *loop;
+    struct lr__httpc_opts o;
+    char host[256];
+    struct lr__resolver res;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    struct lr__httpc_conn *conns;
+    struct lr_list waiting; /* lr__httpc_req.link */
+    struct lr__task dispatch_task;
+    bool closing;
+    unsigned closed;
+    void (*close_done)(struct lr__httpc *c);
+    uint64_t requests;   /* sent, retries included */
+    uint64_t reconnects; /* opens after a failure */
+    uint64_t retries;
+};
+
+/* Allocates the connections and their buffers (and TLS sessions).
+ * Returns 0, -EINVAL, -ENOMEM. */
+int lr__httpc_init(struct lr__httpc *c, struct lr_loop *loop, const struct lr__httpc_opts *o);
+/* Open every connection now (they otherwise open on demand). */
+void lr__httpc_warm(struct lr__httpc *c);
+/* Queue @r (see above). Returns 0, or -EBUSY (already queued), -ESHUTDOWN (closing). */
+int lr__httpc_submit(struct lr__httpc *c, struct lr__httpc_req *r);
+/* Withdraw @r without on_done; if it was in flight its connection is closed
+ * (the answer is still owed there). The chain's next request moves up. */
+void lr__httpc_cancel(struct lr__httpc_req *r);
+/* Fail what waits with LR_ECLOSED, close everything; @done from the deferred
+ * phase, after which lr__httpc_deinit() may run. */
+void lr__httpc_close(struct lr__httpc *c, void (*done)(struct lr__httpc *c));
+/* Free the connections (never opened, or closed with done delivered). */
+void lr__httpc_deinit(struct lr__httpc *c);
+
+#endif
