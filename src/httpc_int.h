@@ -78,21 +78,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <leasering/timer.h>
 #include "http.h"
 #include "list.h"
 #include "net_int.h"
 #include "resolve_int.h"
+#include <leasering/timer.h>
 
 struct lr__httpc;
 struct lr__httpc_req;
 struct lr__tls_ctx;
 
-/* Dependent requests: one at a time, in submit order. Zero-initialise. */
+/* Dependent requests: one at a time, in submit order. lr__httpc_chain_init() first. */
 struct lr__httpc_chain {
-    struct lr_list pending; /* lr__httpc_req.link: waiting behind the active one */
+    struct lr_list pending; /* lr__httpc_req.chain_link: waiting behind the active one */
     bool active;            /* one of its requests is queued or in flight */
 };
+
+static inline void lr__httpc_chain_init(struct lr__httpc_chain *ch)
+{
+    lr_list_init(&ch->pending);
+    ch->active = false;
+}
 
 struct lr__httpc_req {
     /* set by the caller */
@@ -112,10 +118,11 @@ struct lr__httpc_req {
     bool idempotent;
     /* the client's */
     size_t resp_len;
-    bool sent;     /* bytes of it left on a connection */
-    bool retried;  /* the one retry is used */
-    bool queued;   /* between submit and on_done */
-    struct lr_list link;
+    bool sent;                 /* bytes of it left on a connection */
+    bool retried;              /* the one retry is used */
+    bool queued;               /* between submit and on_done */
+    struct lr_list link;       /* client's waiting or parked list */
+    struct lr_list chain_link; /* chain->pending */
     struct lr__httpc_conn *conn;
     struct lr__httpc *client;
     struct lr_timer timer; /* the deadline */
@@ -138,10 +145,10 @@ struct lr__httpc_conn {
 struct lr__httpc_opts {
     const char *host; /* copied; "" is 127.0.0.1 */
     unsigned port;
-    unsigned max_conns;            /* >= 1 */
-    size_t out_cap;                /* per connection output buffer */
-    uint64_t timeout_ms;           /* default deadline, and connect timeout (>= 1 s) */
-    struct lr__tls_ctx *tls_ctx;   /* NULL: plain TCP; else TLS naming tls_host */
+    unsigned max_conns;          /* >= 1 */
+    size_t out_cap;              /* per connection output buffer */
+    uint64_t timeout_ms;         /* default deadline, and connect timeout (>= 1 s) */
+    struct lr__tls_ctx *tls_ctx; /* NULL: plain TCP; else TLS naming tls_host */
     const char *tls_host;
     /* a connection could not be made or died outside a request (optional):
      * for the owner's log; @err as on_done */
@@ -157,9 +164,11 @@ struct lr__httpc {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     struct lr__httpc_conn *conns;
-    struct lr_list waiting; /* lr__httpc_req.link */
+    struct lr_list waiting; /* lr__httpc_req.link: ready for a connection */
+    struct lr_list parked;  /* lr__httpc_req.link: behind their chain's active request */
     struct lr__task dispatch_task;
     bool closing;
+    bool warm;
     unsigned closed;
     void (*close_done)(struct lr__httpc *c);
     uint64_t requests;   /* sent, retries included */

@@ -1,0 +1,442 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_httpc.c - the shared HTTP/1.1 client (src/httpc.c) against a fake
+ * server on loopback that serves each connection on its own thread, so
+ * requests on different connections really run at once. The request path
+ * says what to answer:
+ *   /len      200, "hello" with Content-Length
+ *   /chunked  200, "hello world" in chunks
+ *   /big      200, 100 body bytes
+ *   /echo     200, the request body back
+ *   /slow     like /len after 150 ms
+ *   /silent   never answers
+ *   /drop     closes without answering when it is not the connection's
+ *             first request (an idle keep-alive connection the server closed)
+ * A query "?chain=K" (K = 1, 2, ...) marks the K-th request of one chain: the
+ * server counts an overtaking when it arrives before K-1 was answered.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloccount.h"
+#include "echo.h"
+#include "harness.h"
+#include "httpc_int.h"
+
+struct fake {
+    struct tcp_peer peer;
+    atomic_int connections;
+    atomic_int live; /* connection threads still running */
+    atomic_int busy; /* requests being served now */
+    atomic_int max_busy;
+    atomic_int requests;
+    atomic_int drops;
+    atomic_int overtaken;
+    atomic_uint answered_chain; /* bit K: chain request K answered */
+};
+
+static struct fake fk;
+
+static void write_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return;
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void *serve_conn(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    char buf[16384];
+    size_t have = 0;
+    int served = 0;
+    for (;;) {
+        char *end = have ? memmem(buf, have, "\r\n\r\n", 4) : NULL;
+        size_t body = 0;
+        if (end) {
+            const char *cl = memmem(buf, (size_t)(end - buf), "Content-Length: ", 16);
+            if (cl)
+                body = (size_t)strtoul(cl + 16, NULL, 10);
+        }
+        size_t head = end ? (size_t)(end + 4 - buf) : 0;
+        if (!end || have < head + body) {
+            ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
+            if (n <= 0)
+                break;
+            have += (size_t)n;
+            continue;
+        }
+        atomic_fetch_add(&fk.requests, 1);
+        int b = atomic_fetch_add(&fk.busy, 1) + 1;
+        int m = atomic_load(&fk.max_busy);
+        while (b > m && !atomic_compare_exchange_weak(&fk.max_busy, &m, b))
+            ;
+        const char *path = strchr(buf, ' ') + 1;
+        int chain = 0;
+        const char *q = strstr(path, "?chain=");
+        if (q && q < end)
+            chain = atoi(q + 7);
+        if (chain > 1) {
+            unsigned want = ((1u << chain) - 1) & ~1u;
+            if ((atomic_load(&fk.answered_chain) & want) != want)
+                atomic_fetch_add(&fk.overtaken, 1);
+        }
+        char out[512];
+        int n = 0;
+        bool quit = false;
+        if (!strncmp(path, "/chunked", 8)) {
+            n = snprintf(out, sizeof(out),
+                         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                         "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+        } else if (!strncmp(path, "/big", 4)) {
+            n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n");
+            memset(out + n, 'x', 100);
+            n += 100;
+        } else if (!strncmp(path, "/echo", 5)) {
+            n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%.*s",
+                         body, (int)body, buf + head);
+        } else if (!strncmp(path, "/silent", 7)) {
+            n = 0;
+        } else if (!strncmp(path, "/drop", 5) && served > 0) {
+            atomic_fetch_add(&fk.drops, 1);
+            quit = true;
+        } else {
+            if (!strncmp(path, "/slow", 5))
+                usleep(150 * 1000);
+            n = snprintf(out, sizeof(out),
+                         "HTTP/1.1 200 OK\r\nX-Test: yes\r\n"
+                         "Content-Length: 5\r\n\r\nhello");
+        }
+        atomic_fetch_sub(&fk.busy, 1);
+        if (quit)
+            break;
+        if (chain)
+            atomic_fetch_or(&fk.answered_chain, 1u << chain);
+        write_all(fd, out, (size_t)n);
+        served++;
+        memmove(buf, buf + head + body, have - head - body);
+        have -= head + body;
+    }
+    close(fd);
+    atomic_fetch_sub(&fk.live, 1);
+    return NULL;
+}
+
+static void *serve(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int fd = accept(fk.peer.listen_fd, NULL, NULL);
+        if (fd < 0)
+            return NULL;
+        atomic_fetch_add(&fk.connections, 1);
+        atomic_fetch_add(&fk.live, 1);
+        pthread_t t;
+        if (pthread_create(&t, NULL, serve_conn, (void *)(intptr_t)fd) == 0)
+            pthread_detach(t);
+        else
+            close(fd);
+    }
+}
+
+static int fake_start(void)
+{
+    memset(&fk, 0, sizeof(fk));
+    return peer_start(&fk.peer, serve, NULL);
+}
+
+static void fake_stop(void)
+{
+    peer_stop(&fk.peer);
+    for (int i = 0; i < 200 && atomic_load(&fk.live) > 0; i++)
+        usleep(10 * 1000); /* the client closed its connections: threads end */
+}
+
+/* ------------------------------------------------------------ the client side */
+
+struct call {
+    struct lr__httpc_req req;
+    const char *target;
+    int status; /* 1: not done yet */
+    bool saw_header;
+    char resp[64];
+};
+
+static struct lr_loop *loop;
+static struct lr__httpc client;
+static int pending;
+static bool client_closed;
+
+static int encode(struct lr__httpc_req *r, char *out, size_t cap)
+{
+    struct call *c = r->data;
+    int a = lr_http_write_request_line(out, cap, r->head ? "HEAD" : "GET", r->head ? 4 : 3,
+                                       c->target, strlen(c->target));
+    if (a < 0)
+        return a;
+    int b = lr_http_write_header(out + a, cap - (size_t)a, "Host", 4, "fake", 4);
+    return b < 0 ? b : a + b;
+}
+
+static void on_header(struct lr__httpc_req *r, const char *name, size_t nlen, const char *v,
+                      size_t vlen)
+{
+    (void)v;
+    (void)vlen;
+    struct call *c = r->data;
+    c->saw_header |= nlen == 6 && !strncasecmp(name, "X-Test", 6);
+}
+
+static void on_done(struct lr__httpc_req *r, int status)
+{
+    struct call *c = r->data;
+    c->status = status;
+    if (--pending == 0)
+        lr_loop_stop(loop);
+}
+
+static void call_init(struct call *c, const char *target)
+{
+    memset(c, 0, sizeof(*c));
+    c->target = target;
+    c->status = 1;
+    c->req.data = c;
+    c->req.encode = encode;
+    c->req.on_header = on_header;
+    c->req.on_done = on_done;
+    c->req.resp = c->resp;
+    c->req.resp_cap = sizeof(c->resp);
+    c->req.idempotent = true;
+}
+
+static struct lr_timer guard;
+static void guard_fired(struct lr_timer *t)
+{
+    (void)t;
+    lr_loop_stop(loop);
+}
+
+static int setup(unsigned conns)
+{
+    int rc = fake_start();
+    if (rc < 0)
+        return rc;
+    struct lr_loop_opts lo = {0};
+    if ((rc = lr_loop_new(&loop, &lo)) < 0)
+        return rc;
+    char host[32];
+    inet_ntop(AF_INET, &fk.peer.addr.sin_addr, host, sizeof(host));
+    struct lr__httpc_opts o = {.host = host,
+                               .port = ntohs(fk.peer.addr.sin_port),
+                               .max_conns = conns,
+                               .out_cap = 4096,
+                               .timeout_ms = 3000};
+    memset(&client, 0, sizeof(client));
+    client_closed = false;
+    lr_timer_init(loop, &guard, guard_fired);
+    return lr__httpc_init(&client, loop, &o);
+}
+
+/* Run until every submitted call is done (or 5 s pass). */
+static void run(void)
+{
+    lr_timer_start(&guard, lr_loop_now_ms(loop) + 5000);
+    lr_loop_run(loop);
+    lr_timer_stop(&guard);
+}
+
+static void submit(struct call *c)
+{
+    pending++;
+    if (lr__httpc_submit(&client, &c->req) < 0)
+        pending--;
+}
+
+static void closed(struct lr__httpc *c)
+{
+    (void)c;
+    client_closed = true;
+    lr_loop_stop(loop);
+}
+
+static void teardown(void)
+{
+    lr__httpc_close(&client, closed);
+    lr_timer_start(&guard, lr_loop_now_ms(loop) + 5000);
+    while (!client_closed && lr_timer_is_active(&guard))
+        lr_loop_run(loop);
+    lr_timer_stop(&guard);
+    lr__httpc_deinit(&client);
+    lr_loop_free(loop);
+    fake_stop();
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+TEST(keep_alive_reuse_and_bodies)
+{
+    CHECK_OK(setup(2));
+    static struct call c[4];
+    const char *targets[] = {"/len", "/chunked", "/echo", "/len"};
+    for (int i = 0; i < 4; i++) {
+        call_init(&c[i], targets[i]);
+        if (i == 2) {
+            c[i].req.body = "abc=123";
+            c[i].req.body_len = 7;
+            c[i].req.has_body = true;
+        }
+        submit(&c[i]);
+        run(); /* one after another: one connection is enough */
+        CHECK_EQ(c[i].status, 200);
+    }
+    CHECK(c[0].saw_header);
+    CHECK_EQ(c[0].req.resp_len, 5u);
+    CHECK(!memcmp(c[0].resp, "hello", 5));
+    CHECK_EQ(c[1].req.resp_len, 11u);
+    CHECK(!memcmp(c[1].resp, "hello world", 11));
+    CHECK_EQ(c[2].req.resp_len, 7u);
+    CHECK(!memcmp(c[2].resp, "abc=123", 7));
+    CHECK_EQ(atomic_load(&fk.connections), 1);
+    teardown();
+}
+
+TEST(requests_spread_over_capped_connections)
+{
+    CHECK_OK(setup(3));
+    static struct call c[9];
+    uint64_t t0 = now_ms();
+    for (int i = 0; i < 9; i++) {
+        call_init(&c[i], "/slow");
+        submit(&c[i]);
+    }
+    run();
+    uint64_t took = now_ms() - t0;
+    for (int i = 0; i < 9; i++)
+        CHECK_EQ(c[i].status, 200);
+    CHECK_EQ(atomic_load(&fk.connections), 3); /* the cap */
+    CHECK_EQ(atomic_load(&fk.max_busy), 3);    /* all in flight at once */
+    CHECK(took < 9 * 150);                     /* not one after another */
+    teardown();
+}
+
+TEST(dependent_requests_never_overtake)
+{
+    CHECK_OK(setup(3));
+    static struct call c[3];
+    static struct lr__httpc_chain chain;
+    lr__httpc_chain_init(&chain);
+    const char *targets[] = {"/slow?chain=1", "/len?chain=2", "/len?chain=3"};
+    for (int i = 0; i < 3; i++) {
+        call_init(&c[i], targets[i]);
+        c[i].req.chain = &chain;
+        submit(&c[i]);
+    }
+    run();
+    for (int i = 0; i < 3; i++)
+        CHECK_EQ(c[i].status, 200);
+    CHECK_EQ(atomic_load(&fk.overtaken), 0);
+    CHECK(!chain.active);
+    teardown();
+}
+
+TEST(body_over_limit_is_an_error)
+{
+    CHECK_OK(setup(1));
+    static struct call c[2];
+    call_init(&c[0], "/big"); /* 100 bytes into 64 */
+    submit(&c[0]);
+    run();
+    CHECK_ERR(c[0].status, -EMSGSIZE);
+    call_init(&c[1], "/len"); /* the client goes on, on a fresh connection */
+    submit(&c[1]);
+    run();
+    CHECK_EQ(c[1].status, 200);
+    teardown();
+}
+
+TEST(deadline)
+{
+    CHECK_OK(setup(1));
+    static struct call c;
+    call_init(&c, "/silent");
+    c.req.deadline_ms = lr_loop_now_ms(loop) + 300;
+    submit(&c);
+    run();
+    CHECK_ERR(c.status, -ETIMEDOUT);
+    CHECK(c.req.sent);
+    teardown();
+}
+
+/* The second request meets a connection the server closes: sent again once
+ * when idempotent, reported when not. */
+static struct call rc_calls[2];
+static void retry_case(bool idempotent)
+{
+    struct call *c = rc_calls;
+    call_init(&c[0], "/len");
+    submit(&c[0]);
+    run();
+    call_init(&c[1], "/drop");
+    c[1].req.idempotent = idempotent;
+    submit(&c[1]);
+    run();
+}
+
+TEST(retry_once_on_server_closed_connection)
+{
+    CHECK_OK(setup(1));
+    retry_case(true);
+    CHECK_EQ(atomic_load(&fk.drops), 1);
+    CHECK_EQ(client.retries, 1u);
+    CHECK_EQ(atomic_load(&fk.connections), 2);
+    CHECK_EQ(rc_calls[1].status, 200);
+    teardown();
+
+    CHECK_OK(setup(1));
+    retry_case(false);
+    CHECK_EQ(atomic_load(&fk.drops), 1);
+    CHECK_EQ(client.retries, 0u);
+    CHECK(rc_calls[1].status < 0); /* LR_EEOF or -ECONNRESET: outcome unknown */
+    CHECK(rc_calls[1].req.sent);
+    teardown();
+}
+
+TEST(no_allocation_in_steady_state)
+{
+    CHECK_OK(setup(2));
+    static struct call c[2];
+    for (int round = 0; round < 60; round++) {
+        if (round == 10)
+            alloccount_begin(); /* connections open and warm */
+        for (int i = 0; i < 2; i++) {
+            call_init(&c[i], i ? "/chunked" : "/len");
+            submit(&c[i]);
+        }
+        run();
+        CHECK_EQ(c[0].status, 200);
+        CHECK_EQ(c[1].status, 200);
+    }
+    struct alloc_counts ac = alloccount_end();
+    CHECK_EQ(ac.allocs, 0u);
+    teardown();
+}
+
+TESTS(T(keep_alive_reuse_and_bodies), T(requests_spread_over_capped_connections),
+      T(dependent_requests_never_overtake), T(body_over_limit_is_an_error), T(deadline),
+      T(retry_once_on_server_closed_connection), T(no_allocation_in_steady_state))
