@@ -256,6 +256,8 @@ static void on_data(struct lr__conn *nc, const char *buf, size_t len)
                 r->on_header(r, t.str, t.len, t.value, t.value_len);
             break;
         case LR_HTTP_BODY:
+            if (!r->resp)
+                break; /* headers only: the body is read and dropped */
             if (t.len > r->resp_cap - r->resp_len) {
                 conn_fail(hc, -EMSGSIZE);
                 return;

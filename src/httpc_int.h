@@ -22,8 +22,10 @@
  *   head        the method is HEAD (the answer has no body).
  *   idempotent  the request may be sent again (see retry rule).
  *   on_header   each response header (optional).
- *   resp/resp_cap   where the response body goes, chunked or length-delimited
- *               (resp_cap 0: no body wanted; any body byte is -EMSGSIZE).
+ *   resp/resp_cap   where the response body goes, chunked or length-delimited;
+ *               a body longer than resp_cap is -EMSGSIZE. resp NULL: the body
+ *               is read and dropped (a store that reads headers only, as
+ *               azblob, whose error answers carry XML it does not need).
  *   deadline_ms absolute loop time; 0: the client's default (timeout_ms).
  *   chain       ordering (below); NULL: independent.
  * on_done(req, status) is called exactly once per submit: status >= 200 is the
@@ -67,6 +69,17 @@
  * Limits. max_conns connections; out_cap bytes of output per connection (a
  * head plus body larger than that is -ENOBUFS); response bodies bounded by the
  * caller's resp_cap; header lines, header counts and chunk sizes by http.h.
+ *
+ * Where the request lives. struct lr_lease is kept small (lease.c asserts
+ * its size), so a store does not embed a request in each lease: it keeps a
+ * fixed pool of slots, allocated with the backend, each holding one
+ * lr__httpc_req and the answer state it parses (status, ETag, error code,
+ * a body buffer), at least max_conns of them (2 x max_conns keeps the next
+ * request ready when one finishes); a lease waits on the store's own list
+ * (lr__reqhdr.link) until a slot is free. A lease has at most one store
+ * request in flight, so a lease's steps are already dependent by
+ * construction; chains matter where one object issues requests that are
+ * not each other's answers (a release queued behind an unanswered acquire).
  *
  * Layer: knows the loop, connections, TLS and HTTP/1.1; knows nothing of
  * Azure, Cosmos, leases or the backend interface.

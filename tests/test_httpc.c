@@ -367,7 +367,59 @@ TEST(body_over_limit_is_an_error)
     submit(&c[1]);
     run();
     CHECK_EQ(c[1].status, 200);
+    call_init(&c[1], "/big"); /* no buffer: headers only, the body is dropped */
+    c[1].req.resp = NULL;
+    c[1].req.resp_cap = 0;
+    submit(&c[1]);
+    run();
+    CHECK_EQ(c[1].status, 200);
+    CHECK_EQ(c[1].req.resp_len, 0u);
     teardown();
+}
+
+/* Run the loop for @ms (requests go out meanwhile). */
+static void run_for(uint64_t ms)
+{
+    lr_timer_start(&guard, lr_loop_now_ms(loop) + ms);
+    lr_loop_run(loop);
+}
+
+TEST(cancel_and_close)
+{
+    CHECK_OK(setup(1));
+    static struct call c[4];
+    for (int i = 0; i < 3; i++) {
+        call_init(&c[i], "/slow");
+        submit(&c[i]);
+    }
+    run_for(50); /* c[0] in flight, c[1] and c[2] waiting */
+    CHECK(c[0].req.sent && !c[1].req.sent);
+    lr__httpc_cancel(&c[0].req); /* its connection closes: the answer is owed there */
+    lr__httpc_cancel(&c[1].req);
+    pending -= 2;
+    run();
+    CHECK_EQ(c[0].status, 1); /* cancelled: no on_done */
+    CHECK_EQ(c[1].status, 1);
+    CHECK_EQ(c[2].status, 200);
+    CHECK_EQ(atomic_load(&fk.connections), 2);
+    call_init(&c[3], "/silent");
+    submit(&c[3]);
+    call_init(&c[1], "/len");
+    submit(&c[1]);
+    run_for(50);
+    lr__httpc_close(&client, closed);
+    CHECK_ERR(c[3].status, LR_ECLOSED); /* in flight */
+    CHECK_ERR(c[1].status, LR_ECLOSED); /* waiting */
+    client_closed = false;
+    pending = 0;
+    lr_timer_start(&guard, lr_loop_now_ms(loop) + 5000);
+    while (!client_closed && lr_timer_is_active(&guard))
+        lr_loop_run(loop);
+    lr_timer_stop(&guard);
+    CHECK(client_closed);
+    lr__httpc_deinit(&client);
+    lr_loop_free(loop);
+    fake_stop();
 }
 
 TEST(deadline)
@@ -438,5 +490,5 @@ TEST(no_allocation_in_steady_state)
 }
 
 TESTS(T(keep_alive_reuse_and_bodies), T(requests_spread_over_capped_connections),
-      T(dependent_requests_never_overtake), T(body_over_limit_is_an_error), T(deadline),
-      T(retry_once_on_server_closed_connection), T(no_allocation_in_steady_state))
+      T(dependent_requests_never_overtake), T(body_over_limit_is_an_error), T(cancel_and_close),
+      T(deadline), T(retry_once_on_server_closed_connection), T(no_allocation_in_steady_state))
