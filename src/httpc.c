@@ -227,6 +227,20 @@ static void req_timer_fired(struct lr_timer *t)
     req_done(r, -ETIMEDOUT);
 }
 
+/* A whole answer to hc->cur arrived. */
+static void answered(struct lr__httpc_conn *hc, int status, bool keep_alive)
+{
+    struct lr__httpc_req *r = hc->cur;
+    hc->cur = NULL;
+    hc->served++;
+    if (keep_alive)
+        hc->state = LR_HC_IDLE;
+    else
+        close_conn(hc);
+    want_dispatch(hc->client);
+    req_done(r, status);
+}
+
 static void on_data(struct lr__conn *nc, const char *buf, size_t len)
 {
     struct lr__httpc_conn *hc = nc->data;
@@ -269,14 +283,7 @@ static void on_data(struct lr__conn *nc, const char *buf, size_t len)
         case LR_HTTP_END:
             if (t.status < 200)
                 break; /* 1xx: the real answer follows */
-            hc->cur = NULL;
-            hc->served++;
-            if (t.keep_alive)
-                hc->state = LR_HC_IDLE;
-            else
-                close_conn(hc);
-            want_dispatch(hc->client);
-            req_done(r, t.status);
+            answered(hc, t.status, t.keep_alive);
             if (hc->state != LR_HC_IDLE)
                 return;
             break;
@@ -328,6 +335,11 @@ static void on_error(struct lr__conn *nc, int err)
         close_conn(hc);
         if (!any_up(c))
             fail_waiting(c, err == LR_ETLS ? LR_ETLS : LR_EUNAVAIL);
+        return;
+    }
+    struct lr_http_token t;
+    if (err == LR_EEOF && hc->cur && lr_http_parse_eof(&hc->parser, &t) == 1 && t.status >= 200) {
+        answered(hc, t.status, false); /* a body that runs to the close */
         return;
     }
     conn_fail(hc, err);

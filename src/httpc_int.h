@@ -22,7 +22,8 @@
  *   head        the method is HEAD (the answer has no body).
  *   idempotent  the request may be sent again (see retry rule).
  *   on_header   each response header (optional).
- *   resp/resp_cap   where the response body goes, chunked or length-delimited;
+ *   resp/resp_cap   where the response body goes, chunked, length-delimited or
+ *               running to the close (the connection is not reused then);
  *               a body longer than resp_cap is -EMSGSIZE. resp NULL: the body
  *               is read and dropped (a store that reads headers only, as
  *               azblob, whose error answers carry XML it does not need).

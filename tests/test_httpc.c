@@ -26,9 +26,11 @@
 #include <unistd.h>
 
 #include "alloccount.h"
+#include "certs.h"
 #include "echo.h"
 #include "harness.h"
 #include "httpc_int.h"
+#include "tls_int.h"
 
 struct fake {
     struct tcp_peer peer;
@@ -270,14 +272,21 @@ static void closed(struct lr__httpc *c)
     lr_loop_stop(loop);
 }
 
-static void teardown(void)
+/* Wait (up to 5 s) for a close already begun, then free the client. */
+static void wait_closed(void)
 {
-    lr__httpc_close(&client, closed);
     lr_timer_start(&guard, lr_loop_now_ms(loop) + 5000);
     while (!client_closed && lr_timer_is_active(&guard))
         lr_loop_run(loop);
     lr_timer_stop(&guard);
     lr__httpc_deinit(&client);
+}
+
+static void teardown(void)
+{
+    client_closed = false;
+    lr__httpc_close(&client, closed);
+    wait_closed();
     lr_loop_free(loop);
     fake_stop();
 }
@@ -407,17 +416,13 @@ TEST(cancel_and_close)
     call_init(&c[1], "/len");
     submit(&c[1]);
     run_for(50);
+    client_closed = false;
     lr__httpc_close(&client, closed);
     CHECK_ERR(c[3].status, LR_ECLOSED); /* in flight */
     CHECK_ERR(c[1].status, LR_ECLOSED); /* waiting */
-    client_closed = false;
     pending = 0;
-    lr_timer_start(&guard, lr_loop_now_ms(loop) + 5000);
-    while (!client_closed && lr_timer_is_active(&guard))
-        lr_loop_run(loop);
-    lr_timer_stop(&guard);
+    wait_closed();
     CHECK(client_closed);
-    lr__httpc_deinit(&client);
     lr_loop_free(loop);
     fake_stop();
 }
@@ -489,6 +494,66 @@ TEST(no_allocation_in_steady_state)
     teardown();
 }
 
+/* TLS through lr__tls, against `openssl s_server -www` (an HTTP/1.0 status
+ * page, the body read to the close): the certificate verifies against the
+ * test CA for 127.0.0.1, and a client naming another host is refused. */
+TEST(tls_through_wolfssl)
+{
+    static struct certs ce;
+    CHECK_OK(certs_make(&ce, NULL));
+    int port = 0;
+    CHECK_OK(proc_pick_port(&port));
+    char ports[16];
+    snprintf(ports, sizeof(ports), "%d", port);
+    const char *argv[] = {"openssl", "s_server",    "-accept", ports,    "-cert", ce.server_cert,
+                          "-key",    ce.server_key, "-www",    "-quiet", NULL};
+    pid_t pid = 0;
+    off_t from = 0;
+    CHECK_OK(proc_spawn_logged(argv, NULL, "/dev/null", &from, &pid));
+    int fd = -1;
+    for (int i = 0; i < 100 && fd < 0; i++) {
+        if ((fd = proc_connect(port, 1000)) < 0)
+            proc_sleep_ms(50);
+    }
+    CHECK(fd >= 0);
+    close(fd);
+    struct lr_loop_opts lo = {0};
+    CHECK_OK(lr_loop_new(&loop, &lo));
+    lr_timer_init(loop, &guard, guard_fired);
+    struct lr__tls_ctx *ctx = NULL;
+    struct lr__tls_opts to = {.ca_file = ce.ca};
+    CHECK_OK(lr__tls_ctx_new(&ctx, &to));
+    static struct call c;
+    const char *names[] = {"127.0.0.1", "wrong.example"};
+    for (int i = 0; i < 2; i++) {
+        struct lr__httpc_opts o = {.host = "127.0.0.1",
+                                   .port = (unsigned)port,
+                                   .max_conns = 1,
+                                   .out_cap = 4096,
+                                   .timeout_ms = 3000,
+                                   .tls_ctx = ctx,
+                                   .tls_host = names[i]};
+        memset(&client, 0, sizeof(client));
+        CHECK_OK(lr__httpc_init(&client, loop, &o));
+        call_init(&c, "/");
+        c.req.resp = NULL; /* the status page: read and dropped */
+        submit(&c);
+        run();
+        if (i == 0)
+            CHECK_EQ(c.status, 200);
+        else
+            CHECK_ERR(c.status, LR_ETLS);
+        client_closed = false;
+        lr__httpc_close(&client, closed);
+        wait_closed();
+    }
+    lr__tls_ctx_free(ctx);
+    lr_loop_free(loop);
+    proc_kill(&pid, NULL);
+    certs_destroy(&ce);
+}
+
 TESTS(T(keep_alive_reuse_and_bodies), T(requests_spread_over_capped_connections),
       T(dependent_requests_never_overtake), T(body_over_limit_is_an_error), T(cancel_and_close),
-      T(deadline), T(retry_once_on_server_closed_connection), T(no_allocation_in_steady_state))
+      T(deadline), T(retry_once_on_server_closed_connection), T(no_allocation_in_steady_state),
+      T(tls_through_wolfssl))
