@@ -65,6 +65,7 @@ static void fail_waiting(struct lr__httpc *c, int status)
 
 static void resolve_failed(struct lr__httpc *c, int status)
 {
+    c->unreachable = true;
     if (c->o.on_conn_error)
         c->o.on_conn_error(c, status, lr__resolver_why(&c->res));
     fail_waiting(c, LR_EUNAVAIL);
@@ -293,12 +294,21 @@ static void on_data(struct lr__conn *nc, const char *buf, size_t len)
     }
 }
 
+unsigned lr__httpc_up(const struct lr__httpc *c, unsigned *in_flight)
+{
+    unsigned up = 0, busy = 0;
+    for (unsigned i = 0; i < c->o.max_conns; i++) {
+        up += c->conns[i].state == LR_HC_IDLE || c->conns[i].state == LR_HC_BUSY;
+        busy += c->conns[i].state == LR_HC_BUSY;
+    }
+    if (in_flight)
+        *in_flight = busy;
+    return up;
+}
+
 static bool any_up(const struct lr__httpc *c)
 {
-    for (unsigned i = 0; i < c->o.max_conns; i++)
-        if (c->conns[i].state == LR_HC_IDLE || c->conns[i].state == LR_HC_BUSY)
-            return true;
-    return false;
+    return lr__httpc_up(c, NULL) > 0;
 }
 
 static void on_connect(struct lr__conn *nc, int status)
@@ -310,6 +320,7 @@ static void on_connect(struct lr__conn *nc, int status)
     if (status < 0) {
         hc->state = LR_HC_DOWN;
         hc->failed = true;
+        c->unreachable = true;
         c->addrlen = 0;                              /* look the name up again: it may have moved */
         if (status != LR_ETLS && c->o.on_conn_error) /* on_error said why already */
             c->o.on_conn_error(c, status, "connect failed");
@@ -318,6 +329,7 @@ static void on_connect(struct lr__conn *nc, int status)
         return;
     }
     hc->state = LR_HC_IDLE;
+    c->unreachable = false;
     if (hc->failed)
         c->reconnects++;
     hc->failed = false;
@@ -332,6 +344,7 @@ static void on_error(struct lr__conn *nc, int err)
         c->o.on_conn_error(c, err, lr__tls_error_text(hc->tls));
     if (hc->state == LR_HC_CONNECTING) { /* the TLS handshake failed */
         hc->failed = true;
+        c->unreachable = true;
         close_conn(hc);
         if (!any_up(c))
             fail_waiting(c, err == LR_ETLS ? LR_ETLS : LR_EUNAVAIL);
@@ -457,7 +470,7 @@ int lr__httpc_submit(struct lr__httpc *c, struct lr__httpc_req *r)
     }
     if (ch)
         ch->active = true;
-    lr_list_push_tail(&c->waiting, &r->link);
+    lr_list_push_tail(r->first ? c->waiting.next : &c->waiting, &r->link);
     want_dispatch(c);
     return 0;
 }

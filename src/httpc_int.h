@@ -29,6 +29,9 @@
  *               azblob, whose error answers carry XML it does not need).
  *   deadline_ms absolute loop time; 0: the client's default (timeout_ms).
  *   chain       ordering (below); NULL: independent.
+ *   first       goes to the head of the client's queue, not the tail (the
+ *               next step of a sequence, or an undo that must not wait
+ *               behind new work); chains still order it.
  * on_done(req, status) is called exactly once per submit: status >= 200 is the
  * HTTP status with resp_len body bytes in resp; negative is an error:
  *   LR_EUNAVAIL   no connection could be made (lookup or connect failed);
@@ -130,6 +133,7 @@ struct lr__httpc_req {
     bool has_body;
     bool head;
     bool idempotent;
+    bool first;
     /* the client's */
     size_t resp_len;
     bool sent;                 /* bytes of it left on a connection */
@@ -185,6 +189,7 @@ struct lr__httpc {
     bool warm;
     unsigned closed;
     void (*close_done)(struct lr__httpc *c);
+    bool unreachable;    /* the last lookup or connect failed (until one succeeds) */
     uint64_t requests;   /* sent, retries included */
     uint64_t reconnects; /* opens after a failure */
     uint64_t retries;
@@ -200,6 +205,8 @@ int lr__httpc_submit(struct lr__httpc *c, struct lr__httpc_req *r);
 /* Withdraw @r without on_done; if it was in flight its connection is closed
  * (the answer is still owed there). The chain's next request moves up. */
 void lr__httpc_cancel(struct lr__httpc_req *r);
+/* Connections up (idle or busy); *@in_flight (if set): busy ones. For gauges. */
+unsigned lr__httpc_up(const struct lr__httpc *c, unsigned *in_flight);
 /* Fail what waits with LR_ECLOSED, close everything; @done from the deferred
  * phase, after which lr__httpc_deinit() may run. */
 void lr__httpc_close(struct lr__httpc *c, void (*done)(struct lr__httpc *c));

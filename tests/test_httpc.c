@@ -42,6 +42,8 @@ struct fake {
     atomic_int drops;
     atomic_int overtaken;
     atomic_uint answered_chain; /* bit K: chain request K answered */
+    char tags[16];              /* "?tag=X" of each request, in arrival order */
+    atomic_int ntags;
 };
 
 static struct fake fk;
@@ -89,6 +91,12 @@ static void *serve_conn(void *arg)
         const char *q = strstr(path, "?chain=");
         if (q && q < end)
             chain = atoi(q + 7);
+        const char *tag = strstr(path, "?tag=");
+        if (tag && tag < end) {
+            int i = atomic_fetch_add(&fk.ntags, 1);
+            if (i < (int)sizeof(fk.tags) - 1)
+                fk.tags[i] = tag[5];
+        }
         if (chain > 1) {
             unsigned want = ((1u << chain) - 1) & ~1u;
             if ((atomic_load(&fk.answered_chain) & want) != want)
@@ -364,6 +372,54 @@ TEST(dependent_requests_never_overtake)
     teardown();
 }
 
+static void run_for(uint64_t ms);
+
+/* A request marked first overtakes what waits (not what is in flight). */
+TEST(first_goes_to_the_head)
+{
+    CHECK_OK(setup(1));
+    static struct call c[4];
+    const char *targets[] = {"/slow?tag=a", "/len?tag=b", "/len?tag=c", "/len?tag=d"};
+    for (int i = 0; i < 4; i++) {
+        call_init(&c[i], targets[i]);
+        c[i].req.first = i == 3;
+        submit(&c[i]);
+        if (i == 0)
+            run_for(50); /* a in flight: the others wait */
+    }
+    run();
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ(c[i].status, 200);
+    CHECK(!strcmp(fk.tags, "adbc"));
+    teardown();
+}
+
+/* Nothing listens: the request fails as not sent and the client says the
+ * endpoint is unreachable, until a connection succeeds. */
+TEST(unreachable)
+{
+    CHECK_OK(setup(2));
+    static struct call c;
+    struct sockaddr_in none;
+    CHECK_OK(free_port_sockaddr(&none));
+    client.o.port = ntohs(none.sin_port);
+    call_init(&c, "/len");
+    submit(&c);
+    run();
+    CHECK_ERR(c.status, LR_EUNAVAIL);
+    CHECK(!c.req.sent);
+    CHECK(client.unreachable);
+    CHECK_EQ(lr__httpc_up(&client, NULL), 0u);
+    client.o.port = ntohs(fk.peer.addr.sin_port);
+    call_init(&c, "/len");
+    submit(&c);
+    run();
+    CHECK_EQ(c.status, 200);
+    CHECK(!client.unreachable);
+    CHECK_EQ(lr__httpc_up(&client, NULL), 1u);
+    teardown();
+}
+
 TEST(body_over_limit_is_an_error)
 {
     CHECK_OK(setup(1));
@@ -554,6 +610,7 @@ TEST(tls_through_wolfssl)
 }
 
 TESTS(T(keep_alive_reuse_and_bodies), T(requests_spread_over_capped_connections),
-      T(dependent_requests_never_overtake), T(body_over_limit_is_an_error), T(cancel_and_close),
-      T(deadline), T(retry_once_on_server_closed_connection), T(no_allocation_in_steady_state),
+      T(dependent_requests_never_overtake), T(first_goes_to_the_head), T(unreachable),
+      T(body_over_limit_is_an_error), T(cancel_and_close), T(deadline),
+      T(retry_once_on_server_closed_connection), T(no_allocation_in_steady_state),
       T(tls_through_wolfssl))
