@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * azblob.c - the Azure Blob backend: native blob leases over a pool of
- * keep-alive HTTP/1.1 connections (TLS for https endpoints), Shared Key or
- * SAS authorization.
+ * azblob.c - the Azure Blob backend: native blob leases over the shared
+ * HTTP/1.1 client (src/httpc.c: a pool of keep-alive connections, TLS for
+ * https endpoints), Shared Key or SAS authorization.
  *
  * A lease named N is the blob CONTAINER/N. Acquire creates the container
  * (once per backend) and the blob when missing (Put Blob, If-None-Match: *;
@@ -20,40 +20,41 @@
  * Renew and release are single requests. Lease Blob durations are whole
  * seconds from 15 to 60, so the TTL must be one of those.
  *
- * One request is in flight per connection (Azurite answers pipelined
+ * A lease's request holds one slot (two per connection) from its first step
+ * to its last; each next step goes first in the client's line, and a step
+ * is sent only once the previous one is answered (Azurite answers pipelined
  * requests in order but executes them concurrently, so dependent requests
- * must never be pipelined); an acquire's steps run back to back on one
- * connection. Idle connections the server closed are reopened when needed,
- * and a request that met such a closed connection before any answer is sent
- * again once on a fresh one (every request here is idempotent). A request
- * unanswered within the request timeout closes its connection: ambiguous.
+ * must never be pipelined; the client sends one request per connection at
+ * a time). The client reopens idle connections the server closed, and sends
+ * a request that met such a closed connection before any answer once more
+ * on a fresh one (every request here is idempotent). A request unanswered
+ * within the request timeout closes its connection: ambiguous.
  * Layer: HTTP + Shared Key + the backend interface; no other backend.
  */
-#include <errno.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-#include <leasering/error.h>
 #include "alloc_int.h"
 #include "azsign_int.h"
 #include "backend_int.h"
 #include "fmt.h"
 #include "http.h"
+#include "httpc_int.h"
 #include "lease_int.h"
-#include "net_int.h"
-#include "resolve_int.h"
 #include "tls_int.h"
+#include <leasering/error.h>
 
 #define OUT_BYTES 16384u
 #define MS_VERSION "2021-12-02"
 #define PATH_MAX_AZ 1024
 #define MAX_META_RETRIES 5
 
-/* Steps of a request (lr_lease.req.batch; bit 15: sent again once already). */
+/* Steps of a request (lr_lease.req.batch). */
 enum step {
     S_CONTAINER = 1,
     S_BLOB,
@@ -64,67 +65,55 @@ enum step {
     S_RELEASE,
     S_BREAK,
     S_CHANGE,
-    S_UNDO, /* release the lease a failed acquire got; its failure is in req.seq */
-    S_WHO,  /* after a conflict: HEAD the blob for the holder's identity */
+    S_UNDO,    /* release the lease a failed acquire got; its failure is in req.seq */
+    S_WHO,     /* after a conflict: HEAD the blob for the holder's identity */
     S_INSPECT, /* lr_manager_inspect: HEAD the blob (lease state, metadata) */
 };
 #define STEP_MASK 0x7fff
-#define RETRIED 0x8000
 
-enum astate { A_DOWN, A_CONNECTING, A_IDLE, A_BUSY, A_CLOSING };
-
-struct aconn {
+/* One request in flight: a lease's steps run in the same slot, back to back
+ * (each next step goes first in the client's line). There are two per
+ * connection, so the next request is ready when an answer comes. */
+struct slot {
     struct lr__backend *b;
-    struct lr__conn net;
-    struct lr__tls *tls;
-    enum astate state;
-    struct lr_lease *cur;    /* the lease whose request is in flight */
-    bool got_bytes;          /* some of the answer arrived */
-    unsigned sent;           /* requests sent on this connection since it opened */
-    bool close_after;        /* the server said Connection: close */
-    bool failed;             /* lost or not made since it was last up: the next
-                              * connect counts as a reconnect */
+    struct lr__httpc_req req;
+    struct lr_lease *l; /* NULL: free */
     unsigned meta_tries;
-    struct lr_timer timer;   /* request deadline */
-    struct lr_http_parser parser;
     int status;
-    uint64_t fence_seen;     /* x-ms-meta-fence of the HEAD answer */
-    bool leased;             /* x-ms-lease-state of the HEAD answer: leased or breaking */
-    uint8_t who_len;         /* x-ms-meta-identity of the HEAD answer, ... */
-    uint8_t owner_len;       /* ... and x-ms-meta-owner (the holder's token) */
+    uint64_t fence_seen; /* x-ms-meta-fence of the HEAD answer */
+    bool leased;         /* x-ms-lease-state of the HEAD answer: leased or breaking */
+    uint8_t who_len;     /* x-ms-meta-identity of the HEAD answer, ... */
+    uint8_t owner_len;   /* ... and x-ms-meta-owner (the holder's token) */
     char who[LR_IDENTITY_MAX];
     char owner[32];
     uint8_t etag_len;
     uint8_t code_len;
     char etag[80];
-    char code[64];           /* x-ms-error-code */
+    char code[64]; /* x-ms-error-code */
 };
 
 struct lr__backend {
     struct lr_manager *m;
-    struct lr__resolver res; /* looked up at creation and after a failed connect */
-    struct sockaddr_storage addr;
-    socklen_t addrlen;       /* 0: no usable address yet */
+    struct lr__httpc http;
+    bool http_ok; /* http was initialised */
     struct lr__az_conn conf;
     struct lr__az_key key;
-    bool keyed;              /* Shared Key (else SAS, or nothing) */
+    bool keyed; /* Shared Key (else SAS, or nothing) */
     bool container_ok;
     bool closing;
-    bool unreachable;        /* the last connect or lookup failed (gauges) */
-    unsigned nconns;
-    unsigned closed;
+    unsigned nslots;
     void (*close_done)(struct lr_manager *m);
-    struct lr_list waiting;  /* lr_lease.req.link: requests waiting for a connection */
+    struct lr_list waiting; /* lr_lease.req.link: requests waiting for a slot */
     struct lr__task dispatch_task;
     struct lr__az_date_cache date;
     struct lr__tls_ctx *tls_ctx;
-    struct aconn *conns;
+    struct slot *slots;
+    uint64_t requests_seen; /* http.requests and .reconnects already counted */
+    uint64_t reconnects_seen;
     char container[64];
     char host_header[300]; /* "host:port", formatted once */
     size_t host_len;
 };
-
-static const struct lr__conn_cbs net_cbs;
 
 static inline struct lr_lease *lease_of_link(struct lr_list *n)
 {
@@ -136,7 +125,7 @@ static inline enum step step_of(const struct lr_lease *l)
     return (enum step)(l->req.batch & STEP_MASK);
 }
 
-/* A new step: its one retry (RETRIED) is still unused. */
+/* A new step. */
 static void set_step(struct lr_lease *l, enum step s)
 {
     l->req.batch = (uint16_t)s;
@@ -175,14 +164,10 @@ static void complete_failed(struct lr_lease *l, int status)
     complete(l, step_of(l) == S_UNDO ? (int)l->req.seq : status, 0);
 }
 
-/* Put @l first in line for the next free connection. */
-static void requeue_front(struct lr__backend *b, struct lr_lease *l)
-{
-    lr_list_push_tail(b->waiting.next, &l->req.link);
-    lr__loop_defer(lr__manager_loop(b->m), &b->dispatch_task);
-}
+static void start_step(struct slot *sl, bool first);
+static void free_slot(struct slot *sl);
 
-/* @l's request failed with @status (its connection is already free). An
+/* @sl's request failed with @status. An
  * acquire that got the lease, or may have got it (the lease request went
  * unanswered), and then failed -- metadata write rejected, the ETag kept
  * moving, the connection died -- would leave the blob leased to nobody for
@@ -193,15 +178,17 @@ static void requeue_front(struct lr__backend *b, struct lr_lease *l)
  * be executed after the release -- Azure runs requests on different
  * connections concurrently -- and the release would then drop the lease the
  * retry believes it holds. */
-static void fail_request(struct lr__backend *b, struct lr_lease *l, int status, bool maybe_leased)
+static void fail_request(struct slot *sl, int status, bool maybe_leased)
 {
+    struct lr_lease *l = sl->l;
     enum step s = step_of(l);
     if (s == S_HEAD || s == S_SETMETA || (s == S_ACQUIRE && maybe_leased)) {
         l->req.seq = (uint32_t)status;
         set_step(l, S_UNDO);
-        requeue_front(b, l);
+        start_step(sl, true);
         return;
     }
+    free_slot(sl);
     complete_failed(l, status);
 }
 
@@ -216,10 +203,13 @@ static int header(char **p, char *end, const char *name, const char *v, size_t v
     return 0;
 }
 
-/* Write the request for @l's current step into @c's output buffer. */
-static int encode(struct aconn *c, struct lr_lease *l)
+/* Write the head of the request for the current step of @r's lease into
+ * @w (the client adds Content-Length and the blank line). */
+static int encode(struct lr__httpc_req *r, char *w, size_t avail)
 {
+    struct slot *c = r->data;
     struct lr__backend *b = c->b;
+    struct lr_lease *l = c->l;
     enum step s = step_of(l);
     const char *verb = is_head(s) ? "HEAD" : "PUT";
     char path[PATH_MAX_AZ], resource[PATH_MAX_AZ + 80], target[PATH_MAX_AZ + 1200];
@@ -235,8 +225,8 @@ static int encode(struct aconn *c, struct lr_lease *l)
     if (b->keyed) {
         rc = s == S_CONTAINER ? lr__az_conn_blob_resource(&b->conf, b->container, NULL, resource,
                                                           sizeof(resource))
-                              : lr__az_conn_blob_resource(&b->conf, b->container, l->name,
-                                                          resource, sizeof(resource));
+                              : lr__az_conn_blob_resource(&b->conf, b->container, l->name, resource,
+                                                          sizeof(resource));
         if (rc < 0)
             return rc;
     }
@@ -332,8 +322,7 @@ static int encode(struct aconn *c, struct lr_lease *l)
         i = (size_t)(v - l->meta) + strlen(v) + 1;
     }
 
-    size_t avail;
-    char *w = lr__conn_wbuf(&c->net, &avail), *p = w, *end = w + avail;
+    char *p = w, *end = w + avail;
     rc = lr_http_write_request_line(p, avail, verb, strlen(verb), target, tlen);
     if (rc < 0)
         return rc;
@@ -360,12 +349,6 @@ static int encode(struct aconn *c, struct lr_lease *l)
         if ((rc = header(&p, end, "If-Match", c->etag, c->etag_len)) < 0)
             return rc;
     }
-    if (!is_head(s)) {
-        rc = lr_http_write_header_u64(p, (size_t)(end - p), "Content-Length", 14, 0);
-        if (rc < 0)
-            return rc;
-        p += rc;
-    }
     if (b->keyed) {
         struct lr__az_request req = {
             .verb = verb,
@@ -385,120 +368,48 @@ static int encode(struct aconn *c, struct lr_lease *l)
         if ((rc = header(&p, end, "Authorization", auth, (size_t)rc)) < 0)
             return rc;
     }
-    rc = lr_http_write_end(p, (size_t)(end - p));
-    if (rc < 0)
-        return rc;
-    p += rc;
-    lr__conn_commit(&c->net, (size_t)(p - w));
-    return 0;
+    lr__manager_stats(b->m)->requests++; /* a retry is sent again: counted again */
+    return (int)(p - w);
 }
 
-/* ---------------------------------------------------------- connections */
+/* ---------------------------------------------------------------- slots */
 
 static void dispatch(struct lr__backend *b);
 
-/* The host did not resolve: what waits cannot be sent. */
-static void resolve_failed(struct lr__backend *b, int status)
+/* Keep the manager's counters in step with the client's. */
+static void sync_stats(struct lr__backend *b)
 {
-    lr__manager_store_error(b->m, status, "azblob %s: name not resolved (%s)", b->host_header,
-                            lr__resolver_why(&b->res));
-    b->unreachable = true;
-    struct lr_list *n;
-    while ((n = lr_list_pop(&b->waiting)))
-        complete(lease_of_link(n), LR_EUNAVAIL, 0);
+    lr__manager_stats(b->m)->reconnects += b->http.reconnects - b->reconnects_seen;
+    b->reconnects_seen = b->http.reconnects;
 }
 
-/* Look the host up; true when the address is known at once (numeric). */
-static bool lookup(struct lr__backend *b)
+/* Send the current step of @sl's lease; @first: ahead of what waits (the
+ * next step of a sequence, an undo). */
+static void start_step(struct slot *sl, bool first)
 {
-    if (b->res.busy)
-        return false;
-    int rc = lr__resolver_start(&b->res, b->conf.host, b->conf.port, &b->addr, &b->addrlen);
-    if (rc < 0)
-        resolve_failed(b, rc);
-    return rc == 1;
-}
-
-static void start_connect(struct aconn *c)
-{
-    uint32_t to = lr__manager_opts(c->b->m)->request_timeout_ms;
-    if (!c->b->addrlen && !lookup(c->b))
-        return; /* stays down until the lookup answers */
-    c->state = A_CONNECTING;
-    c->sent = 0;
-    if (lr__conn_connect(&c->net, (struct sockaddr *)&c->b->addr, c->b->addrlen,
-                         to < 1000 ? 1000 : to) < 0)
-        c->state = A_DOWN;
-}
-
-static void send_step(struct aconn *c)
-{
-    struct lr_lease *l = c->cur;
-    lr_http_parser_init(&c->parser, is_head(step_of(l)));
-    c->status = 0;
-    c->got_bytes = false;
-    c->code_len = c->etag_len = 0;
-    c->who_len = c->owner_len = 0;
-    c->leased = false;
+    struct lr_lease *l = sl->l;
+    struct lr__backend *b = sl->b;
+    sl->status = 0;
+    sl->code_len = sl->etag_len = 0;
+    sl->who_len = sl->owner_len = 0;
+    sl->leased = false;
     if (is_head(step_of(l)))
-        c->fence_seen = 0; /* a blob never fenced has no counter yet */
-    int rc = encode(c, l);
-    if (rc < 0) {
-        c->cur = NULL;
-        c->state = A_IDLE;
-        lr__loop_defer(c->net.loop, &c->b->dispatch_task);
-        fail_request(c->b, l, rc == -ENOBUFS ? LR_EUNAVAIL : -EINVAL, false);
-        return;
+        sl->fence_seen = 0; /* a blob never fenced has no counter yet */
+    sl->req.head = is_head(step_of(l));
+    sl->req.has_body = !sl->req.head; /* Content-Length: 0 */
+    sl->req.first = first;
+    sl->req.deadline_ms =
+        lr_loop_now_ms(lr__manager_loop(b->m)) + lr__manager_opts(b->m)->request_timeout_ms;
+    if (lr__httpc_submit(&b->http, &sl->req) < 0) {
+        free_slot(sl);
+        complete_failed(l, LR_EUNAVAIL);
     }
-    lr__manager_stats(c->b->m)->requests++;
-    c->sent++;
-    lr_timer_start(&c->timer, lr_loop_now_ms(c->net.loop) +
-                                  lr__manager_opts(c->b->m)->request_timeout_ms);
 }
 
-/* The request on @c is over: free the connection for the next one. */
-static void finish(struct aconn *c)
+static void free_slot(struct slot *sl)
 {
-    lr_timer_stop(&c->timer);
-    c->cur = NULL;
-    if (c->close_after) {
-        c->close_after = false;
-        c->state = A_CLOSING;
-        lr__conn_close(&c->net);
-    } else {
-        c->state = A_IDLE;
-    }
-    lr__loop_defer(c->net.loop, &c->b->dispatch_task);
-}
-
-/* The connection died with @err while @c->cur was in flight. */
-static void conn_fail(struct aconn *c, int err)
-{
-    struct lr_lease *l = c->cur;
-    lr_timer_stop(&c->timer);
-    c->cur = NULL;
-    if (c->state != A_CLOSING) {
-        c->state = A_CLOSING;
-        lr__conn_close(&c->net);
-    }
-    if (!l)
-        return; /* an idle keep-alive connection closed: no failure */
-    c->failed = true;
-    /* A keep-alive connection the server had closed under us (the request
-     * was not its first, and no answer came): send the idempotent request
-     * once more on a fresh connection. Once per step. */
-    if (!c->got_bytes && c->sent > 1 && !(l->req.batch & RETRIED) &&
-        (err == LR_EEOF || err == -ECONNRESET || err == -EPIPE)) {
-        l->req.batch |= RETRIED;
-        requeue_front(c->b, l);
-        return;
-    }
-    fail_request(c->b, l, err == -ECONNREFUSED ? LR_EUNAVAIL : err, true);
-}
-
-static void timer_fired(struct lr_timer *t)
-{
-    conn_fail(t->data, -ETIMEDOUT);
+    sl->l = NULL;
+    lr__loop_defer(lr__manager_loop(sl->b->m), &sl->b->dispatch_task);
 }
 
 static void dispatch_run(struct lr__task *t)
@@ -510,40 +421,33 @@ static void dispatch(struct lr__backend *b)
 {
     if (b->closing)
         return;
-    for (unsigned i = 0; i < b->nconns && !lr_list_is_empty(&b->waiting); i++) {
-        struct aconn *c = &b->conns[i];
-        if (c->state == A_DOWN) {
-            start_connect(c); /* reopened on demand */
+    for (unsigned i = 0; i < b->nslots && !lr_list_is_empty(&b->waiting); i++) {
+        struct slot *sl = &b->slots[i];
+        if (sl->l)
             continue;
-        }
-        if (c->state != A_IDLE)
-            continue;
-        struct lr_list *n = lr_list_pop(&b->waiting);
-        struct lr_lease *l = lease_of_link(n);
-        c->cur = l;
-        c->state = A_BUSY;
-        c->meta_tries = 0;
-        send_step(c);
+        sl->l = lease_of_link(lr_list_pop(&b->waiting));
+        sl->meta_tries = 0;
+        start_step(sl, false);
     }
 }
 
 /* --------------------------------------------------------------- answers */
 
-static bool code_is(const struct aconn *c, const char *s)
+static bool code_is(const struct slot *c, const char *s)
 {
     return c->code_len == strlen(s) && !memcmp(c->code, s, c->code_len);
 }
 
 /* A whole answer for @c->cur arrived: map it, and go on or complete. */
-static void answered(struct aconn *c)
+static void answered(struct slot *c)
 {
-    struct lr_lease *l = c->cur;
+    struct lr_lease *l = c->l;
     struct lr__backend *b = c->b;
     int st = c->status;
     enum step s = step_of(l);
     int fail = 0;
     if (s == S_UNDO) { /* whatever the answer: the lease is given back or was not ours */
-        finish(c);
+        free_slot(c);
         complete(l, (int)l->req.seq, 0);
         return;
     }
@@ -565,7 +469,7 @@ static void answered(struct aconn *c)
             memcpy(who, r.holder, r.holder_len);
             r.holder = who;
         }
-        finish(c);
+        free_slot(c);
         lr__lease_complete(l, &r);
         return;
     }
@@ -581,7 +485,7 @@ static void answered(struct aconn *c)
         } else if (o) {
             o->meta_len = 0; /* free: metadata of a past holder is not reported */
         }
-        finish(c);
+        free_slot(c);
         complete(l, 0, 0); /* 404: no blob (or container), nothing held */
         return;
     }
@@ -599,52 +503,52 @@ static void answered(struct aconn *c)
             if (st == 201 || st == 409) {
                 b->container_ok = true;
                 set_step(l, S_BLOB);
-                send_step(c);
+                start_step(c, true);
                 return;
             }
             break;
         case S_BLOB:
             if (st == 201 || st == 409 || st == 412) { /* created, or there already */
                 set_step(l, S_ACQUIRE);
-                send_step(c);
+                start_step(c, true);
                 return;
             }
             break;
         case S_ACQUIRE:
             if (st == 201 || st == 200) {
                 set_step(l, S_HEAD);
-                send_step(c);
+                start_step(c, true);
                 return;
             }
             if (st == 409) { /* LeaseAlreadyPresent, or breaking: ask who */
                 set_step(l, S_WHO);
-                send_step(c);
+                start_step(c, true);
                 return;
             }
             if (st == 404 && (code_is(c, "BlobNotFound") || code_is(c, "ContainerNotFound"))) {
                 b->container_ok = !code_is(c, "ContainerNotFound");
                 set_step(l, b->container_ok ? S_BLOB : S_CONTAINER);
-                send_step(c);
+                start_step(c, true);
                 return;
             }
             break;
         case S_HEAD:
             if (st == 200) {
                 set_step(l, S_SETMETA);
-                send_step(c);
+                start_step(c, true);
                 return;
             }
             break;
         case S_SETMETA:
             if (st == 200) {
                 uint64_t f = c->fence_seen + 1;
-                finish(c);
+                free_slot(c);
                 complete(l, 0, f);
                 return;
             }
             if (st == 412 && ++c->meta_tries < MAX_META_RETRIES) { /* the ETag moved */
                 set_step(l, S_HEAD);
-                send_step(c);
+                start_step(c, true);
                 return;
             }
             if (st == 412 && (code_is(c, "LeaseIdMismatchWithBlobOperation") ||
@@ -657,7 +561,7 @@ static void answered(struct aconn *c)
             /* 202: breaking; 404/409: no blob or no lease, nothing to break */
             if (st == 202 || st == 404 ||
                 (st == 409 && code_is(c, "LeaseNotPresentWithLeaseOperation"))) {
-                finish(c);
+                free_slot(c);
                 complete(l, 0, 0);
                 return;
             }
@@ -666,7 +570,7 @@ static void answered(struct aconn *c)
         case S_RELEASE:
         case S_CHANGE:
             if (st == 200) {
-                finish(c);
+                free_slot(c);
                 complete(l, 0, 0);
                 return;
             }
@@ -681,8 +585,7 @@ static void answered(struct aconn *c)
             break;
         }
     }
-    finish(c);
-    fail_request(b, l, fail ? fail : LR_EBADREPLY, false);
+    fail_request(c, fail ? fail : LR_EBADREPLY, false);
 }
 
 static uint64_t parse_u64(const char *s, size_t n)
@@ -698,174 +601,69 @@ static bool name_is(const struct lr_http_token *t, const char *s)
     return t->len == strlen(s) && !strncasecmp(t->str, s, t->len);
 }
 
-static void on_data(struct lr__conn *nc, const char *buf, size_t len)
+static void on_header(struct lr__httpc_req *r, const char *name, size_t nlen, const char *value,
+                      size_t vlen)
 {
-    struct aconn *c = nc->data;
-    size_t off = 0;
-    /* Until the parser wants more bytes: END may consume none (after a
-     * Content-Length body or no body), so running out of input is not the
-     * end of the loop. */
-    for (;;) {
-        if (!c->cur) {
-            if (off < len)
-                conn_fail(c, LR_EBADREPLY); /* bytes with no request: a broken server */
-            return;
-        }
-        struct lr_http_token t;
-        int rc = lr_http_parse(&c->parser, buf + off, len - off, &t);
-        if (rc == -EAGAIN)
-            return;
-        if (rc < 0) {
-            conn_fail(c, LR_EBADREPLY);
-            return;
-        }
-        if (rc > 0)
-            c->got_bytes = true;
-        off += (size_t)rc;
-        switch (t.type) {
-        case LR_HTTP_STATUS:
-            c->status = t.status;
-            break;
-        case LR_HTTP_HEADER:
-            if (name_is(&t, "x-ms-error-code") && t.value_len < sizeof(c->code)) {
-                memcpy(c->code, t.value, t.value_len);
-                c->code_len = (uint8_t)t.value_len;
-            } else if (name_is(&t, "etag") && t.value_len < sizeof(c->etag)) {
-                memcpy(c->etag, t.value, t.value_len);
-                c->etag_len = (uint8_t)t.value_len;
-            } else if (name_is(&t, "x-ms-meta-fence")) {
-                c->fence_seen = parse_u64(t.value, t.value_len);
-            } else if (name_is(&t, "x-ms-meta-identity")) {
-                c->who_len = (uint8_t)(t.value_len < sizeof(c->who) ? t.value_len
-                                                                     : sizeof(c->who));
-                memcpy(c->who, t.value, c->who_len);
-            } else if (name_is(&t, "x-ms-meta-owner")) {
-                c->owner_len = (uint8_t)(t.value_len == 32 ? 32 : 0);
-                memcpy(c->owner, t.value, c->owner_len);
-            } else if (name_is(&t, "x-ms-lease-state")) {
-                c->leased = (t.value_len == 6 && !strncasecmp(t.value, "leased", 6)) ||
-                            (t.value_len == 8 && !strncasecmp(t.value, "breaking", 8));
-            } else if (step_of(c->cur) == S_INSPECT && t.len > 10 &&
-                       !strncasecmp(t.str, "x-ms-meta-", 10)) {
-                /* the lease's own metadata (fence, identity, owner: above) */
-                struct lr__inspect_out *o = lr__inspect_out(c->cur);
-                if (o)
-                    lr__inspect_add_meta(o, t.str + 10, t.len - 10, t.value, t.value_len);
-            }
-            break;
-        case LR_HTTP_END:
-            if (t.status < 200)
-                break; /* 1xx: the real answer follows */
-            c->close_after = !t.keep_alive;
-            answered(c);
-            if (c->state != A_BUSY && c->state != A_IDLE)
-                return; /* closing */
-            break;
-        default:
-            break;
-        }
+    struct slot *c = r->data;
+    struct lr_http_token tk = {.str = name, .len = nlen};
+    const struct lr_http_token *t = &tk;
+    if (name_is(t, "x-ms-error-code") && vlen < sizeof(c->code)) {
+        memcpy(c->code, value, vlen);
+        c->code_len = (uint8_t)vlen;
+    } else if (name_is(t, "etag") && vlen < sizeof(c->etag)) {
+        memcpy(c->etag, value, vlen);
+        c->etag_len = (uint8_t)vlen;
+    } else if (name_is(t, "x-ms-meta-fence")) {
+        c->fence_seen = parse_u64(value, vlen);
+    } else if (name_is(t, "x-ms-meta-identity")) {
+        c->who_len = (uint8_t)(vlen < sizeof(c->who) ? vlen : sizeof(c->who));
+        memcpy(c->who, value, c->who_len);
+    } else if (name_is(t, "x-ms-meta-owner")) {
+        c->owner_len = (uint8_t)(vlen == 32 ? 32 : 0);
+        memcpy(c->owner, value, c->owner_len);
+    } else if (name_is(t, "x-ms-lease-state")) {
+        c->leased = (vlen == 6 && !strncasecmp(value, "leased", 6)) ||
+                    (vlen == 8 && !strncasecmp(value, "breaking", 8));
+    } else if (step_of(c->l) == S_INSPECT && nlen > 10 && !strncasecmp(name, "x-ms-meta-", 10)) {
+        /* the lease's own metadata (fence, identity, owner: above) */
+        struct lr__inspect_out *o = lr__inspect_out(c->l);
+        if (o)
+            lr__inspect_add_meta(o, name + 10, nlen - 10, value, vlen);
     }
 }
 
-static void on_connect(struct lr__conn *nc, int status)
+/* The client is done with @r: an answer (status >= 200) or a failure. */
+static void on_done(struct lr__httpc_req *r, int status)
 {
-    struct aconn *c = nc->data;
-    if (c->state == A_CLOSING)
-        return;
-    if (status < 0) {
-        if (status != LR_ETLS) /* on_error said why already */
-            lr__manager_store_error(c->b->m, status, "azblob %s: connect: %s",
-                                    c->b->host_header, lr_strerror(status));
-        c->state = A_DOWN;
-        c->failed = true;
-        c->b->unreachable = true;
-        c->b->addrlen = 0; /* look the name up again: it may have moved */
-        /* nothing in flight on a connecting socket; waiting requests time
-         * out on their own or go to another connection */
-        struct lr__backend *b = c->b;
-        bool any_up = false;
-        for (unsigned i = 0; i < b->nconns; i++)
-            any_up |= b->conns[i].state == A_IDLE || b->conns[i].state == A_BUSY;
-        if (!any_up) { /* the store is unreachable: fail what waits */
-            struct lr_list *n;
-            while ((n = lr_list_pop(&b->waiting)))
-                complete_failed(lease_of_link(n), status == LR_ETLS ? LR_ETLS : LR_EUNAVAIL);
-        }
-        return;
-    }
-    c->state = A_IDLE;
-    c->b->unreachable = false;
-    if (c->failed)
-        lr__manager_stats(c->b->m)->reconnects++;
-    c->failed = false;
-    dispatch(c->b);
-}
-
-static void on_error(struct lr__conn *nc, int err)
-{
-    struct aconn *c = nc->data;
-    if (err == LR_ETLS) /* the lease sees only LR_ETLS: say why, once per failure */
-        lr__manager_store_error(c->b->m, err, "azblob %s:%u: %s", lr__tls_host(c->tls),
-                                lr__conn_port(nc), lr__tls_error_text(c->tls));
-    if (c->state == A_CONNECTING) { /* TLS handshake failed */
-        c->failed = true;
-        c->b->unreachable = true;
-        c->state = A_CLOSING;
-        lr__conn_close(&c->net);
-        struct lr_list *n;
-        while ((n = lr_list_pop(&c->b->waiting)))
-            complete_failed(lease_of_link(n), err == LR_ETLS ? LR_ETLS : LR_EUNAVAIL);
-        return;
-    }
-    conn_fail(c, err);
-}
-
-/* Closing: one more connection (or the resolver) is done; the last tells the core. */
-static void closed_one(struct lr__backend *b)
-{
-    if (++b->closed == b->nconns + 1)
-        b->close_done(b->m);
-}
-
-/* The lookup finished: connect, or fail what waits. */
-static void resolved(struct lr__resolver *r, int status, const struct sockaddr *sa,
-                     socklen_t len)
-{
-    struct lr__backend *b = r->data;
-    if (status < 0) {
-        resolve_failed(b, status);
-        return;
-    }
-    memcpy(&b->addr, sa, len);
-    b->addrlen = len;
-    for (unsigned i = 0; i < b->nconns && !b->closing; i++)
-        if (b->conns[i].state == A_DOWN)
-            start_connect(&b->conns[i]);
-}
-
-static void resolver_closed(struct lr__resolver *r)
-{
-    closed_one(r->data);
-}
-
-static void on_close(struct lr__conn *nc)
-{
-    struct aconn *c = nc->data;
+    struct slot *c = r->data;
     struct lr__backend *b = c->b;
-    if (b->closing) {
-        closed_one(b);
+    sync_stats(b);
+    if (b->closing || !c->l)
+        return; /* the core no longer waits for it */
+    if (status >= 200) {
+        c->status = status;
+        answered(c);
         return;
     }
-    c->state = A_DOWN;
-    lr__loop_defer(nc->loop, &b->dispatch_task); /* reopen if requests wait */
+    if (!r->sent && (status == LR_EUNAVAIL || status == LR_ETLS)) {
+        struct lr_lease *l = c->l;
+        free_slot(c); /* the store is unreachable: nothing was sent */
+        complete_failed(l, status);
+        return;
+    }
+    /* -ENOBUFS / -EINVAL: the request could not be written */
+    if (!r->sent && (status == -ENOBUFS || status == -EINVAL || status == -ENAMETOOLONG)) {
+        fail_request(c, status == -ENOBUFS ? LR_EUNAVAIL : -EINVAL, false);
+        return;
+    }
+    fail_request(c, status == -ECONNREFUSED ? LR_EUNAVAIL : status, r->sent);
 }
 
-static const struct lr__conn_cbs net_cbs = {
-    .on_connect = on_connect,
-    .on_data = on_data,
-    .on_error = on_error,
-    .on_close = on_close,
-};
+static void on_conn_error(struct lr__httpc *h, int err, const char *why)
+{
+    struct lr__backend *b = h->data;
+    lr__manager_store_error(b->m, err, "azblob %s: %s", b->host_header, why);
+}
 
 /* ------------------------------------------------------------- backend */
 
@@ -873,19 +671,11 @@ static void backend_free(struct lr__backend *b)
 {
     if (!b)
         return;
-    for (unsigned i = 0; b->conns && i < b->nconns; i++) {
-        struct aconn *c = &b->conns[i];
-        if (!c->b)
-            continue;
-        lr_timer_stop(&c->timer);
-        if (c->net.out)
-            lr__conn_deinit(&c->net);
-        lr__tls_free(c->tls);
-    }
+    if (b->http_ok)
+        lr__httpc_deinit(&b->http);
     lr__task_cancel(&b->dispatch_task);
-    lr__free(b->conns);
+    lr__free(b->slots);
     lr__tls_ctx_free(b->tls_ctx);
-    lr__resolver_deinit(&b->res);
     if (b->keyed)
         lr__az_key_deinit(&b->key);
     lr__az_conn_deinit(&b->conf);
@@ -967,21 +757,15 @@ static int azblob_create(struct lr__backend **out, struct lr_manager *m, const s
     lr_list_init(&b->waiting);
     lr__task_init(&b->dispatch_task, dispatch_run);
     lr__az_date_cache_init(&b->date);
-    b->res.data = b;
-    int rc = lr__resolver_init(&b->res, lr__manager_loop(m), resolved);
-    if (rc < 0) {
-        lr__free(b);
-        return rc;
-    }
     const char *skip = NULL;
-    rc = configure(b, u, &skip);
+    int rc = configure(b, u, &skip);
     if (rc == 0 && b->conf.key[0]) {
         rc = lr__az_key_init(&b->key, b->conf.account, b->conf.key);
         b->keyed = rc == 0;
     }
     if (rc == 0) {
-        int hl = snprintf(b->host_header, sizeof(b->host_header), "%s:%u", b->conf.host,
-                          b->conf.port);
+        int hl =
+            snprintf(b->host_header, sizeof(b->host_header), "%s:%u", b->conf.host, b->conf.port);
         b->host_len = hl > 0 && (size_t)hl < sizeof(b->host_header) ? (size_t)hl : 0;
     }
     if (rc == 0 && b->conf.tls) {
@@ -989,27 +773,36 @@ static int azblob_create(struct lr__backend **out, struct lr_manager *m, const s
                                   .insecure_skip_verify = skip != NULL};
         rc = lr__tls_ctx_new(&b->tls_ctx, &to);
     }
-    b->nconns = o->connections;
-    if (rc == 0 && !(b->conns = lr__calloc(b->nconns, sizeof(*b->conns))))
+    b->nslots = 2 * o->connections;
+    if (rc == 0 && !(b->slots = lr__calloc(b->nslots, sizeof(*b->slots))))
         rc = -ENOMEM;
-    for (unsigned i = 0; rc == 0 && i < b->nconns; i++) {
-        struct aconn *c = &b->conns[i];
-        c->b = b;
-        lr_timer_init(lr__manager_loop(m), &c->timer, timer_fired);
-        c->timer.data = c;
-        rc = lr__conn_init(&c->net, lr__manager_loop(m), OUT_BYTES, &net_cbs);
-        if (rc == 0 && b->conf.tls)
-            rc = lr__tls_new(&c->tls, b->tls_ctx, b->conf.host);
-        c->net.data = c;
-        if (rc == 0 && c->tls)
-            lr__conn_set_tls(&c->net, c->tls);
+    for (unsigned i = 0; rc == 0 && i < b->nslots; i++) {
+        struct slot *sl = &b->slots[i];
+        sl->b = b;
+        sl->req.data = sl;
+        sl->req.encode = encode;
+        sl->req.on_header = on_header;
+        sl->req.on_done = on_done;
+        sl->req.idempotent = true; /* every request here is (lease ids are ours) */
+    }
+    if (rc == 0) {
+        struct lr__httpc_opts ho = {.host = b->conf.host,
+                                    .port = b->conf.port,
+                                    .max_conns = o->connections,
+                                    .out_cap = OUT_BYTES,
+                                    .timeout_ms = o->request_timeout_ms,
+                                    .tls_ctx = b->tls_ctx,
+                                    .tls_host = b->conf.host,
+                                    .on_conn_error = on_conn_error};
+        b->http.data = b;
+        rc = lr__httpc_init(&b->http, lr__manager_loop(m), &ho);
+        b->http_ok = rc == 0;
     }
     if (rc < 0) {
         backend_free(b);
         return rc;
     }
-    for (unsigned i = 0; i < b->nconns; i++)
-        start_connect(&b->conns[i]);
+    lr__httpc_warm(&b->http);
     *out = b;
     return 0;
 }
@@ -1042,15 +835,6 @@ static int azblob_submit(struct lr__backend *b, struct lr_lease *l)
     default:
         return -EINVAL;
     }
-    bool any = false;
-    for (unsigned i = 0; i < b->nconns; i++)
-        any |= b->conns[i].state != A_DOWN;
-    if (!any && lr_list_is_empty(&b->waiting)) {
-        /* every connection is down: try again now, but do not queue behind
-         * a store that is known unreachable */
-        for (unsigned i = 0; i < b->nconns; i++)
-            start_connect(&b->conns[i]);
-    }
     lr_list_push_tail(&b->waiting, &l->req.link);
     lr__loop_defer(lr__manager_loop(b->m), &b->dispatch_task);
     return 0;
@@ -1059,43 +843,37 @@ static int azblob_submit(struct lr__backend *b, struct lr_lease *l)
 static void azblob_cancel(struct lr__backend *b, struct lr_lease *l)
 {
     lr_list_unlink(&l->req.link);
-    for (unsigned i = 0; i < b->nconns; i++)
-        if (b->conns[i].cur == l) {
-            /* the answer is still owed on that connection: close it rather
-             * than read an answer nobody waits for */
-            b->conns[i].cur = NULL;
-            lr_timer_stop(&b->conns[i].timer);
-            b->conns[i].state = A_CLOSING;
-            lr__conn_close(&b->conns[i].net);
+    for (unsigned i = 0; i < b->nslots; i++)
+        if (b->slots[i].l == l) {
+            /* an answer still owed closes its connection (the client's cancel) */
+            lr__httpc_cancel(&b->slots[i].req);
+            free_slot(&b->slots[i]);
         }
+}
+
+static void http_closed(struct lr__httpc *h)
+{
+    struct lr__backend *b = h->data;
+    b->close_done(b->m);
 }
 
 static void azblob_close(struct lr__backend *b, void (*done)(struct lr_manager *m))
 {
     b->closing = true;
     b->close_done = done;
-    b->closed = 0;
     lr__task_cancel(&b->dispatch_task);
     lr_list_init(&b->waiting);
-    for (unsigned i = 0; i < b->nconns; i++) {
-        struct aconn *c = &b->conns[i];
-        lr_timer_stop(&c->timer);
-        c->cur = NULL;
-        c->state = A_CLOSING;
-        lr__conn_close(&c->net);
-    }
-    lr__resolver_close(&b->res, resolver_closed);
+    lr__httpc_close(&b->http, http_closed);
 }
 
 /* Connections open on demand and the server may close idle ones, so a
  * connection down is no failure; the last connect attempt failing is. */
 static void azblob_gauges(struct lr__backend *b, struct lr__gauges *g)
 {
-    for (unsigned i = 0; i < b->nconns; i++) {
-        g->up += b->conns[i].state == A_IDLE || b->conns[i].state == A_BUSY;
-        g->in_flight += b->conns[i].state == A_BUSY;
-    }
-    g->unreachable = b->unreachable;
+    unsigned busy = 0;
+    g->up += lr__httpc_up(&b->http, &busy);
+    g->in_flight += busy;
+    g->unreachable = b->http.unreachable;
 }
 
 const struct lr__backend_ops lr__azblob_backend = {

@@ -6,6 +6,7 @@
  * Layer: loop, connections, TLS, HTTP/1.1; nothing of any store.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "alloc_int.h"
@@ -66,8 +67,10 @@ static void fail_waiting(struct lr__httpc *c, int status)
 static void resolve_failed(struct lr__httpc *c, int status)
 {
     c->unreachable = true;
-    if (c->o.on_conn_error)
-        c->o.on_conn_error(c, status, lr__resolver_why(&c->res));
+    if (c->o.on_conn_error) {
+        snprintf(c->why, sizeof(c->why), "name not resolved (%s)", lr__resolver_why(&c->res));
+        c->o.on_conn_error(c, status, c->why);
+    }
     fail_waiting(c, LR_EUNAVAIL);
 }
 
@@ -190,11 +193,8 @@ static void conn_fail(struct lr__httpc_conn *hc, int err)
     struct lr__httpc_req *r = hc->cur;
     hc->cur = NULL;
     close_conn(hc);
-    if (!r) {
-        if (err != LR_EEOF && c->o.on_conn_error)
-            c->o.on_conn_error(c, err, "idle connection failed");
+    if (!r)
         return; /* an idle keep-alive connection closed: nothing lost */
-    }
     hc->failed = true;
     r->conn = NULL;
     if (r->idempotent && !r->retried && hc->served > 0 && !hc->got_bytes &&
@@ -323,7 +323,10 @@ static void on_connect(struct lr__conn *nc, int status)
         c->unreachable = true;
         c->addrlen = 0;                              /* look the name up again: it may have moved */
         if (status != LR_ETLS && c->o.on_conn_error) /* on_error said why already */
-            c->o.on_conn_error(c, status, "connect failed");
+        {
+            snprintf(c->why, sizeof(c->why), "connect: %s", lr_strerror(status));
+            c->o.on_conn_error(c, status, c->why);
+        }
         if (!any_up(c)) /* the endpoint is unreachable: fail what waits */
             fail_waiting(c, status == LR_ETLS ? LR_ETLS : LR_EUNAVAIL);
         return;

@@ -168,8 +168,9 @@ struct lr__httpc_opts {
     uint64_t timeout_ms;         /* default deadline, and connect timeout (>= 1 s) */
     struct lr__tls_ctx *tls_ctx; /* NULL: plain TCP; else TLS naming tls_host */
     const char *tls_host;
-    /* a connection could not be made or died outside a request (optional):
-     * for the owner's log; @err as on_done */
+    /* the lookup, a connect or a TLS handshake failed (optional): for the
+     * owner's log; @err as on_done, @why a text
+     * ("connect: <reason>", "name not resolved (<reason>)", the TLS error) */
     void (*on_conn_error)(struct lr__httpc *c, int err, const char *why);
 };
 
@@ -190,6 +191,7 @@ struct lr__httpc {
     unsigned closed;
     void (*close_done)(struct lr__httpc *c);
     bool unreachable;    /* the last lookup or connect failed (until one succeeds) */
+    char why[160];       /* on_conn_error's text */
     uint64_t requests;   /* sent, retries included */
     uint64_t reconnects; /* opens after a failure */
     uint64_t retries;
