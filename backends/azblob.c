@@ -649,6 +649,9 @@ static void on_done(struct lr__httpc_req *r, int status)
         struct lr_lease *l = c->l;
         free_slot(c); /* the store is unreachable: nothing was sent */
         complete_failed(l, status);
+        struct lr_list *n;
+        while (!lr__httpc_up(&b->http, NULL) && (n = lr_list_pop(&b->waiting)))
+            complete_failed(lease_of_link(n), status); /* nor will what waits for a slot */
         return;
     }
     /* -ENOBUFS / -EINVAL: the request could not be written */

@@ -119,7 +119,8 @@ static int encode(struct lr__httpc_conn *hc, struct lr__httpc_req *r)
     if (r->has_body) {
         if (r->body_len > avail - off)
             return -ENOBUFS;
-        memcpy(w + off, r->body, r->body_len);
+        if (r->body_len) /* an empty body may have no pointer */
+            memcpy(w + off, r->body, r->body_len);
         off += r->body_len;
     }
     lr__conn_commit(&hc->net, off);
