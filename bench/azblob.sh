@@ -28,25 +28,8 @@ KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq%2FK1SZFPTOtr
 
 make_certs "$dir"
 
-start() { # start http|https -> port
-  for _ in $(seq 1 10); do
-    port=$((20000 + RANDOM % 40000))
-    local tlsargs=()
-    [ "$1" = https ] && tlsargs=(--cert "$dir/srv.pem" --key "$dir/srv.key")
-    $AZ --blobHost 127.0.0.1 --blobPort "$port" --inMemoryPersistence --disableTelemetry \
-      --silent "${tlsargs[@]}" >"$dir/az-$1.log" 2>&1 &
-    local p=$!
-    for _ in $(seq 1 100); do
-      if grep -q "successfully listens" "$dir/az-$1.log" 2>/dev/null; then pids+=("$p"); return 0; fi
-      kill -0 $p 2>/dev/null || break
-      sleep 0.1
-    done
-    kill $p 2>/dev/null || true
-  done
-  echo "cannot start azurite ($1)" >&2; exit 1
-}
-start http; http=$port
-start https; https=$port
+start_azurite http; http=$port
+start_azurite https; https=$port
 
 echo "machine: $(nproc) cpu, $(uname -r), azurite $($AZ --version), node $(node --version); date: $(date -u +%F)"
 echo "$N leases, TTL 15000 ms, hold $SECS s, $CONNS connections, $RUNS runs each, alternating"

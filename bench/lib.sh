@@ -52,3 +52,25 @@ stop_server() {
 server_cpu() {
   redis-cli -p "$port" info cpu | awk -F: '/^used_cpu_(sys|user):/{s+=$2} END{printf "%.6f", s}'
 }
+
+# start_azurite http|https: Azurite (node_modules/) blob-only on a free
+# loopback port, in memory, without telemetry; https uses $dir/srv.pem from
+# make_certs. Sets $port; appends the pid to the array $pids (the caller's
+# EXIT trap stops them). $AZ is the azurite-blob binary.
+start_azurite() {
+  for _ in $(seq 1 10); do
+    port=$((20000 + RANDOM % 40000))
+    local tlsargs=()
+    [ "$1" = https ] && tlsargs=(--cert "$dir/srv.pem" --key "$dir/srv.key")
+    $AZ --blobHost 127.0.0.1 --blobPort "$port" --inMemoryPersistence --disableTelemetry \
+      --silent "${tlsargs[@]}" >"$dir/az-$1.log" 2>&1 &
+    local p=$!
+    for _ in $(seq 1 100); do
+      if grep -q "successfully listens" "$dir/az-$1.log" 2>/dev/null; then pids+=("$p"); return 0; fi
+      kill -0 $p 2>/dev/null || break
+      sleep 0.1
+    done
+    kill $p 2>/dev/null || true
+  done
+  echo "cannot start azurite ($1)" >&2; exit 1
+}
