@@ -127,40 +127,73 @@ static int encode(struct lr__httpc_conn *hc, struct lr__httpc_req *r)
     return 0;
 }
 
-static void send_req(struct lr__httpc_conn *hc, struct lr__httpc_req *r)
+static unsigned depth(const struct lr__httpc *c)
+{
+    return c->o.pipeline > 1 ? c->o.pipeline : 1;
+}
+
+static bool can_take(const struct lr__httpc_conn *hc)
+{
+    return hc->state == LR_HC_IDLE ||
+           (hc->state == LR_HC_BUSY && hc->ninflight < depth(hc->client));
+}
+
+static struct lr__httpc_req *oldest(const struct lr__httpc_conn *hc)
+{
+    struct lr_list *n = lr_list_first(&hc->inflight);
+    return n ? req_of(n) : NULL;
+}
+
+/* Put @r (the first waiting) on @hc. False when its head does not fit behind
+ * the requests already in @hc's output buffer: it stays first in line. */
+static bool send_req(struct lr__httpc_conn *hc, struct lr__httpc_req *r)
 {
     struct lr__httpc *c = hc->client;
-    lr_list_unlink(&r->link);
     int rc = encode(hc, r);
+    if (rc == -ENOBUFS && hc->ninflight)
+        return false;
+    lr_list_unlink(&r->link);
     if (rc < 0) {
-        req_done(r, rc == -ENOBUFS ? -ENOBUFS : rc);
-        return;
+        req_done(r, rc);
+        return true;
     }
-    hc->cur = r;
+    if (!hc->ninflight) { /* the next answer is its */
+        hc->got_bytes = false;
+        lr_http_parser_init(&hc->parser, r->head);
+    }
+    lr_list_push_tail(&hc->inflight, &r->link);
+    hc->ninflight++;
     hc->state = LR_HC_BUSY;
-    hc->got_bytes = false;
-    lr_http_parser_init(&hc->parser, r->head);
     r->conn = hc;
     r->sent = true;
     r->resp_len = 0;
     c->requests++;
+    return true;
 }
 
 static void dispatch(struct lr__httpc *c)
 {
     if (c->closing)
         return;
+    struct lr_list *n;
+    while ((n = lr_list_first(&c->failed))) { /* dropped behind another: report */
+        struct lr__httpc_req *r = req_of(n);
+        req_done(r, r->fail_status);
+        if (c->closing)
+            return;
+    }
     unsigned connecting = 0;
     for (unsigned i = 0; i < c->o.max_conns && !lr_list_is_empty(&c->waiting); i++) {
         struct lr__httpc_conn *hc = &c->conns[i];
-        if (hc->state == LR_HC_IDLE)
-            send_req(hc, req_of(lr_list_first(&c->waiting)));
+        while (can_take(hc) && (n = lr_list_first(&c->waiting)))
+            if (!send_req(hc, req_of(n)))
+                break; /* its output buffer is full */
         connecting += hc->state == LR_HC_CONNECTING;
     }
-    /* open (on demand) one more connection per request that no connection
-     * being opened will take, up to the cap */
-    struct lr_list *n = c->waiting.next;
-    for (unsigned i = 0; i < connecting && n != &c->waiting; i++)
+    /* open (on demand) one more connection per pipeline's worth of requests
+     * that no connection being opened will take, up to the cap */
+    n = c->waiting.next;
+    for (unsigned i = 0; i < connecting * depth(c) && n != &c->waiting; i++)
         n = n->next;
     for (unsigned i = 0; i < c->o.max_conns && n != &c->waiting; i++) {
         struct lr__httpc_conn *hc = &c->conns[i];
@@ -169,7 +202,8 @@ static void dispatch(struct lr__httpc *c)
         start_connect(hc);
         if (hc->state != LR_HC_CONNECTING)
             break; /* waiting for the lookup, or it failed (and failed what waited) */
-        n = n->next;
+        for (unsigned k = 0; k < depth(c) && n != &c->waiting; k++)
+            n = n->next;
     }
 }
 
@@ -186,38 +220,74 @@ static void close_conn(struct lr__httpc_conn *hc)
     }
 }
 
-/* @hc died with @err, or its answer could not be used: close it; its
- * request is sent again (the retry rule) or fails. */
-static void conn_fail(struct lr__httpc_conn *hc, int err)
+static bool is_death(int err)
+{
+    return err == LR_EEOF || err == -ECONNRESET || err == -EPIPE;
+}
+
+/* Close @hc; what is still in flight there is sent again (the retry rule:
+ * first in line, in its order) or reported. @head_err: the oldest request's
+ * answer was the one in progress and it gets this error (or the retry);
+ * 0: every request left is one whose answer was behind another's. Only the
+ * oldest is reported here; the rest from the deferred phase. */
+static void drop_conn(struct lr__httpc_conn *hc, int head_err)
 {
     struct lr__httpc *c = hc->client;
-    struct lr__httpc_req *r = hc->cur;
-    hc->cur = NULL;
+    struct lr__httpc_req *head = NULL;
+    int head_status = 0;
+    struct lr_list *at = c->waiting.next, *n; /* retries go before the old first */
     close_conn(hc);
-    if (!r)
-        return; /* an idle keep-alive connection closed: nothing lost */
-    hc->failed = true;
-    r->conn = NULL;
-    if (r->idempotent && !r->retried && hc->served > 0 && !hc->got_bytes &&
-        (err == LR_EEOF || err == -ECONNRESET || err == -EPIPE)) {
-        r->retried = true;
-        c->retries++;
-        lr_list_push_tail(c->waiting.next, &r->link); /* first in line */
-        want_dispatch(c);
-        return;
+    if (hc->ninflight)
+        hc->failed = true;
+    bool first = head_err != 0;
+    while ((n = lr_list_pop(&hc->inflight))) {
+        struct lr__httpc_req *r = req_of(n);
+        hc->ninflight--;
+        r->conn = NULL;
+        bool retry = first ? hc->served > 0 && !hc->got_bytes && is_death(head_err) : true;
+        if (r->idempotent && !r->retried && retry) {
+            r->retried = true;
+            c->retries++;
+            lr_list_push_tail(at, &r->link);
+            want_dispatch(c);
+        } else if (first) {
+            head = r;
+            head_status = head_err;
+        } else {
+            r->fail_status = LR_EEOF; /* it may have been executed: unknown */
+            lr_list_push_tail(&c->failed, &r->link);
+            want_dispatch(c);
+        }
+        first = false;
     }
-    req_done(r, err);
+    if (head)
+        req_done(head, head_status);
+}
+
+/* @hc died with @err, or its answer could not be used. */
+static void conn_fail(struct lr__httpc_conn *hc, int err)
+{
+    drop_conn(hc, err);
+}
+
+/* @r, in flight on its connection, is over there without an answer (its
+ * deadline, a cancel): the answer is still owed, so the connection closes,
+ * and the requests behind it go by the retry rule. */
+static void withdraw(struct lr__httpc_req *r)
+{
+    struct lr__httpc_conn *hc = r->conn;
+    lr_list_unlink(&r->link);
+    hc->ninflight--;
+    r->conn = NULL;
+    hc->failed = true;
+    drop_conn(hc, 0);
 }
 
 static void req_timer_fired(struct lr_timer *t)
 {
     struct lr__httpc_req *r = t->data;
-    if (r->conn) {
-        struct lr__httpc_conn *hc = r->conn;
-        hc->cur = NULL; /* the answer is still owed there: close it */
-        hc->failed = true;
-        close_conn(hc);
-    }
+    if (r->conn)
+        withdraw(r);
     if (r->chain && lr_list_is_linked(&r->chain_link)) {
         lr_list_unlink(&r->chain_link); /* parked: it never became active */
         lr_list_unlink(&r->link);
@@ -229,16 +299,23 @@ static void req_timer_fired(struct lr_timer *t)
     req_done(r, -ETIMEDOUT);
 }
 
-/* A whole answer to hc->cur arrived. */
+/* A whole answer to the oldest request on @hc arrived. */
 static void answered(struct lr__httpc_conn *hc, int status, bool keep_alive)
 {
-    struct lr__httpc_req *r = hc->cur;
-    hc->cur = NULL;
+    struct lr__httpc_req *r = oldest(hc);
+    lr_list_unlink(&r->link);
+    hc->ninflight--;
+    r->conn = NULL;
     hc->served++;
-    if (keep_alive)
+    struct lr__httpc_req *next = oldest(hc);
+    if (!keep_alive) {
+        drop_conn(hc, 0); /* what was pipelined behind it: unanswered */
+    } else if (next) {
+        hc->got_bytes = false;
+        lr_http_parser_init(&hc->parser, next->head);
+    } else {
         hc->state = LR_HC_IDLE;
-    else
-        close_conn(hc);
+    }
     want_dispatch(hc->client);
     req_done(r, status);
 }
@@ -249,7 +326,7 @@ static void on_data(struct lr__conn *nc, const char *buf, size_t len)
     size_t off = 0;
     /* until the parser wants more bytes: END may consume none */
     for (;;) {
-        struct lr__httpc_req *r = hc->cur;
+        struct lr__httpc_req *r = oldest(hc);
         if (!r) {
             if (off < len)
                 conn_fail(hc, LR_EBADREPLY); /* bytes with no request */
@@ -286,8 +363,8 @@ static void on_data(struct lr__conn *nc, const char *buf, size_t len)
             if (t.status < 200)
                 break; /* 1xx: the real answer follows */
             answered(hc, t.status, t.keep_alive);
-            if (hc->state != LR_HC_IDLE)
-                return;
+            if (hc->state != LR_HC_IDLE && hc->state != LR_HC_BUSY)
+                return; /* closed (on_done may have cancelled what was behind) */
             break;
         default:
             break;
@@ -300,7 +377,7 @@ unsigned lr__httpc_up(const struct lr__httpc *c, unsigned *in_flight)
     unsigned up = 0, busy = 0;
     for (unsigned i = 0; i < c->o.max_conns; i++) {
         up += c->conns[i].state == LR_HC_IDLE || c->conns[i].state == LR_HC_BUSY;
-        busy += c->conns[i].state == LR_HC_BUSY;
+        busy += c->conns[i].ninflight;
     }
     if (in_flight)
         *in_flight = busy;
@@ -355,7 +432,7 @@ static void on_error(struct lr__conn *nc, int err)
         return;
     }
     struct lr_http_token t;
-    if (err == LR_EEOF && hc->cur && lr_http_parse_eof(&hc->parser, &t) == 1 && t.status >= 200) {
+    if (err == LR_EEOF && hc->ninflight && lr_http_parse_eof(&hc->parser, &t) == 1 && t.status >= 200) {
         answered(hc, t.status, false); /* a body that runs to the close */
         return;
     }
@@ -418,6 +495,7 @@ int lr__httpc_init(struct lr__httpc *c, struct lr_loop *loop, const struct lr__h
     c->o.host = c->host;
     lr_list_init(&c->waiting);
     lr_list_init(&c->parked);
+    lr_list_init(&c->failed);
     lr__task_init(&c->dispatch_task, dispatch_run);
     c->res.data = c;
     int rc = lr__resolver_init(&c->res, loop, resolved);
@@ -428,6 +506,7 @@ int lr__httpc_init(struct lr__httpc *c, struct lr_loop *loop, const struct lr__h
     for (unsigned i = 0; rc == 0 && i < o->max_conns; i++) {
         struct lr__httpc_conn *hc = &c->conns[i];
         hc->client = c;
+        lr_list_init(&hc->inflight);
         rc = lr__conn_init(&hc->net, loop, o->out_cap, &net_cbs);
         hc->net.data = hc;
         if (rc == 0 && o->tls_ctx)
@@ -486,11 +565,8 @@ void lr__httpc_cancel(struct lr__httpc_req *r)
     struct lr__httpc *c = r->client;
     lr_timer_stop(&r->timer);
     r->queued = false;
-    if (r->conn) {
-        r->conn->cur = NULL; /* the answer is still owed there */
-        close_conn(r->conn);
-        r->conn = NULL;
-    }
+    if (r->conn)
+        withdraw(r); /* the answer is still owed there */
     lr_list_unlink(&r->link);
     struct lr__httpc_chain *ch = r->chain;
     if (ch && lr_list_is_linked(&r->chain_link)) {
@@ -511,14 +587,18 @@ void lr__httpc_close(struct lr__httpc *c, void (*done)(struct lr__httpc *c))
     lr__task_cancel(&c->dispatch_task);
     for (unsigned i = 0; i < c->o.max_conns; i++) {
         struct lr__httpc_conn *hc = &c->conns[i];
-        struct lr__httpc_req *r = hc->cur;
-        hc->cur = NULL;
         hc->state = LR_HC_CLOSING;
         lr__conn_close(&hc->net);
-        if (r)
-            req_done(r, LR_ECLOSED);
+        struct lr_list *n;
+        while ((n = lr_list_first(&hc->inflight))) {
+            req_of(n)->conn = NULL;
+            hc->ninflight--;
+            req_done(req_of(n), LR_ECLOSED);
+        }
     }
     struct lr_list *n;
+    while ((n = lr_list_first(&c->failed)))
+        req_done(req_of(n), req_of(n)->fail_status);
     while ((n = lr_list_first(&c->waiting)) || (n = lr_list_first(&c->parked))) {
         struct lr__httpc_req *r = req_of(n);
         lr_list_unlink(&r->chain_link);

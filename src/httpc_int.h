@@ -50,12 +50,20 @@
  * 1xx responses are skipped. on_done may submit the next request, including
  * the same struct.
  *
- * In flight. Up to max_conns connections per client, each carrying one
- * request at a time (pipeline depth 1: Azurite executes pipelined requests
- * concurrently, so depth > 1 would only be safe for independent requests and
- * is left for later behind this same interface). Independent requests spread
- * over every idle connection; connections open on demand (or all at once with
- * lr__httpc_warm()) and reopen after the server closes them.
+ * In flight. Up to max_conns connections per client, each carrying up to
+ * pipeline requests at a time (HTTP/1.1 pipelining; default 1). Answers come
+ * back in order on a connection, so its oldest request owns the next answer.
+ * A server may execute pipelined requests concurrently (Azurite does), so
+ * only independent requests share a connection's pipeline: requests of one
+ * chain never do (below), and a store whose object issues one request at a
+ * time (azblob's slots) is dependent only by construction. Waiting requests
+ * fill the first connection that can take them up to the pipeline depth
+ * before the next (one send, one segment, one wakeup for several requests;
+ * with depth 1 that is one request per idle connection, spread as before);
+ * connections open on demand when the open ones are full (or all at once with
+ * lr__httpc_warm()) and reopen after the server closes them. A request head
+ * that does not fit the connection's output buffer while other requests sit
+ * there waits for the next connection or pass (-ENOBUFS only on its own).
  *
  * Ordering. Requests sharing a struct lr__httpc_chain (embedded in the caller,
  * one per lease or document) are dependent: at most one of them is queued or
@@ -65,10 +73,19 @@
  * connection, and a retried request stays ahead of its successors.
  *
  * Retry rule. A request is sent once more, once, at the head of the queue, on
- * another (or reopened) connection when: it is idempotent, the connection had
- * already carried an earlier request (a keep-alive connection the server may
- * have closed while idle), no byte of the answer arrived, and the connection
- * died with LR_EEOF, -ECONNRESET or -EPIPE. Anything else is reported.
+ * another (or reopened) connection when it is idempotent and the connection
+ * died under it before any byte of its answer arrived, and either
+ *  - it was the connection's oldest request, the connection had already
+ *    carried an earlier request (a keep-alive connection the server may have
+ *    closed while idle), and it died with LR_EEOF, -ECONNRESET or -EPIPE; or
+ *  - it was pipelined behind another request (RFC 9112 9.3.2: unanswered
+ *    pipelined requests are retried), whatever closed the connection: the
+ *    server's close, a "Connection: close" answer, or the client closing it
+ *    for the request ahead (a deadline, a cancel, a malformed or oversized
+ *    answer).
+ * Requests retried together keep their order. Anything else is reported:
+ * the oldest request with the error; one behind it with LR_EEOF (outcome
+ * unknown), from the deferred phase (never inside lr__httpc_cancel()).
  *
  * Limits. max_conns connections; out_cap bytes of output per connection (a
  * head plus body larger than that is -ENOBUFS); response bodies bounded by the
@@ -139,7 +156,9 @@ struct lr__httpc_req {
     bool sent;                 /* bytes of it left on a connection */
     bool retried;              /* the one retry is used */
     bool queued;               /* between submit and on_done */
-    struct lr_list link;       /* client's waiting or parked list */
+    int fail_status;           /* on the client's failed list: what on_done gets */
+    struct lr_list link;       /* client's waiting, parked or failed list, or its
+                                * connection's in-flight FIFO */
     struct lr_list chain_link; /* chain->pending */
     struct lr__httpc_conn *conn;
     struct lr__httpc *client;
@@ -153,10 +172,11 @@ struct lr__httpc_conn {
     struct lr__conn net;
     struct lr__tls *tls;
     enum lr__httpc_cstate state;
-    struct lr__httpc_req *cur;
-    struct lr_http_parser parser;
+    struct lr_list inflight; /* lr__httpc_req.link: sent, oldest (the next answer's) first */
+    unsigned ninflight;
+    struct lr_http_parser parser; /* for the oldest request's answer */
     unsigned served; /* answers completed since it opened */
-    bool got_bytes;  /* part of cur's answer arrived */
+    bool got_bytes;  /* part of the oldest request's answer arrived */
     bool failed;     /* the next open counts as a reconnect */
 };
 
@@ -164,6 +184,7 @@ struct lr__httpc_opts {
     const char *host; /* copied; "" is 127.0.0.1 */
     unsigned port;
     unsigned max_conns;          /* >= 1 */
+    unsigned pipeline;           /* requests in flight per connection; 0 or 1: one */
     size_t out_cap;              /* per connection output buffer */
     uint64_t timeout_ms;         /* default deadline, and connect timeout (>= 1 s) */
     struct lr__tls_ctx *tls_ctx; /* NULL: plain TCP; else TLS naming tls_host */
@@ -185,6 +206,7 @@ struct lr__httpc {
     struct lr__httpc_conn *conns;
     struct lr_list waiting; /* lr__httpc_req.link: ready for a connection */
     struct lr_list parked;  /* lr__httpc_req.link: behind their chain's active request */
+    struct lr_list failed;  /* lr__httpc_req.link: on_done(fail_status) in the deferred phase */
     struct lr__task dispatch_task;
     bool closing;
     bool warm;
@@ -207,7 +229,8 @@ int lr__httpc_submit(struct lr__httpc *c, struct lr__httpc_req *r);
 /* Withdraw @r without on_done; if it was in flight its connection is closed
  * (the answer is still owed there). The chain's next request moves up. */
 void lr__httpc_cancel(struct lr__httpc_req *r);
-/* Connections up (idle or busy); *@in_flight (if set): busy ones. For gauges. */
+/* Connections up (idle or busy); *@in_flight (if set): requests sent and
+ * unanswered. For gauges. */
 unsigned lr__httpc_up(const struct lr__httpc *c, unsigned *in_flight);
 /* Fail what waits with LR_ECLOSED, close everything; @done from the deferred
  * phase, after which lr__httpc_deinit() may run. */

@@ -9,11 +9,14 @@
  *   /big      200, 100 body bytes
  *   /echo     200, the request body back
  *   /slow     like /len after 150 ms
- *   /silent   never answers
+ *   /silent   never answers, nor anything after it on its connection
  *   /drop     closes without answering when it is not the connection's
  *             first request (an idle keep-alive connection the server closed)
  * A query "?chain=K" (K = 1, 2, ...) marks the K-th request of one chain: the
  * server counts an overtaking when it arrives before K-1 was answered.
+ * The server answers a connection's requests one by one in order, so requests
+ * pipelined by the client are answered in order; it counts a request as
+ * pipelined when its bytes had arrived before the previous answer was sent.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,6 +44,7 @@ struct fake {
     atomic_int requests;
     atomic_int drops;
     atomic_int overtaken;
+    atomic_int pipelined;
     atomic_uint answered_chain; /* bit K: chain request K answered */
     char tags[16];              /* "?tag=X" of each request, in arrival order */
     atomic_int ntags;
@@ -117,7 +121,10 @@ static void *serve_conn(void *arg)
             n = snprintf(out, sizeof(out), "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n%.*s",
                          body, (int)body, buf + head);
         } else if (!strncmp(path, "/silent", 7)) {
-            n = 0;
+            atomic_fetch_sub(&fk.busy, 1);
+            while (read(fd, buf, sizeof(buf)) > 0)
+                ; /* no answer: nothing after it is answered either */
+            break;
         } else if (!strncmp(path, "/drop", 5) && served > 0) {
             atomic_fetch_add(&fk.drops, 1);
             quit = true;
@@ -135,6 +142,8 @@ static void *serve_conn(void *arg)
             atomic_fetch_or(&fk.answered_chain, 1u << chain);
         write_all(fd, out, (size_t)n);
         served++;
+        if (have > head + body)
+            atomic_fetch_add(&fk.pipelined, 1); /* the next one came before this answer */
         memmove(buf, buf + head + body, have - head - body);
         have -= head + body;
     }
@@ -180,6 +189,8 @@ struct call {
     const char *target;
     int status; /* 1: not done yet */
     bool saw_header;
+    struct call *watch; /* on_done notes whether this one was sent by then */
+    bool watch_sent;
     char resp[64];
 };
 
@@ -212,6 +223,8 @@ static void on_done(struct lr__httpc_req *r, int status)
 {
     struct call *c = r->data;
     c->status = status;
+    if (c->watch)
+        c->watch_sent = c->watch->req.sent;
     if (--pending == 0)
         lr_loop_stop(loop);
 }
@@ -237,7 +250,7 @@ static void guard_fired(struct lr_timer *t)
     lr_loop_stop(loop);
 }
 
-static int setup(unsigned conns)
+static int setup_pipelined(unsigned conns, unsigned pipeline)
 {
     int rc = fake_start();
     if (rc < 0)
@@ -250,12 +263,18 @@ static int setup(unsigned conns)
     struct lr__httpc_opts o = {.host = host,
                                .port = ntohs(fk.peer.addr.sin_port),
                                .max_conns = conns,
+                               .pipeline = pipeline,
                                .out_cap = 4096,
                                .timeout_ms = 3000};
     memset(&client, 0, sizeof(client));
     client_closed = false;
     lr_timer_init(loop, &guard, guard_fired);
     return lr__httpc_init(&client, loop, &o);
+}
+
+static int setup(unsigned conns)
+{
+    return setup_pipelined(conns, 0);
 }
 
 /* Run until every submitted call is done (or 5 s pass). */
@@ -530,6 +549,113 @@ TEST(retry_once_on_server_closed_connection)
     teardown();
 }
 
+/* Four requests leave together on one connection and each gets its own
+ * answer, in order; a chain's next request is not pipelined behind the
+ * one before it. */
+TEST(pipelined_answers_matched_in_order)
+{
+    CHECK_OK(setup_pipelined(2, 4));
+    static struct call c[6];
+    static char bodies[4][8];
+    static struct lr__httpc_chain chain;
+    lr__httpc_chain_init(&chain);
+    for (int i = 0; i < 4; i++) {
+        call_init(&c[i], "/echo");
+        snprintf(bodies[i], sizeof(bodies[i]), "body-%d", i);
+        c[i].req.body = bodies[i];
+        c[i].req.body_len = strlen(bodies[i]);
+        c[i].req.has_body = true;
+        submit(&c[i]);
+    }
+    run();
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ(c[i].status, 200);
+        CHECK_EQ(c[i].req.resp_len, strlen(bodies[i]));
+        CHECK(!memcmp(c[i].resp, bodies[i], c[i].req.resp_len));
+    }
+    CHECK_EQ(atomic_load(&fk.connections), 1); /* one filled before the next opens */
+    CHECK(atomic_load(&fk.pipelined) >= 1);
+    call_init(&c[4], "/slow?chain=1");
+    call_init(&c[5], "/len?chain=2");
+    c[4].req.chain = c[5].req.chain = &chain;
+    c[4].watch = &c[5];
+    submit(&c[4]);
+    submit(&c[5]);
+    run();
+    CHECK_EQ(c[4].status, 200);
+    CHECK_EQ(c[5].status, 200);
+    CHECK(!c[4].watch_sent); /* not sent before the one it depends on was answered */
+    CHECK_EQ(atomic_load(&fk.overtaken), 0);
+    teardown();
+}
+
+/* The server closes a connection with three requests pipelined on it: the
+ * oldest (a keep-alive connection closed under it) and an idempotent one
+ * behind it are sent again, in order; one that is not idempotent is
+ * reported as of unknown outcome. */
+TEST(connection_dies_with_three_pipelined)
+{
+    CHECK_OK(setup_pipelined(1, 4));
+    static struct call c[4];
+    const char *targets[] = {"/len?tag=a", "/drop?tag=b", "/len?tag=c", "/len?tag=d"};
+    for (int i = 0; i < 4; i++) {
+        call_init(&c[i], targets[i]);
+        c[i].req.idempotent = i != 2;
+        submit(&c[i]);
+    }
+    run();
+    CHECK_EQ(c[0].status, 200);
+    CHECK_EQ(c[1].status, 200); /* retried: first on the new connection */
+    CHECK_ERR(c[2].status, LR_EEOF);
+    CHECK(c[2].req.sent);
+    CHECK_EQ(c[3].status, 200);
+    CHECK_EQ(atomic_load(&fk.drops), 1);
+    CHECK_EQ(client.retries, 2u);
+    CHECK_EQ(atomic_load(&fk.connections), 2);
+    CHECK(!strcmp(fk.tags, "abbd")); /* b again before d: their order kept */
+    teardown();
+}
+
+/* The oldest request's deadline passes with two behind it: the connection
+ * closes (its answer is owed there), the idempotent one is sent again, the
+ * other reported; a cancel does the same without calling anything back
+ * inside lr__httpc_cancel(). */
+TEST(pipelined_behind_a_timeout_or_cancel)
+{
+    CHECK_OK(setup_pipelined(1, 4));
+    static struct call c[3];
+    const char *targets[] = {"/silent", "/len", "/len"};
+    for (int i = 0; i < 3; i++) {
+        call_init(&c[i], targets[i]);
+        c[i].req.idempotent = i != 2;
+        if (i == 0)
+            c[i].req.deadline_ms = lr_loop_now_ms(loop) + 300;
+        submit(&c[i]);
+    }
+    run();
+    CHECK_ERR(c[0].status, -ETIMEDOUT);
+    CHECK_EQ(c[1].status, 200);
+    CHECK_ERR(c[2].status, LR_EEOF);
+    CHECK_EQ(client.retries, 1u);
+
+    for (int i = 0; i < 3; i++) {
+        call_init(&c[i], targets[i]);
+        c[i].req.idempotent = i != 2;
+        submit(&c[i]);
+    }
+    run_for(100); /* all three in flight */
+    CHECK(c[2].req.sent);
+    lr__httpc_cancel(&c[0].req);
+    pending--;
+    CHECK_EQ(c[1].status, 1); /* nothing called back inside the cancel */
+    CHECK_EQ(c[2].status, 1);
+    run();
+    CHECK_EQ(c[0].status, 1);
+    CHECK_EQ(c[1].status, 200);
+    CHECK_ERR(c[2].status, LR_EEOF);
+    teardown();
+}
+
 TEST(no_allocation_in_steady_state)
 {
     CHECK_OK(setup(2));
@@ -612,5 +738,7 @@ TEST(tls_through_wolfssl)
 TESTS(T(keep_alive_reuse_and_bodies), T(requests_spread_over_capped_connections),
       T(dependent_requests_never_overtake), T(first_goes_to_the_head), T(unreachable),
       T(body_over_limit_is_an_error), T(cancel_and_close), T(deadline),
-      T(retry_once_on_server_closed_connection), T(no_allocation_in_steady_state),
+      T(retry_once_on_server_closed_connection), T(pipelined_answers_matched_in_order),
+      T(connection_dies_with_three_pipelined), T(pipelined_behind_a_timeout_or_cancel),
+      T(no_allocation_in_steady_state),
       T(tls_through_wolfssl))
