@@ -24,16 +24,9 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 --base BIN [--new BIN] [--leases N] [--seconds S] [--connections \"C...\"] [--schemes \"http https\"] [--runs R]" >&2; exit 2 ;;
   esac
 done
-AZ=node_modules/.bin/azurite-blob
 [ -n "$BASE" ] && [ -x "$BASE" ] || { echo "--base BIN: a leasering binary to compare with" >&2; exit 2; }
 [ -x "$NEW" ] || { echo "build it first: scripts/run (or give --new BIN)" >&2; exit 1; }
-[ -x $AZ ] || { echo "azurite missing: run scripts/setup" >&2; exit 1; }
-dir=$(mktemp -d /tmp/leasering-azab.XXXXXX)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
-KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq%2FK1SZFPTOtr%2FKBHBeksoGMGw%3D%3D'
-
-make_certs "$dir"
+azurite_prepare leasering-azab
 declare -A ports
 for s in $SCHEMES; do start_azurite "$s"; ports[$s]=$port; done
 

@@ -18,15 +18,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 TOOL=build/release/tools/leasering
-AZ=node_modules/.bin/azurite-blob
 [ -x $TOOL ] || { echo "build it first: scripts/run" >&2; exit 1; }
-[ -x $AZ ] || { echo "azurite missing: run scripts/setup" >&2; exit 1; }
-dir=$(mktemp -d /tmp/leasering-az.XXXXXX)
-pids=()
-trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
-KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq%2FK1SZFPTOtr%2FKBHBeksoGMGw%3D%3D'
-
-make_certs "$dir"
+azurite_prepare leasering-az
 
 start_azurite http; http=$port
 start_azurite https; https=$port

@@ -53,6 +53,20 @@ server_cpu() {
   redis-cli -p "$port" info cpu | awk -F: '/^used_cpu_(sys|user):/{s+=$2} END{printf "%.6f", s}'
 }
 
+# azurite_prepare NAME: check that Azurite is installed, make $dir
+# (/tmp/NAME.XXXXXX) with a throwaway CA in it (make_certs), an EXIT trap that
+# stops the servers in $pids and removes $dir, and $KEY, the well-known
+# devstoreaccount1 key percent-encoded for an azblob:// URI.
+azurite_prepare() {
+  AZ=node_modules/.bin/azurite-blob
+  [ -x $AZ ] || { echo "azurite missing: run scripts/setup" >&2; exit 1; }
+  dir=$(mktemp -d "/tmp/$1.XXXXXX")
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$dir"' EXIT
+  KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq%2FK1SZFPTOtr%2FKBHBeksoGMGw%3D%3D'
+  make_certs "$dir"
+}
+
 # start_azurite http|https: Azurite (node_modules/) blob-only on a free
 # loopback port, in memory, without telemetry; https uses $dir/srv.pem from
 # make_certs. Sets $port; appends the pid to the array $pids (the caller's
