@@ -20,15 +20,18 @@
  * Renew and release are single requests. Lease Blob durations are whole
  * seconds from 15 to 60, so the TTL must be one of those.
  *
- * A lease's request holds one slot (two per connection) from its first step
- * to its last; each next step goes first in the client's line, and a step
- * is sent only once the previous one is answered (Azurite answers pipelined
- * requests in order but executes them concurrently, so dependent requests
- * must never be pipelined; the client sends one request per connection at
- * a time). The client reopens idle connections the server closed, and sends
- * a request that met such a closed connection before any answer once more
- * on a fresh one (every request here is idempotent). A request unanswered
- * within the request timeout closes its connection: ambiguous.
+ * A lease's request holds one slot (PIPELINE + 1 per connection) from its
+ * first step to its last; each next step goes first in the client's line,
+ * and a step is sent only once the previous one is answered (Azurite answers
+ * pipelined requests in order but executes them concurrently, so dependent
+ * requests must never be pipelined). Requests of different leases are
+ * independent: the client pipelines up to PIPELINE of them on a connection.
+ * Renewals waiting for a slot go before acquisitions and the rest (a renewal
+ * has its lease's validity running). The client reopens idle connections
+ * the server closed, and sends a request that met such a closed connection
+ * before any answer, or was pipelined behind one that did, once more on a
+ * fresh one (every request here is idempotent). A request unanswered within
+ * the request timeout closes its connection: ambiguous.
  * Layer: HTTP + Shared Key + the backend interface; no other backend.
  */
 #include <arpa/inet.h>
@@ -53,6 +56,13 @@
 #define MS_VERSION "2021-12-02"
 #define PATH_MAX_AZ 1024
 #define MAX_META_RETRIES 5
+/* Requests pipelined per connection (at most; manager inflight_max caps it).
+ * Requests in flight together always belong to different leases (one slot
+ * per lease), so they are independent: Azurite, which executes pipelined
+ * requests concurrently, may run them in any order. The renewals of one
+ * coalescing tick then leave in one send on one connection instead of one
+ * send per connection. */
+#define PIPELINE 8u
 
 /* Steps of a request (lr_lease.req.batch). */
 enum step {
@@ -72,8 +82,9 @@ enum step {
 #define STEP_MASK 0x7fff
 
 /* One request in flight: a lease's steps run in the same slot, back to back
- * (each next step goes first in the client's line). There are two per
- * connection, so the next request is ready when an answer comes. */
+ * (each next step goes first in the client's line). There are PIPELINE + 1
+ * per connection: the pipelines full, and the next request ready when an
+ * answer comes. */
 struct slot {
     struct lr__backend *b;
     struct lr__httpc_req req;
@@ -104,6 +115,7 @@ struct lr__backend {
     unsigned nslots;
     void (*close_done)(struct lr_manager *m);
     struct lr_list waiting; /* lr_lease.req.link: requests waiting for a slot */
+    struct lr_list renewing; /* lr_lease.req.link: renewals waiting, served first */
     struct lr__task dispatch_task;
     struct lr__az_date_cache date;
     struct lr__tls_ctx *tls_ctx;
@@ -421,11 +433,14 @@ static void dispatch(struct lr__backend *b)
 {
     if (b->closing)
         return;
-    for (unsigned i = 0; i < b->nslots && !lr_list_is_empty(&b->waiting); i++) {
+    for (unsigned i = 0; i < b->nslots; i++) {
         struct slot *sl = &b->slots[i];
         if (sl->l)
             continue;
-        sl->l = lease_of_link(lr_list_pop(&b->waiting));
+        struct lr_list *n = lr_list_pop(&b->renewing);
+        if (!n && !(n = lr_list_pop(&b->waiting)))
+            break;
+        sl->l = lease_of_link(n);
         sl->meta_tries = 0;
         start_step(sl, false);
     }
@@ -650,7 +665,8 @@ static void on_done(struct lr__httpc_req *r, int status)
         free_slot(c); /* the store is unreachable: nothing was sent */
         complete_failed(l, status);
         struct lr_list *n;
-        while (!lr__httpc_up(&b->http, NULL) && (n = lr_list_pop(&b->waiting)))
+        while (!lr__httpc_up(&b->http, NULL) &&
+               ((n = lr_list_pop(&b->renewing)) || (n = lr_list_pop(&b->waiting))))
             complete_failed(lease_of_link(n), status); /* nor will what waits for a slot */
         return;
     }
@@ -758,6 +774,7 @@ static int azblob_create(struct lr__backend **out, struct lr_manager *m, const s
         return -ENOMEM;
     b->m = m;
     lr_list_init(&b->waiting);
+    lr_list_init(&b->renewing);
     lr__task_init(&b->dispatch_task, dispatch_run);
     lr__az_date_cache_init(&b->date);
     const char *skip = NULL;
@@ -776,7 +793,8 @@ static int azblob_create(struct lr__backend **out, struct lr_manager *m, const s
                                   .insecure_skip_verify = skip != NULL};
         rc = lr__tls_ctx_new(&b->tls_ctx, &to);
     }
-    b->nslots = 2 * o->connections;
+    unsigned depth = o->inflight_max && o->inflight_max < PIPELINE ? o->inflight_max : PIPELINE;
+    b->nslots = (depth + 1) * o->connections; /* the pipelines full, and one ready each */
     if (rc == 0 && !(b->slots = lr__calloc(b->nslots, sizeof(*b->slots))))
         rc = -ENOMEM;
     for (unsigned i = 0; rc == 0 && i < b->nslots; i++) {
@@ -792,6 +810,7 @@ static int azblob_create(struct lr__backend **out, struct lr_manager *m, const s
         struct lr__httpc_opts ho = {.host = b->conf.host,
                                     .port = b->conf.port,
                                     .max_conns = o->connections,
+                                    .pipeline = depth,
                                     .out_cap = OUT_BYTES,
                                     .timeout_ms = o->request_timeout_ms,
                                     .tls_ctx = b->tls_ctx,
@@ -838,7 +857,8 @@ static int azblob_submit(struct lr__backend *b, struct lr_lease *l)
     default:
         return -EINVAL;
     }
-    lr_list_push_tail(&b->waiting, &l->req.link);
+    /* a renewal does not wait behind acquisitions: its lease's validity runs */
+    lr_list_push_tail(l->req.kind == LR_OP_RENEW ? &b->renewing : &b->waiting, &l->req.link);
     lr__loop_defer(lr__manager_loop(b->m), &b->dispatch_task);
     return 0;
 }
@@ -866,6 +886,7 @@ static void azblob_close(struct lr__backend *b, void (*done)(struct lr_manager *
     b->close_done = done;
     lr__task_cancel(&b->dispatch_task);
     lr_list_init(&b->waiting);
+    lr_list_init(&b->renewing);
     lr__httpc_close(&b->http, http_closed);
 }
 
