@@ -4,31 +4,43 @@
 #
 #   bench/azblob-ab.sh --base BIN [--new BIN] [--leases N] [--seconds S]
 #                      [--connections "8 2"] [--schemes "http https"] [--runs R]
+#                      [--base-args "..."] [--new-args "..."]
 # BIN is a `leasering` tool (e.g. one built from an older commit:
 #   git worktree add /tmp/base ef86ece && (cd /tmp/base && meson setup
 #   build/release -Dbuildtype=release -Dtests=false && ninja -C build/release)).
-# --new defaults to build/release/tools/leasering. Every run holds N leases
+# --new defaults to build/release/tools/leasering; --*-args go to that
+# binary's `leasering bench` (e.g. --new-args "--coalesce 100"). Every run holds N leases
 # (TTL 15 s, the shortest Azure lease) for S seconds per binary, scheme and
 # connection count; the order of the two binaries flips every run. Prints
-# medians of client CPU per renewal and their ratio new/base.
+# medians of:
+#   r/s        renewals per second over the hold (the tool's JSON)
+#   ns/ren     client CPU per renewal (cpu_ns_per_renewal) and the ratio new/base
+#   wake/ren   the tool's voluntary context switches per renewal (each one
+#              sleep in io_uring_enter that a timer or a completion ended),
+#              sampled once a second, over the hold's last S-8 seconds
+#   srv_ns/ren Azurite's CPU (utime+stime) per renewal over the same window
+#   p99 (us) renewal latency, lost leases
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 N=1000 SECS=30 CONNS="8 2" SCHEMES="http https" RUNS=3 BASE= NEW=build/release/tools/leasering
+BASE_ARGS= NEW_ARGS=
 while [ $# -gt 0 ]; do
   case $1 in
     --base) BASE=$2; shift 2 ;; --new) NEW=$2; shift 2 ;;
     --leases) N=$2; shift 2 ;; --seconds) SECS=$2; shift 2 ;;
     --connections) CONNS=$2; shift 2 ;; --schemes) SCHEMES=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
-    *) echo "usage: $0 --base BIN [--new BIN] [--leases N] [--seconds S] [--connections \"C...\"] [--schemes \"http https\"] [--runs R]" >&2; exit 2 ;;
+    --base-args) BASE_ARGS=$2; shift 2 ;; --new-args) NEW_ARGS=$2; shift 2 ;;
+    *) echo "usage: $0 --base BIN [--new BIN] [--leases N] [--seconds S] [--connections \"C...\"] [--schemes \"http https\"] [--runs R] [--base-args A] [--new-args A]" >&2; exit 2 ;;
   esac
 done
 [ -n "$BASE" ] && [ -x "$BASE" ] || { echo "--base BIN: a leasering binary to compare with" >&2; exit 2; }
 [ -x "$NEW" ] || { echo "build it first: scripts/run (or give --new BIN)" >&2; exit 1; }
 azurite_prepare leasering-azab
 declare -A ports
-for s in $SCHEMES; do start_azurite "$s"; ports[$s]=$port; done
+declare -A azpid
+for s in $SCHEMES; do start_azurite "$s"; ports[$s]=$port; azpid[$s]=${pids[-1]}; done
 
 uri() { # uri SCHEME CONTAINER
   if [ "$1" = http ]; then
@@ -37,17 +49,48 @@ uri() { # uri SCHEME CONTAINER
     echo "azblob://devstoreaccount1:$KEY@localhost:${ports[https]}/$2?tls=yes&cacert=$dir/ca.pem"
   fi
 }
+# stat PID: "voluntary_context_switches utime+stime_ticks" of PID.
+stat() {
+  echo "$(awk '/^voluntary_ctxt_switches:/{print $2}' "/proc/$1/status" 2>/dev/null)" \
+    "$(awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null)"
+}
 one() { # one base|new SCHEME CONNS RUN
-  local bin=$BASE; [ "$1" = new ] && bin=$NEW
-  bench_ok "$bin" bench --backend "$(uri "$2" "$1-$3-$4")" --leases "$N" --ttl 15000 \
-    --seconds "$SECS" --connections "$3" --json >"$dir/$1.$2.$3.$4.json"
+  local bin=$BASE args=$BASE_ARGS
+  [ "$1" = new ] && bin=$NEW args=$NEW_ARGS
+  local out=$dir/$1.$2.$3.$4
+  # shellcheck disable=SC2086
+  "$bin" bench --backend "$(uri "$2" "$1-$3-$4")" --leases "$N" --ttl 15000 \
+    --seconds "$SECS" --connections "$3" --json $args >"$out.json" &
+  local bpid=$! apid=${azpid[$2]}
+  : >"$out.samples"
+  while kill -0 $bpid 2>/dev/null; do # the tool and Azurite, once a second
+    echo "$(date +%s.%N) $(stat $bpid) $(stat "$apid")" >>"$out.samples"
+    sleep 1
+  done
+  local rc=0; wait $bpid || rc=$?
+  [ $rc -eq 0 ] || [ $rc -eq 3 ] || exit $rc
+  python3 - "$out" "$SECS" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+out, secs, hz = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+rows = [l.split() for l in open(out + '.samples')]
+rows = [(float(r[0]), float(r[1]), float(r[4])) for r in rows if len(r) == 5]
+end = rows[-1][0]
+# the hold is the run's last SECS seconds: skip its first 6 (the first
+# renewal cycle after the acquisitions) and the last 2 (release, exit)
+win = [r for r in rows if end - secs + 6 <= r[0] <= end - 2]
+d = json.load(open(out + '.json'))
+ren = d['renewals_per_sec'] * (win[-1][0] - win[0][0]) if len(win) > 1 else 0
+d['wakeups_per_renewal'] = (win[-1][1] - win[0][1]) / ren if ren else 0
+d['server_ns_per_renewal'] = (win[-1][2] - win[0][2]) / hz * 1e9 / ren if ren else 0
+json.dump(d, open(out + '.json', 'w'))
+PY
 }
 
 echo "machine: $(nproc) cpu, $(uname -r), azurite $($AZ --version), node $(node --version); date: $(date -u '+%F %H:%M UTC')"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "$N leases, TTL 15000 ms, hold $SECS s, connections: $CONNS, $RUNS runs each, alternating"
-echo "base: $BASE"
-echo "new:  $NEW"
+echo "base: $BASE $BASE_ARGS"
+echo "new:  $NEW $NEW_ARGS"
 for r in $(seq 1 "$RUNS"); do
   for c in $CONNS; do
     for s in $SCHEMES; do
@@ -57,15 +100,18 @@ for r in $(seq 1 "$RUNS"); do
   done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-6s %5s %9s %9s %13s %13s %7s %9s %9s %5s %5s\n' scheme conns base_r/s new_r/s \
-  base_ns/ren new_ns/ren ratio base_p99 new_p99 lostB lostN
+printf '%-6s %5s %-4s %7s %9s %6s %9s %11s %9s %5s\n' scheme conns bin r/s ns/ren ratio \
+  wake/ren srv_ns/ren p99_us lost
 for s in $SCHEMES; do
   for c in $CONNS; do
     col() { for r in $(seq 1 "$RUNS"); do field "$dir/$1.$s.$c.$r.json" "$2"; done | median; }
-    bn=$(col base "['cpu_ns_per_renewal']") nn=$(col new "['cpu_ns_per_renewal']")
-    printf '%-6s %5s %9s %9s %13.0f %13.0f %7.2f %9s %9s %5s %5s\n' "$s" "$c" \
-      "$(col base "['renewals_per_sec']")" "$(col new "['renewals_per_sec']")" "$bn" "$nn" \
-      "$(python3 -c "print($nn/$bn)")" "$(col base "['renew_latency_us']['p99']")" \
-      "$(col new "['renew_latency_us']['p99']")" "$(col base "['lost']")" "$(col new "['lost']")"
+    bn=$(col base "['cpu_ns_per_renewal']")
+    for b in base new; do
+      n=$(col $b "['cpu_ns_per_renewal']")
+      printf '%-6s %5s %-4s %7s %9.0f %6.2f %9.2f %11.0f %9s %5s\n' "$s" "$c" $b \
+        "$(col $b "['renewals_per_sec']")" "$n" "$(python3 -c "print($n/$bn)")" \
+        "$(col $b "['wakeups_per_renewal']")" "$(col $b "['server_ns_per_renewal']")" \
+        "$(col $b "['renew_latency_us']['p99']")" "$(col $b "['lost']")"
+    done
   done
 done
