@@ -114,7 +114,7 @@ struct lr__backend {
     bool closing;
     unsigned nslots;
     void (*close_done)(struct lr_manager *m);
-    struct lr_list waiting; /* lr_lease.req.link: requests waiting for a slot */
+    struct lr_list waiting;  /* lr_lease.req.link: requests waiting for a slot */
     struct lr_list renewing; /* lr_lease.req.link: renewals waiting, served first */
     struct lr__task dispatch_task;
     struct lr__az_date_cache date;

@@ -225,12 +225,13 @@ static bool is_death(int err)
     return err == LR_EEOF || err == -ECONNRESET || err == -EPIPE;
 }
 
-/* Close @hc; what is still in flight there is sent again (the retry rule:
- * first in line, in its order) or reported. @head_err: the oldest request's
- * answer was the one in progress and it gets this error (or the retry);
- * 0: every request left is one whose answer was behind another's. Only the
- * oldest is reported here; the rest from the deferred phase. */
-static void drop_conn(struct lr__httpc_conn *hc, int head_err)
+/* Close @hc (it died with @head_err, or its answer could not be used); what
+ * is still in flight there is sent again (the retry rule: first in line, in
+ * its order) or reported. @head_err: the oldest request's answer was the one
+ * in progress and it gets this error (or the retry); 0: every request left
+ * is one whose answer was behind another's. Only the oldest is reported
+ * here; the rest from the deferred phase. */
+static void conn_fail(struct lr__httpc_conn *hc, int head_err)
 {
     struct lr__httpc *c = hc->client;
     struct lr__httpc_req *head = NULL;
@@ -264,12 +265,6 @@ static void drop_conn(struct lr__httpc_conn *hc, int head_err)
         req_done(head, head_status);
 }
 
-/* @hc died with @err, or its answer could not be used. */
-static void conn_fail(struct lr__httpc_conn *hc, int err)
-{
-    drop_conn(hc, err);
-}
-
 /* @r, in flight on its connection, is over there without an answer (its
  * deadline, a cancel): the answer is still owed, so the connection closes,
  * and the requests behind it go by the retry rule. */
@@ -280,7 +275,7 @@ static void withdraw(struct lr__httpc_req *r)
     hc->ninflight--;
     r->conn = NULL;
     hc->failed = true;
-    drop_conn(hc, 0);
+    conn_fail(hc, 0);
 }
 
 static void req_timer_fired(struct lr_timer *t)
@@ -309,7 +304,7 @@ static void answered(struct lr__httpc_conn *hc, int status, bool keep_alive)
     hc->served++;
     struct lr__httpc_req *next = oldest(hc);
     if (!keep_alive) {
-        drop_conn(hc, 0); /* what was pipelined behind it: unanswered */
+        conn_fail(hc, 0); /* what was pipelined behind it: unanswered */
     } else if (next) {
         hc->got_bytes = false;
         lr_http_parser_init(&hc->parser, next->head);
@@ -432,7 +427,8 @@ static void on_error(struct lr__conn *nc, int err)
         return;
     }
     struct lr_http_token t;
-    if (err == LR_EEOF && hc->ninflight && lr_http_parse_eof(&hc->parser, &t) == 1 && t.status >= 200) {
+    if (err == LR_EEOF && hc->ninflight && lr_http_parse_eof(&hc->parser, &t) == 1 &&
+        t.status >= 200) {
         answered(hc, t.status, false); /* a body that runs to the close */
         return;
     }

@@ -175,9 +175,9 @@ struct lr__httpc_conn {
     struct lr_list inflight; /* lr__httpc_req.link: sent, oldest (the next answer's) first */
     unsigned ninflight;
     struct lr_http_parser parser; /* for the oldest request's answer */
-    unsigned served; /* answers completed since it opened */
-    bool got_bytes;  /* part of the oldest request's answer arrived */
-    bool failed;     /* the next open counts as a reconnect */
+    unsigned served;              /* answers completed since it opened */
+    bool got_bytes;               /* part of the oldest request's answer arrived */
+    bool failed;                  /* the next open counts as a reconnect */
 };
 
 struct lr__httpc_opts {

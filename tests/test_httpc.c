@@ -740,5 +740,4 @@ TESTS(T(keep_alive_reuse_and_bodies), T(requests_spread_over_capped_connections)
       T(body_over_limit_is_an_error), T(cancel_and_close), T(deadline),
       T(retry_once_on_server_closed_connection), T(pipelined_answers_matched_in_order),
       T(connection_dies_with_three_pipelined), T(pipelined_behind_a_timeout_or_cancel),
-      T(no_allocation_in_steady_state),
-      T(tls_through_wolfssl))
+      T(no_allocation_in_steady_state), T(tls_through_wolfssl))
