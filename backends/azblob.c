@@ -62,7 +62,12 @@
  * requests concurrently, may run them in any order. The renewals of one
  * coalescing tick then leave in one send on one connection instead of one
  * send per connection. */
-#define PIPELINE 8u
+#define PIPELINE 32u
+/* Renewal grid points a second (a 100 ms grid, the core's is 20 ms): the
+ * renewals of one point leave pipelined in one send, and with TTLs of 15 s
+ * and more a renewal delayed by up to 100 ms loses nothing (the core still
+ * bounds the step by the room a renewal has for retries). */
+#define GRID_POINTS_PER_SEC 10u
 
 /* Steps of a request (lr_lease.req.batch). */
 enum step {
@@ -904,6 +909,7 @@ const struct lr__backend_ops lr__azblob_backend = {
     .scheme = "azblob",
     .min_ttl_ms = 15000,
     .max_ttl_ms = 60000,
+    .grid_points_per_sec = GRID_POINTS_PER_SEC,
     .create = azblob_create,
     .submit = azblob_submit,
     .cancel = azblob_cancel,

@@ -93,6 +93,11 @@ struct lr__backend_ops {
     bool decorator;      /* "scheme+INNER://": wraps another backend */
     uint32_t min_ttl_ms; /* a decorator's are unused: the inner backend's apply */
     uint32_t max_ttl_ms;
+    /* Renewal grid points a second when the user sets no renew_coalesce_ms
+     * (0: the core's default, 50). A store that sends one request per
+     * renewal pays a send and a wakeup per grid point and connection, so it
+     * may ask for a coarser grid: more renewals per point share them. */
+    uint32_t grid_points_per_sec;
     /* Setup: may allocate, resolve, start connecting. */
     int (*create)(struct lr__backend **out, struct lr_manager *m, const struct lr__uri *uri);
     int (*submit)(struct lr__backend *b, struct lr_lease *l);

@@ -1080,7 +1080,8 @@ static int check_opts(struct lr_manager_opts *o, const struct lr__backend_ops *o
     double validity_ms = (double)o->ttl_ms * (1 - o->drift) - o->margin_ms - guard;
     double renew_at = (double)o->ttl_ms * o->renew_fraction * (1 + o->renew_jitter);
     if (!o->renew_coalesce_ms) {
-        double step = 1000.0 / RENEW_GRID_POINTS_PER_SEC;
+        double step = 1000.0 / (ops->grid_points_per_sec ? ops->grid_points_per_sec
+                                                          : RENEW_GRID_POINTS_PER_SEC);
         double room = (validity_ms - renew_at) / RENEW_GRID_ROOM_SHARE;
         if (step > room)
             step = room;

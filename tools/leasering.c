@@ -96,7 +96,7 @@ static const char usage_bench[] =
     "divided by its renewals; cpu_user_s/cpu_sys_s come from getrusage, whose split\n"
     "the kernel may sample at the tick.\n"
     "--batch B: renewals per batched request (1 = no batching; default 64).\n"
-    "--coalesce MS: renewal-time grid (default 20 ms, finer for short TTLs).\n"
+    "--coalesce MS: renewal-time grid (default 20 ms, azblob 100 ms, finer for short TTLs).\n"
     "--inflight K: lease requests in flight per connection (default: the library's).\n"
     "--renew-fraction F: renew this far into the TTL after a send, in (0, 0.9]\n"
     "(default 1/3). --request-timeout MS: a request unanswered this long, with the\n"

@@ -139,7 +139,8 @@ struct lr_manager_opts {
     uint32_t renew_coalesce_ms;  /* renewal times are rounded up to a multiple of this, so
                                   * renewals share wakeups and batches; default 20 ms (a
                                   * budget of ~50 grid points, ~100 loop wake-ups a
-                                  * second, whatever the lease count), less when that
+                                  * second, whatever the lease count; azblob: 100 ms,
+                                  * its renewals share sends, not requests), less when that
                                   * would take over 1/16 of the time a renewal has in
                                   * hand for retries (short TTLs), at least 1. Never
                                   * delays past validity; at most ttl/10. */
