@@ -9,7 +9,8 @@
  * canned success responses. And an acquire that fails after its lease step
  * -- the metadata write meets 412 after 412, or the HEAD goes unanswered --
  * must give the lease back (a release with the lease id it proposed) before
- * it reports the failure.
+ * it reports the failure. Renewals default to a 100 ms grid here (each is
+ * its own request, and the renewals of a grid point share a send).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include <leasering.h>
 #include "echo.h"
 #include "harness.h"
+#include "lease_int.h"
 #include "recorder.h"
 
 enum mode { CLOSE_AFTER_ANSWER, DROP_ON_REUSE, METADATA_412, HEAD_UNANSWERED };
@@ -241,7 +243,26 @@ TEST(unanswered_head_releases_the_lease_before_failing)
     failed_acquire_gives_the_lease_back(HEAD_UNANSWERED, -ETIMEDOUT);
 }
 
+TEST(renewals_default_to_a_100ms_grid)
+{
+    rec_setup();
+    struct fake f;
+    CHECK_OK(fake_start(&f, CLOSE_AFTER_ANSWER));
+    struct lr_manager *m = mgr(&f);
+    CHECK(m);
+    CHECK_EQ(m->o.renew_coalesce_ms, 100u); /* the core's default is 20 */
+    close_mgr(m);
+    char uri[256];
+    snprintf(uri, sizeof(uri), "azblob://devstoreaccount1:%s@127.0.0.1:%d/fake?tls=no", KEY,
+             ntohs(f.peer.addr.sin_port));
+    struct lr_manager_opts o = {.ttl_ms = 15000, .cbs = &rec_cbs, .renew_coalesce_ms = 20};
+    CHECK_OK(lr_manager_new(&m, loop, uri, &o));
+    CHECK_EQ(m->o.renew_coalesce_ms, 20u); /* a grid the user sets stays */
+    close_mgr(m);
+    fake_stop(&f);
+}
+
 TESTS(T(connections_closed_after_each_answer_are_reopened),
       T(a_request_dropped_on_a_reused_connection_is_sent_once_more),
       T(metadata_412_after_412_releases_the_lease_before_failing),
-      T(unanswered_head_releases_the_lease_before_failing))
+      T(unanswered_head_releases_the_lease_before_failing), T(renewals_default_to_a_100ms_grid))
