@@ -27,7 +27,10 @@
  * requests must never be pipelined). Requests of different leases are
  * independent: the client pipelines up to PIPELINE of them on a connection.
  * Renewals waiting for a slot go before acquisitions and the rest (a renewal
- * has its lease's validity running). The client reopens idle connections
+ * has its lease's validity running), and only renewals fill the pipelines:
+ * the rest hold two slots per connection at most, as before pipelining, so a
+ * burst of acquisitions does not queue hundreds of requests at the store
+ * ahead of the renewals sent after them. The client reopens idle connections
  * the server closed, and sends a request that met such a closed connection
  * before any answer, or was pipelined behind one that did, once more on a
  * fresh one (every request here is idempotent). A request unanswered within
@@ -94,6 +97,7 @@ struct slot {
     struct lr__backend *b;
     struct lr__httpc_req req;
     struct lr_lease *l; /* NULL: free */
+    bool other;         /* l is not renewing: counts against others_max */
     unsigned meta_tries;
     int status;
     uint64_t fence_seen; /* x-ms-meta-fence of the HEAD answer */
@@ -118,6 +122,8 @@ struct lr__backend {
     bool container_ok;
     bool closing;
     unsigned nslots;
+    unsigned others;     /* slots held by what is not a renewal ... */
+    unsigned others_max; /* ... at most two per connection */
     void (*close_done)(struct lr_manager *m);
     struct lr_list waiting;  /* lr_lease.req.link: requests waiting for a slot */
     struct lr_list renewing; /* lr_lease.req.link: renewals waiting, served first */
@@ -425,6 +431,9 @@ static void start_step(struct slot *sl, bool first)
 
 static void free_slot(struct slot *sl)
 {
+    if (sl->l && sl->other)
+        sl->b->others--;
+    sl->other = false;
     sl->l = NULL;
     lr__loop_defer(lr__manager_loop(sl->b->m), &sl->b->dispatch_task);
 }
@@ -442,9 +451,15 @@ static void dispatch(struct lr__backend *b)
         struct slot *sl = &b->slots[i];
         if (sl->l)
             continue;
+        /* Renewals may fill every pipeline; the rest (acquisitions: four
+         * steps each, bursts of thousands) keep two per connection, so that
+         * the store's own queue stays short and a renewal sent behind them
+         * is not held up past its request timeout by a burst. */
         struct lr_list *n = lr_list_pop(&b->renewing);
-        if (!n && !(n = lr_list_pop(&b->waiting)))
+        sl->other = !n && b->others < b->others_max && (n = lr_list_pop(&b->waiting));
+        if (!n)
             break;
+        b->others += sl->other;
         sl->l = lease_of_link(n);
         sl->meta_tries = 0;
         start_step(sl, false);
@@ -800,6 +815,7 @@ static int azblob_create(struct lr__backend **out, struct lr_manager *m, const s
     }
     unsigned depth = o->inflight_max && o->inflight_max < PIPELINE ? o->inflight_max : PIPELINE;
     b->nslots = (depth + 1) * o->connections; /* the pipelines full, and one ready each */
+    b->others_max = 2 * o->connections;
     if (rc == 0 && !(b->slots = lr__calloc(b->nslots, sizeof(*b->slots))))
         rc = -ENOMEM;
     for (unsigned i = 0; rc == 0 && i < b->nslots; i++) {

@@ -26,7 +26,7 @@
 #include "lease_int.h"
 #include "recorder.h"
 
-enum mode { CLOSE_AFTER_ANSWER, DROP_ON_REUSE, METADATA_412, HEAD_UNANSWERED };
+enum mode { CLOSE_AFTER_ANSWER, DROP_ON_REUSE, METADATA_412, HEAD_UNANSWERED, SLOW };
 
 struct fake {
     struct tcp_peer peer;
@@ -36,6 +36,7 @@ struct fake {
     atomic_int connections;
     atomic_int metadata_writes;
     atomic_int releases;
+    atomic_int max_queued; /* requests waiting in the connection at once (SLOW) */
     char proposed_id[40]; /* of the last acquire */
     char released_id[40]; /* of the last release */
 };
@@ -83,6 +84,13 @@ static void *serve(void *arg)
                 buf[have] = '\0';
                 continue;
             }
+            int queued = 0; /* whole request heads sent and not yet answered */
+            for (char *q = buf; (q = memmem(q, have - (size_t)(q - buf), "\r\n\r\n", 4)); q += 4)
+                queued++;
+            if (queued > atomic_load(&f->max_queued))
+                atomic_store(&f->max_queued, queued);
+            if (f->mode == SLOW)
+                usleep(5000); /* let the client's pipeline fill */
             size_t len = (size_t)(end + 4 - buf); /* requests here have no body */
             buf[len - 1] = '\0';
             bool drop = served > 0 && f->mode == DROP_ON_REUSE;
@@ -262,7 +270,46 @@ TEST(renewals_default_to_a_100ms_grid)
     fake_stop(&f);
 }
 
+/* On one connection: renewals fill the pipeline, acquisitions (four steps
+ * each, in bursts) hold two slots at most, so they never queue more than
+ * two requests at the store. */
+TEST(only_renewals_fill_the_pipeline)
+{
+    rec_setup();
+    struct fake f;
+    CHECK_OK(fake_start(&f, SLOW));
+    struct lr_manager *m = mgr(&f);
+    CHECK(m);
+    static struct lr_lease ls[12];
+    for (int i = 0; i < 12; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "job-%d", i);
+        CHECK_OK(lr_lease_init(m, &ls[i], name, NULL));
+        CHECK_OK(lr_lease_acquire(&ls[i], 5000));
+    }
+    while (rec_count(EV_ACQ, NULL) < 12 && rec_count(EV_ACQFAIL, NULL) == 0)
+        run_until(EV_ACQ, 3000);
+    CHECK_EQ(rec_count(EV_ACQ, NULL), 12);
+    int acq_queued = atomic_load(&f.max_queued);
+    atomic_store(&f.max_queued, 0);
+    for (int i = 0; i < 12; i++)
+        lr_lease_renew(&ls[i]);
+    while (rec_count(EV_RENEW, NULL) < 12 && rec_count(EV_JEOP, NULL) == 0)
+        run_until(EV_RENEW, 3000);
+    CHECK_EQ(rec_count(EV_RENEW, NULL), 12);
+    int renew_queued = atomic_load(&f.max_queued);
+    printf("     at most %d acquisition and %d renewal requests queued at once\n", acq_queued,
+           renew_queued);
+    CHECK(acq_queued <= 2);
+    CHECK(renew_queued > 2); /* pipelined */
+    for (int i = 0; i < 12; i++)
+        lr_lease_deinit(&ls[i]);
+    close_mgr(m);
+    fake_stop(&f);
+}
+
 TESTS(T(connections_closed_after_each_answer_are_reopened),
       T(a_request_dropped_on_a_reused_connection_is_sent_once_more),
       T(metadata_412_after_412_releases_the_lease_before_failing),
-      T(unanswered_head_releases_the_lease_before_failing), T(renewals_default_to_a_100ms_grid))
+      T(unanswered_head_releases_the_lease_before_failing), T(renewals_default_to_a_100ms_grid),
+      T(only_renewals_fill_the_pipeline))
