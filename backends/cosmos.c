@@ -755,7 +755,13 @@ static uint64_t retry_limit(struct lr__backend *b, const struct lr_lease *l)
 static void retry_later(struct slot *c, uint64_t wait_ms)
 {
     struct lr__backend *b = c->b;
-    uint64_t when = lr_loop_now_ms(lr__manager_loop(b->m)) + wait_ms;
+    /* Counted from a fresh clock, rounded up: the loop's cached one is floored
+     * to the ms and as old as this pass, so from it the retry could go out up
+     * to a pass sooner than the server asked (x-ms-retry-after-ms). */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now_ceil = (uint64_t)ts.tv_sec * 1000u + ((uint64_t)ts.tv_nsec + 999999u) / 1000000u;
+    uint64_t when = now_ceil + wait_ms;
     if (++c->tries > MAX_RETRIES + (c->status == 429 ? 2 : 0) || when >= retry_limit(b, c->l)) {
         finish(c, LR_EUNAVAIL, 0);
         return;
