@@ -9,8 +9,8 @@
 # the database and one container per run (partitioned on /id), runs
 # `leasering bench --json` R times and prints medians: renewals/s, client CPU
 # per renewal (process CPU over the hold / renewals), p99 renewal latency,
-# lost, the TCP connections to the emulator seen half-way through the hold
-# (ss), and the emulator's own CPU per renewal. The emulator checks no
+# lost, the most TCP connections to the emulator seen at once (ss, every
+# second), and the emulator's own CPU per renewal. The emulator checks no
 # signature and no TTL (docs/STORES.md); its figures are the emulator's, not
 # Azure's.
 set -euo pipefail
@@ -73,9 +73,14 @@ for r in $(seq 1 "$RUNS"); do
     --leases "$N" --ttl "$TTL" --seconds "$SECS" --connections "$CONNS" --json \
     >"$dir/run.$r.json" &
   bpid=$!
-  # half-way through the hold (acquiring 1,000 leases takes a few seconds)
-  sleep $((SECS / 2 + 5))
-  ss -tnH state established "( dport = :$port )" | wc -l >"$dir/conns.$r"
+  # the most connections to the emulator seen at once, sampled every second
+  most=0
+  while kill -0 $bpid 2>/dev/null; do
+    c=$(ss -tnH state established "( dport = :$port )" | wc -l)
+    [ "$c" -gt "$most" ] && most=$c
+    sleep 1
+  done
+  echo "$most" >"$dir/conns.$r"
   wait $bpid || { rc=$?; [ $rc -eq 3 ] || exit $rc; }
   cpu1=$(cpu_of "$epid")
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); \
