@@ -437,11 +437,7 @@ static bool obs_expired(struct lr__backend *b, const char *name, size_t n, const
 {
     struct obs *o = obs_slot(b, fnv1a(name, n), true);
     if (o->etag_len == elen && elen && !memcmp(o->etag, etag, elen))
-#ifdef LR_PLANT_COSMOS_NO_WAIT /* planted bug, test build only: takeover without the wait */
-        return true;
-#else
         return now >= o->first_ms && now - o->first_ms >= ttl_ms;
-#endif
     memcpy(o->etag, etag, elen);
     o->etag_len = (uint8_t)elen;
     o->first_ms = now;
