@@ -436,7 +436,8 @@ static bool obs_expired(struct lr__backend *b, const char *name, size_t n, const
                         size_t elen, uint64_t ttl_ms, uint64_t now)
 {
     struct obs *o = obs_slot(b, fnv1a(name, n), true);
-#ifdef LR_PLANT_COSMOS_NO_WAIT /* planted bug, test build only: takeover without the wait */
+#ifdef LR_PLANT_COSMOS_NO_WAIT /* planted bug, only in the library copy tests/test_cosmos_fault.c
+                                * links its planted holder with: takeover without the wait */
     ttl_ms = 0;
 #endif
     if (o->etag_len == elen && elen && !memcmp(o->etag, etag, elen))
