@@ -770,13 +770,15 @@ static void retry_later(struct slot *c, uint64_t wait_ms)
     lr_timer_start(&c->retry, when);
 }
 
-/* Parse a document answer (GET 200) into @c. */
-static int parse_doc(struct slot *c)
+/* Parse a document answer (GET 200) into @c. On failure *@why says what was
+ * wrong with it, for the store error text. */
+static int parse_doc(struct slot *c, const char **why)
 {
     struct lr_json j;
     struct lr_json_tok root, t;
     lr_json_init(&j, c->resp, c->req.resp_len, JSON_TOKENS);
     int rc = lr_json_next(&j, &root);
+    *why = "the answer is not a JSON object";
     if (rc != 1 || root.type != LR_JSON_OBJECT)
         return -EPROTO;
     bool got_owner = false, got_fence = false;
@@ -785,16 +787,19 @@ static int parse_doc(struct slot *c)
     struct lr__inspect_out *io = kind_of(c->l) == LR_OP_INSPECT ? lr__inspect_out(c->l) : NULL;
     while ((rc = lr_json_item(&j, &root, &t)) == 1) {
         if (lr_json_key_is(&t, "owner") && t.type == LR_JSON_STRING) {
+            *why = "the document's owner is not a token";
             if (t.n != 0 && t.n != 32)
                 return -EPROTO;
             memcpy(c->owner, t.s, t.n);
             c->owner_len = (uint8_t)t.n;
             got_owner = true;
         } else if (lr_json_key_is(&t, "fence")) {
+            *why = "the document's fence is not a number";
             if (lr_json_u64(&t, &c->fence) < 0)
                 return -EPROTO;
             got_fence = true;
         } else if (lr_json_key_is(&t, "ttlMs")) {
+            *why = "the document's ttlMs is not a number";
             if (lr_json_u64(&t, &c->doc_ttl_ms) < 0)
                 return -EPROTO;
         } else if (lr_json_key_is(&t, "broken")) {
@@ -816,17 +821,20 @@ static int parse_doc(struct slot *c)
                     lr__inspect_add_meta(io, k, (size_t)kl, v, (size_t)vl);
             }
             if (rc < 0)
-                return rc;
+                break;
         }
     }
+    *why = "the answer is not valid JSON";
     if (rc < 0)
         return rc;
+    *why = "the document is not a lease document (no owner or no fence)";
     if (!got_owner || !got_fence)
-        return -EPROTO; /* not a lease document */
+        return -EPROTO;
     if (!c->etag_len && etag_len) { /* no etag header: the body's */
         memcpy(c->etag, etag, etag_len);
         c->etag_len = (uint8_t)etag_len;
     }
+    *why = "the document came without an etag (header or _etag)";
     return c->etag_len ? 0 : -EPROTO;
 }
 
@@ -1013,9 +1021,10 @@ static void answered(struct slot *c)
         break;
     case S_GET:
         if (st == 200) {
-            int rc = parse_doc(c);
+            const char *why;
+            int rc = parse_doc(c, &why);
             if (rc < 0) {
-                bad_reply(c, "the document is not a lease document");
+                bad_reply(c, why);
                 return;
             }
             switch (k) {

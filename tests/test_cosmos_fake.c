@@ -432,16 +432,18 @@ TEST(malformed_answers_are_clear_errors)
     struct {
         const char *what;
         struct fc_rule r;
+        const char *said; /* in the store error text (NULL: a connection error, no text) */
     } cases[] = {
-        {"not JSON", rule("GET", 200, NULL, "<html>gateway error</html>", -1)},
+        {"not JSON", rule("GET", 200, NULL, "<html>gateway error</html>", -1), "JSON"},
         {"cut short", {.method = "GET", .status = 200, .body = doc, .cut = FC_TRUNCATE,
-                       .times = -1}},
+                       .times = -1}, NULL},
         {"over the bound", {.method = "GET", .status = 200, .body = big,
-                            .body_len = sizeof(big), .times = -1}},
+                            .body_len = sizeof(big), .times = -1}, "over"},
         {"no etag", {.method = "GET", .status = 200, .body = doc, .no_etag = true,
-                     .times = -1}},
+                     .times = -1}, "etag"},
         {"fence not a number", rule("GET", 200, NULL,
-                                    "{\"id\":\"job-7\",\"owner\":\"x\",\"fence\":\"three\"}", -1)},
+                                    "{\"id\":\"job-7\",\"owner\":\"\",\"fence\":\"three\"}", -1),
+         "fence"},
     };
     memset(big, ' ', sizeof(big));
     big[0] = '{';
@@ -453,6 +455,7 @@ TEST(malformed_answers_are_clear_errors)
         CHECK(st < 0);
         /* not taken for a held lease (that needs a valid document) */
         CHECK(st != LR_ECONFLICT && st != 1);
+        CHECK(!cases[i].said || strstr(text, cases[i].said));
         teardown(NULL, NULL);
     }
     /* A create answered 201 without an etag cannot be renewed: an error. */
