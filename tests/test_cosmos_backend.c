@@ -32,7 +32,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <leasering.h>
 #include "alloccount.h"
 #include "cosmos.h"
 #include "cosmos_backend.h"
@@ -40,6 +39,7 @@
 #include "harness.h"
 #include "proc.h"
 #include "recorder.h"
+#include <leasering.h>
 
 #define KEY                                                                                        \
     "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nDuVTqobD4b8mGGyPMbIZnqyMsEcaGQy67XIw/Jw=="
@@ -50,9 +50,10 @@
 static struct cosmos cs;
 static char uri[512];
 
-/* Send one request on a fresh connection; the status code, or -1. */
-static int plain(const char *verb, const char *path, const char *type, const char *link,
-                 const char *body)
+/* Send one request on a fresh connection (partition key @pk if not NULL);
+ * the status code, or -1; the answer in @out (if not NULL, 4 KiB). */
+static int plain_pk(const char *verb, const char *path, const char *type, const char *link,
+                    const char *body, const char *pk, char *out)
 {
     struct lr__cosmos_key k;
     char date[LR_AZ_DATE_SIZE], auth[LR_COSMOS_AUTH_SIZE], req[2048], resp[4096];
@@ -69,19 +70,49 @@ static int plain(const char *verb, const char *path, const char *type, const cha
     int n = snprintf(req, sizeof(req),
                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nx-ms-date: %s\r\n"
                      "x-ms-version: 2018-12-31\r\nAuthorization: %s\r\nConnection: close\r\n"
+                     "%s%s%s"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                     verb, path, date, auth, strlen(body), body);
+                     verb, path, date, auth, pk ? "x-ms-documentdb-partitionkey: " : "",
+                     pk ? pk : "", pk ? "\r\n" : "", strlen(body), body);
     int status = -1;
-    if (write(fd, req, (size_t)n) == n) {
-        ssize_t got = read(fd, resp, sizeof(resp) - 1);
-        if (got >= 12) {
-            resp[got] = '\0';
-            if (sscanf(resp, "HTTP/1.1 %d", &status) != 1)
-                status = -1;
+    size_t have = 0;
+    ssize_t got;
+    /* until the whole answer is in: the emulator keeps the connection open */
+    if (write(fd, req, (size_t)n) == n)
+        while (have < sizeof(resp) - 1 &&
+               (got = read(fd, resp + have, sizeof(resp) - 1 - have)) > 0) {
+            have += (size_t)got;
+            resp[have] = '\0';
+            const char *end = strstr(resp, "\r\n\r\n"), *cl = strcasestr(resp, "content-length:");
+            if (end && cl && cl < end &&
+                (size_t)(end + 4 - resp) + strtoul(cl + 15, NULL, 10) <= have)
+                break;
         }
-    }
+    resp[have] = '\0';
+    if (have < 12 || sscanf(resp, "HTTP/1.1 %d", &status) != 1)
+        status = -1;
+    if (out)
+        memcpy(out, resp, have + 1);
     close(fd);
     return status;
+}
+
+static int plain(const char *verb, const char *path, const char *type, const char *link,
+                 const char *body)
+{
+    return plain_pk(verb, path, type, link, body, NULL, NULL);
+}
+
+/* The stored document of lease @name (as the backend names it) into @out. */
+static int read_doc(const char *name, char *out)
+{
+    char id[LR_COSMOS_ID_MAX + 1], path[520], link[512], pk[300];
+    if (lr__cosmos_id_of(name, strlen(name), id, sizeof(id)) < 0)
+        return -1;
+    snprintf(link, sizeof(link), "dbs/leasering/colls/leases/docs/%s", id);
+    snprintf(path, sizeof(path), "/%s", link);
+    snprintf(pk, sizeof(pk), "[\"%s\"]", id);
+    return plain_pk("GET", path, "docs", link, "", pk, out);
 }
 
 /* The emulator, with database "leasering" and container "leases". */
@@ -94,7 +125,8 @@ static int start(void)
         return rc;
     if (plain("POST", "/dbs", "dbs", "", "{\"id\":\"leasering\"}") != 201 ||
         plain("POST", "/dbs/leasering/colls", "colls", "dbs/leasering",
-              "{\"id\":\"leases\",\"partitionKey\":{\"paths\":[\"/id\"],\"kind\":\"Hash\"}}") != 201)
+              "{\"id\":\"leases\",\"partitionKey\":{\"paths\":[\"/id\"],\"kind\":\"Hash\"}}") !=
+            201)
         return -EIO;
     return 0;
 }
@@ -142,8 +174,8 @@ static int try_new(const char *u)
 
 TEST(ids_round_trip)
 {
-    static const char *const names[] = {"job-1", "a/b\\c?d#e", "x~y", "with space", "ü€",
-                                        "A.Z_0-9", "%41"};
+    static const char *const names[] = {"job-1", "a/b\\c?d#e", "x~y", "with space",
+                                        "ü€",    "A.Z_0-9",    "%41"};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         char id[LR_COSMOS_ID_MAX + 1], back[256];
         int n = lr__cosmos_id_of(names[i], strlen(names[i]), id, sizeof(id));
@@ -158,8 +190,8 @@ TEST(ids_round_trip)
     CHECK_EQ(lr__cosmos_id_of("~", 1, id, sizeof(id)), 3);
     CHECK(!strcmp(id, "~7E"));
     /* only what lr__cosmos_id_of writes is an id */
-    CHECK_ERR(lr__cosmos_name_of("a~41", 4, back, sizeof(back)), -EINVAL);  /* 'A' never escaped */
-    CHECK_ERR(lr__cosmos_name_of("a~2f", 4, back, sizeof(back)), -EINVAL);  /* lowercase hex */
+    CHECK_ERR(lr__cosmos_name_of("a~41", 4, back, sizeof(back)), -EINVAL); /* 'A' never escaped */
+    CHECK_ERR(lr__cosmos_name_of("a~2f", 4, back, sizeof(back)), -EINVAL); /* lowercase hex */
     CHECK_ERR(lr__cosmos_name_of("a~2", 3, back, sizeof(back)), -EINVAL);
     CHECK_ERR(lr__cosmos_name_of("a/b", 3, back, sizeof(back)), -EINVAL);
     /* 127 escaped bytes are 381 chars: over Cosmos' 255 */
@@ -174,16 +206,17 @@ TEST(connection_strings)
 {
     struct lr__cosmos_conn c;
     const char *why;
-    CHECK_OK(lr__cosmos_conn_parse(&c, "AccountEndpoint=https://acct.documents.azure.com:443/;"
-                                       "AccountKey=" KEY ";",
+    CHECK_OK(lr__cosmos_conn_parse(&c,
+                                   "AccountEndpoint=https://acct.documents.azure.com:443/;"
+                                   "AccountKey=" KEY ";",
                                    &why));
     CHECK(!strcmp(c.host, "acct.documents.azure.com"));
     CHECK_EQ(c.port, 443);
     CHECK(c.tls);
     CHECK(!strcmp(c.key, KEY));
     /* any order, any case, no trailing ';', unknown names ignored, http */
-    CHECK_OK(lr__cosmos_conn_parse(&c, "accountkey=" KEY ";Database=x;ACCOUNTENDPOINT=http://127.0.0.1:8081",
-                                   &why));
+    CHECK_OK(lr__cosmos_conn_parse(
+        &c, "accountkey=" KEY ";Database=x;ACCOUNTENDPOINT=http://127.0.0.1:8081", &why));
     CHECK(!strcmp(c.host, "127.0.0.1"));
     CHECK_EQ(c.port, 8081);
     CHECK(!c.tls);
@@ -218,6 +251,9 @@ TEST(uris_good_and_bad)
     snprintf(u, sizeof(u), "cosmos://%s@127.0.0.1:%d/leasering/leases?tls=no", KEY, cs.port);
     CHECK_OK(try_new(u));
     CHECK_OK(try_new(cs_uri(NULL)));
+    snprintf(u, sizeof(u), "chaos+cosmos://%s@127.0.0.1:%d/leasering/leases?tls=no&fail=0", KEY,
+             cs.port);
+    CHECK_OK(try_new(u));
     CHECK_OK(try_new(cs_uri("&doc_ttl=0")));
     CHECK_OK(try_new(cs_uri("&doc_ttl=60")));
     /* the connection string */
@@ -285,6 +321,15 @@ TEST(acquire_conflict_renew_change_release_break_inspect)
     CHECK(!strcmp(rec_insp.identity, "alpha"));
     CHECK_EQ(strlen(rec_insp.token), 32);
     CHECK(rec_insp_meta("node") && !strcmp(rec_insp_meta("node"), "al\"pha"));
+    /* the document as stored: id escaped, fields, the default doc_ttl */
+    static char doc[4096];
+    CHECK_EQ(read_doc("job/1", doc), 200);
+    CHECK(strstr(doc, "\"id\":\"job~2F1\""));
+    CHECK(strstr(doc, "\"fence\":1,"));
+    CHECK(strstr(doc, "\"ttlMs\":5000,"));
+    CHECK(strstr(doc, "\"identity\":\"alpha\""));
+    CHECK(strstr(doc, "\"meta\":{\"node\":\"al\\\"pha\"}"));
+    CHECK(strstr(doc, "\"ttl\":86400"));
     /* renew twice, change, renew again: each write moves the ETag */
     CHECK_OK(lr_lease_renew(&la));
     run_until(EV_RENEW, 5000);
@@ -337,6 +382,19 @@ TEST(acquire_conflict_renew_change_release_break_inspect)
     lr_lease_deinit(&lb);
     close_mgr(a);
     close_mgr(b);
+    /* doc_ttl=0: no "ttl" field */
+    struct lr_manager *c = mgr(cs_uri("&doc_ttl=0"), "charlie");
+    CHECK(c);
+    struct lr_lease lc;
+    CHECK_OK(lr_lease_init(c, &lc, "no ttl", NULL));
+    CHECK_OK(lr_lease_acquire(&lc, 5000));
+    run_until(EV_ACQ, 5000);
+    CHECK_EQ(lr_lease_state(&lc), LR_LEASE_HELD);
+    CHECK_EQ(read_doc("no ttl", doc), 200);
+    CHECK(strstr(doc, "\"id\":\"no~20ttl\""));
+    CHECK(!strstr(doc, "\"ttl\":"));
+    lr_lease_deinit(&lc);
+    close_mgr(c);
 }
 
 /* Cosmos answers a create in a missing container with 404, which the
@@ -482,6 +540,6 @@ TEST(renewing_allocates_nothing)
 }
 
 TESTS(T(ids_round_trip), T(connection_strings), T(uris_good_and_bad),
-      T(acquire_conflict_renew_change_release_break_inspect), T(server_error_is_unavailable_and_said),
-      T(takeover_only_after_a_full_ttl_and_fence_grows), T(renewing_allocates_nothing),
-      T(store_killed_lost_by_valid_until))
+      T(acquire_conflict_renew_change_release_break_inspect),
+      T(server_error_is_unavailable_and_said), T(takeover_only_after_a_full_ttl_and_fence_grows),
+      T(renewing_allocates_nothing), T(store_killed_lost_by_valid_until))
