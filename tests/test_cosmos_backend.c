@@ -39,6 +39,7 @@
 #include "harness.h"
 #include "proc.h"
 #include "recorder.h"
+#include "uri_int.h"
 #include <leasering.h>
 
 #define KEY                                                                                        \
@@ -200,6 +201,31 @@ TEST(ids_round_trip)
     longname[127] = '\0';
     CHECK_ERR(lr__cosmos_id_of(longname, 127, id, sizeof(id)), -ENAMETOOLONG);
     CHECK_ERR(lr__cosmos_id_of("", 0, id, sizeof(id)), -EINVAL);
+}
+
+/* uri.c: for cosmos:// the key runs to the first '@', '/' and all. */
+TEST(uri_key_runs_to_the_first_at)
+{
+    struct lr__uri u;
+    CHECK_OK(lr__uri_parse(&u, "cosmos://" KEY "@h.example:8081/db/coll?tls=no"));
+    CHECK(u.has_password && !u.has_user);
+    CHECK(!strcmp(u.password, KEY));
+    CHECK(!strcmp(u.host, "h.example"));
+    CHECK_EQ(u.port, 8081);
+    CHECK(!strcmp(u.path, "db/coll"));
+    CHECK(!strcmp(lr__uri_param(&u, "tls"), "no"));
+    CHECK_OK(lr__uri_parse(&u, "cosmos://" KEY_PCT "@h/db/coll"));
+    CHECK(!strcmp(u.password, KEY));
+    CHECK(!strcmp(u.host, "h") && !strcmp(u.path, "db/coll"));
+    CHECK_OK(lr__uri_parse(&u, "chaos+cosmos://" KEY "@h/db/coll"));
+    CHECK(!strcmp(u.password, KEY) && !strcmp(u.host, "h"));
+    CHECK_OK(lr__uri_parse(&u, "cosmos:///db/coll")); /* the connection string form */
+    CHECK(!u.has_password && !u.host[0] && !strcmp(u.path, "db/coll"));
+    CHECK_ERR(lr__uri_parse(&u, "cosmos://h/db/coll"), -EINVAL); /* no key */
+    CHECK_ERR(lr__uri_parse(&u, "cosmos://@h/db/coll"), -EINVAL);
+    /* other schemes keep the usual rule */
+    CHECK_OK(lr__uri_parse(&u, "redis://u:p@h:1/2"));
+    CHECK(!strcmp(u.user, "u") && !strcmp(u.password, "p") && !strcmp(u.path, "2"));
 }
 
 TEST(connection_strings)
@@ -550,7 +576,7 @@ TEST(renewing_allocates_nothing)
     close_mgr(m);
 }
 
-TESTS(T(ids_round_trip), T(connection_strings), T(uris_good_and_bad),
-      T(acquire_conflict_renew_change_release_break_inspect),
+TESTS(T(ids_round_trip), T(uri_key_runs_to_the_first_at), T(connection_strings),
+      T(uris_good_and_bad), T(acquire_conflict_renew_change_release_break_inspect),
       T(server_error_is_unavailable_and_said), T(takeover_only_after_a_full_ttl_and_fence_grows),
       T(renewing_allocates_nothing), T(store_killed_lost_by_valid_until))
