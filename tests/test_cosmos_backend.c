@@ -423,6 +423,52 @@ TEST(acquire_conflict_renew_change_release_break_inspect)
     close_mgr(c);
 }
 
+/* Overwrite lease @name's document with @owner as its owner (no If-Match). */
+static int overwrite(const char *name, const char *owner)
+{
+    char id[LR_COSMOS_ID_MAX + 1], path[520], link[512], pk[300], body[512];
+    if (lr__cosmos_id_of(name, strlen(name), id, sizeof(id)) < 0)
+        return -1;
+    snprintf(link, sizeof(link), "dbs/leasering/colls/leases/docs/%s", id);
+    snprintf(path, sizeof(path), "/%s", link);
+    snprintf(pk, sizeof(pk), "[\"%s\"]", id);
+    snprintf(body, sizeof(body),
+             "{\"id\":\"%s\",\"owner\":\"%s\",\"fence\":1,\"ttlMs\":5000,"
+             "\"identity\":\"someone\",\"broken\":false,\"meta\":{}}",
+             id, owner);
+    return plain_pk("PUT", path, "docs", link, body, pk, NULL);
+}
+
+/* The ETag moved under a holder: by a write naming it still (as its own
+ * write whose answer was lost would), the renewal reads and goes on; by a
+ * write naming another owner, the lease is lost. */
+TEST(renew_after_the_etag_moved)
+{
+    rec_setup();
+    CHECK_OK(start());
+    struct lr_manager *m = mgr(cs_uri(NULL), "alpha");
+    CHECK(m);
+    struct lr_lease l;
+    struct lr_lease_opts manual = {.no_auto_renew = 1};
+    CHECK_OK(lr_lease_init(m, &l, "moved", &manual));
+    CHECK_OK(lr_lease_acquire(&l, 5000));
+    run_until(EV_ACQ, 5000);
+    CHECK_OK(rec_inspect(m, "moved", 5000));
+    char token[33];
+    memcpy(token, rec_insp.token, sizeof(token));
+    CHECK_EQ(overwrite("moved", token), 200);
+    CHECK_OK(lr_lease_renew(&l));
+    run_until(EV_RENEW, 5000);
+    CHECK_EQ(rec_count(EV_RENEW, &l), 1);
+    CHECK_EQ(lr_lease_state(&l), LR_LEASE_HELD);
+    CHECK_EQ(overwrite("moved", "0123456789abcdef0123456789abcdef"), 200);
+    CHECK_OK(lr_lease_renew(&l));
+    run_until(EV_LOST, 5000);
+    CHECK_ERR(rec_first(EV_LOST, &l)->status, LR_ELOST);
+    lr_lease_deinit(&l);
+    close_mgr(m);
+}
+
 /* Cosmos answers a create in a missing container with 404, which the
  * backend reports naming dbs/D/colls/C (the fake-server tests check that);
  * the emulator answers 500. What is checked here: a server error fails the
@@ -578,5 +624,6 @@ TEST(renewing_allocates_nothing)
 
 TESTS(T(ids_round_trip), T(uri_key_runs_to_the_first_at), T(connection_strings),
       T(uris_good_and_bad), T(acquire_conflict_renew_change_release_break_inspect),
-      T(server_error_is_unavailable_and_said), T(takeover_only_after_a_full_ttl_and_fence_grows),
-      T(renewing_allocates_nothing), T(store_killed_lost_by_valid_until))
+      T(renew_after_the_etag_moved), T(server_error_is_unavailable_and_said),
+      T(takeover_only_after_a_full_ttl_and_fence_grows), T(renewing_allocates_nothing),
+      T(store_killed_lost_by_valid_until))
