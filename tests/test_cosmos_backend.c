@@ -583,6 +583,8 @@ TEST(store_killed_lost_by_valid_until)
     printf("     lost %s %.1f ms after valid_until\n", lr_err_name(lost->status), late / 1e6);
     CHECK(late < 0);
     CHECK(lr_lease_valid_until(&l) == 0);
+    CHECK_EQ(lr_manager_stats(m)->store_unreachable, 1);
+    CHECK_EQ(lr_manager_stats(m)->connections_up, 0);
     lr_lease_deinit(&l);
     close_mgr(m);
     cosmos_destroy(&cs);
@@ -613,6 +615,11 @@ TEST(renewing_allocates_nothing)
            (unsigned long long)ac.allocs);
     CHECK(r >= 40);
     CHECK_EQ(ac.allocs, 0);
+    /* the gauges: both pooled connections up, the store reachable */
+    const struct lr_manager_stats *st = lr_manager_stats(m);
+    CHECK_EQ(st->connections_up, 2);
+    CHECK(st->requests_in_flight <= 2);
+    CHECK_EQ(st->store_unreachable, 0);
     CHECK_EQ(rec_count(EV_JEOP, NULL), 0);
     CHECK_EQ(lr_manager_release_all(m), 20);
     run_until(0, 2000);
