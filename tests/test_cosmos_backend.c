@@ -9,9 +9,11 @@
  * acquire / conflict naming the holder / renew / change / release / break /
  * inspect, fences strictly increasing across release -> acquire and
  * takeover, a takeover only after the holder stopped writing for a full
- * TTL (not before, and soon after), the store killed -> lost no later than
- * valid_until, a missing container named in the error, and zero
- * allocations while renewing.
+ * TTL (not before, and soon after), a renewal after the ETag moved (still
+ * ours: read and renew; another owner: lost), the document as stored
+ * (escaped id, fields, doc_ttl), a server error said, the store killed ->
+ * lost no later than valid_until, the gauges, and zero allocations while
+ * renewing.
  *
  * What the emulator does not check, so these tests cannot either: the
  * Authorization signature (any header is accepted; test_cosmossign checks
@@ -20,9 +22,11 @@
  * 401 / 403), consistency levels and session tokens, request charges. Its
  * ETags are bare GUIDs, where Cosmos sends quoted ones (both are sent back
  * as received). A read of a document that does not exist answers 500
- * ("Cannot read properties of undefined"), where Cosmos answers 404: so
- * inspecting a name never used is not tested here. The fake-server tests
- * cover the replies it never gives.
+ * ("Cannot read properties of undefined"), and so does a create in a
+ * container that does not exist, where Cosmos answers 404: so inspecting a
+ * name never used and the missing container's message (it names
+ * dbs/D/colls/C) are not tested here. The fake-server tests cover the
+ * replies it never gives.
  * A missing emulator FAILS (cosmos_start prints the install hint).
  */
 #include <errno.h>
