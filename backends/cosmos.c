@@ -74,15 +74,15 @@
 #include <leasering/error.h>
 
 #define MS_VERSION "2018-12-31" /* x-ms-version, pinned */
-#define BODY_MAX 16384u        /* a request body: the document, metadata included */
-#define RESP_MAX 16384u        /* an answer's body */
+#define BODY_MAX 16384u         /* a request body: the document, metadata included */
+#define RESP_MAX 16384u         /* an answer's body */
 #define OUT_BYTES (BODY_MAX + 4096u)
-#define ETAG_MAX 64            /* Cosmos ETags are a quoted GUID (38), the emulator's bare (36) */
+#define ETAG_MAX 64 /* Cosmos ETags are a quoted GUID (38), the emulator's bare (36) */
 #define NAME_MAX_DB 255
-#define MAX_RETRIES 3   /* 449 / 503 */
-#define MAX_REREADS 2   /* a 412 on our own write: read, write again */
-#define MAX_CREATES 3   /* the document vanished between our create and read */
-#define JSON_TOKENS 1024u
+#define MAX_RETRIES 3     /* 449 / 503 */
+#define MAX_REREADS 2     /* a 412 on our own write: read, write again */
+#define MAX_CREATES 3     /* the document vanished between our create and read */
+#define JSON_TOKENS 4096u /* a document: its fields and up to LR_META_MAX / 2 metadata pairs */
 #define DEFAULT_DOC_TTL 86400u
 
 enum step {
@@ -104,8 +104,8 @@ struct slot {
     uint8_t rereads; /* 412 on renew / change / release */
     uint8_t creates;
     uint64_t retry_after_ms; /* x-ms-retry-after-ms; 0 none */
-    uint8_t etag_len; /* the answer's etag header (or a document's _etag) */
-    uint8_t cond_len; /* the ETag a PUT is conditioned on (If-Match) */
+    uint8_t etag_len;        /* the answer's etag header (or a document's _etag) */
+    uint8_t cond_len;        /* the ETag a PUT is conditioned on (If-Match) */
     char etag[ETAG_MAX];
     char cond[ETAG_MAX];
     /* the document a GET returned */
@@ -208,8 +208,8 @@ static uint64_t mono_ms(void)
 
 static bool id_plain(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
 }
 
 int lr__cosmos_id_of(const char *name, size_t n, char *out, size_t cap)
@@ -606,12 +606,14 @@ static int encode(struct lr__httpc_req *r, char *w, size_t avail)
         (rc = header(&p, end, "Authorization", auth, strlen(auth))) < 0 ||
         (rc = header(&p, end, "x-ms-documentdb-partitionkey", pk, (size_t)pkl)) < 0)
         return rc;
-    if (c->step != S_GET &&
-        (rc = header(&p, end, "Content-Type", "application/json", 16)) < 0)
+    if (c->step != S_GET && (rc = header(&p, end, "Content-Type", "application/json", 16)) < 0)
         return rc;
     if (c->step == S_PUT && (rc = header(&p, end, "If-Match", c->cond, c->cond_len)) < 0)
         return rc;
-    if (c->step != S_GET) /* a write: validity counts from here (backend_int.h) */
+    /* a write that (re)starts the lease's validity: it counts from here
+     * (backend_int.h), whatever steps came before in this request */
+    enum lr__req_kind k = kind_of(l);
+    if (c->step != S_GET && (k == LR_OP_ACQUIRE || k == LR_OP_RENEW || k == LR_OP_CHANGE))
         lr__lease_sent(l, lr__manager_loop(b->m)->now_ns);
     lr__manager_stats(b->m)->requests++; /* a retry is sent again: counted again */
     return (int)(p - w);
@@ -816,7 +818,8 @@ static int parse_doc(struct slot *c, const char **why)
             while ((rc = lr_json_item(&j, &t, &mv)) == 1) {
                 char k[256], v[LR_META_MAX];
                 int kl = lr_json_unescape(mv.key, mv.keylen, k, sizeof(k));
-                int vl = mv.type == LR_JSON_STRING ? lr_json_unescape(mv.s, mv.n, v, sizeof(v)) : -1;
+                int vl =
+                    mv.type == LR_JSON_STRING ? lr_json_unescape(mv.s, mv.n, v, sizeof(v)) : -1;
                 if (kl > 0 && vl >= 0)
                     lr__inspect_add_meta(io, k, (size_t)kl, v, (size_t)vl);
             }
@@ -858,7 +861,9 @@ static void bad_reply(struct slot *c, const char *why)
     struct lr__backend *b = c->b;
     lr__manager_store_error(b->m, LR_EBADREPLY, "cosmos %s: %s (HTTP %d, %s)", b->host_header, why,
                             c->status,
-                            c->step == S_CREATE ? "create" : c->step == S_GET ? "read" : "replace");
+                            c->step == S_CREATE ? "create"
+                            : c->step == S_GET  ? "read"
+                                                : "replace");
     finish(c, LR_EBADREPLY, 0);
 }
 
@@ -909,8 +914,7 @@ static void acquire_read(struct slot *c)
 static void own_read(struct slot *c)
 {
     struct lr_lease *l = c->l;
-    bool ours = owner_is(c, l->token) ||
-                (kind_of(l) == LR_OP_CHANGE && owner_is(c, l->next_token));
+    bool ours = owner_is(c, l->token) || (kind_of(l) == LR_OP_CHANGE && owner_is(c, l->next_token));
     if (!ours || c->doc_broken) {
         held_drop(c->b, l);
         finish(c, LR_ELOST, 0);
@@ -1098,8 +1102,8 @@ static void answered(struct slot *c)
         break;
     }
     if (st == 400) {
-        lr__manager_store_error(b->m, -EINVAL, "cosmos %s: request refused: 400 %s",
-                                b->host_header, c->code);
+        lr__manager_store_error(b->m, -EINVAL, "cosmos %s: request refused: 400 %s", b->host_header,
+                                c->code);
         finish(c, -EINVAL, 0);
         return;
     }
@@ -1305,8 +1309,8 @@ static int configure(struct lr__backend *b, const struct lr__uri *u, char *key, 
     snprintf(b->coll, sizeof(b->coll), "%s", slash + 1);
     if (!name_ok(b->db) || !name_ok(b->coll))
         return config_error(b, "database and container names: 1-255 of A-Z a-z 0-9 - _ .");
-    b->coll_link_len = (size_t)snprintf(b->coll_link, sizeof(b->coll_link), "dbs/%s/colls/%s",
-                                        b->db, b->coll);
+    b->coll_link_len =
+        (size_t)snprintf(b->coll_link, sizeof(b->coll_link), "dbs/%s/colls/%s", b->db, b->coll);
     const char *ttl = lr__uri_param(u, "doc_ttl");
     b->doc_ttl_s = DEFAULT_DOC_TTL;
     if (ttl) {
@@ -1403,8 +1407,8 @@ static int cosmos_create(struct lr__backend **out, struct lr_manager *m, const s
     explicit_bzero(key, sizeof(key));
     if (rc == 0) {
         bool v6 = strchr(b->host, ':') != NULL;
-        int hl = snprintf(b->host_header, sizeof(b->host_header), v6 ? "[%s]:%u" : "%s:%u",
-                          b->host, b->port);
+        int hl = snprintf(b->host_header, sizeof(b->host_header), v6 ? "[%s]:%u" : "%s:%u", b->host,
+                          b->port);
         b->host_len = hl > 0 && (size_t)hl < sizeof(b->host_header) ? (size_t)hl : 0;
     }
     if (rc == 0 && b->tls) {

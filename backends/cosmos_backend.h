@@ -40,8 +40,8 @@ int lr__cosmos_name_of(const char *id, size_t n, char *out, size_t cap);
 struct lr__cosmos_conn {
     char host[256];
     uint16_t port;
-    bool tls;                         /* https endpoint */
-    char key[LR_AZ_KEY_B64_MAX + 1];  /* base64, secret */
+    bool tls;                        /* https endpoint */
+    char key[LR_AZ_KEY_B64_MAX + 1]; /* base64, secret */
 };
 
 /*
