@@ -841,18 +841,26 @@ static int parse_doc(struct slot *c, const char **why)
     return c->etag_len ? 0 : -EPROTO;
 }
 
-/* An error answer's {"code": ...}, for messages. */
+/* An error answer's "code" (else its "message", cut), for messages:
+ * printable ASCII only. */
 static void parse_code(struct slot *c)
 {
     struct lr_json j;
     struct lr_json_tok root, t;
     lr_json_init(&j, c->resp, c->req.resp_len, 64);
-    if (lr_json_next(&j, &root) == 1 && root.type == LR_JSON_OBJECT &&
-        lr_json_find(&j, &root, "code", &t) == 1 && t.type == LR_JSON_STRING && !t.escaped) {
+    if (lr_json_next(&j, &root) != 1 || root.type != LR_JSON_OBJECT)
+        return;
+    while (lr_json_item(&j, &root, &t) == 1) {
+        bool code = lr_json_key_is(&t, "code");
+        if ((!code && !lr_json_key_is(&t, "message")) || t.type != LR_JSON_STRING ||
+            (!code && c->code[0]))
+            continue;
         size_t n = t.n < sizeof(c->code) - 1 ? t.n : sizeof(c->code) - 1;
         for (size_t i = 0; i < n; i++)
             c->code[i] = (t.s[i] >= 0x20 && t.s[i] < 0x7f) ? t.s[i] : '?';
         c->code[n] = '\0';
+        if (code)
+            return;
     }
 }
 
