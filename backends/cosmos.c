@@ -46,7 +46,8 @@
  *
  * Errors: 429 waits x-ms-retry-after-ms when that still fits inside the
  * lease's validity (renewals) or the acquire's deadline, else the step fails
- * as LR_EUNAVAIL; 449 and 503 are retried after a short backoff, at most
+ * as LR_EUNAVAIL; either way no new request of this client starts before
+ * the time the 429 asked for (the lease core's retries wait behind it); 449 and 503 are retried after a short backoff, at most
  * MAX_RETRIES times; 401/403 are LR_EAUTH; 404 on the create names the
  * missing dbs/D/colls/C (LR_ESTORE, definite). A timeout or a dropped
  * connection is ambiguous, as for azblob.
@@ -165,6 +166,13 @@ struct lr__backend {
     void (*close_done)(struct lr_manager *m);
     struct lr_list waiting; /* lr_lease.req.link: requests waiting for a slot */
     struct lr__task dispatch_task;
+    /* A 429 throttles the whole client: no new request starts before
+     * throttled_until (CLOCK_MONOTONIC ms, rounded up), whatever lease it
+     * is for, so a lease core retrying a renewal that could not wait does
+     * not hammer a server that asked for quiet. Requests already in a slot
+     * keep their own retry timers. */
+    uint64_t throttled_until;
+    struct lr_timer throttle;
     struct lr__az_date_cache date;
     struct lr__cosmos_key key;
     struct lr__tls_ctx *tls_ctx;
@@ -689,6 +697,11 @@ static void dispatch_run(struct lr__task *t)
     dispatch(lr_container_of(t, struct lr__backend, dispatch_task));
 }
 
+static void throttle_fire(struct lr_timer *t)
+{
+    dispatch(t->data);
+}
+
 /* The step a request starts with. */
 static enum step first_step(struct lr__backend *b, struct lr_lease *l, struct slot *sl)
 {
@@ -715,6 +728,13 @@ static void dispatch(struct lr__backend *b)
 {
     if (b->closing)
         return;
+    if (b->throttled_until && !lr_list_is_empty(&b->waiting)) {
+        if (mono_ms() < b->throttled_until) {
+            lr_timer_start(&b->throttle, b->throttled_until);
+            return;
+        }
+        b->throttled_until = 0;
+    }
     for (unsigned i = 0; i < b->nslots && !lr_list_is_empty(&b->waiting); i++) {
         struct slot *sl = &b->slots[i];
         if (sl->l)
@@ -765,6 +785,8 @@ static void retry_later(struct slot *c, uint64_t wait_ms)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t now_ceil = (uint64_t)ts.tv_sec * 1000u + ((uint64_t)ts.tv_nsec + 999999u) / 1000000u;
     uint64_t when = now_ceil + wait_ms;
+    if (c->status == 429 && when > b->throttled_until)
+        b->throttled_until = when;
     if (++c->tries > MAX_RETRIES + (c->status == 429 ? 2 : 0) || when >= retry_limit(b, c->l)) {
         finish(c, LR_EUNAVAIL, 0);
         return;
@@ -1373,6 +1395,7 @@ static void backend_free(struct lr__backend *b)
     if (b->http_ok)
         lr__httpc_deinit(&b->http);
     lr__task_cancel(&b->dispatch_task);
+    lr_timer_stop(&b->throttle);
     if (b->slots)
         for (unsigned i = 0; i < b->nslots; i++)
             lr_timer_stop(&b->slots[i].retry);
@@ -1402,6 +1425,8 @@ static int cosmos_create(struct lr__backend **out, struct lr_manager *m, const s
     b->m = m;
     lr_list_init(&b->waiting);
     lr__task_init(&b->dispatch_task, dispatch_run);
+    lr_timer_init(lr__manager_loop(m), &b->throttle, throttle_fire);
+    b->throttle.data = b;
     lr__az_date_cache_init(&b->date);
     char key[LR_AZ_KEY_B64_MAX + 1] = "";
     const char *skip = NULL;
@@ -1516,6 +1541,7 @@ static void cosmos_close(struct lr__backend *b, void (*done)(struct lr_manager *
     b->closing = true;
     b->close_done = done;
     lr__task_cancel(&b->dispatch_task);
+    lr_timer_stop(&b->throttle);
     for (unsigned i = 0; i < b->nslots; i++)
         lr_timer_stop(&b->slots[i].retry);
     lr_list_init(&b->waiting);
