@@ -60,6 +60,14 @@ static int parse_query(struct lr__uri *u, const char *q, size_t n)
     return 0;
 }
 
+/* Schemes whose userinfo is a bare base64 key: "cosmos", and a decorator
+ * around it ("chaos+cosmos"). */
+static bool key_scheme(const char *scheme)
+{
+    size_t n = strlen(scheme);
+    return !strcmp(scheme, "cosmos") || (n > 7 && !strcmp(scheme + n - 7, "+cosmos"));
+}
+
 int lr__uri_parse(struct lr__uri *u, const char *s)
 {
     memset(u, 0, sizeof(*u));
@@ -80,15 +88,28 @@ int lr__uri_parse(struct lr__uri *u, const char *s)
     const char *end = p + rest;
     const char *q = memchr(p, '?', rest);
     const char *auth_end = q ? q : end;
-    const char *slash = memchr(p, '/', (size_t)(auth_end - p));
+    int rc;
+    if (key_scheme(u->scheme) && p < auth_end && *p != '/') {
+        /* KEY@HOST: the key runs to the first '@' (base64 has '/', '+' and
+         * '=' but never '@'), so it may be written as is or percent-encoded;
+         * it is a secret, kept in password. */
+        const char *at = memchr(p, '@', (size_t)(auth_end - p));
+        if (!at || at == p)
+            return -EINVAL;
+        u->has_password = true;
+        rc = decode(u->password, sizeof(u->password), p, (size_t)(at - p));
+        if (rc < 0)
+            return rc;
+        p = at + 1;
+    }
+    const char *slash = p < auth_end ? memchr(p, '/', (size_t)(auth_end - p)) : NULL;
     if (slash)
         auth_end = slash;
     /* userinfo: the last '@' in the authority (passwords may contain '@' only encoded) */
     const char *at = NULL;
-    for (const char *c = p; c < auth_end; c++)
+    for (const char *c = p; c < auth_end && !u->has_password; c++)
         if (*c == '@')
             at = c;
-    int rc;
     if (at) {
         const char *colon = memchr(p, ':', (size_t)(at - p));
         const char *uend = colon ? colon : at;

@@ -4,6 +4,9 @@
  *   scheme://[user[:password]@]host[:port][/path][?key=value&...]
  * Userinfo, path and query values are percent-decoded; an IPv6 host is given
  * in brackets. Fixed-size fields: a part that does not fit is -EINVAL.
+ * cosmos://KEY@host/... (and chaos+cosmos): the userinfo is a base64 key,
+ * which may hold '/': it runs from "//" to the first '@' and lands in
+ * password (has_user false); a URI with an authority but no '@' is -EINVAL.
  */
 #ifndef LR_URI_INT_H
 #define LR_URI_INT_H

@@ -34,7 +34,6 @@
  * (re-check them with build/.../tests/fault_observer DIR/h*.log).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -108,18 +107,11 @@ static void until(const struct scenario *sc, double s)
         proc_sleep_ms((unsigned)(at - now));
 }
 
-/* A line the observer reads as a freeze of holder @h (sigstop / sigcont),
- * appended to its log: O_APPEND keeps whole lines whole. */
+/* A line the observer reads as a freeze of holder @h (sigstop / sigcont). */
 static void mark(const struct scenario *sc, int h, const char *what)
 {
-    int fd = open(sc->logs[h], O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    char line[96];
-    int n = snprintf(line, sizeof(line), "%" PRIu64 " %s - 0 0 0\n", mono_ns(), what);
-    if (write(fd, line, (size_t)n) != n)
-        fprintf(stderr, "mark %s: short write\n", what);
-    close(fd);
+    if (obs_mark(sc->logs[h], what) < 0)
+        fprintf(stderr, "mark %s: cannot append to %s\n", what, sc->logs[h]);
 }
 
 /* What the test did and when, in <dir>/faults.log, on the holders' clock. */

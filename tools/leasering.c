@@ -64,6 +64,8 @@ static const char schemes[] =
     "  redis+cluster://HOST:PORT[,HOST:PORT...][?prefix=P]\n"
     "  azblob://ACCOUNT:KEY@HOST[:PORT]/CONTAINER[?tls=yes|no]  (or azblob:///CONTAINER\n"
     "                                        with AZURE_STORAGE_CONNECTION_STRING)\n"
+    "  cosmos://KEY@HOST[:PORT]/DATABASE/CONTAINER[?tls=yes|no&doc_ttl=S]  (or\n"
+    "          cosmos:///DATABASE/CONTAINER with COSMOS_CONNECTION_STRING)\n"
     "  chaos+STORE-URI                       STORE-URI with injected faults (tests)\n";
 
 static const char usage_top[] =
@@ -495,7 +497,9 @@ void cli_log_start(int json, const int *clear_line)
 }
 
 /* The URI for messages: without user info (passwords, account keys) or the
- * query (SAS tokens). Secrets are never printed. */
+ * query (SAS tokens). Secrets are never printed: user info ends at the last
+ * '@' before the query, since a bare Cosmos key may hold '/'
+ * (cosmos://KEY@HOST), so a '/' does not end it here. */
 const char *cli_redacted(const char *uri)
 {
     static char out[256];
@@ -508,10 +512,10 @@ const char *cli_redacted(const char *uri)
     p += 3;
     n = (size_t)(p - uri) < sizeof(out) - 1 ? (size_t)(p - uri) : sizeof(out) - 1;
     memcpy(out, uri, n);
-    const char *host = p, *end = p + strcspn(p, "/?");
-    const char *at = memchr(p, '@', (size_t)(end - p));
-    if (at)
-        host = at + 1;
+    const char *host = p, *end = p + strcspn(p, "?");
+    for (const char *c = p; c < end; c++)
+        if (*c == '@')
+            host = c + 1;
     size_t rest = strcspn(host, "?");
     if (n + rest >= sizeof(out))
         rest = sizeof(out) - n - 1;

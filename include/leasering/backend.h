@@ -233,6 +233,30 @@
  *       (connections option), since Azure servers may run pipelined
  *       requests concurrently.
  *
+ *   cosmos://KEY@HOST[:PORT]/DATABASE/CONTAINER[?tls=yes|no][&cacert=FILE]
+ *            [&doc_ttl=SECONDS][&insecure_skip_verify=yes]
+ *   cosmos:///DATABASE/CONTAINER  (with COSMOS_CONNECTION_STRING,
+ *            "AccountEndpoint=https://HOST[:PORT]/;AccountKey=KEY;")
+ *       Azure Cosmos DB (SQL API): a lease named N is a document in
+ *       CONTAINER (which must exist, partitioned on /id) whose id is N with
+ *       every byte outside A-Z a-z 0-9 - _ . written ~XX; fields owner,
+ *       fence, ttlMs, identity, broken, meta, ttl (doc_ttl, default 86400 s;
+ *       0: none). Writes carry If-Match on the ETag. Cosmos has no expiring
+ *       lease, so a contender takes a held name over only after it has seen
+ *       the same ETag for the holder's TTL on its own monotonic clock (it
+ *       never trusts another clock); until then acquire meets LR_ECONFLICT
+ *       naming the holder. Release marks the document free, the fence kept
+ *       (not a delete, so fences grow strictly); break marks it broken: the
+ *       holder loses at its next renewal, others still wait its TTL.
+ *       lr_manager_inspect reads the document (TTL -1: not known). KEY is
+ *       the base64 master key, as is or percent-encoded (it runs to the
+ *       first '@'); never logged. TLS defaults to on (with the connection
+ *       string: the endpoint's scheme). TTL 1 s to 1 h. 429 is retried after
+ *       x-ms-retry-after-ms within validity, 449/503 a few times; 401/403
+ *       are LR_EAUTH; a create answered 404 (database or container missing)
+ *       is LR_ESTORE naming dbs/DATABASE/colls/CONTAINER. Needs one write
+ *       region (docs/STORES.md, "Cosmos DB").
+ *
  *   chaos+STORE-URI  with, among STORE-URI's query parameters,
  *       [fail=P][&delay_ms=D][&jitter_ms=J][&stall_ms=S][&stall=Q]
  *       [&ops=KIND,...][&seed=N]

@@ -58,6 +58,14 @@ struct obs_figures {
 int observe(const char *const *paths, int n, struct obs_figures *f, FILE *report,
             unsigned max_report);
 
+/*
+ * obs_mark - append the line "<now> @what - 0 0 0" to the holder log @path
+ * (O_APPEND keeps whole lines whole): how a test tells the observer that it
+ * froze the holder ("sigstop") or let it go ("sigcont").
+ * Returns: 0 or -errno.
+ */
+int obs_mark(const char *path, const char *what);
+
 /* observe_print - one line of figures, for the test's output. */
 void observe_print(const struct obs_figures *f, const char *scenario, FILE *out);
 
