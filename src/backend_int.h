@@ -169,6 +169,65 @@ uint64_t lr__manager_rand(struct lr_manager *m);
 /* Milliseconds of exponential backoff with full jitter for attempt @n (0-based). */
 uint64_t lr__manager_backoff(struct lr_manager *m, unsigned n);
 
+/*
+ * Session leases: one store-side renewal keeps many leases (etcd's leases,
+ * where one keep-alive keeps every key attached to it). The backend embeds
+ * a struct lr__session per store session and drives it: it sends the
+ * session's renewals on its own schedule (the core arms no renewal timer
+ * for a lease on a session), and reports each outcome here. The core reads
+ * a session lease's validity from its session (lr_lease_valid_until,
+ * lr_lease_state, lr_lease_remaining_ms, the stop point), so a renewal costs
+ * O(1) whatever the number of leases on it; it ends every lease of the
+ * session at once when the session's validity runs out (the session's own
+ * urgent timer at its stop point) or the backend says the session is gone.
+ *
+ * Order for an acquisition: the backend puts a lease on its session with
+ * lr__session_add() just before lr__lease_complete() of a successful
+ * LR_OP_ACQUIRE; the lease's validity is then the session's (which counts
+ * from a renewal sent before the acquisition, so it is never longer than the
+ * acquisition's own). A lease leaves its session when it is lost, released,
+ * deinitialised, or its acquisition is judged too late. Per-lease requests
+ * (LR_OP_RENEW from lr_lease_renew, RELEASE, CHANGE, BREAK, INSPECT) still go
+ * through submit(); a backend answers a session lease's LR_OP_RENEW from a
+ * session renewal sent after the request (calling lr__session_renewed first).
+ */
+struct lr__session {
+    struct lr_timer timer;  /* the stop point: every lease on it is lost there */
+    struct lr_manager *mgr;
+    uint64_t valid_until;   /* ms, loop clock; 0 before the first renewal */
+    uint64_t last_renewed;  /* ms, when the last renewal was answered */
+    uint32_t ttl_ms;        /* the store-side TTL the session is renewed with */
+    uint32_t leases;        /* leases on it now */
+    int32_t jeopardy;       /* 0, or the status of the failure that put it in jeopardy */
+};
+
+/* Prepare @s for leases of @ttl_ms on @m (no validity yet). */
+void lr__session_init(struct lr__session *s, struct lr_manager *m, uint32_t ttl_ms);
+/* Stop @s's timer; leases still on it leave it silently (they are being
+ * forgotten: lr_manager_close, or the backend is freed). */
+void lr__session_fini(struct lr__session *s);
+/* A renewal of @s that the store confirmed, whose first request was sent at
+ * @sent_ns (loop clock): every lease on it is valid until sent + the keep
+ * (lr__validity_keep_ms). Judged on a fresh clock: an answer that comes
+ * after the old stop point renews nothing -- the leases on it are lost
+ * (LR_EEXPIRED), the session stays usable for new leases with the new
+ * validity -- and the call returns false. Ends a jeopardy (leases back to
+ * held). Counts one renewal per lease on it in the manager's stats. */
+bool lr__session_renewed(struct lr__session *s, uint64_t sent_ns);
+/* A renewal of @s failed without a verdict (timeout, connection lost,
+ * store unavailable: @status): the leases on it go to jeopardy (their
+ * jeopardy callbacks) and stay valid until the session's validity ends. */
+void lr__session_failed(struct lr__session *s, int status);
+/* The store says the session is gone (@status, normally LR_ELOST): every
+ * lease on it is lost now, and its validity is cleared. */
+void lr__session_lost(struct lr__session *s, int status);
+/* Put @l (its acquisition succeeded, not completed yet) on @s. */
+void lr__session_add(struct lr__session *s, struct lr_lease *l);
+/* The held lease named @name (@len bytes) on @s is not ours any more (a
+ * break reported by the store): lose it with @status. O(leases of the
+ * manager); false when no lease of that name is on @s. */
+bool lr__session_lose_name(struct lr__session *s, const char *name, size_t len, int status);
+
 /* Lowercase hex of @n bytes into @out (2n chars, no NUL). */
 static inline void lr__hex(const uint8_t *in, size_t n, char *out)
 {

@@ -188,6 +188,8 @@ struct lr_lease_opts {
 };
 
 /* Private: the header every store request carries (pipelines link it). */
+struct lr__session; /* backend_int.h */
+
 struct lr__reqhdr {
     struct lr_list link; /* on a connection's encode queue or pending FIFO */
     uint32_t seq;        /* pipeline sequence the reply will carry */
@@ -234,6 +236,7 @@ struct lr_lease {
     int32_t last_error;
     uint16_t meta_len;
     uint8_t attempt;
+    struct lr__session *sess;     /* the store session keeping it (session backends), or NULL */
     /* cold: */
     struct lr_list mgr_link;      /* on the manager's list of leases */
     char *meta;                   /* "key\0value\0..." (lr_lease_set_meta) */
