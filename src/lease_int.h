@@ -25,6 +25,7 @@ enum {
     LR_LF_HOLDER = 1u << 10,       /* holder/holder_ttl_ms hold a conflict's report */
     LR_LF_HOLDER_HEX = 1u << 11,   /* ... with the holder packed from 32 hex digits */
     LR_LF_HOLDER_REF = 1u << 12,   /* ... with the holder in the manager's holder table */
+    LR_LF_SESSION = 1u << 13,      /* on a store session (l->sess; backend_int.h) */
 };
 
 /* A holder identity too long for the lease (lr_lease_holder): kept in the

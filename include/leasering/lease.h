@@ -231,12 +231,15 @@ struct lr_lease {
         };
     };
     uint8_t token[16];            /* owner token of the current acquisition */
-    uint64_t last_renewed;        /* ms */
+    union {
+        uint64_t last_renewed;    /* ms */
+        struct lr__session *sess; /* with LR_LF_SESSION: the store session keeping it,
+                                   * whose last_renewed is the lease's */
+    };
     struct lr_lease_stats stats;
     int32_t last_error;
     uint16_t meta_len;
     uint8_t attempt;
-    struct lr__session *sess;     /* the store session keeping it (session backends), or NULL */
     /* cold: */
     struct lr_list mgr_link;      /* on the manager's list of leases */
     char *meta;                   /* "key\0value\0..." (lr_lease_set_meta) */
