@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "cosmos.h"
+#include "fault/holders.h"
 #include "fault/observer.h"
 #include "harness.h"
 #include "proc.h"
@@ -64,7 +65,7 @@ struct scenario {
     /* set while running */
     struct cosmos store;
     char dir[128];
-    char logs[2][192];
+    char logs[2][FHOLDER_PATH_MAX];
     pid_t pid[2];
     uint64_t t0_ms;
     uint64_t stop_ns, kill_ns; /* when the faults came (0: not yet) */
@@ -100,79 +101,21 @@ static int emu_post(int port, const char *path, const char *body)
 
 static int spawn_holder(struct scenario *sc, int h)
 {
-    char uri[256], errlog[192], id[16], count[16], ttl[16], secs[16];
+    char uri[256];
     snprintf(uri, sizeof(uri), "cosmos://%s@127.0.0.1:%d/leasedb/leases?tls=no", KEY_PCT,
              sc->store.port);
-    snprintf(sc->logs[h], sizeof(sc->logs[h]), "%s/h%d.log", sc->dir, h);
-    snprintf(errlog, sizeof(errlog), "%s/h%d.err", sc->dir, h);
-    snprintf(id, sizeof(id), "h%d", h);
-    snprintf(count, sizeof(count), "%u", NAMES);
-    snprintf(ttl, sizeof(ttl), "%u", TTL);
-    snprintf(secs, sizeof(secs), "%u", sc->seconds + 60); /* SIGTERM ends it first */
-    const char *argv[] = {sc->exe[h], "--uri", uri, "--log", sc->logs[h], "--id", id,
-                          "--prefix", "job", "--count", count, "--ttl", ttl, "--seconds", secs,
-                          "--churn-ms", "5000", "--coalesce-ms", "20", NULL};
-    off_t from;
-    int rc = proc_spawn_logged(argv, NULL, errlog, &from, &sc->pid[h]);
-    if (rc < 0)
-        fprintf(stderr, "spawn %s: %s\n", sc->exe[h], strerror(-rc));
-    return rc;
-}
-
-/* SIGTERM the live holders; each must exit 0. Returns how many did not. */
-static int end_holders(struct scenario *sc)
-{
-    int bad = 0;
-    for (int h = 0; h < 2; h++)
-        if (sc->pid[h] > 0) {
-            kill(sc->pid[h], SIGCONT);
-            kill(sc->pid[h], SIGTERM);
-        }
-    for (int h = 0; h < 2; h++) {
-        if (sc->pid[h] <= 0)
-            continue;
-        int st = 0;
-        uint64_t deadline = proc_now_ms() + 20000;
-        pid_t got;
-        while ((got = proc_waitpid(sc->pid[h], &st, WNOHANG)) == 0 && proc_now_ms() < deadline)
-            proc_sleep_ms(20);
-        if (got == 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-            fprintf(stderr, "holder h%d: %s (status 0x%x)\n", h,
-                    got == 0 ? "did not exit after SIGTERM" : "bad exit", st);
-            if (got == 0) {
-                kill(sc->pid[h], SIGKILL);
-                proc_waitpid(sc->pid[h], &st, 0);
-            }
-            char errlog[192];
-            snprintf(errlog, sizeof(errlog), "%s/h%d.err", sc->dir, h);
-            proc_log_tail(errlog, 20);
-            bad++;
-        }
-        sc->pid[h] = 0;
-    }
-    return bad;
+    fholder_path(sc->logs[h], sc->dir, h, "log");
+    return fholder_spawn(sc->exe[h], uri, sc->dir, h, NAMES, TTL, sc->seconds, &sc->pid[h]);
 }
 
 static void teardown(struct scenario *sc, bool keep)
 {
-    for (int h = 0; h < 2; h++)
-        if (sc->pid[h] > 0) {
-            kill(sc->pid[h], SIGKILL);
-            proc_waitpid(sc->pid[h], NULL, 0);
-            sc->pid[h] = 0;
-        }
+    fholders_kill(sc->pid, 2);
     cosmos_destroy(&sc->store);
-    if (keep) {
+    if (keep)
         fprintf(stderr, "logs kept in %s\n", sc->dir);
-        return;
-    }
-    for (int h = 0; h < 2; h++) {
-        char p[192];
-        unlink(sc->logs[h]);
-        snprintf(p, sizeof(p), "%s/h%d.err", sc->dir, h);
-        unlink(p);
-    }
-    rmdir(sc->dir);
+    else
+        fholders_remove(sc->dir, 2);
 }
 
 /* ---- the takeover check, from the logs ---- */
@@ -183,19 +126,34 @@ struct name_state {
     uint64_t taken_ns;      /* the other's first acquisition after the fault */
 };
 
-static int name_index(const char *name)
-{
-    if (strncmp(name, "job", 3))
-        return -1;
-    char *end;
-    long i = strtol(name + 3, &end, 10);
-    return *end || i < 0 || i >= (long)NAMES ? -1 : (int)i;
-}
-
 struct takeover {
     unsigned held, taken, early; /* names held at the fault, taken over, too soon */
     double min_gap_ms;           /* over those taken: acquisition - last write */
 };
+
+/* What one holder log tells about a fault (a fholder_each walk). */
+struct takeover_walk {
+    struct name_state *st;
+    bool victim;     /* this log is the victim's */
+    uint64_t at_ns, end_ns;
+};
+
+static void takeover_line(void *arg, const struct fholder_line *ln)
+{
+    struct takeover_walk *w = arg;
+    struct name_state *s = &w->st[ln->name];
+    if (w->victim && ln->t_ns < w->at_ns) {
+        if (ln->got || ln->renewed) {
+            s->held = true;
+            s->last_write_ns = ln->t_ns;
+        } else if (ln->gone) {
+            s->held = false;
+        }
+    } else if (!w->victim && ln->got && ln->t_ns >= w->at_ns && ln->t_ns < w->end_ns &&
+               !s->taken_ns) {
+        s->taken_ns = ln->t_ns;
+    }
+}
 
 /* For the fault at @at_ns on holder @victim: the names it held then, and
  * when the other holder acquired each of them afterwards (before @end_ns). */
@@ -207,31 +165,10 @@ static int check_takeover(const struct scenario *sc, int victim, uint64_t at_ns,
     memset(t, 0, sizeof(*t));
     t->min_gap_ms = 1e9;
     for (int h = 0; h < 2; h++) {
-        FILE *fp = fopen(sc->logs[h], "r");
-        if (!fp)
-            return -errno;
-        char line[256], ev[32], name[64];
-        while (fgets(line, sizeof(line), fp)) {
-            uint64_t t_ns;
-            if (sscanf(line, "%" SCNu64 " %31s %63s", &t_ns, ev, name) != 3)
-                continue;
-            int i = name_index(name);
-            if (i < 0)
-                continue;
-            bool got = !strcmp(ev, "acquired"), renewed = !strcmp(ev, "renewed");
-            bool gone = !strcmp(ev, "lost") || !strcmp(ev, "release");
-            if (h == victim && t_ns < at_ns) {
-                if (got || renewed) {
-                    st[i].held = true;
-                    st[i].last_write_ns = t_ns;
-                } else if (gone) {
-                    st[i].held = false;
-                }
-            } else if (h != victim && got && t_ns >= at_ns && t_ns < end_ns && !st[i].taken_ns) {
-                st[i].taken_ns = t_ns;
-            }
-        }
-        fclose(fp);
+        struct takeover_walk w = {st, h == victim, at_ns, end_ns};
+        int rc = fholder_each(sc->logs[h], NAMES, takeover_line, &w);
+        if (rc < 0)
+            return rc;
     }
     for (unsigned i = 0; i < NAMES; i++) {
         if (!st[i].held)
@@ -331,7 +268,7 @@ static int run_scenario(struct scenario *sc, struct obs_figures *f)
         faults(sc);
     else
         until(sc, sc->seconds);
-    int bad = end_holders(sc);
+    int bad = fholders_end(sc->pid, 2, sc->dir);
     const char *paths[2] = {sc->logs[0], sc->logs[1]};
     int v = observe(paths, 2, f, stderr, 5);
     observe_print(f, sc->title, stdout);

@@ -40,6 +40,7 @@ struct fproxy {
     atomic_int upstream;
     atomic_bool silent, quit;
     atomic_uint cut;         /* bumped by fproxy_cut */
+    atomic_ulong bytes;      /* read from either side, for fproxy_bytes */
     unsigned cut_seen;
     struct pair pairs[MAX_PAIRS];
 };
@@ -97,7 +98,7 @@ static void accept_one(struct fproxy *p)
 /* Move bytes: read @from into @b when it is empty and readable, then write
  * what @b holds to @to (non-blocking: a full socket takes what it can).
  * Returns false when the connection is over (EOF or error on either side). */
-static bool pump(int from, int to, struct pipe_buf *b, short rev_from)
+static bool pump(struct fproxy *p, int from, int to, struct pipe_buf *b, short rev_from)
 {
     if (b->len == 0 && (rev_from & (POLLIN | POLLHUP | POLLERR))) {
         ssize_t n = read(from, b->data, sizeof(b->data));
@@ -106,6 +107,7 @@ static bool pump(int from, int to, struct pipe_buf *b, short rev_from)
         if (n > 0) {
             b->off = 0;
             b->len = (size_t)n;
+            atomic_fetch_add(&p->bytes, (unsigned long)n);
         }
     }
     if (b->len) {
@@ -162,8 +164,8 @@ static void *run(void *arg)
             struct pollfd *c = &fds[1 + 2 * i], *s = &fds[2 + 2 * i];
             if (q->cfd < 0 || c->fd < 0)
                 continue;
-            if (!pump(q->cfd, q->sfd, &q->c2s, c->revents) ||
-                !pump(q->sfd, q->cfd, &q->s2c, s->revents))
+            if (!pump(p, q->cfd, q->sfd, &q->c2s, c->revents) ||
+                !pump(p, q->sfd, q->cfd, &q->s2c, s->revents))
                 close_pair(q);
         }
     }
@@ -183,6 +185,7 @@ int fproxy_start(struct fproxy **out, int upstream_port)
     atomic_init(&p->silent, false);
     atomic_init(&p->quit, false);
     atomic_init(&p->cut, 0);
+    atomic_init(&p->bytes, 0);
     p->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     struct sockaddr_in a;
     addr_of(0, &a);
@@ -208,6 +211,11 @@ int fproxy_start(struct fproxy **out, int upstream_port)
 int fproxy_port(const struct fproxy *p)
 {
     return p->port;
+}
+
+unsigned long fproxy_bytes(const struct fproxy *p)
+{
+    return atomic_load(&((struct fproxy *)p)->bytes);
 }
 
 void fproxy_silence(struct fproxy *p, bool on)

@@ -22,6 +22,9 @@ struct fproxy;
 int fproxy_start(struct fproxy **p, int upstream_port);
 /* The port clients connect to. */
 int fproxy_port(const struct fproxy *p);
+/* fproxy_bytes - bytes it has read so far, both ways: a client with several
+ * endpoints, each behind a proxy, talks to the one whose count grows. */
+unsigned long fproxy_bytes(const struct fproxy *p);
 /* fproxy_silence - @on: go silent both ways (takes effect within ~10 ms);
  * off: resume. */
 void fproxy_silence(struct fproxy *p, bool on);
