@@ -142,19 +142,31 @@ static uint64_t mono_ms(void)
 
 /* How long before valid_until the holder stops: loss_guard_ms, by default the
  * larger of 2 ms and 1% of the lease's TTL. */
-static uint64_t guard_ms(const struct lr_lease *l, const struct lr_manager *m)
+static uint64_t guard_for(uint32_t ttl_ms, const struct lr_manager *m)
 {
     if (m && m->o.loss_guard_ms)
         return m->o.loss_guard_ms;
-    uint64_t g = l->ttl_ms / 100u;
+    uint64_t g = ttl_ms / 100u;
     return g > 2 ? g : 2;
+}
+
+static uint64_t guard_ms(const struct lr_lease *l, const struct lr_manager *m)
+{
+    return guard_for(l->ttl_ms, m);
+}
+
+/* A lease on a store session is valid as long as its session is. */
+static inline uint64_t lease_valid_until(const struct lr_lease *l)
+{
+    return (l->flags & LR_LF_SESSION) ? l->sess->valid_until : l->valid_until;
 }
 
 /* The last moment the holder may act: where the lost timer is armed. */
 static uint64_t stop_at(const struct lr_lease *l)
 {
     uint64_t g = guard_ms(l, l->mgr);
-    return l->valid_until > g ? l->valid_until - g : 0;
+    uint64_t v = lease_valid_until(l);
+    return v > g ? v - g : 0;
 }
 
 struct lr_loop *lr__manager_loop(const struct lr_manager *m)
@@ -339,6 +351,10 @@ static int submit(struct lr_lease *l, enum lr__req_kind op)
 static void schedule_renewal(struct lr_lease *l)
 {
     const struct lr_manager_opts *o = &l->mgr->o;
+    if (l->flags & LR_LF_SESSION) { /* its session's renewals keep it; the session's timer ends it */
+        lr_timer_stop(&l->timer);
+        return;
+    }
     if (l->flags & LR_LF_NO_AUTO) {
         arm(l, stop_at(l), false);
         return;
@@ -417,8 +433,21 @@ static void clear_validity(struct lr_lease *l)
         l->valid_until = 0;
 }
 
+/* Off its store session (if on one): from now on its own fields count. */
+static void leave_session(struct lr_lease *l)
+{
+    if (!(l->flags & LR_LF_SESSION))
+        return;
+    struct lr__session *s = l->sess;
+    s->leases--;
+    l->flags &= (uint16_t)~LR_LF_SESSION;
+    l->last_renewed = s->last_renewed;
+    l->valid_until = s->valid_until;
+}
+
 static void lose(struct lr_lease *l, int reason)
 {
+    leave_session(l);
     drop_request(l);
     lr_timer_stop(&l->timer);
     set_state(l, LR_LEASE_LOST);
@@ -443,6 +472,7 @@ static int expiry_reason(const struct lr_lease *l)
 
 static void finish_release(struct lr_lease *l, int status)
 {
+    leave_session(l);
     lr_timer_stop(&l->timer);
     set_state(l, LR_LEASE_IDLE);
     clear_validity(l);
@@ -703,7 +733,7 @@ static void acquire_done(struct lr_lease *l, const struct lr__result *r)
     struct lr_manager *m = l->mgr;
     if (r->status == 0) {
         l->fence = r->fence;
-        set_valid_until(l, validity(l));
+        set_valid_until(l, (l->flags & LR_LF_SESSION) ? l->sess->valid_until : validity(l));
         if (l->state == LR_LEASE_RELEASING) { /* released while acquiring: give it back */
             start_release(l);
             return;
@@ -712,6 +742,7 @@ static void acquire_done(struct lr_lease *l, const struct lr__result *r)
             /* Answered so late that no validity is left (judged on a fresh
              * clock: this pass may have begun long ago): never "acquired";
              * try again (the store knows our token, so a retry is idempotent). */
+            leave_session(l);
             attempt_failed(l, -ETIMEDOUT);
             return;
         }
@@ -719,7 +750,8 @@ static void acquire_done(struct lr_lease *l, const struct lr__result *r)
         l->attempt = 0;
         l->last_error = 0;
         l->flags &= (uint16_t)~LR_LF_UNAVAIL;
-        l->last_renewed = now_ms(l);
+        if (!(l->flags & LR_LF_SESSION))
+            l->last_renewed = now_ms(l);
         l->stats.acquisitions++;
         m->stats.acquired++;
         acquire_took(l);
@@ -751,7 +783,7 @@ static void renew_done(struct lr_lease *l, const struct lr__result *r)
             lose(l, LR_EEXPIRED);
             return;
         }
-        set_valid_until(l, validity(l));
+        set_valid_until(l, (l->flags & LR_LF_SESSION) ? l->sess->valid_until : validity(l));
         if (now >= stop_at(l)) {
             lose(l, LR_EEXPIRED);
             return;
@@ -760,7 +792,8 @@ static void renew_done(struct lr_lease *l, const struct lr__result *r)
         l->attempt = 0;
         l->last_error = 0;
         l->flags &= (uint16_t)~LR_LF_UNAVAIL;
-        l->last_renewed = now_ms(l);
+        if (!(l->flags & LR_LF_SESSION))
+            l->last_renewed = now_ms(l);
         l->stats.renewals++;
         m->stats.renewals++;
         lr_hist_add(&m->stats.renew_latency_us, (now_ns(l) - l->sent_ns) / 1000u);
@@ -774,6 +807,195 @@ static void renew_done(struct lr_lease *l, const struct lr__result *r)
         return;
     }
     renew_failed(l, r->status);
+}
+
+/* ------------------------------------------------------- store sessions */
+
+static void forget(struct lr_lease *l);
+
+/* Run @fn on every lease on @s. Callbacks may free or release any lease,
+ * or close the manager: the leases still to visit wait on a private list
+ * (an unlink works from there too) and go back one at a time. */
+static void session_each(struct lr__session *s, void (*fn)(struct lr_lease *l, int arg), int arg)
+{
+    struct lr_manager *m = s->mgr;
+    struct lr_list todo, *it = m->leases.next;
+    lr_list_init(&todo);
+    while (it != &m->leases) {
+        struct lr_lease *l = lr_container_of(it, struct lr_lease, mgr_link);
+        it = it->next;
+        if ((l->flags & LR_LF_SESSION) && l->sess == s) {
+            lr_list_unlink(&l->mgr_link);
+            lr_list_push_tail(&todo, &l->mgr_link);
+        }
+    }
+    struct lr_list *n;
+    while ((n = lr_list_pop(&todo))) {
+        struct lr_lease *l = lr_container_of(n, struct lr_lease, mgr_link);
+        if (m->closing) { /* closed from a callback: these were not on its list */
+            forget(l);
+            continue;
+        }
+        lr_list_push_tail(&m->leases, n);
+        fn(l, arg); /* may free l */
+    }
+}
+
+static uint64_t session_stop(const struct lr__session *s)
+{
+    uint64_t g = guard_for(s->ttl_ms, s->mgr);
+    return s->valid_until > g ? s->valid_until - g : 0;
+}
+
+static void session_lose_one(struct lr_lease *l, int reason)
+{
+    if (held(l))
+        lose(l, reason);
+    else
+        leave_session(l); /* releasing: its release goes on on its own */
+}
+
+static void session_end(struct lr__session *s, int reason)
+{
+    lr_timer_stop(&s->timer);
+    session_each(s, session_lose_one, reason);
+    s->valid_until = 0;
+    s->jeopardy = 0;
+}
+
+static void session_timer(struct lr_timer *t)
+{
+    struct lr__session *s = lr_container_of(t, struct lr__session, timer);
+    lr__loop_clock_update(s->mgr->loop);
+    uint64_t stop = session_stop(s);
+    if (s->mgr->loop->now_ms < stop) {
+        lr_timer_start(&s->timer, stop);
+        return;
+    }
+    session_end(s, s->jeopardy == LR_EUNAVAIL ? LR_EUNAVAIL : LR_EEXPIRED);
+}
+
+void lr__session_init(struct lr__session *s, struct lr_manager *m, uint32_t ttl_ms)
+{
+    memset(s, 0, sizeof(*s));
+    s->mgr = m;
+    s->ttl_ms = ttl_ms;
+    lr_timer_init(m->loop, &s->timer, session_timer);
+    lr__timer_set_urgent(&s->timer); /* losses first in a late pass */
+}
+
+void lr__session_fini(struct lr__session *s)
+{
+    if (!s->mgr)
+        return;
+    lr_timer_stop(&s->timer);
+    if (s->leases && !s->mgr->closing) {
+        struct lr_list *it = s->mgr->leases.next;
+        while (it != &s->mgr->leases) {
+            struct lr_lease *l = lr_container_of(it, struct lr_lease, mgr_link);
+            it = it->next;
+            if ((l->flags & LR_LF_SESSION) && l->sess == s)
+                leave_session(l);
+        }
+    }
+}
+
+void lr__session_add(struct lr__session *s, struct lr_lease *l)
+{
+    if (l->flags & LR_LF_SESSION)
+        leave_session(l);
+    l->sess = s;
+    l->flags |= LR_LF_SESSION;
+    s->leases++;
+    if (held(l) && l->req.kind == LR_OP_NONE) /* already held: its own renewals end here */
+        lr_timer_stop(&l->timer);
+}
+
+static void session_back(struct lr_lease *l, int arg)
+{
+    (void)arg;
+    if (l->state != LR_LEASE_JEOPARDY)
+        return;
+    set_state(l, LR_LEASE_HELD);
+    l->last_error = 0;
+    l->flags &= (uint16_t)~LR_LF_UNAVAIL;
+    if (cbs(l)->renewed)
+        cbs(l)->renewed(l); /* may free l: last use */
+}
+
+bool lr__session_renewed(struct lr__session *s, uint64_t sent_ns)
+{
+    struct lr_manager *m = s->mgr;
+    lr__loop_clock_update(m->loop);
+    uint64_t now = m->loop->now_ms;
+    bool kept = true;
+#ifdef LR_PLANT_SESSION_LATE /* planted bug, the etcd fault test's build only */
+    now = 0;
+#endif
+    if (s->leases && s->valid_until && now >= session_stop(s)) {
+        /* The answer came after the stop point: the leases were already
+         * past it, whatever the store says now. */
+        session_end(s, LR_EEXPIRED);
+        kept = false;
+    }
+    s->valid_until = sent_ns / 1000000u + lr__validity_keep_ms(&m->o, s->ttl_ms);
+    s->last_renewed = m->loop->now_ms;
+    m->stats.renewals += s->leases;
+    m->stats.renew_requests++;
+    m->stats.renew_keys += s->leases;
+    lr_hist_add(&m->stats.renew_latency_us, (m->loop->now_ns - sent_ns) / 1000u);
+    uint64_t stop = session_stop(s);
+    if (s->mgr->loop->now_ms >= stop) { /* nothing left: the timer ends whatever joins */
+        lr_timer_start(&s->timer, m->loop->now_ms);
+        return false;
+    }
+    lr_timer_start(&s->timer, stop);
+    if (s->jeopardy) {
+        s->jeopardy = 0;
+        session_each(s, session_back, 0);
+    }
+    return kept;
+}
+
+static void session_jeopardy(struct lr_lease *l, int status)
+{
+    l->last_error = status;
+    if (status == LR_EUNAVAIL)
+        l->flags |= LR_LF_UNAVAIL;
+    if (l->state != LR_LEASE_HELD)
+        return;
+    set_state(l, LR_LEASE_JEOPARDY);
+    if (cbs(l)->jeopardy)
+        cbs(l)->jeopardy(l, status); /* may free l: last use */
+}
+
+void lr__session_failed(struct lr__session *s, int status)
+{
+    s->mgr->stats.renew_failures++;
+    bool first = s->jeopardy == 0;
+    s->jeopardy = status ? status : -EIO;
+    if (first)
+        session_each(s, session_jeopardy, s->jeopardy);
+}
+
+void lr__session_lost(struct lr__session *s, int status)
+{
+    session_end(s, status);
+}
+
+bool lr__session_lose_name(struct lr__session *s, const char *name, size_t len, int status)
+{
+    struct lr_list *it = s->mgr->leases.next;
+    while (it != &s->mgr->leases) {
+        struct lr_lease *l = lr_container_of(it, struct lr_lease, mgr_link);
+        it = it->next;
+        if ((l->flags & LR_LF_SESSION) && l->sess == s && l->name_len == len &&
+            memcmp(l->name, name, len) == 0) {
+            session_lose_one(l, status);
+            return true;
+        }
+    }
+    return false;
 }
 
 static void break_done(struct lr_lease *l, int status)
@@ -1189,6 +1411,21 @@ static void backend_closed(struct lr_manager *m)
     lr__loop_defer(m->loop, &m->close_task);
 }
 
+/* lr_manager_close: @l (off the manager's list) is forgotten. */
+static void forget(struct lr_lease *l)
+{
+    struct lr_manager *m = l->mgr;
+    leave_session(l);
+    drop_request(l);
+    lr_timer_stop(&l->timer);
+    set_state(l, LR_LEASE_IDLE);
+    lr__free(l->meta); /* what the lease owns goes with the manager */
+    l->meta = NULL;
+    l->meta_len = 0;
+    l->mgr = NULL; /* detached: deinit/free still work, nothing else does */
+    m->stats.leases--;
+}
+
 int lr_manager_close(struct lr_manager *m, void (*done)(struct lr_manager *m, void *arg), void *arg)
 {
     if (m->closing)
@@ -1197,17 +1434,8 @@ int lr_manager_close(struct lr_manager *m, void (*done)(struct lr_manager *m, vo
     m->close_cb = done;
     m->close_arg = arg;
     struct lr_list *n;
-    while ((n = lr_list_pop(&m->leases))) {
-        struct lr_lease *l = lr_container_of(n, struct lr_lease, mgr_link);
-        drop_request(l);
-        lr_timer_stop(&l->timer);
-        set_state(l, LR_LEASE_IDLE);
-        lr__free(l->meta); /* what the lease owns goes with the manager */
-        l->meta = NULL;
-        l->meta_len = 0;
-        l->mgr = NULL; /* detached: deinit/free still work, nothing else does */
-        m->stats.leases--;
-    }
+    while ((n = lr_list_pop(&m->leases)))
+        forget(lr_container_of(n, struct lr_lease, mgr_link));
     inspects_cancel(m);
     m->ops->close(m->be, backend_closed);
     return 0;
@@ -1278,6 +1506,7 @@ void lr_lease_deinit(struct lr_lease *l)
 {
     if (!l || !(l->flags & LR_LF_INIT))
         return;
+    leave_session(l);
     drop_request(l);
     lr_timer_stop(&l->timer);
     if (l->mgr) {
@@ -1530,11 +1759,13 @@ uint64_t lr_lease_fence(const struct lr_lease *l)
 
 uint64_t lr_lease_valid_until(const struct lr_lease *l)
 {
-    return held(l) ? l->valid_until : 0;
+    return held(l) ? lease_valid_until(l) : 0;
 }
 
 uint64_t lr_lease_last_renewed(const struct lr_lease *l)
 {
+    if (l && (l->flags & LR_LF_SESSION))
+        return l->sess->last_renewed;
     return l->last_renewed;
 }
 

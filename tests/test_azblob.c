@@ -351,15 +351,22 @@ TEST(expiry_hands_over_and_killed_store_loses_at_valid_until)
     CHECK_OK(lr_lease_acquire(&lk, 5000));
     run_until(EV_ACQ, 5000);
     uint64_t f1 = lr_lease_fence(&la);
-    CHECK_OK(lr_lease_acquire(&lb, 30000));
-    /* la expires (no renewal); lb gets it once the store's 15 s have passed,
-     * at its next retry (backoff at most 2 s) */
-    run_until(0, 19000);
-    const struct rec *lost = rec_first(EV_LOST, &la), *got = rec_first(EV_ACQ, &lb);
-    CHECK(lost && got);
-    CHECK_ERR(lost->status, LR_EEXPIRED);
-    CHECK(lost->at_ns < got->at_ns);
-    CHECK(lr_lease_fence(&lb) > f1);
+    if (SANITIZED) {
+        /* The hand-over waits out Azure's 15 s in real time and checks
+         * timing, not memory: the gcc build runs it (.ci/run runs both);
+         * the sanitizer build goes on to the killed store at once. */
+        printf("     hand-over after expiry: in the gcc build (19 s of waiting)\n");
+    } else {
+        CHECK_OK(lr_lease_acquire(&lb, 30000));
+        /* la expires (no renewal); lb gets it once the store's 15 s have
+         * passed, at its next retry (backoff at most 2 s) */
+        run_until(0, 19000);
+        const struct rec *lost = rec_first(EV_LOST, &la), *got = rec_first(EV_ACQ, &lb);
+        CHECK(lost && got);
+        CHECK_ERR(lost->status, LR_EEXPIRED);
+        CHECK(lost->at_ns < got->at_ns);
+        CHECK(lr_lease_fence(&lb) > f1);
+    }
     /* now kill the store: lk (renewing) goes into jeopardy, then is lost at valid_until */
     uint64_t vu = lr_lease_valid_until(&lk);
     CHECK(vu > 0);
