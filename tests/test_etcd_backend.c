@@ -1,0 +1,353 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_etcd_backend.c - the etcd backend (backends/etcd.c) against a real
+ * one-member etcd 3.4 (tests/etcd.[ch]), in both modes: session (the
+ * default: one etcd lease per TTL keeps every key) and lease (?mode=lease:
+ * one etcd lease per name). Acquire / conflict naming the holder / renew /
+ * change / release / inspect, fences strictly increasing, a conflicting
+ * acquisition leaving no etcd lease behind, a break that the holder learns
+ * at its next renewal while contenders are refused until the tombstone
+ * expires (then the fence is higher), validity counted from the first send
+ * of a renewal, loss before valid_until when etcd stops, bad URIs, and no
+ * allocation while renewing.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloccount.h"
+#include "etcd.h"
+#include "harness.h"
+#include "proc.h"
+#include "recorder.h"
+#include <leasering.h>
+
+static struct etcd ed;
+static char uri[512];
+
+static int start(void)
+{
+    if (ed.pid)
+        return 0;
+    return etcd_start(&ed);
+}
+
+static const char *ed_uri(const char *mode, const char *extra)
+{
+    snprintf(uri, sizeof(uri), "etcd://127.0.0.1:%d?mode=%s%s", ed.client_port, mode,
+             extra ? extra : "");
+    return uri;
+}
+
+static struct lr_manager *mgr_ttl(const char *u, const char *identity, uint32_t ttl_ms)
+{
+    struct lr_manager_opts o = {.ttl_ms = ttl_ms,
+                                .cbs = &rec_cbs,
+                                .connections = 1,
+                                .identity = identity,
+                                .margin_ms = 10,
+                                .retry_cap_ms = 250,
+                                .store_error = rec_store_error};
+    struct lr_manager *m = NULL;
+    int rc = lr_manager_new(&m, loop, u, &o);
+    if (rc < 0)
+        fprintf(stderr, "lr_manager_new(%s): %s\n", u, lr_strerror(rc));
+    return m;
+}
+
+/* etcd's leases now (POST /v3/lease/leases): how many, or -1. */
+static int etcd_leases(void)
+{
+    static char resp[65536];
+    if (etcd_post(&ed, "/v3/lease/leases", "{}", resp, sizeof(resp)) != 200)
+        return -1;
+    int n = 0;
+    for (const char *p = resp; (p = strstr(p, "{\"ID\":")); p++)
+        n++;
+    return n;
+}
+
+/* lr_manager_new's answer for @u, and the reason it gave in rec_errs. */
+static int try_new(const char *u)
+{
+    struct lr_manager_opts o = {.ttl_ms = 5000, .store_error = rec_store_error};
+    struct lr_manager *m = NULL;
+    rec_errs[0] = '\0';
+    int rc = lr_manager_new(&m, loop, u, &o);
+    if (m)
+        close_mgr(m);
+    return rc;
+}
+
+TEST(uris_good_and_bad)
+{
+    rec_setup();
+    CHECK_OK(try_new("etcd://127.0.0.1:2379"));
+    CHECK_OK(try_new("etcd://127.0.0.1:2379,127.0.0.1:2380,[::1]:2381?mode=lease&prefix=x/"));
+    CHECK_OK(try_new("etcd://h1,h2?mode=session&tls=no"));
+    struct {
+        const char *uri, *why;
+    } bad[] = {
+        {"etcd://127.0.0.1:1?mode=both", "mode must be"},
+        {"etcd://127.0.0.1:1?tls=maybe", "tls must be"},
+        {"etcd://127.0.0.1:1?color=red", "unknown URI parameter"},
+        {"etcd://127.0.0.1:1/path", "no path"},
+        {"etcd://127.0.0.1:1,", "endpoints"},
+        {"etcd://127.0.0.1:1?tls=no&cacert=/x", "cacert"},
+        {"etcd://127.0.0.1:99999", NULL},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = try_new(bad[i].uri);
+        if (rc != -EINVAL)
+            fprintf(stderr, "%s: %d\n", bad[i].uri, rc);
+        CHECK_ERR(rc, -EINVAL);
+        if (bad[i].why && !strstr(rec_errs, bad[i].why))
+            fprintf(stderr, "%s: said \"%s\"\n", bad[i].uri, rec_errs);
+        CHECK(!bad[i].why || strstr(rec_errs, bad[i].why));
+    }
+    char p[300];
+    memset(p, 'p', 200);
+    p[200] = '\0';
+    char u[400];
+    snprintf(u, sizeof(u), "etcd://h:1?prefix=%s", p);
+    CHECK_ERR(try_new(u), -EINVAL);
+}
+
+/* Everything a holder does, in @mode. */
+static void lifecycle(const char *mode)
+{
+    rec_setup();
+    CHECK_OK(start());
+    bool lease_mode = !strcmp(mode, "lease");
+    int leases0 = etcd_leases();
+    CHECK(leases0 >= 0);
+    struct lr_manager *a = mgr_ttl(ed_uri(mode, NULL), "alpha", 2000);
+    struct lr_manager *b = mgr_ttl(ed_uri(mode, NULL), "bravo", 2000);
+    CHECK(a && b);
+    struct lr_lease la, lb;
+    CHECK_OK(lr_lease_init(a, &la, "job/1", NULL));
+    CHECK_OK(lr_lease_init(b, &lb, "job/1", NULL));
+    CHECK_OK(lr_lease_set_meta(&la, "node", "al\"pha"));
+    CHECK_OK(lr_lease_acquire(&la, 5000));
+    run_until(EV_ACQ, 5000);
+    if (lr_lease_state(&la) != LR_LEASE_HELD)
+        fprintf(stderr, "not held: %s (last error %d)\n", rec_errs, lr_lease_last_error(&la));
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
+    uint64_t f1 = lr_lease_fence(&la);
+    CHECK(f1 > 0);
+    CHECK_EQ(etcd_leases(), leases0 + 1); /* the holder's (or its session's) */
+    /* conflict, naming the holder, and no etcd lease left by the attempt */
+    CHECK_OK(lr_lease_try_acquire(&lb));
+    run_until(EV_ACQFAIL, 5000);
+    CHECK_ERR(rec_first(EV_ACQFAIL, &lb)->status, LR_ECONFLICT);
+    CHECK(lr_lease_holder(&lb) && !strcmp(lr_lease_holder(&lb), "alpha"));
+    CHECK_EQ(etcd_leases(), leases0 + 1 + (lease_mode ? 0 : 0));
+    /* inspect from the other manager */
+    CHECK_OK(rec_inspect(b, "job/1", 5000));
+    CHECK(rec_insp.held);
+    CHECK_EQ(rec_insp.fence, f1);
+    CHECK(!strcmp(rec_insp.identity, "alpha"));
+    CHECK_EQ(strlen(rec_insp.token), 32);
+    CHECK(rec_insp_meta("node") && !strcmp(rec_insp_meta("node"), "al\"pha"));
+    /* renewals, by hand and by themselves (a third of 2 s) */
+    CHECK_OK(lr_lease_renew(&la));
+    run_until(EV_RENEW, 5000);
+    CHECK(rec_count(EV_RENEW, &la) >= 1);
+    run_until(0, 1500);
+    CHECK(rec_count(EV_RENEW, &la) >= 2);
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
+    /* change: a new owner token, still held and renewed, same fence */
+    char before[33];
+    memcpy(before, rec_insp.token, 33);
+    CHECK_OK(lr_lease_change(&la));
+    run_until(EV_CHANGED, 5000);
+    CHECK_OK(rec_first(EV_CHANGED, &la)->status);
+    CHECK_OK(rec_inspect(b, "job/1", 5000));
+    CHECK(rec_insp.held && strcmp(rec_insp.token, before) != 0);
+    CHECK_EQ(rec_insp.fence, f1);
+    int renewed = rec_count(EV_RENEW, &la);
+    CHECK_OK(lr_lease_renew(&la));
+    for (int w = 0; w < 100 && rec_count(EV_RENEW, &la) == renewed; w++)
+        run_until(0, 20);
+    CHECK(rec_count(EV_RENEW, &la) > renewed);
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
+    /* release; the next acquire gets a higher fence at once */
+    CHECK_OK(lr_lease_release(&la));
+    run_until(EV_REL, 5000);
+    CHECK_OK(rec_first(EV_REL, &la)->status);
+    if (lease_mode)
+        CHECK_EQ(etcd_leases(), leases0); /* revoked with the key */
+    CHECK_OK(lr_lease_acquire(&lb, 5000));
+    run_until(EV_ACQ, 5000);
+    CHECK_EQ(lr_lease_state(&lb), LR_LEASE_HELD);
+    uint64_t f2 = lr_lease_fence(&lb);
+    CHECK(f2 > f1);
+    /* break from alpha: bravo learns it at its next renewal; nobody gets
+     * the name before the tombstone (bravo's TTL + 1 s) expires */
+    CHECK_OK(lr_lease_break(&la, 0));
+    run_until(EV_BROKEN, 5000);
+    CHECK_OK(rec_first(EV_BROKEN, &la)->status);
+    uint64_t broke = mono_ns();
+    CHECK_OK(lr_lease_try_acquire(&la));
+    run_until(EV_ACQFAIL, 5000);
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_IDLE); /* not while bravo may still hold */
+    CHECK_ERR(rec_first(EV_ACQFAIL, &la)->status, LR_ECONFLICT);
+    CHECK(lr_lease_holder(&la) && !strcmp(lr_lease_holder(&la), "broken"));
+    CHECK_OK(lr_lease_renew(&lb));
+    run_until(EV_LOST, 5000);
+    CHECK_ERR(rec_first(EV_LOST, &lb)->status, LR_ELOST);
+    CHECK_OK(rec_inspect(b, "job/1", 5000));
+    CHECK(!rec_insp.held);
+    /* still refused while the tombstone stands */
+    nev = 0;
+    CHECK_OK(lr_lease_try_acquire(&la));
+    run_until(EV_ACQFAIL, 5000);
+    CHECK_EQ(rec_count(EV_ACQFAIL, &la), 1);
+    CHECK_ERR(rec_first(EV_ACQFAIL, &la)->status, LR_ECONFLICT);
+    CHECK(mono_ns() - broke < 2000000000ull);
+    /* then free: a higher fence */
+    CHECK_OK(lr_lease_acquire(&la, 8000));
+    run_until(EV_ACQ, 8000);
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
+    printf("     broken name free again after %llu ms\n",
+           (unsigned long long)((mono_ns() - broke) / 1000000u));
+    CHECK(mono_ns() - broke >= 2000000000ull); /* bravo's TTL had to pass */
+    CHECK(lr_lease_fence(&la) > f2);
+    lr_lease_deinit(&la);
+    lr_lease_deinit(&lb);
+    close_mgr(a);
+    close_mgr(b);
+}
+
+TEST(lease_mode_lifecycle)
+{
+    lifecycle("lease");
+}
+
+/* A renewal is two requests (keep-alive and check); with one connection the
+ * second waits for the first's answer. etcd stopped meanwhile delays it:
+ * validity must still count from the first send. */
+static void validity_from_first_send(const char *mode)
+{
+    rec_setup();
+    CHECK_OK(start());
+    struct lr_manager *a = mgr_ttl(ed_uri(mode, NULL), "alpha", 3000);
+    CHECK(a);
+    struct lr_lease la;
+    struct lr_lease_opts lo = {.no_auto_renew = 1};
+    CHECK_OK(lr_lease_init(a, &la, "first-send", &lo));
+    CHECK_OK(lr_lease_acquire(&la, 5000));
+    run_until(EV_ACQ, 5000);
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
+    lr_loop_update_time(loop);
+    uint64_t t0 = lr_loop_now_ms(loop);
+    CHECK_OK(kill(ed.pid, SIGSTOP));
+    CHECK_OK(lr_lease_renew(&la));
+    run_until(0, 400);
+    CHECK_OK(kill(ed.pid, SIGCONT));
+    run_until(EV_RENEW, 3000);
+    CHECK_EQ(rec_count(EV_RENEW, &la), 1);
+    uint64_t vu = lr_lease_valid_until(&la);
+    printf("     valid until t0 + %lld ms (TTL 3000)\n", (long long)(vu - t0));
+    /* from the first send: t0 + 3000 x 0.99 - 10 (+ a loop pass); the
+     * second went out over 400 ms later */
+    CHECK(vu <= t0 + 3000);
+    lr_lease_deinit(&la);
+    close_mgr(a);
+}
+
+TEST(lease_mode_validity_from_the_first_send)
+{
+    validity_from_first_send("lease");
+}
+
+/* etcd stopped: the lease is lost before its validity ends. */
+static void stopped_lost_before_valid_until(const char *mode)
+{
+    rec_setup();
+    CHECK_OK(start());
+    struct lr_manager *a = mgr_ttl(ed_uri(mode, NULL), "alpha", 2000);
+    CHECK(a);
+    struct lr_lease la;
+    CHECK_OK(lr_lease_init(a, &la, "stopped", NULL));
+    CHECK_OK(lr_lease_acquire(&la, 5000));
+    run_until(EV_ACQ, 5000);
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
+    run_until(0, 300);
+    CHECK_OK(kill(ed.pid, SIGSTOP));
+    uint64_t vu = 0;
+    for (int w = 0; w < 400 && !rec_count(EV_LOST, &la); w++) {
+        if (lr_lease_state(&la) == LR_LEASE_HELD || !vu)
+            vu = lr_lease_valid_until(&la);
+        run_until(EV_LOST, 10);
+    }
+    CHECK_OK(kill(ed.pid, SIGCONT));
+    CHECK_EQ(rec_count(EV_LOST, &la), 1);
+    uint64_t lost_ms = rec_first(EV_LOST, &la)->at_ns / 1000000u;
+    printf("     lost %lld ms before valid_until\n", (long long)vu - (long long)lost_ms);
+    CHECK(lost_ms < vu);
+    CHECK(rec_count(EV_JEOP, &la) >= 1);
+    lr_lease_deinit(&la);
+    close_mgr(a);
+}
+
+TEST(lease_mode_stopped_store_lost_before_valid_until)
+{
+    stopped_lost_before_valid_until("lease");
+}
+
+static void renewing_allocates_nothing(const char *mode)
+{
+    rec_setup();
+    CHECK_OK(start());
+    struct lr_manager *m = mgr_ttl(ed_uri(mode, NULL), "alpha", 1500);
+    CHECK(m);
+    static struct lr_lease ls[20];
+    for (int i = 0; i < 20; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "alloc%d", i);
+        CHECK_OK(lr_lease_init(m, &ls[i], name, NULL));
+        CHECK_OK(lr_lease_set_meta(&ls[i], "k", "v"));
+        CHECK_OK(lr_lease_acquire(&ls[i], 5000));
+    }
+    run_until(0, 1200);
+    CHECK_EQ(lr_manager_stats(m)->held, 20);
+    uint64_t r0 = lr_manager_stats(m)->renewals;
+    alloccount_begin();
+    run_until(0, 1500);
+    struct alloc_counts ac = alloccount_end();
+    uint64_t r = lr_manager_stats(m)->renewals - r0;
+    printf("     %llu renewals, %llu allocations\n", (unsigned long long)r,
+           (unsigned long long)ac.allocs);
+    CHECK(r >= 40);
+    CHECK_EQ(ac.allocs, 0);
+    const struct lr_manager_stats *st = lr_manager_stats(m);
+    CHECK(st->connections_up >= 1);
+    CHECK_EQ(st->store_unreachable, 0);
+    CHECK_EQ(rec_count(EV_JEOP, NULL), 0);
+    CHECK_EQ(lr_manager_release_all(m), 20);
+    run_until(0, 1000);
+    CHECK_EQ(rec_count(EV_REL, NULL), 20);
+    for (int i = 0; i < 20; i++)
+        lr_lease_deinit(&ls[i]);
+    close_mgr(m);
+}
+
+TEST(lease_mode_renewing_allocates_nothing)
+{
+    renewing_allocates_nothing("lease");
+}
+
+TEST(teardown)
+{
+    etcd_destroy(&ed);
+}
+
+TESTS(T(uris_good_and_bad), T(lease_mode_lifecycle), T(lease_mode_validity_from_the_first_send),
+      T(lease_mode_stopped_store_lost_before_valid_until),
+      T(lease_mode_renewing_allocates_nothing), T(teardown))
