@@ -14,7 +14,11 @@
  * stall_begin, stall_end, exit. valid_until is the lease's validity in
  * CLOCK_MONOTONIC ms as lr_lease_valid_until reports it right after the
  * event (acquired, renewed: the new one); other lines carry the last one
- * seen (the library clears it on loss). Lines are
+ * seen (the library clears it on loss). A lease on a store session (etcd's
+ * default mode) has no renewed callback of its own: when the work tick finds
+ * its validity moved, it logs "renewed" with the time of the session's
+ * renewal (lr_lease_last_renewed), written after lines it precedes (the
+ * observer takes one holder's lines about a name in file order). Lines are
  * buffered and written whole with write(2) to an O_APPEND file after every
  * loop pass and before every deliberate stall, so a SIGKILL loses at most one
  * pass of lines and never half a line.
@@ -156,6 +160,12 @@ static void work_tick(void)
         struct slot *s = &slots[i];
         struct lr_lease *l = &s->lease;
         if (s->held) {
+            uint64_t vu = lr_lease_valid_until(l);
+            if (vu > s->vu) { /* renewed without a callback: by its store session */
+                s->vu = vu;
+                logf_line(lr_lease_last_renewed(l) * 1000000u, "renewed", lr_lease_name(l),
+                          lr_lease_fence(l), vu, 0);
+            }
             uint64_t t = mono_ns();
 #ifdef PLANT_IGNORE_LOST
             bool may = true; /* planted: trusts its own flag, which lost never clears */
