@@ -72,6 +72,28 @@ static int etcd_leases(void)
     return n;
 }
 
+/* etcd's count of LeaseKeepAlive streams served (GET /metrics:
+ * grpc_server_handled_total, code OK), or -1. */
+static long long etcd_keepalives(void)
+{
+    static char buf[1 << 20];
+    int fd = proc_connect(ed.client_port, 2000);
+    if (fd < 0)
+        return -1;
+    static const char req[] = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    size_t have = 0;
+    ssize_t n;
+    if (write(fd, req, sizeof(req) - 1) == (ssize_t)sizeof(req) - 1)
+        while (have < sizeof(buf) - 1 && (n = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0)
+            have += (size_t)n;
+    close(fd);
+    buf[have] = '\0';
+    const char *line = strstr(buf, "grpc_server_handled_total{grpc_code=\"OK\","
+                                   "grpc_method=\"LeaseKeepAlive\"");
+    const char *sp = line ? strchr(line, ' ') : NULL;
+    return sp ? strtoll(sp + 1, NULL, 10) : -1;
+}
+
 /* lr_manager_new's answer for @u, and the reason it gave in rec_errs. */
 static int try_new(const char *u)
 {
@@ -374,6 +396,52 @@ TEST(session_mode_renewing_allocates_nothing)
     renewing_allocates_nothing("session");
 }
 
+/* Session mode: the keep-alives over a hold do not depend on how many
+ * leases the session keeps (@n leases held for 2 s, TTL 1.5 s). */
+static void keepalives_for(int n, uint64_t *mgr_count, long long *etcd_count)
+{
+    static struct lr_lease ls[500];
+    struct lr_manager *m = mgr_ttl(ed_uri("session", NULL), "alpha", 1500);
+    if (!m)
+        return;
+    for (int i = 0; i < n; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "ka%d", i);
+        lr_lease_init(m, &ls[i], name, NULL);
+        lr_lease_acquire(&ls[i], 5000);
+    }
+    for (int w = 0; w < 500 && lr_manager_stats(m)->held < (uint64_t)n; w++)
+        run_until(0, 10);
+    uint64_t r0 = lr_manager_stats(m)->renew_requests;
+    long long e0 = etcd_keepalives();
+    run_until(0, 2000);
+    *mgr_count = lr_manager_stats(m)->renew_requests - r0;
+    *etcd_count = etcd_keepalives() - e0;
+    if (lr_manager_stats(m)->held != (uint64_t)n)
+        *mgr_count = 0; /* not all held: fails the comparison */
+    lr_manager_release_all(m);
+    run_until(0, 1500);
+    for (int i = 0; i < n; i++)
+        lr_lease_deinit(&ls[i]);
+    close_mgr(m);
+}
+
+TEST(session_keepalives_independent_of_the_lease_count)
+{
+    rec_setup();
+    CHECK_OK(start());
+    uint64_t m10 = 0, m500 = 0;
+    long long e10 = 0, e500 = 0;
+    keepalives_for(10, &m10, &e10);
+    keepalives_for(500, &m500, &e500);
+    printf("     keep-alives in 2 s: 10 leases %llu (etcd %lld), 500 leases %llu (etcd %lld)\n",
+           (unsigned long long)m10, e10, (unsigned long long)m500, e500);
+    CHECK(m10 >= 3 && m500 >= 3); /* every 0.5 s */
+    CHECK(m500 <= m10 + 1 && m10 <= m500 + 1);
+    CHECK(e10 >= 3 && e500 >= 3);
+    CHECK(e500 <= e10 + 1 && e10 <= e500 + 1);
+}
+
 TEST(teardown)
 {
     etcd_destroy(&ed);
@@ -384,4 +452,4 @@ TESTS(T(uris_good_and_bad), T(lease_mode_lifecycle), T(session_mode_lifecycle),
       T(lease_mode_stopped_store_lost_before_valid_until),
       T(session_mode_stopped_store_lost_before_valid_until),
       T(lease_mode_renewing_allocates_nothing), T(session_mode_renewing_allocates_nothing),
-      T(teardown))
+      T(session_keepalives_independent_of_the_lease_count), T(teardown))
