@@ -434,6 +434,10 @@ static void keepalives_for(int n, uint64_t *mgr_count, long long *etcd_count)
 
 TEST(session_keepalives_independent_of_the_lease_count)
 {
+    if (SANITIZED) { /* it counts requests, not memory: the gcc build's (CI time) */
+        printf("     left to the unsanitized build\n");
+        return;
+    }
     rec_setup();
     CHECK_OK(start());
     uint64_t m10 = 0, m500 = 0;
