@@ -1500,10 +1500,15 @@ static void sess_failed(struct sess *s, int status)
     uint64_t now = lr_loop_now_ms(loop_of(b));
     uint64_t when = now + lr__manager_backoff(b->m, s->fails < 10 ? s->fails : 10);
     s->fails++;
-    if (s->s.valid_until && when < s->s.valid_until)
-        lr_timer_start(&s->tick, when);
-    else if (s->s.valid_until) /* one last try just before the end */
-        lr_timer_start(&s->tick, now + 1 < s->s.valid_until ? s->s.valid_until - 1 : now);
+    if (s->s.valid_until > now + 1) { /* retry while valid, the last just before the end */
+        lr_timer_start(&s->tick, when < s->s.valid_until ? when : s->s.valid_until - 1);
+        return;
+    }
+    /* Validity is over (the core lost its leases at the stop point): forget
+     * this etcd lease; the next acquisition grants a new one. */
+    s->id = 0;
+    while ((n = lr_list_pop(&s->wait)))
+        complete_lease(lease_of_link(n), status, 0);
 }
 
 static void sess_step_done(struct sess *s)

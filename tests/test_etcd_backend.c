@@ -99,6 +99,24 @@ static long long etcd_keepalives(void)
     return sp ? strtoll(sp + 1, NULL, 10) : -1;
 }
 
+/* Revoke every etcd lease there is; how many, or -1. */
+static int etcd_revoke_all(void)
+{
+    static char resp[65536];
+    char body[64], out[1024];
+    if (etcd_post(&ed, "/v3/lease/leases", "{}", resp, sizeof(resp)) != 200)
+        return -1;
+    int n = 0;
+    for (const char *p = resp; (p = strstr(p, "{\"ID\":\"")); p++) {
+        long long id = strtoll(p + 7, NULL, 10);
+        snprintf(body, sizeof(body), "{\"ID\":\"%lld\"}", id);
+        if (etcd_post(&ed, "/v3/lease/revoke", body, out, sizeof(out)) != 200)
+            return -1;
+        n++;
+    }
+    return n;
+}
+
 /* lr_manager_new's answer for @u, and the reason it gave in rec_errs. */
 static int try_new(const char *u)
 {
@@ -349,6 +367,57 @@ TEST(lease_mode_stopped_store_lost_before_valid_until)
     stopped_lost_before_valid_until("lease");
 }
 
+/* etcd revokes the lease under a holder: its next renewal says LR_ELOST
+ * (session mode: every lease of the session), and a new acquisition works
+ * (session mode: on a newly granted session lease). */
+static void revoked_lost_then_acquired_again(const char *mode)
+{
+    rec_setup();
+    CHECK_OK(start());
+    struct lr_manager *a = mgr_ttl(ed_uri(mode, NULL), "alpha", 3000);
+    CHECK(a);
+    struct lr_lease ls[3];
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "revoked%d", i);
+        CHECK_OK(lr_lease_init(a, &ls[i], name, NULL));
+        CHECK_OK(lr_lease_acquire(&ls[i], 5000));
+    }
+    RUN_WHILE(lr_manager_stats(a)->held < 3, 3000);
+    CHECK_EQ(lr_manager_stats(a)->held, 3);
+    CHECK(etcd_revoke_all() >= 1);
+    CHECK_OK(lr_lease_renew(&ls[0]));
+    RUN_WHILE(rec_count(EV_LOST, &ls[0]) == 0, 3000);
+    CHECK_EQ(rec_count(EV_LOST, &ls[0]), 1);
+    CHECK_ERR(rec_first(EV_LOST, &ls[0])->status, LR_ELOST);
+    if (!strcmp(mode, "session")) { /* the whole session at once */
+        CHECK_EQ(rec_count(EV_LOST, NULL), 3);
+        CHECK_EQ(lr_manager_stats(a)->held, 0);
+    }
+    nev = 0;
+    CHECK_OK(lr_lease_acquire(&ls[0], 5000));
+    run_until(EV_ACQ, 5000);
+    CHECK_EQ(lr_lease_state(&ls[0]), LR_LEASE_HELD);
+    CHECK_OK(lr_lease_renew(&ls[0]));
+    run_until(EV_RENEW, 3000);
+    CHECK_EQ(rec_count(EV_RENEW, &ls[0]), 1);
+    lr_manager_release_all(a);
+    RUN_WHILE(rec_count(EV_REL, NULL) < 1, 3000);
+    for (int i = 0; i < 3; i++)
+        lr_lease_deinit(&ls[i]);
+    close_mgr(a);
+}
+
+TEST(lease_mode_revoked_lost_then_acquired_again)
+{
+    revoked_lost_then_acquired_again("lease");
+}
+
+TEST(session_mode_revoked_lost_then_acquired_again)
+{
+    revoked_lost_then_acquired_again("session");
+}
+
 static void renewing_allocates_nothing(const char *mode)
 {
     rec_setup();
@@ -551,6 +620,7 @@ TESTS(T(uris_good_and_bad), T(lease_mode_lifecycle), T(session_mode_lifecycle),
       T(lease_mode_validity_from_the_first_send), T(session_mode_validity_from_the_first_send),
       T(lease_mode_stopped_store_lost_before_valid_until),
       T(session_mode_stopped_store_lost_before_valid_until),
-      T(lease_mode_renewing_allocates_nothing), T(session_mode_renewing_allocates_nothing),
+      T(lease_mode_revoked_lost_then_acquired_again),
+      T(session_mode_revoked_lost_then_acquired_again), T(lease_mode_renewing_allocates_nothing), T(session_mode_renewing_allocates_nothing),
       T(session_keepalives_independent_of_the_lease_count), T(fails_over_to_the_next_endpoint),
       T(auth_user_password), T(teardown))
