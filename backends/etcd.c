@@ -125,6 +125,7 @@ enum step {
     S_TKEEP,     /* break: restart the tombstone's TTL after the txn */
     S_SGRANT,    /* session: grant */
     S_SKEEP,     /* session: markers range + keepalive, together */
+    S_AUTH,      /* the backend's own: authenticate(user, password) */
 };
 
 struct op;
@@ -155,6 +156,8 @@ struct answer {
     char owner[32];
     char who[LR_IDENTITY_MAX];
     char msg[96];      /* an error answer's "error" text, printable */
+    uint16_t token_len; /* authenticate: the token */
+    char token[256];
 };
 
 struct sess;
@@ -167,12 +170,14 @@ struct op {
     enum step step;
     unsigned ncalls, pending;
     bool stamped;       /* the step's first send is stamped */
+    bool reauthed;      /* sent again once after a refused token */
     uint8_t restarts;
     uint64_t sent_ns;   /* the step's first send (loop clock) */
     uint64_t tomb;      /* break: the tombstone lease */
     int64_t target_rev; /* break: the holder's create_revision */
     int64_t target_lease;
     int64_t holder_ttl_ms;
+    struct lr_list auth_link; /* on b->auth_wait: waits for a token */
     struct call c[2];
     struct answer a[2];
     char value[VALUE_MAX];
@@ -213,6 +218,17 @@ struct lr__backend {
     struct lr_list waiting; /* lr_lease.req.link: requests waiting for a slot */
     struct lr__task dispatch_task;
     struct lr__tls_ctx *tls_ctx;
+    /* auth (user:password in the URI): a token from /v3/auth/authenticate
+     * goes in every request; requests wait while it is being fetched */
+    bool auth;
+    bool authing;
+    uint8_t auth_fails;
+    size_t token_len;
+    struct lr_list auth_wait; /* op.auth_link */
+    struct op *auth_op;
+    char user[128];
+    char password[256];
+    char token[256];
     struct op *slots;
     struct sess *sess;
     size_t prefix_len;
@@ -778,6 +794,15 @@ static int parse_obj(struct op *o, struct answer *a, struct lr_json *j,
                 if ((rc = parse_kv(o, a, j, &kv, why)) < 0)
                     return rc;
             }
+        } else if (lr_json_key_is(&t, "token") && t.type == LR_JSON_STRING && !depth) {
+            *why = "the auth token is over 255 bytes or not printable";
+            for (size_t i = 0; i < t.n; i++)
+                if (t.s[i] < 0x21 || t.s[i] > 0x7e)
+                    return -EPROTO;
+            if (t.n >= sizeof(a->token) || t.escaped)
+                return -EPROTO;
+            memcpy(a->token, t.s, t.n);
+            a->token_len = (uint16_t)t.n;
         } else if (lr_json_key_is(&t, "error") && t.type == LR_JSON_STRING && !depth) {
             copy_printable(a->msg, sizeof(a->msg), t.s, t.n);
         } else if (lr_json_key_is(&t, "code") && t.type == LR_JSON_NUMBER && !depth) {
@@ -798,6 +823,7 @@ static int parse_answer(struct op *o, unsigned i, const char **why)
     struct answer *a = &o->a[i];
     memset(a, 0, offsetof(struct answer, owner));
     a->msg[0] = '\0';
+    a->token_len = 0;
     struct lr_json j;
     struct lr_json_tok root;
     lr_json_init(&j, c->req.resp, c->req.resp_len, JSON_TOKENS);
@@ -847,6 +873,12 @@ static int encode(struct lr__httpc_req *r, char *w, size_t avail)
                                   16)) < 0)
         return n;
     p += n;
+    if (b->token_len && o->step != S_AUTH) {
+        n = lr_http_write_header(p, (size_t)(end - p), "Authorization", 13, b->token, b->token_len);
+        if (n < 0)
+            return n;
+        p += n;
+    }
     uint64_t now = loop_of(b)->now_ns;
     if (!o->stamped) { /* the request's first send: validity counts from here */
         o->stamped = true;
@@ -880,9 +912,16 @@ static void on_done(struct lr__httpc_req *r, int status)
 }
 
 /* Send the calls of @o's current step (bodies written). */
+static void auth_start(struct lr__backend *b);
+
 static void send_calls(struct op *o)
 {
     struct lr__backend *b = o->b;
+    if (b->auth && !b->token_len && o->step != S_AUTH) { /* after the token */
+        lr_list_push_tail(&b->auth_wait, &o->auth_link);
+        auth_start(b);
+        return;
+    }
     uint64_t dl = lr_loop_now_ms(loop_of(b)) + lr__manager_opts(b->m)->request_timeout_ms;
     o->pending = o->ncalls;
     for (unsigned i = 0; i < o->ncalls; i++) {
@@ -902,6 +941,7 @@ static void send_calls(struct op *o)
 
 static void cancel_calls(struct op *o)
 {
+    lr_list_unlink(&o->auth_link);
     for (unsigned i = 0; i < 2; i++)
         if (o->c[i].req.queued)
             lr__httpc_cancel(&o->c[i].req);
@@ -965,6 +1005,8 @@ static const char *step_name(enum step s)
     case S_RENEW:
     case S_SKEEP:
         return "keep-alive";
+    case S_AUTH:
+        return "authenticate";
     case S_RANGE:
         return "range";
     case S_TKEEP:
@@ -1037,7 +1079,15 @@ static int check_calls(struct op *o)
                 return 1;
             return LR_EUNAVAIL;
         }
-        if (c->status == 401 || o->a[i].code == 16 || o->a[i].code == 7) {
+        if (b->auth && o->step != S_AUTH && !o->reauthed &&
+            (strstr(o->a[i].msg, "invalid auth token") || strstr(o->a[i].msg, "user name is empty"))) {
+            o->reauthed = true; /* the token expired: a new one, and again */
+            b->token_len = 0;
+            start_step(o);
+            return 1;
+        }
+        if (c->status == 401 || o->a[i].code == 16 || o->a[i].code == 7 ||
+            strstr(o->a[i].msg, "user name is empty")) {
             lr__manager_store_error(b->m, LR_EAUTH, "etcd %s: %s: auth refused: %s", ep_name(b),
                                     step_name(o->step), o->a[i].msg);
             return LR_EAUTH;
@@ -1322,6 +1372,16 @@ static void start_step(struct op *o)
     case S_SGRANT:
         rc = body_id(o, 0, "/v3/lease/grant", o->s->id, o->s->ttl_ms);
         break;
+    case S_AUTH: {
+        struct wr w = call_wr(o, 0);
+        PUT_LIT(&w, "{\"name\":");
+        put_jstr(&w, b->user, strlen(b->user));
+        PUT_LIT(&w, ",\"password\":");
+        put_jstr(&w, b->password, strlen(b->password));
+        PUT_LIT(&w, "}");
+        rc = call_set(o, 0, "/v3/auth/authenticate", &w);
+        break;
+    }
     case S_SKEEP:
         o->ncalls = 2;
         rc = body_markers(o, 0, o->s->id);
@@ -1440,10 +1500,15 @@ static void sess_failed(struct sess *s, int status)
     uint64_t now = lr_loop_now_ms(loop_of(b));
     uint64_t when = now + lr__manager_backoff(b->m, s->fails < 10 ? s->fails : 10);
     s->fails++;
-    if (s->s.valid_until && when < s->s.valid_until)
-        lr_timer_start(&s->tick, when);
-    else if (s->s.valid_until) /* one last try just before the end */
-        lr_timer_start(&s->tick, now + 1 < s->s.valid_until ? s->s.valid_until - 1 : now);
+    if (s->s.valid_until > now + 1) { /* retry while valid, the last just before the end */
+        lr_timer_start(&s->tick, when < s->s.valid_until ? when : s->s.valid_until - 1);
+        return;
+    }
+    /* Validity is over (the core lost its leases at the stop point): forget
+     * this etcd lease; the next acquisition grants a new one. */
+    s->id = 0;
+    while ((n = lr_list_pop(&s->wait)))
+        complete_lease(lease_of_link(n), status, 0);
 }
 
 static void sess_step_done(struct sess *s)
@@ -1510,9 +1575,56 @@ static void sess_step_done(struct sess *s)
     sess_schedule(s);
 }
 
+/* ------------------------------------------------------------------- auth */
+
+static void auth_start(struct lr__backend *b)
+{
+    if (b->authing || b->closing)
+        return;
+    b->authing = true;
+    b->auth_op->restarts = 0;
+    b->auth_op->stamped = false;
+    b->auth_op->step = S_AUTH;
+    start_step(b->auth_op);
+}
+
+static void auth_done(struct lr__backend *b)
+{
+    struct op *o = b->auth_op;
+    int rc = check_calls(o);
+    if (rc > 0)
+        return; /* sent to another endpoint */
+    b->authing = false;
+    struct lr_list *n;
+    if (rc == 0 && o->c[0].status == 200 && o->a[0].token_len) {
+        memcpy(b->token, o->a[0].token, o->a[0].token_len);
+        b->token_len = o->a[0].token_len;
+        b->auth_fails = 0;
+        while ((n = lr_list_pop(&b->auth_wait)))
+            send_calls(lr_container_of(n, struct op, auth_link));
+        return;
+    }
+    if (rc == 0) {
+        lr__manager_store_error(b->m, LR_EAUTH, "etcd %s: authentication of user %s refused: %s",
+                                ep_name(b), b->user, o->a[0].msg);
+        rc = LR_EAUTH;
+    }
+    b->auth_fails++;
+    while ((n = lr_list_pop(&b->auth_wait))) { /* each step fails with it */
+        struct op *w = lr_container_of(n, struct op, auth_link);
+        for (unsigned i = 0; i < w->ncalls; i++)
+            w->c[i].status = rc;
+        w->restarts = MAX_EPS + 1; /* no failover for this */
+        w->pending = 0;
+        step_done(w);
+    }
+}
+
 static void step_done(struct op *o)
 {
-    if (o->l)
+    if (o == o->b->auth_op)
+        auth_done(o->b);
+    else if (o->l)
         lease_step_done(o);
     else if (o->s && o == &o->s->op)
         sess_step_done(o->s);
@@ -1609,8 +1721,13 @@ static int configure(struct lr__backend *b, const struct lr__uri *u, struct lr__
     }
     if (u->path[0])
         return config_error(b, "no path: the key prefix is ?prefix=");
-    if (u->has_user || u->has_password)
-        return config_error(b, "user:password (etcd auth) is not supported yet");
+    if (u->has_user || u->has_password) {
+        if (!u->has_user || !u->user[0] || !u->has_password)
+            return config_error(b, "auth needs user:password@");
+        b->auth = true;
+        snprintf(b->user, sizeof(b->user), "%s", u->user);
+        snprintf(b->password, sizeof(b->password), "%s", u->password);
+    }
     const char *mode = lr__uri_param(u, "mode");
     if (mode && strcmp(mode, "session") && strcmp(mode, "lease"))
         return config_error(b, "mode must be session or lease");
@@ -1655,6 +1772,7 @@ static void op_free(struct op *o)
 static int op_init(struct lr__backend *b, struct op *o, size_t resp0)
 {
     o->b = b;
+    lr_list_init(&o->auth_link);
     size_t body[2] = {BODY_MAX, SMALL_BODY}, resp[2] = {resp0, SMALL_RESP};
     for (unsigned i = 0; i < 2; i++) {
         struct call *c = &o->c[i];
@@ -1692,6 +1810,11 @@ static void backend_free(struct lr__backend *b)
     if (b->slots)
         for (unsigned i = 0; i < b->nslots; i++)
             op_free(&b->slots[i]);
+    if (b->auth_op)
+        op_free(b->auth_op);
+    lr__free(b->auth_op);
+    explicit_bzero(b->password, sizeof(b->password));
+    explicit_bzero(b->token, sizeof(b->token));
     lr__free(b->slots);
     lr__free(b->sess);
     lr__tls_ctx_free(b->tls_ctx);
@@ -1706,6 +1829,7 @@ static int etcd_create(struct lr__backend **out, struct lr_manager *m, const str
         return -ENOMEM;
     b->m = m;
     lr_list_init(&b->waiting);
+    lr_list_init(&b->auth_wait);
     lr__task_init(&b->dispatch_task, dispatch_run);
     struct lr__uri_host hosts[MAX_EPS];
     int nh = 0;
@@ -1718,9 +1842,12 @@ static int etcd_create(struct lr__backend **out, struct lr_manager *m, const str
     if (rc == 0) {
         b->slots = lr__calloc(b->nslots, sizeof(*b->slots));
         b->sess = lr__calloc(MAX_SESSIONS, sizeof(*b->sess));
-        if (!b->slots || !b->sess)
+        b->auth_op = lr__calloc(1, sizeof(*b->auth_op));
+        if (!b->slots || !b->sess || !b->auth_op)
             rc = -ENOMEM;
     }
+    if (rc == 0)
+        rc = op_init(b, b->auth_op, SMALL_RESP);
     for (unsigned i = 0; rc == 0 && i < b->nslots; i++)
         rc = op_init(b, &b->slots[i], RESP_MAX);
     for (unsigned i = 0; rc == 0 && i < MAX_SESSIONS; i++) {
@@ -1806,6 +1933,13 @@ static void http_closed(struct lr__httpc *h)
         b->close_done(b->m);
 }
 
+/* Empty @head, leaving each node unlinked (a later unlink is harmless). */
+static void drain(struct lr_list *head)
+{
+    while (lr_list_pop(head))
+        ;
+}
+
 static void etcd_close(struct lr__backend *b, void (*done)(struct lr_manager *m))
 {
     b->closing = true;
@@ -1814,11 +1948,12 @@ static void etcd_close(struct lr__backend *b, void (*done)(struct lr_manager *m)
     for (unsigned i = 0; i < MAX_SESSIONS; i++) {
         struct sess *s = &b->sess[i];
         lr_timer_stop(&s->tick);
-        lr_list_init(&s->acq);
-        lr_list_init(&s->wait);
-        lr_list_init(&s->ride);
+        drain(&s->acq);
+        drain(&s->wait);
+        drain(&s->ride);
     }
-    lr_list_init(&b->waiting);
+    drain(&b->waiting);
+    drain(&b->auth_wait);
     for (unsigned i = 0; i < b->neps; i++)
         lr__httpc_close(&b->eps[i].http, http_closed);
 }
@@ -1846,46 +1981,3 @@ const struct lr__backend_ops lr__etcd_backend = {
     .free = backend_free,
     .gauges = etcd_gauges,
 };
-
-/* TEMPORARY until the core's session implementation lands on main. */
-__attribute__((weak)) void lr__session_init(struct lr__session *s, struct lr_manager *m,
-                                            uint32_t ttl_ms)
-{
-    memset(s, 0, sizeof(*s));
-    s->mgr = m;
-    s->ttl_ms = ttl_ms;
-}
-__attribute__((weak)) void lr__session_fini(struct lr__session *s)
-{
-    (void)s;
-}
-__attribute__((weak)) bool lr__session_renewed(struct lr__session *s, uint64_t sent_ns)
-{
-    (void)s;
-    (void)sent_ns;
-    return true;
-}
-__attribute__((weak)) void lr__session_failed(struct lr__session *s, int status)
-{
-    (void)s;
-    (void)status;
-}
-__attribute__((weak)) void lr__session_lost(struct lr__session *s, int status)
-{
-    (void)s;
-    (void)status;
-}
-__attribute__((weak)) void lr__session_add(struct lr__session *s, struct lr_lease *l)
-{
-    (void)s;
-    (void)l;
-}
-__attribute__((weak)) bool lr__session_lose_name(struct lr__session *s, const char *name,
-                                                 size_t len, int status)
-{
-    (void)s;
-    (void)name;
-    (void)len;
-    (void)status;
-    return false;
-}
