@@ -106,7 +106,7 @@ struct scenario {
     uint64_t t0_ms;
     unsigned done;       /* faults carried out */
     bool broken;         /* a fault could not be carried out */
-    bool failed_over;    /* every victim renewed again after its fault */
+    bool failed_over;    /* every victim went on (acquired or renewed) after it */
 };
 
 /* Sleep until @s seconds after the holders started. */
