@@ -1245,8 +1245,14 @@ static void lease_step_done(struct op *o)
     const struct answer *a = &o->a[0];
     switch (o->step) {
     case S_GRANT:
-        if (o->c[0].status == 200 || already_exists(o, 0)) {
+        if ((o->c[0].status == 200 && a->ttl > 0) || already_exists(o, 0)) {
             next_step(o, S_TXN);
+            return;
+        }
+        if (o->c[0].status == 200) {
+            lr__manager_store_error(b->m, LR_EBADREPLY, "etcd %s: lease grant without a TTL",
+                                    ep_name(b));
+            finish(o, LR_EBADREPLY, 0);
             return;
         }
         finish(o, store_refused(o, 0), 0);

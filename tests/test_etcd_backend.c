@@ -20,7 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
 #include "alloccount.h"
+#include "echo.h"
 #include "etcd.h"
 #include "harness.h"
 #include "proc.h"
@@ -611,6 +616,86 @@ TEST(auth_user_password)
     }
 }
 
+/* A fake gateway answering every request with fake_body (HTTP 200). */
+static const char *fake_body;
+
+static void *fake_serve(void *arg)
+{
+    struct tcp_peer *p = arg;
+    int fd;
+    while ((fd = accept(p->listen_fd, NULL, NULL)) >= 0) {
+        char buf[65536], out[4096];
+        size_t have = 0;
+        ssize_t n;
+        while ((n = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
+            have += (size_t)n;
+            buf[have] = '\0';
+            char *end = strstr(buf, "\r\n\r\n"), *cl = strcasestr(buf, "content-length:");
+            if (!end || !cl)
+                continue;
+            size_t need = (size_t)(end + 4 - buf) + strtoul(cl + 15, NULL, 10);
+            if (have < need)
+                continue;
+            int m = snprintf(out, sizeof(out),
+                             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             "Content-Length: %zu\r\n\r\n%s",
+                             strlen(fake_body), fake_body);
+            if (write(fd, out, (size_t)m) != m)
+                break;
+            memmove(buf, buf + need, have - need);
+            have -= need;
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+/* Bad answers are LR_EBADREPLY with a text saying what was wrong. */
+TEST(bad_answers_are_clear_errors)
+{
+    rec_setup();
+    static struct tcp_peer peer;
+    CHECK_OK(peer_start(&peer, fake_serve, &peer));
+    char u[128];
+    snprintf(u, sizeof(u), "etcd://127.0.0.1:%d", ntohs(peer.addr.sin_port));
+    struct {
+        const char *body, *why;
+    } cases[] = {
+        {"hello", "not a JSON object"},
+        {"{\"kvs\":[]", "not valid JSON"},
+        {"{\"kvs\":[]}", "no header.revision"},
+        {"{\"header\":{\"revision\":7}}", "revision is not an int64 string"},
+        {"{\"header\":{\"revision\":\"7\"},\"kvs\":[{\"create_revision\":\"3\","
+         "\"value\":\"!!!!\"}]}",
+         "not base64"},
+        {"{\"header\":{\"revision\":\"7\"},\"kvs\":[{\"create_revision\":\"3\","
+         "\"value\":\"aGVsbG8=\"}]}",
+         "not a leasering value"},
+        {"{\"header\":{\"revision\":\"7\"},\"kvs\":[{\"value\":\"e30=\"}]}",
+         "without create_revision"},
+    };
+    struct lr_manager *m = mgr_ttl(u, "alpha", 2000);
+    CHECK(m);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fake_body = cases[i].body;
+        rec_errs[0] = '\0';
+        int rc = rec_inspect(m, "x", 3000);
+        if (rc != LR_EBADREPLY || !strstr(rec_errs, cases[i].why))
+            fprintf(stderr, "%s: %d \"%s\"\n", cases[i].body, rc, rec_errs);
+        CHECK_ERR(rc, LR_EBADREPLY);
+        CHECK(strstr(rec_errs, cases[i].why));
+        char ep[64];
+        snprintf(ep, sizeof(ep), "etcd 127.0.0.1:%d", ntohs(peer.addr.sin_port));
+        CHECK(strstr(rec_errs, ep)); /* naming the endpoint */
+    }
+    /* a range answer without kvs: free */
+    fake_body = "{\"header\":{\"revision\":\"7\"}}";
+    CHECK_OK(rec_inspect(m, "x", 3000));
+    CHECK(!rec_insp.held);
+    close_mgr(m);
+    peer_stop(&peer);
+}
+
 TEST(teardown)
 {
     etcd_destroy(&ed);
@@ -623,4 +708,4 @@ TESTS(T(uris_good_and_bad), T(lease_mode_lifecycle), T(session_mode_lifecycle),
       T(lease_mode_revoked_lost_then_acquired_again),
       T(session_mode_revoked_lost_then_acquired_again), T(lease_mode_renewing_allocates_nothing), T(session_mode_renewing_allocates_nothing),
       T(session_keepalives_independent_of_the_lease_count), T(fails_over_to_the_next_endpoint),
-      T(auth_user_password), T(teardown))
+      T(auth_user_password), T(bad_answers_are_clear_errors), T(teardown))
