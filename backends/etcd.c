@@ -172,6 +172,7 @@ struct op {
     bool stamped;       /* the step's first send is stamped */
     bool reauthed;      /* sent again once after a refused token */
     uint8_t restarts;
+    uint8_t ep;         /* the endpoint the step went to */
     uint64_t sent_ns;   /* the step's first send (loop clock) */
     uint64_t tomb;      /* break: the tombstone lease */
     int64_t target_rev; /* break: the holder's create_revision */
@@ -251,10 +252,8 @@ static struct lr_loop *loop_of(const struct lr__backend *b)
     return lr__manager_loop(b->m);
 }
 
-static const char *ep_name(const struct lr__backend *b)
-{
-    return b->eps[b->cur].name;
-}
+/* The endpoint @o's step went to, for messages. */
+#define op_ep(o) ((o)->b->eps[(o)->ep].name)
 
 /* -------------------------------------------------------------- encoding */
 
@@ -865,7 +864,7 @@ static int encode(struct lr__httpc_req *r, char *w, size_t avail)
     if (n < 0)
         return n;
     p += n;
-    const char *host = b->eps[b->cur].name;
+    const char *host = b->eps[o->ep].name;
     if ((n = lr_http_write_header(p, (size_t)(end - p), "Host", 4, host, strlen(host))) < 0)
         return n;
     p += n;
@@ -924,12 +923,13 @@ static void send_calls(struct op *o)
     }
     uint64_t dl = lr_loop_now_ms(loop_of(b)) + lr__manager_opts(b->m)->request_timeout_ms;
     o->pending = o->ncalls;
+    o->ep = (uint8_t)b->cur;
     for (unsigned i = 0; i < o->ncalls; i++) {
         struct call *c = &o->c[i];
         c->status = 0;
         c->req.deadline_ms = dl;
         c->req.first = true;
-        if (lr__httpc_submit(&b->eps[b->cur].http, &c->req) < 0) {
+        if (lr__httpc_submit(&b->eps[o->ep].http, &c->req) < 0) {
             c->status = LR_EUNAVAIL;
             if (--o->pending == 0) {
                 step_done(o);
@@ -1035,11 +1035,13 @@ static bool unavailable(const struct call *c, const struct answer *a)
 static bool fail_over(struct op *o, int status, const char *why)
 {
     struct lr__backend *b = o->b;
-    lr__manager_store_error(b->m, status, "etcd %s: %s: %s", ep_name(b), step_name(o->step), why);
+    lr__manager_store_error(b->m, status, "etcd %s: %s: %s", b->eps[o->ep].name,
+                            step_name(o->step), why);
     if (b->neps < 2 || o->restarts >= b->neps + 1)
         return false;
     o->restarts++;
-    b->cur = (b->cur + 1) % b->neps;
+    if (b->cur == o->ep) /* not moved yet by another request that failed there */
+        b->cur = (b->cur + 1) % b->neps;
     start_step(o);
     return true;
 }
@@ -1057,7 +1059,7 @@ static int check_calls(struct op *o)
             int st = c->status;
             if (st == -EMSGSIZE) {
                 lr__manager_store_error(b->m, LR_EBADREPLY, "etcd %s: %s: answer over %zu bytes",
-                                        ep_name(b), step_name(o->step), c->req.resp_cap);
+                                        op_ep(o), step_name(o->step), c->req.resp_cap);
                 return c->req.sent ? LR_EBADREPLY : LR_EUNAVAIL;
             }
             if (st == -ECONNREFUSED || st == -ENOBUFS)
@@ -1070,7 +1072,7 @@ static int check_calls(struct op *o)
         }
         const char *why;
         if (parse_answer(o, i, &why) < 0) {
-            lr__manager_store_error(b->m, LR_EBADREPLY, "etcd %s: %s: %s (HTTP %d)", ep_name(b),
+            lr__manager_store_error(b->m, LR_EBADREPLY, "etcd %s: %s: %s (HTTP %d)", op_ep(o),
                                     step_name(o->step), why, c->status);
             return LR_EBADREPLY;
         }
@@ -1088,7 +1090,7 @@ static int check_calls(struct op *o)
         }
         if (c->status == 401 || o->a[i].code == 16 || o->a[i].code == 7 ||
             strstr(o->a[i].msg, "user name is empty")) {
-            lr__manager_store_error(b->m, LR_EAUTH, "etcd %s: %s: auth refused: %s", ep_name(b),
+            lr__manager_store_error(b->m, LR_EAUTH, "etcd %s: %s: auth refused: %s", op_ep(o),
                                     step_name(o->step), o->a[i].msg);
             return LR_EAUTH;
         }
@@ -1100,7 +1102,7 @@ static int check_calls(struct op *o)
 static int store_refused(struct op *o, unsigned i)
 {
     struct lr__backend *b = o->b;
-    lr__manager_store_error(b->m, LR_ESTORE, "etcd %s: %s refused: HTTP %d code %d %s", ep_name(b),
+    lr__manager_store_error(b->m, LR_ESTORE, "etcd %s: %s refused: HTTP %d code %d %s", op_ep(o),
                             step_name(o->step), o->c[i].status, o->a[i].code, o->a[i].msg);
     return LR_ESTORE;
 }
@@ -1169,7 +1171,7 @@ static void txn_done(struct op *o)
     }
     if (!a->succeeded && !a->have_kv && k != LR_OP_RELEASE) {
         lr__manager_store_error(b->m, LR_EBADREPLY, "etcd %s: txn failed without the key",
-                                ep_name(b));
+                                op_ep(o));
         finish(o, LR_EBADREPLY, 0);
         return;
     }
@@ -1251,7 +1253,7 @@ static void lease_step_done(struct op *o)
         }
         if (o->c[0].status == 200) {
             lr__manager_store_error(b->m, LR_EBADREPLY, "etcd %s: lease grant without a TTL",
-                                    ep_name(b));
+                                    op_ep(o));
             finish(o, LR_EBADREPLY, 0);
             return;
         }
@@ -1396,7 +1398,7 @@ static void start_step(struct op *o)
         break;
     }
     if (rc < 0) { /* metadata too large for one value: never sent */
-        lr__manager_store_error(b->m, rc, "etcd %s: %s: request over %u bytes", ep_name(b),
+        lr__manager_store_error(b->m, rc, "etcd %s: %s: request over %u bytes", op_ep(o),
                                 step_name(o->step), BODY_MAX);
         if (l)
             finish(o, rc, 0);
@@ -1560,7 +1562,7 @@ static void sess_step_done(struct sess *s)
     }
     struct lr_list *n;
     if (o->c[1].status != 200 || o->a[1].ttl <= 0) { /* the session lease is gone */
-        lr__manager_store_error(b->m, LR_ELOST, "etcd %s: session lease %llx expired", ep_name(b),
+        lr__manager_store_error(b->m, LR_ELOST, "etcd %s: session lease %llx expired", op_ep(o),
                                 (unsigned long long)s->id);
         lr__session_lost(&s->s, LR_ELOST);
         s->id = 0;
@@ -1612,7 +1614,7 @@ static void auth_done(struct lr__backend *b)
     }
     if (rc == 0) {
         lr__manager_store_error(b->m, LR_EAUTH, "etcd %s: authentication of user %s refused: %s",
-                                ep_name(b), b->user, o->a[0].msg);
+                                op_ep(o), b->user, o->a[0].msg);
         rc = LR_EAUTH;
     }
     b->auth_fails++;
