@@ -74,7 +74,9 @@
  * (lr__session_lose_name). Markers are never deleted by us: they go with
  * the tombstone, together with the broken key, so while a marker exists the
  * name cannot be held again. A lease's own lr_lease_renew is answered by
- * the next session renewal sent after it.
+ * the next session renewal sent after it. A session that kept no lease
+ * for a TTL is revoked at its next renewal (the next acquisition of that
+ * TTL grants a new one).
  *
  * Errors: every answer is checked (JSON, header revision, base64, sizes) and
  * a bad one is LR_EBADREPLY with a store_error text naming the endpoint.
@@ -125,6 +127,7 @@ enum step {
     S_TKEEP,     /* break: restart the tombstone's TTL after the txn */
     S_SGRANT,    /* session: grant */
     S_SKEEP,     /* session: markers range + keepalive, together */
+    S_SREVOKE,   /* session: revoke, idle for a TTL */
     S_AUTH,      /* the backend's own: authenticate(user, password) */
 };
 
@@ -191,8 +194,8 @@ struct sess {
     uint32_t ttl_ms;     /* 0: slot unused */
     uint64_t id;         /* the etcd lease; 0: none granted */
     bool busy;           /* its op is in flight */
-    bool lost_pending;   /* the id was found gone: grant a new one */
     uint8_t fails;
+    uint64_t idle_since; /* ms: no lease on it since (0: in use) */
     struct lr_list acq;  /* lr_lease.req.link: acquisitions waiting for the grant */
     struct lr_list wait; /* lr_lease.req.link: lr_lease_renew for the next keep-alive */
     struct lr_list ride; /* lr_lease.req.link: ... answered by the one in flight */
@@ -1001,6 +1004,7 @@ static const char *step_name(enum step s)
     case S_SGRANT:
         return "lease grant";
     case S_REVOKE:
+    case S_SREVOKE:
         return "lease revoke";
     case S_RENEW:
     case S_SKEEP:
@@ -1390,6 +1394,9 @@ static void start_step(struct op *o)
         rc = call_set(o, 0, "/v3/auth/authenticate", &w);
         break;
     }
+    case S_SREVOKE:
+        rc = body_id(o, 0, "/v3/lease/revoke", o->tomb, 0);
+        break;
     case S_SKEEP:
         o->ncalls = 2;
         rc = body_markers(o, 0, o->s->id);
@@ -1519,6 +1526,24 @@ static void sess_failed(struct sess *s, int status)
         complete_lease(lease_of_link(n), status, 0);
 }
 
+/* True once @s has kept no lease, and no acquisition has used it, for a
+ * whole TTL (measured at its renewals). */
+static bool sess_idle(struct sess *s)
+{
+    struct lr__backend *b = s->b;
+    bool used = s->s.leases || !lr_list_is_empty(&s->acq) || !lr_list_is_empty(&s->wait);
+    for (unsigned i = 0; i < b->nslots && !used; i++)
+        used = b->slots[i].l && b->slots[i].s == s;
+    uint64_t now = lr_loop_now_ms(loop_of(b));
+    if (used) {
+        s->idle_since = 0;
+        return false;
+    }
+    if (!s->idle_since)
+        s->idle_since = now;
+    return now - s->idle_since >= s->ttl_ms;
+}
+
 static void sess_step_done(struct sess *s)
 {
     struct lr__backend *b = s->b;
@@ -1529,8 +1554,17 @@ static void sess_step_done(struct sess *s)
         s->busy = true;
         return;
     }
+    if (o->step == S_SREVOKE) { /* idle, revoked (whatever the answer: it expires anyway) */
+        if (!lr_list_is_empty(&s->acq)) {
+            s->id = random_id(b);
+            sess_start(s, S_SGRANT);
+        }
+        return;
+    }
     if (o->step == S_SGRANT) {
-        if (rc == 0 && o->c[0].status == 200 && o->a[0].ttl > 0) {
+        /* "already exists": our grant, resent after its answer was lost (a
+         * random 63-bit ID is nobody else's) */
+        if (rc == 0 && ((o->c[0].status == 200 && o->a[0].ttl > 0) || already_exists(o, 0))) {
             s->fails = 0;
             lr__session_renewed(&s->s, o->sent_ns);
             struct lr_list *n;
@@ -1539,13 +1573,6 @@ static void sess_step_done(struct sess *s)
             lr__loop_defer(loop_of(b), &b->dispatch_task);
             sess_schedule(s);
             return;
-        }
-        if (rc == 0 && already_exists(o, 0)) { /* an ID taken: another one */
-            s->id = random_id(b);
-            if (s->fails++ < MAX_RESTARTS) {
-                sess_start(s, S_SGRANT);
-                return;
-            }
         }
         s->id = 0;
         sess_fail_waiting(s, rc < 0 ? rc : rc == 0 && o->c[0].status != 200 ? store_refused(o, 0)
@@ -1580,6 +1607,13 @@ static void sess_step_done(struct sess *s)
     lr__session_renewed(&s->s, o->sent_ns);
     while ((n = lr_list_pop(&s->ride)))
         complete_lease(lease_of_link(n), 0, 0);
+    if (sess_idle(s)) { /* a TTL without leases: revoke it, grant anew when needed */
+        o->tomb = s->id;
+        s->id = 0;
+        s->idle_since = 0;
+        sess_start(s, S_SREVOKE);
+        return;
+    }
     sess_schedule(s);
 }
 

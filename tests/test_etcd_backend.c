@@ -423,6 +423,58 @@ TEST(session_mode_revoked_lost_then_acquired_again)
     revoked_lost_then_acquired_again("session");
 }
 
+/* Is etcd lease @id (decimal) alive? 1, 0, or -1. */
+static int etcd_lease_alive(const char *id)
+{
+    char body[64], resp[2048];
+    snprintf(body, sizeof(body), "{\"ID\":\"%s\"}", id);
+    if (etcd_post(&ed, "/v3/lease/timetolive", body, resp, sizeof(resp)) != 200)
+        return -1;
+    return strstr(resp, "\"TTL\":\"-1\"") ? 0 : 1;
+}
+
+/* A session that keeps no lease for a TTL is revoked; the next acquisition
+ * grants a new one. */
+TEST(session_idle_for_a_ttl_is_revoked)
+{
+    rec_setup();
+    CHECK_OK(start());
+    static char before[65536], after[65536];
+    CHECK_EQ(etcd_post(&ed, "/v3/lease/leases", "{}", before, sizeof(before)), 200);
+    struct lr_manager *a = mgr_ttl(ed_uri("session", NULL), "alpha", 1000);
+    CHECK(a);
+    struct lr_lease la;
+    CHECK_OK(lr_lease_init(a, &la, "idle", NULL));
+    CHECK_OK(lr_lease_acquire(&la, 5000));
+    run_until(EV_ACQ, 5000);
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
+    CHECK_EQ(etcd_post(&ed, "/v3/lease/leases", "{}", after, sizeof(after)), 200);
+    char id[40] = "";
+    for (const char *p = after; (p = strstr(p, "{\"ID\":\"")); p++) { /* the new one */
+        const char *q = strchr(p + 7, '"');
+        char cand[40];
+        snprintf(cand, sizeof(cand), "%.*s", (int)(q - p - 7), p + 7);
+        char quoted[48];
+        snprintf(quoted, sizeof(quoted), "\"%s\"", cand);
+        if (!strstr(before, quoted))
+            snprintf(id, sizeof(id), "%s", cand);
+    }
+    CHECK(id[0]);
+    CHECK_OK(lr_lease_release(&la));
+    run_until(EV_REL, 3000);
+    CHECK_EQ(etcd_lease_alive(id), 1); /* not at once */
+    RUN_WHILE(etcd_lease_alive(id) == 1, 3000);
+    CHECK_EQ(etcd_lease_alive(id), 0);
+    nev = 0;
+    CHECK_OK(lr_lease_acquire(&la, 5000));
+    run_until(EV_ACQ, 5000);
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
+    CHECK_OK(lr_lease_release(&la));
+    run_until(EV_REL, 3000);
+    lr_lease_deinit(&la);
+    close_mgr(a);
+}
+
 static void renewing_allocates_nothing(const char *mode)
 {
     rec_setup();
@@ -707,5 +759,5 @@ TESTS(T(uris_good_and_bad), T(lease_mode_lifecycle), T(session_mode_lifecycle),
       T(session_mode_stopped_store_lost_before_valid_until),
       T(lease_mode_revoked_lost_then_acquired_again),
       T(session_mode_revoked_lost_then_acquired_again), T(lease_mode_renewing_allocates_nothing), T(session_mode_renewing_allocates_nothing),
-      T(session_keepalives_independent_of_the_lease_count), T(fails_over_to_the_next_endpoint),
+      T(session_keepalives_independent_of_the_lease_count), T(session_idle_for_a_ttl_is_revoked), T(fails_over_to_the_next_endpoint),
       T(auth_user_password), T(bad_answers_are_clear_errors), T(teardown))
