@@ -1222,7 +1222,6 @@ static void inspect_done(struct op *o)
         io->identity[a->who_len] = '\0';
         memcpy(io->token, a->owner, 32);
         io->token[32] = '\0';
-        io->ttl_ms = a->kv_ttl_ms ? a->kv_ttl_ms : -1;
     } else if (io) {
         io->meta_len = 0;
     }

@@ -122,24 +122,12 @@ static int etcd_revoke_all(void)
     return n;
 }
 
-/* lr_manager_new's answer for @u, and the reason it gave in rec_errs. */
-static int try_new(const char *u)
-{
-    struct lr_manager_opts o = {.ttl_ms = 5000, .store_error = rec_store_error};
-    struct lr_manager *m = NULL;
-    rec_errs[0] = '\0';
-    int rc = lr_manager_new(&m, loop, u, &o);
-    if (m)
-        close_mgr(m);
-    return rc;
-}
-
 TEST(uris_good_and_bad)
 {
     rec_setup();
-    CHECK_OK(try_new("etcd://127.0.0.1:2379"));
-    CHECK_OK(try_new("etcd://127.0.0.1:2379,127.0.0.1:2380,[::1]:2381?mode=lease&prefix=x/"));
-    CHECK_OK(try_new("etcd://h1,h2?mode=session&tls=no"));
+    CHECK_OK(rec_try_new("etcd://127.0.0.1:2379"));
+    CHECK_OK(rec_try_new("etcd://127.0.0.1:2379,127.0.0.1:2380,[::1]:2381?mode=lease&prefix=x/"));
+    CHECK_OK(rec_try_new("etcd://h1,h2?mode=session&tls=no"));
     struct {
         const char *uri, *why;
     } bad[] = {
@@ -152,7 +140,7 @@ TEST(uris_good_and_bad)
         {"etcd://127.0.0.1:99999", NULL},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int rc = try_new(bad[i].uri);
+        int rc = rec_try_new(bad[i].uri);
         if (rc != -EINVAL)
             fprintf(stderr, "%s: %d\n", bad[i].uri, rc);
         CHECK_ERR(rc, -EINVAL);
@@ -165,7 +153,7 @@ TEST(uris_good_and_bad)
     p[200] = '\0';
     char u[400];
     snprintf(u, sizeof(u), "etcd://h:1?prefix=%s", p);
-    CHECK_ERR(try_new(u), -EINVAL);
+    CHECK_ERR(rec_try_new(u), -EINVAL);
 }
 
 /* Everything a holder does, in @mode. */
