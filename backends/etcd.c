@@ -74,7 +74,9 @@
  * (lr__session_lose_name). Markers are never deleted by us: they go with
  * the tombstone, together with the broken key, so while a marker exists the
  * name cannot be held again. A lease's own lr_lease_renew is answered by
- * the next session renewal sent after it.
+ * the next session renewal sent after it. A session that kept no lease
+ * for a TTL is revoked at its next renewal (the next acquisition of that
+ * TTL grants a new one).
  *
  * Errors: every answer is checked (JSON, header revision, base64, sizes) and
  * a bad one is LR_EBADREPLY with a store_error text naming the endpoint.
@@ -125,6 +127,7 @@ enum step {
     S_TKEEP,     /* break: restart the tombstone's TTL after the txn */
     S_SGRANT,    /* session: grant */
     S_SKEEP,     /* session: markers range + keepalive, together */
+    S_SREVOKE,   /* session: revoke, idle for a TTL */
     S_AUTH,      /* the backend's own: authenticate(user, password) */
 };
 
@@ -172,6 +175,7 @@ struct op {
     bool stamped;       /* the step's first send is stamped */
     bool reauthed;      /* sent again once after a refused token */
     uint8_t restarts;
+    uint8_t ep;         /* the endpoint the step went to */
     uint64_t sent_ns;   /* the step's first send (loop clock) */
     uint64_t tomb;      /* break: the tombstone lease */
     int64_t target_rev; /* break: the holder's create_revision */
@@ -190,8 +194,8 @@ struct sess {
     uint32_t ttl_ms;     /* 0: slot unused */
     uint64_t id;         /* the etcd lease; 0: none granted */
     bool busy;           /* its op is in flight */
-    bool lost_pending;   /* the id was found gone: grant a new one */
     uint8_t fails;
+    uint64_t idle_since; /* ms: no lease on it since (0: in use) */
     struct lr_list acq;  /* lr_lease.req.link: acquisitions waiting for the grant */
     struct lr_list wait; /* lr_lease.req.link: lr_lease_renew for the next keep-alive */
     struct lr_list ride; /* lr_lease.req.link: ... answered by the one in flight */
@@ -251,10 +255,8 @@ static struct lr_loop *loop_of(const struct lr__backend *b)
     return lr__manager_loop(b->m);
 }
 
-static const char *ep_name(const struct lr__backend *b)
-{
-    return b->eps[b->cur].name;
-}
+/* The endpoint @o's step went to, for messages. */
+#define op_ep(o) ((o)->b->eps[(o)->ep].name)
 
 /* -------------------------------------------------------------- encoding */
 
@@ -865,7 +867,7 @@ static int encode(struct lr__httpc_req *r, char *w, size_t avail)
     if (n < 0)
         return n;
     p += n;
-    const char *host = b->eps[b->cur].name;
+    const char *host = b->eps[o->ep].name;
     if ((n = lr_http_write_header(p, (size_t)(end - p), "Host", 4, host, strlen(host))) < 0)
         return n;
     p += n;
@@ -924,12 +926,13 @@ static void send_calls(struct op *o)
     }
     uint64_t dl = lr_loop_now_ms(loop_of(b)) + lr__manager_opts(b->m)->request_timeout_ms;
     o->pending = o->ncalls;
+    o->ep = (uint8_t)b->cur;
     for (unsigned i = 0; i < o->ncalls; i++) {
         struct call *c = &o->c[i];
         c->status = 0;
         c->req.deadline_ms = dl;
         c->req.first = true;
-        if (lr__httpc_submit(&b->eps[b->cur].http, &c->req) < 0) {
+        if (lr__httpc_submit(&b->eps[o->ep].http, &c->req) < 0) {
             c->status = LR_EUNAVAIL;
             if (--o->pending == 0) {
                 step_done(o);
@@ -1001,6 +1004,7 @@ static const char *step_name(enum step s)
     case S_SGRANT:
         return "lease grant";
     case S_REVOKE:
+    case S_SREVOKE:
         return "lease revoke";
     case S_RENEW:
     case S_SKEEP:
@@ -1035,11 +1039,13 @@ static bool unavailable(const struct call *c, const struct answer *a)
 static bool fail_over(struct op *o, int status, const char *why)
 {
     struct lr__backend *b = o->b;
-    lr__manager_store_error(b->m, status, "etcd %s: %s: %s", ep_name(b), step_name(o->step), why);
+    lr__manager_store_error(b->m, status, "etcd %s: %s: %s", b->eps[o->ep].name,
+                            step_name(o->step), why);
     if (b->neps < 2 || o->restarts >= b->neps + 1)
         return false;
     o->restarts++;
-    b->cur = (b->cur + 1) % b->neps;
+    if (b->cur == o->ep) /* not moved yet by another request that failed there */
+        b->cur = (b->cur + 1) % b->neps;
     start_step(o);
     return true;
 }
@@ -1057,7 +1063,7 @@ static int check_calls(struct op *o)
             int st = c->status;
             if (st == -EMSGSIZE) {
                 lr__manager_store_error(b->m, LR_EBADREPLY, "etcd %s: %s: answer over %zu bytes",
-                                        ep_name(b), step_name(o->step), c->req.resp_cap);
+                                        op_ep(o), step_name(o->step), c->req.resp_cap);
                 return c->req.sent ? LR_EBADREPLY : LR_EUNAVAIL;
             }
             if (st == -ECONNREFUSED || st == -ENOBUFS)
@@ -1070,7 +1076,7 @@ static int check_calls(struct op *o)
         }
         const char *why;
         if (parse_answer(o, i, &why) < 0) {
-            lr__manager_store_error(b->m, LR_EBADREPLY, "etcd %s: %s: %s (HTTP %d)", ep_name(b),
+            lr__manager_store_error(b->m, LR_EBADREPLY, "etcd %s: %s: %s (HTTP %d)", op_ep(o),
                                     step_name(o->step), why, c->status);
             return LR_EBADREPLY;
         }
@@ -1088,7 +1094,7 @@ static int check_calls(struct op *o)
         }
         if (c->status == 401 || o->a[i].code == 16 || o->a[i].code == 7 ||
             strstr(o->a[i].msg, "user name is empty")) {
-            lr__manager_store_error(b->m, LR_EAUTH, "etcd %s: %s: auth refused: %s", ep_name(b),
+            lr__manager_store_error(b->m, LR_EAUTH, "etcd %s: %s: auth refused: %s", op_ep(o),
                                     step_name(o->step), o->a[i].msg);
             return LR_EAUTH;
         }
@@ -1100,7 +1106,7 @@ static int check_calls(struct op *o)
 static int store_refused(struct op *o, unsigned i)
 {
     struct lr__backend *b = o->b;
-    lr__manager_store_error(b->m, LR_ESTORE, "etcd %s: %s refused: HTTP %d code %d %s", ep_name(b),
+    lr__manager_store_error(b->m, LR_ESTORE, "etcd %s: %s refused: HTTP %d code %d %s", op_ep(o),
                             step_name(o->step), o->c[i].status, o->a[i].code, o->a[i].msg);
     return LR_ESTORE;
 }
@@ -1169,7 +1175,7 @@ static void txn_done(struct op *o)
     }
     if (!a->succeeded && !a->have_kv && k != LR_OP_RELEASE) {
         lr__manager_store_error(b->m, LR_EBADREPLY, "etcd %s: txn failed without the key",
-                                ep_name(b));
+                                op_ep(o));
         finish(o, LR_EBADREPLY, 0);
         return;
     }
@@ -1216,7 +1222,6 @@ static void inspect_done(struct op *o)
         io->identity[a->who_len] = '\0';
         memcpy(io->token, a->owner, 32);
         io->token[32] = '\0';
-        io->ttl_ms = a->kv_ttl_ms ? a->kv_ttl_ms : -1;
     } else if (io) {
         io->meta_len = 0;
     }
@@ -1245,8 +1250,14 @@ static void lease_step_done(struct op *o)
     const struct answer *a = &o->a[0];
     switch (o->step) {
     case S_GRANT:
-        if (o->c[0].status == 200 || already_exists(o, 0)) {
+        if ((o->c[0].status == 200 && a->ttl > 0) || already_exists(o, 0)) {
             next_step(o, S_TXN);
+            return;
+        }
+        if (o->c[0].status == 200) {
+            lr__manager_store_error(b->m, LR_EBADREPLY, "etcd %s: lease grant without a TTL",
+                                    op_ep(o));
+            finish(o, LR_EBADREPLY, 0);
             return;
         }
         finish(o, store_refused(o, 0), 0);
@@ -1382,6 +1393,9 @@ static void start_step(struct op *o)
         rc = call_set(o, 0, "/v3/auth/authenticate", &w);
         break;
     }
+    case S_SREVOKE:
+        rc = body_id(o, 0, "/v3/lease/revoke", o->tomb, 0);
+        break;
     case S_SKEEP:
         o->ncalls = 2;
         rc = body_markers(o, 0, o->s->id);
@@ -1390,7 +1404,7 @@ static void start_step(struct op *o)
         break;
     }
     if (rc < 0) { /* metadata too large for one value: never sent */
-        lr__manager_store_error(b->m, rc, "etcd %s: %s: request over %u bytes", ep_name(b),
+        lr__manager_store_error(b->m, rc, "etcd %s: %s: request over %u bytes", op_ep(o),
                                 step_name(o->step), BODY_MAX);
         if (l)
             finish(o, rc, 0);
@@ -1511,6 +1525,24 @@ static void sess_failed(struct sess *s, int status)
         complete_lease(lease_of_link(n), status, 0);
 }
 
+/* True once @s has kept no lease, and no acquisition has used it, for a
+ * whole TTL (measured at its renewals). */
+static bool sess_idle(struct sess *s)
+{
+    struct lr__backend *b = s->b;
+    bool used = s->s.leases || !lr_list_is_empty(&s->acq) || !lr_list_is_empty(&s->wait);
+    for (unsigned i = 0; i < b->nslots && !used; i++)
+        used = b->slots[i].l && b->slots[i].s == s;
+    uint64_t now = lr_loop_now_ms(loop_of(b));
+    if (used) {
+        s->idle_since = 0;
+        return false;
+    }
+    if (!s->idle_since)
+        s->idle_since = now;
+    return now - s->idle_since >= s->ttl_ms;
+}
+
 static void sess_step_done(struct sess *s)
 {
     struct lr__backend *b = s->b;
@@ -1521,8 +1553,17 @@ static void sess_step_done(struct sess *s)
         s->busy = true;
         return;
     }
+    if (o->step == S_SREVOKE) { /* idle, revoked (whatever the answer: it expires anyway) */
+        if (!lr_list_is_empty(&s->acq)) {
+            s->id = random_id(b);
+            sess_start(s, S_SGRANT);
+        }
+        return;
+    }
     if (o->step == S_SGRANT) {
-        if (rc == 0 && o->c[0].status == 200 && o->a[0].ttl > 0) {
+        /* "already exists": our grant, resent after its answer was lost (a
+         * random 63-bit ID is nobody else's) */
+        if (rc == 0 && ((o->c[0].status == 200 && o->a[0].ttl > 0) || already_exists(o, 0))) {
             s->fails = 0;
             lr__session_renewed(&s->s, o->sent_ns);
             struct lr_list *n;
@@ -1531,13 +1572,6 @@ static void sess_step_done(struct sess *s)
             lr__loop_defer(loop_of(b), &b->dispatch_task);
             sess_schedule(s);
             return;
-        }
-        if (rc == 0 && already_exists(o, 0)) { /* an ID taken: another one */
-            s->id = random_id(b);
-            if (s->fails++ < MAX_RESTARTS) {
-                sess_start(s, S_SGRANT);
-                return;
-            }
         }
         s->id = 0;
         sess_fail_waiting(s, rc < 0 ? rc : rc == 0 && o->c[0].status != 200 ? store_refused(o, 0)
@@ -1554,7 +1588,7 @@ static void sess_step_done(struct sess *s)
     }
     struct lr_list *n;
     if (o->c[1].status != 200 || o->a[1].ttl <= 0) { /* the session lease is gone */
-        lr__manager_store_error(b->m, LR_ELOST, "etcd %s: session lease %llx expired", ep_name(b),
+        lr__manager_store_error(b->m, LR_ELOST, "etcd %s: session lease %llx expired", op_ep(o),
                                 (unsigned long long)s->id);
         lr__session_lost(&s->s, LR_ELOST);
         s->id = 0;
@@ -1572,6 +1606,13 @@ static void sess_step_done(struct sess *s)
     lr__session_renewed(&s->s, o->sent_ns);
     while ((n = lr_list_pop(&s->ride)))
         complete_lease(lease_of_link(n), 0, 0);
+    if (sess_idle(s)) { /* a TTL without leases: revoke it, grant anew when needed */
+        o->tomb = s->id;
+        s->id = 0;
+        s->idle_since = 0;
+        sess_start(s, S_SREVOKE);
+        return;
+    }
     sess_schedule(s);
 }
 
@@ -1606,7 +1647,7 @@ static void auth_done(struct lr__backend *b)
     }
     if (rc == 0) {
         lr__manager_store_error(b->m, LR_EAUTH, "etcd %s: authentication of user %s refused: %s",
-                                ep_name(b), b->user, o->a[0].msg);
+                                op_ep(o), b->user, o->a[0].msg);
         rc = LR_EAUTH;
     }
     b->auth_fails++;

@@ -20,7 +20,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
 #include "alloccount.h"
+#include "echo.h"
 #include "etcd.h"
 #include "harness.h"
 #include "proc.h"
@@ -117,24 +122,12 @@ static int etcd_revoke_all(void)
     return n;
 }
 
-/* lr_manager_new's answer for @u, and the reason it gave in rec_errs. */
-static int try_new(const char *u)
-{
-    struct lr_manager_opts o = {.ttl_ms = 5000, .store_error = rec_store_error};
-    struct lr_manager *m = NULL;
-    rec_errs[0] = '\0';
-    int rc = lr_manager_new(&m, loop, u, &o);
-    if (m)
-        close_mgr(m);
-    return rc;
-}
-
 TEST(uris_good_and_bad)
 {
     rec_setup();
-    CHECK_OK(try_new("etcd://127.0.0.1:2379"));
-    CHECK_OK(try_new("etcd://127.0.0.1:2379,127.0.0.1:2380,[::1]:2381?mode=lease&prefix=x/"));
-    CHECK_OK(try_new("etcd://h1,h2?mode=session&tls=no"));
+    CHECK_OK(rec_try_new("etcd://127.0.0.1:2379"));
+    CHECK_OK(rec_try_new("etcd://127.0.0.1:2379,127.0.0.1:2380,[::1]:2381?mode=lease&prefix=x/"));
+    CHECK_OK(rec_try_new("etcd://h1,h2?mode=session&tls=no"));
     struct {
         const char *uri, *why;
     } bad[] = {
@@ -147,7 +140,7 @@ TEST(uris_good_and_bad)
         {"etcd://127.0.0.1:99999", NULL},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int rc = try_new(bad[i].uri);
+        int rc = rec_try_new(bad[i].uri);
         if (rc != -EINVAL)
             fprintf(stderr, "%s: %d\n", bad[i].uri, rc);
         CHECK_ERR(rc, -EINVAL);
@@ -160,7 +153,7 @@ TEST(uris_good_and_bad)
     p[200] = '\0';
     char u[400];
     snprintf(u, sizeof(u), "etcd://h:1?prefix=%s", p);
-    CHECK_ERR(try_new(u), -EINVAL);
+    CHECK_ERR(rec_try_new(u), -EINVAL);
 }
 
 /* Everything a holder does, in @mode. */
@@ -418,6 +411,58 @@ TEST(session_mode_revoked_lost_then_acquired_again)
     revoked_lost_then_acquired_again("session");
 }
 
+/* Is etcd lease @id (decimal) alive? 1, 0, or -1. */
+static int etcd_lease_alive(const char *id)
+{
+    char body[64], resp[2048];
+    snprintf(body, sizeof(body), "{\"ID\":\"%s\"}", id);
+    if (etcd_post(&ed, "/v3/lease/timetolive", body, resp, sizeof(resp)) != 200)
+        return -1;
+    return strstr(resp, "\"TTL\":\"-1\"") ? 0 : 1;
+}
+
+/* A session that keeps no lease for a TTL is revoked; the next acquisition
+ * grants a new one. */
+TEST(session_idle_for_a_ttl_is_revoked)
+{
+    rec_setup();
+    CHECK_OK(start());
+    static char before[65536], after[65536];
+    CHECK_EQ(etcd_post(&ed, "/v3/lease/leases", "{}", before, sizeof(before)), 200);
+    struct lr_manager *a = mgr_ttl(ed_uri("session", NULL), "alpha", 1000);
+    CHECK(a);
+    struct lr_lease la;
+    CHECK_OK(lr_lease_init(a, &la, "idle", NULL));
+    CHECK_OK(lr_lease_acquire(&la, 5000));
+    run_until(EV_ACQ, 5000);
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
+    CHECK_EQ(etcd_post(&ed, "/v3/lease/leases", "{}", after, sizeof(after)), 200);
+    char id[40] = "";
+    for (const char *p = after; (p = strstr(p, "{\"ID\":\"")); p++) { /* the new one */
+        const char *q = strchr(p + 7, '"');
+        char cand[40];
+        snprintf(cand, sizeof(cand), "%.*s", (int)(q - p - 7), p + 7);
+        char quoted[48];
+        snprintf(quoted, sizeof(quoted), "\"%s\"", cand);
+        if (!strstr(before, quoted))
+            snprintf(id, sizeof(id), "%s", cand);
+    }
+    CHECK(id[0]);
+    CHECK_OK(lr_lease_release(&la));
+    run_until(EV_REL, 3000);
+    CHECK_EQ(etcd_lease_alive(id), 1); /* not at once */
+    RUN_WHILE(etcd_lease_alive(id) == 1, 3000);
+    CHECK_EQ(etcd_lease_alive(id), 0);
+    nev = 0;
+    CHECK_OK(lr_lease_acquire(&la, 5000));
+    run_until(EV_ACQ, 5000);
+    CHECK_EQ(lr_lease_state(&la), LR_LEASE_HELD);
+    CHECK_OK(lr_lease_release(&la));
+    run_until(EV_REL, 3000);
+    lr_lease_deinit(&la);
+    close_mgr(a);
+}
+
 static void renewing_allocates_nothing(const char *mode)
 {
     rec_setup();
@@ -611,6 +656,86 @@ TEST(auth_user_password)
     }
 }
 
+/* A fake gateway answering every request with fake_body (HTTP 200). */
+static const char *fake_body;
+
+static void *fake_serve(void *arg)
+{
+    struct tcp_peer *p = arg;
+    int fd;
+    while ((fd = accept(p->listen_fd, NULL, NULL)) >= 0) {
+        char buf[65536], out[4096];
+        size_t have = 0;
+        ssize_t n;
+        while ((n = read(fd, buf + have, sizeof(buf) - 1 - have)) > 0) {
+            have += (size_t)n;
+            buf[have] = '\0';
+            char *end = strstr(buf, "\r\n\r\n"), *cl = strcasestr(buf, "content-length:");
+            if (!end || !cl)
+                continue;
+            size_t need = (size_t)(end + 4 - buf) + strtoul(cl + 15, NULL, 10);
+            if (have < need)
+                continue;
+            int m = snprintf(out, sizeof(out),
+                             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             "Content-Length: %zu\r\n\r\n%s",
+                             strlen(fake_body), fake_body);
+            if (write(fd, out, (size_t)m) != m)
+                break;
+            memmove(buf, buf + need, have - need);
+            have -= need;
+        }
+        close(fd);
+    }
+    return NULL;
+}
+
+/* Bad answers are LR_EBADREPLY with a text saying what was wrong. */
+TEST(bad_answers_are_clear_errors)
+{
+    rec_setup();
+    static struct tcp_peer peer;
+    CHECK_OK(peer_start(&peer, fake_serve, &peer));
+    char u[128];
+    snprintf(u, sizeof(u), "etcd://127.0.0.1:%d", ntohs(peer.addr.sin_port));
+    struct {
+        const char *body, *why;
+    } cases[] = {
+        {"hello", "not a JSON object"},
+        {"{\"kvs\":[]", "not valid JSON"},
+        {"{\"kvs\":[]}", "no header.revision"},
+        {"{\"header\":{\"revision\":7}}", "revision is not an int64 string"},
+        {"{\"header\":{\"revision\":\"7\"},\"kvs\":[{\"create_revision\":\"3\","
+         "\"value\":\"!!!!\"}]}",
+         "not base64"},
+        {"{\"header\":{\"revision\":\"7\"},\"kvs\":[{\"create_revision\":\"3\","
+         "\"value\":\"aGVsbG8=\"}]}",
+         "not a leasering value"},
+        {"{\"header\":{\"revision\":\"7\"},\"kvs\":[{\"value\":\"e30=\"}]}",
+         "without create_revision"},
+    };
+    struct lr_manager *m = mgr_ttl(u, "alpha", 2000);
+    CHECK(m);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fake_body = cases[i].body;
+        rec_errs[0] = '\0';
+        int rc = rec_inspect(m, "x", 3000);
+        if (rc != LR_EBADREPLY || !strstr(rec_errs, cases[i].why))
+            fprintf(stderr, "%s: %d \"%s\"\n", cases[i].body, rc, rec_errs);
+        CHECK_ERR(rc, LR_EBADREPLY);
+        CHECK(strstr(rec_errs, cases[i].why));
+        char ep[64];
+        snprintf(ep, sizeof(ep), "etcd 127.0.0.1:%d", ntohs(peer.addr.sin_port));
+        CHECK(strstr(rec_errs, ep)); /* naming the endpoint */
+    }
+    /* a range answer without kvs: free */
+    fake_body = "{\"header\":{\"revision\":\"7\"}}";
+    CHECK_OK(rec_inspect(m, "x", 3000));
+    CHECK(!rec_insp.held);
+    close_mgr(m);
+    peer_stop(&peer);
+}
+
 TEST(teardown)
 {
     etcd_destroy(&ed);
@@ -622,5 +747,5 @@ TESTS(T(uris_good_and_bad), T(lease_mode_lifecycle), T(session_mode_lifecycle),
       T(session_mode_stopped_store_lost_before_valid_until),
       T(lease_mode_revoked_lost_then_acquired_again),
       T(session_mode_revoked_lost_then_acquired_again), T(lease_mode_renewing_allocates_nothing), T(session_mode_renewing_allocates_nothing),
-      T(session_keepalives_independent_of_the_lease_count), T(fails_over_to_the_next_endpoint),
-      T(auth_user_password), T(teardown))
+      T(session_keepalives_independent_of_the_lease_count), T(session_idle_for_a_ttl_is_revoked), T(fails_over_to_the_next_endpoint),
+      T(auth_user_password), T(bad_answers_are_clear_errors), T(teardown))

@@ -268,7 +268,8 @@
  *       one keep-alive (every renew_fraction x TTL, with a read of the
  *       session's break markers) renews any number of leases; no TTL in a
  *       keep-alive's answer loses all of them, and the next acquisition
- *       grants a new session lease. lr_lease_renew is answered by the next
+ *       grants a new session lease; a session idle for a TTL is revoked.
+ *       lr_lease_renew is answered by the next
  *       keep-alive; per-lease renewed callbacks come only after jeopardy.
  *       mode=lease: one etcd lease per name (independent fates), renewed by
  *       a keep-alive plus a read of the key. TTLs are granted in whole
