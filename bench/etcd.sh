@@ -4,7 +4,7 @@
 # the same run and measured the same way.
 #
 #   bench/etcd.sh [--leases "10000 100000"] [--modes "session lease redis redis-session"]
-#                 [--ttl MS] [--seconds S] [--runs R] [--out DIR]
+#                 [--ttl MS] [--seconds S] [--runs R] [--etcd-connections C] [--out DIR]
 #
 # For each N, round and kind, a fresh store on free loopback ports (etcd
 # 3.4 from Debian, default raft timings, its own data dir; or redis-server),
@@ -22,6 +22,9 @@
 # Medians over the rounds (lost and failures: the largest). DIR (default a new
 # /tmp/leasering-etcd.XXXXXX, kept) gets runs.jsonl (each run's JSON with the
 # server figures added), samples.KIND.N.R.tsv, stderr.KIND.N.R.txt, table.md.
+# etcd runs use --connections C (default 16): the gateway answers each
+# connection's requests one at a time, and etcd commits concurrent
+# acquisitions together, so 100,000 acquisitions need many in flight.
 # Builds build/release (tools/leasering) if missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +36,7 @@ usage() {
 }
 num() { [[ $2 =~ ^[0-9]+$ ]] && [ "$2" -gt 0 ] || { echo "etcd.sh: $1 needs a positive whole number" >&2; exit 2; }; }
 
-LEASES="10000 100000" KINDS="session lease redis redis-session" TTL=15000 SECS=40 RUNS=1 OUT=
+LEASES="10000 100000" KINDS="session lease redis redis-session" TTL=15000 SECS=40 RUNS=1 OUT= ECONNS=16
 while [ $# -gt 0 ]; do
   [ $# -ge 2 ] || usage
   case $1 in
@@ -42,6 +45,7 @@ while [ $# -gt 0 ]; do
     --ttl) num "$1" "$2"; TTL=$2 ;;
     --seconds) num "$1" "$2"; SECS=$2 ;;
     --runs) num "$1" "$2"; RUNS=$2 ;;
+    --etcd-connections) num "$1" "$2"; ECONNS=$2 ;;
     --out) OUT=$2 ;;
     *) usage ;;
   esac
@@ -107,16 +111,16 @@ etcd_msgs() { # gRPC messages etcd received so far
 }
 
 row() { # kind n round -> runs one bench, appends its JSON to runs.jsonl
-  local kind=$1 n=$2 r=$3 uri spid tag="$1.$2.$3"
+  local kind=$1 n=$2 r=$3 uri spid tag="$1.$2.$3" conns=()
   case $kind in
-    session) start_etcd; uri="etcd://127.0.0.1:$eport"; spid=$epid ;;
-    lease) start_etcd; uri="etcd://127.0.0.1:$eport?mode=lease"; spid=$epid ;;
+    session) start_etcd; uri="etcd://127.0.0.1:$eport"; spid=$epid; conns=(--connections "$ECONNS") ;;
+    lease) start_etcd; uri="etcd://127.0.0.1:$eport?mode=lease"; spid=$epid; conns=(--connections "$ECONNS") ;;
     redis) start_server; uri="redis://127.0.0.1:$port"; spid=$pid ;;
     redis-session) start_server; uri="redis://127.0.0.1:$port?mode=session"; spid=$pid ;;
   esac
   local t0; t0=$(date +%s.%N)
   "$TOOL" bench --backend "$uri" --leases "$n" --ttl "$TTL" --seconds "$SECS" \
-    --acquire-timeout 120000 --json >"$dir/out.json" 2>"$OUT/stderr.$tag.txt" &
+    --acquire-timeout 120000 "${conns[@]}" --json >"$dir/out.json" 2>"$OUT/stderr.$tag.txt" &
   holder=$!
   ( while kill -0 "$holder" 2>/dev/null; do
       m=NA; case $kind in session | lease) m=$(etcd_msgs || echo NA) ;; esac
