@@ -122,6 +122,7 @@ extern const struct lr__backend_ops lr__rediss_sentinel_backend;
 extern const struct lr__backend_ops lr__redis_cluster_backend;
 extern const struct lr__backend_ops lr__azblob_backend;
 extern const struct lr__backend_ops lr__cosmos_backend;
+extern const struct lr__backend_ops lr__etcd_backend;
 extern const struct lr__backend_ops lr__chaos_backend;
 
 /* The backend for URI scheme @scheme (a decorator's: "chaos+redis") in *ops,

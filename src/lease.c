@@ -1222,7 +1222,7 @@ static void inspects_finish(struct lr_manager *m, bool tell)
 /* --------------------------------------------------------------- manager */
 
 static const struct lr__backend_ops *const backends[] = {
-    &lr__mem_backend, &lr__redis_backend, &lr__rediss_backend, &lr__azblob_backend, &lr__cosmos_backend,
+    &lr__mem_backend, &lr__redis_backend, &lr__rediss_backend, &lr__azblob_backend, &lr__cosmos_backend, &lr__etcd_backend,
     &lr__chaos_backend, &lr__unix_backend, &lr__redis_sentinel_backend,
     &lr__rediss_sentinel_backend, &lr__redis_cluster_backend};
 

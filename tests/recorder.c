@@ -133,6 +133,17 @@ void rec_store_error(struct lr_manager *m, int status, const char *text, void *a
     snprintf(rec_errs + n, sizeof(rec_errs) - n, "%s\n", text);
 }
 
+int rec_try_new(const char *uri)
+{
+    struct lr_manager_opts o = {.ttl_ms = 5000, .store_error = rec_store_error};
+    struct lr_manager *m = NULL;
+    rec_errs[0] = '\0';
+    int rc = lr_manager_new(&m, loop, uri, &o);
+    if (m)
+        close_mgr(m);
+    return rc;
+}
+
 struct rec_insp rec_insp;
 
 static void copy_text(char *dst, size_t cap, const char *src)

@@ -62,5 +62,8 @@ const char *rec_insp_meta(const char *key);
  * (truncated when full); clear it with rec_errs[0] = '\0'. */
 extern char rec_errs[8192];
 void rec_store_error(struct lr_manager *m, int status, const char *text, void *arg);
+/* lr_manager_new's answer for @uri (TTL 5 s, store errors into rec_errs,
+ * cleared first); a manager it made is closed again. */
+int rec_try_new(const char *uri);
 
 #endif

@@ -165,18 +165,6 @@ static struct lr_manager *mgr(const char *u, const char *identity)
     return mgr_ttl(u, identity, 5000, 2);
 }
 
-/* lr_manager_new's answer for @u, and the reason it gave in rec_errs. */
-static int try_new(const char *u)
-{
-    struct lr_manager_opts o = {.ttl_ms = 5000, .store_error = rec_store_error};
-    struct lr_manager *m = NULL;
-    rec_errs[0] = '\0';
-    int rc = lr_manager_new(&m, loop, u, &o);
-    if (m)
-        close_mgr(m);
-    return rc;
-}
-
 TEST(ids_round_trip)
 {
     static const char *const names[] = {"job-1", "a/b\\c?d#e", "x~y", "with space",
@@ -279,23 +267,23 @@ TEST(uris_good_and_bad)
     char u[512];
     /* the key as is ('/', '+', '=' inside) and percent-encoded */
     snprintf(u, sizeof(u), "cosmos://%s@127.0.0.1:%d/leasering/leases?tls=no", KEY, cs.port);
-    CHECK_OK(try_new(u));
-    CHECK_OK(try_new(cs_uri(NULL)));
+    CHECK_OK(rec_try_new(u));
+    CHECK_OK(rec_try_new(cs_uri(NULL)));
     snprintf(u, sizeof(u), "chaos+cosmos://%s@127.0.0.1:%d/leasering/leases?tls=no&fail=0", KEY,
              cs.port);
-    CHECK_OK(try_new(u));
-    CHECK_OK(try_new(cs_uri("&doc_ttl=0")));
-    CHECK_OK(try_new(cs_uri("&doc_ttl=60")));
+    CHECK_OK(rec_try_new(u));
+    CHECK_OK(rec_try_new(cs_uri("&doc_ttl=0")));
+    CHECK_OK(rec_try_new(cs_uri("&doc_ttl=60")));
     /* the connection string */
     char env[512];
     snprintf(env, sizeof(env), "AccountEndpoint=http://127.0.0.1:%d/;AccountKey=%s;", cs.port, KEY);
     setenv("COSMOS_CONNECTION_STRING", env, 1);
-    CHECK_OK(try_new("cosmos:///leasering/leases"));
+    CHECK_OK(rec_try_new("cosmos:///leasering/leases"));
     setenv("COSMOS_CONNECTION_STRING", "AccountEndpoint=http://127.0.0.1/", 1);
-    CHECK_ERR(try_new("cosmos:///leasering/leases"), -EINVAL);
+    CHECK_ERR(rec_try_new("cosmos:///leasering/leases"), -EINVAL);
     CHECK(strstr(rec_errs, "no AccountKey"));
     unsetenv("COSMOS_CONNECTION_STRING");
-    CHECK_ERR(try_new("cosmos:///leasering/leases"), -EINVAL);
+    CHECK_ERR(rec_try_new("cosmos:///leasering/leases"), -EINVAL);
     CHECK(strstr(rec_errs, "COSMOS_CONNECTION_STRING"));
     struct {
         const char *uri, *why;
@@ -311,7 +299,7 @@ TEST(uris_good_and_bad)
         {"cosmos://" KEY "@/leasering/leases?tls=no", NULL},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int rc = try_new(bad[i].uri);
+        int rc = rec_try_new(bad[i].uri);
         if (rc != -EINVAL)
             fprintf(stderr, "%s: %d\n", bad[i].uri, rc);
         CHECK_ERR(rc, -EINVAL);

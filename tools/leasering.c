@@ -66,6 +66,8 @@ static const char schemes[] =
     "                                        with AZURE_STORAGE_CONNECTION_STRING)\n"
     "  cosmos://KEY@HOST[:PORT]/DATABASE/CONTAINER[?tls=yes|no&doc_ttl=S]  (or\n"
     "          cosmos:///DATABASE/CONTAINER with COSMOS_CONNECTION_STRING)\n"
+    "  etcd://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...][?prefix=P&mode=session|lease\n"
+    "          &tls=yes|no&cacert=FILE]      etcd v3 (JSON gateway)\n"
     "  chaos+STORE-URI                       STORE-URI with injected faults (tests)\n";
 
 static const char usage_top[] =

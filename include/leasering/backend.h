@@ -257,6 +257,37 @@
  *       is LR_ESTORE naming dbs/DATABASE/colls/CONTAINER. Needs one write
  *       region (docs/STORES.md, "Cosmos DB").
  *
+ *   etcd://[USER:PASSWORD@]HOST:PORT[,HOST:PORT...][?prefix=P][&mode=session|lease]
+ *          [&tls=yes|no][&cacert=FILE]
+ *       etcd v3 through its JSON gateway (POST /v3/...; etcd 3.4+). A lease
+ *       named N is the key P+N (prefix default "leasering/"); its value is
+ *       a JSON object (owner token, identity, TTL in ms, metadata); its
+ *       fencing token is the key's create_revision (cluster-wide, strictly
+ *       increasing). mode=session (the default): the manager keeps one etcd
+ *       lease per distinct TTL and attaches every key of that TTL to it, so
+ *       one keep-alive (every renew_fraction x TTL, with a read of the
+ *       session's break markers) renews any number of leases; no TTL in a
+ *       keep-alive's answer loses all of them, and the next acquisition
+ *       grants a new session lease; a session idle for a TTL is revoked.
+ *       lr_lease_renew is answered by the next
+ *       keep-alive; per-lease renewed callbacks come only after jeopardy.
+ *       mode=lease: one etcd lease per name (independent fates), renewed by
+ *       a keep-alive plus a read of the key. TTLs are granted in whole
+ *       seconds, rounded up (1 s to 1 h); validity counts from the send of
+ *       the first request of each renewal, never from etcd's TTL. Release
+ *       deletes the key (mode=lease: revokes its lease). Break puts a
+ *       "broken" value on a tombstone lease of the holder's TTL + 1 s
+ *       (never a plain delete): the holder loses the name at its next
+ *       renewal, contenders meet LR_ECONFLICT (holder "broken") until the
+ *       tombstone expires, then a higher fence. Several endpoints: requests
+ *       go to one; a connection error, HTTP 503, gRPC code 14 or "leader
+ *       changed" / "no leader" / "request timed out" move them to the next
+ *       (the request is resent there: each is idempotent or read back).
+ *       USER:PASSWORD: a token from /v3/auth/authenticate, fetched again
+ *       when etcd calls it invalid; refused credentials are LR_EAUTH; the
+ *       password is never logged. tls=yes (or cacert=) for https. No watch:
+ *       a broken lease is found by its next renewal. docs/STORES.md, "etcd".
+ *
  *   chaos+STORE-URI  with, among STORE-URI's query parameters,
  *       [fail=P][&delay_ms=D][&jitter_ms=J][&stall_ms=S][&stall=Q]
  *       [&ops=KIND,...][&seed=N]
