@@ -43,6 +43,18 @@
  * Every acquisition carries a fencing token that grows strictly per name
  * across holders: pass it to the resources the lease guards.
  *
+ * Session leases (stores whose one renewal keeps many leases: etcd's
+ * default mode, see backend.h): the store session is renewed instead of each
+ * lease, so a lease on a session has no renewal of its own. Its validity,
+ * lr_lease_valid_until() and lr_lease_last_renewed() are the session's; all
+ * leases of a session go to jeopardy, back, or are lost together (each with
+ * its own callback); a session renewal calls no `renewed` callback (only the
+ * end of a jeopardy and lr_lease_renew() do) and counts one renewal per lease
+ * in the manager's stats (lr_manager_stats: renewals; renew_requests counts
+ * the session renewals), not in lr_lease_stats(); lr_lease_set_auto_renew()
+ * does not stop the session's renewals. Everything else (acquire, release,
+ * change, break, fencing, the guarantees above) is as for any lease.
+ *
  * Callbacks run on the loop thread, never inside the call that caused them.
  * A callback may call any function here on any lease, including releasing,
  * re-acquiring or deinitialising its own lease.
