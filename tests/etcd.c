@@ -96,16 +96,20 @@ static int pick_ports(int *ports, int n)
 static int member_spawn(struct etcd *e, const char *initial, const char *heartbeat,
                         const char *election, off_t *from)
 {
-    char data[176], client[48], peer[48];
+    char data[176], client[96], peer[48];
     snprintf(data, sizeof(data), "%s/data%d", e->dir, e->data_try);
-    snprintf(client, sizeof(client), "http://127.0.0.1:%d", e->client_port);
+    int n = snprintf(client, sizeof(client), "http://127.0.0.1:%d", e->client_port);
+    if (e->tls_port)
+        snprintf(client + n, sizeof(client) - (size_t)n, ",https://127.0.0.1:%d", e->tls_port);
     snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", e->peer_port);
     const char *argv[] = {ETCD_BIN, "--name", e->name, "--data-dir", data,
                           "--listen-client-urls", client, "--advertise-client-urls", client,
                           "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
                           "--initial-cluster", initial, "--initial-cluster-state", "new",
                           "--heartbeat-interval", heartbeat, "--election-timeout", election,
-                          "--logger", "zap", "--log-outputs", "stderr", NULL};
+                          "--logger", "zap", "--log-outputs", "stderr",
+                          /* TLS on the https client URL only (the last four, or none) */
+                          e->tls_port ? "--cert-file" : NULL, e->cert, "--key-file", e->key, NULL};
     int rc = proc_spawn_logged(argv, e->dir, e->logfile, from, &e->pid);
     if (rc == 0)
         proc_track(e->dir, e->pid);
@@ -130,7 +134,7 @@ static int member_init(struct etcd *e, int i)
     return 0;
 }
 
-int etcd_start(struct etcd *e)
+static int start_one(struct etcd *e, const char *cert, const char *key)
 {
     if (access(ETCD_BIN, X_OK) < 0) {
         memset(e, 0, sizeof(*e));
@@ -140,12 +144,15 @@ int etcd_start(struct etcd *e)
     int rc = member_init(e, 0);
     if (rc < 0)
         return rc;
+    e->cert = cert;
+    e->key = key;
     for (int i = 0; i < PORT_TRIES; i++) {
-        int ports[2];
-        if ((rc = pick_ports(ports, 2)) < 0)
+        int ports[3];
+        if ((rc = pick_ports(ports, cert ? 3 : 2)) < 0)
             break;
         e->client_port = ports[0];
         e->peer_port = ports[1];
+        e->tls_port = cert ? ports[2] : 0;
         /* A fresh data dir per try: one a failed try wrote names old ports. */
         e->data_try = i;
         char cluster[64];
@@ -162,6 +169,16 @@ int etcd_start(struct etcd *e)
         etcd_destroy(e);
     }
     return rc;
+}
+
+int etcd_start(struct etcd *e)
+{
+    return start_one(e, NULL, NULL);
+}
+
+int etcd_start_tls(struct etcd *e, const char *cert, const char *key)
+{
+    return start_one(e, cert, key);
 }
 
 int etcd_stop(struct etcd *e)

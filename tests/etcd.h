@@ -41,6 +41,8 @@ struct etcd {
     int data_try;    /* which <dir>/data<N> holds its data */
     int frozen;      /* SIGSTOPped by etcd_cluster_freeze */
     char member_id[24]; /* its raft id as the gateway prints it (decimal); "" until known */
+    int tls_port;    /* etcd_start_tls: https://127.0.0.1:tls_port, the same gateway over TLS */
+    const char *cert, *key; /* etcd_start_tls: its certificate and key (caller's strings) */
 };
 
 /*
@@ -52,6 +54,14 @@ struct etcd {
  * and nothing is left running.
  */
 int etcd_start(struct etcd *e);
+
+/*
+ * etcd_start_tls - etcd_start, and the client API also served over TLS on a
+ * third free port (tls_port) with certificate @cert and key @key (paths that
+ * must outlive @e, e.g. from certs_make). The plain client port stays (the
+ * fixture's readiness check and etcd_post use it). Returns as etcd_start.
+ */
+int etcd_start_tls(struct etcd *e, const char *cert, const char *key);
 
 /* etcd_stop - SIGTERM, 5 s, SIGKILL; reaps. The data dir stays.
  * Returns 0 or -ETIMEDOUT. */
